@@ -1,0 +1,250 @@
+"""Protocol v1 frames (widget <-> server) as typed models; see docs/protocol.md.
+
+Client frames are parsed strictly (a wrong type is a ``bad_frame``, never coerced) but
+unknown fields are ignored, so that newer clients can add optional fields. Server frames
+are serialised with ``dump_frame``; optional fields a client may not know are simply extra.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, TypeAdapter, ValidationError
+
+MAX_FRAME_BYTES = 16 * 1024
+MAX_TEXT_CHARS = 2000
+MAX_CLIENT_ID_CHARS = 64
+MAX_COMMENT_CHARS = 500
+BAD_FRAMES_BEFORE_CLOSE = 10
+
+
+class ErrorCode(StrEnum):
+    HELLO_REQUIRED = "hello_required"
+    BAD_FRAME = "bad_frame"
+    MESSAGE_TOO_LONG = "message_too_long"
+    NO_CONVERSATION = "no_conversation"
+    RATE_LIMITED = "rate_limited"
+    UNAVAILABLE = "unavailable"
+
+
+class EndReason(StrEnum):
+    CLOSED = "closed"
+    IDLE = "idle"
+    MAX_LENGTH = "max_length"
+    AGENT = "agent"
+    SUSPENDED = "suspended"
+
+
+class NoticeKind(StrEnum):
+    MAINTENANCE = "maintenance"
+    SUSPENDED = "suspended"
+
+
+class Role(StrEnum):
+    VISITOR = "visitor"
+    ROBOT = "robot"
+    AGENT = "agent"
+    SYSTEM = "system"
+
+
+class CloseCode:
+    """WebSocket close codes used by the chat server (application codes are 4000+)."""
+
+    NORMAL = 1000
+    GOING_AWAY = 1001
+    POLICY_VIOLATION = 1008
+    MESSAGE_TOO_BIG = 1009
+    SUSPENDED = 4403
+    MAINTENANCE = 4503
+
+
+# ---------------------------------------------------------------- client -> server
+
+
+class _ClientFrame(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class Hello(_ClientFrame):
+    type: Literal["hello"]
+    visitor: StrictStr | None
+    locale: StrictStr | None = None
+    page: StrictStr | None = None
+
+
+class Message(_ClientFrame):
+    type: Literal["message"]
+    id: Annotated[StrictStr, Field(min_length=1, max_length=MAX_CLIENT_ID_CHARS)]
+    text: StrictStr
+
+
+class Close(_ClientFrame):
+    type: Literal["close"]
+
+
+class Rating(_ClientFrame):
+    type: Literal["rating"]
+    score: Annotated[StrictInt, Field(ge=1, le=5)]
+    comment: Annotated[StrictStr, Field(max_length=MAX_COMMENT_CHARS)] | None = None
+
+
+ClientFrame = Annotated[Hello | Message | Close | Rating, Field(discriminator="type")]
+_client_adapter: TypeAdapter[Hello | Message | Close | Rating] = TypeAdapter(ClientFrame)
+
+CLIENT_FRAME_TYPES = frozenset({"hello", "message", "close", "rating"})
+
+
+class FrameError(Exception):
+    """A client frame that cannot be accepted; ``code`` is what the error frame says."""
+
+    def __init__(self, code: ErrorCode, message: str, client_id: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.client_id = client_id
+
+
+def parse_client_frame(raw: str) -> Hello | Message | Close | Rating:
+    """Parse one text frame; raise FrameError(bad_frame | message_too_long) when it is not valid."""
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise FrameError(ErrorCode.BAD_FRAME, "frame is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise FrameError(ErrorCode.BAD_FRAME, "frame must be a JSON object")
+    kind = data.get("type")
+    if kind not in CLIENT_FRAME_TYPES:
+        raise FrameError(ErrorCode.BAD_FRAME, f"unknown frame type: {str(kind)[:40]!r}")
+    try:
+        frame = _client_adapter.validate_python(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"][1:]) or "frame"
+        cid = data.get("id") if isinstance(data.get("id"), str) else None
+        raise FrameError(ErrorCode.BAD_FRAME, f"{where}: {first['msg']}", cid) from None
+    if isinstance(frame, Message):
+        if len(frame.text) > MAX_TEXT_CHARS:
+            raise FrameError(
+                ErrorCode.MESSAGE_TOO_LONG,
+                f"text is longer than {MAX_TEXT_CHARS} characters",
+                frame.id,
+            )
+        if not frame.text.strip():
+            raise FrameError(ErrorCode.BAD_FRAME, "text is empty", frame.id)
+    return frame
+
+
+# ---------------------------------------------------------------- server -> client
+
+
+class _ServerFrame(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class ConversationRef(_ServerFrame):
+    id: str
+    started_at: datetime
+    test: bool = False
+
+
+class AiLabel(_ServerFrame):
+    label: str
+    producer: str
+    model: str
+    content_id: str
+
+
+class SourceRef(_ServerFrame):
+    id: str
+    question: str
+
+
+class HistoryItem(_ServerFrame):
+    id: str
+    role: Role
+    text: str
+    at: datetime
+    client_id: str | None = None
+    ai: AiLabel | None = None
+
+
+class WidgetConfig(_ServerFrame):
+    title: str
+    greeting: str
+    attribution: str
+    ai_label: str
+    disclaimer: str
+    locale: str
+    theme: dict[str, Any]
+
+
+class Notice(_ServerFrame):
+    type: Literal["notice"] = "notice"
+    kind: str
+    text: str
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+
+
+class Welcome(_ServerFrame):
+    type: Literal["welcome"] = "welcome"
+    visitor: str
+    conversation: ConversationRef | None
+    history: list[HistoryItem]
+    config: WidgetConfig
+    notice: Notice | None = None
+
+
+class Ack(_ServerFrame):
+    type: Literal["ack"] = "ack"
+    id: str | None
+    conversation: ConversationRef | None
+
+
+class ReplyStart(_ServerFrame):
+    type: Literal["reply.start"] = "reply.start"
+    reply: str
+    to: str
+
+
+class ReplyDelta(_ServerFrame):
+    type: Literal["reply.delta"] = "reply.delta"
+    reply: str
+    text: str
+
+
+class ReplyEnd(_ServerFrame):
+    type: Literal["reply.end"] = "reply.end"
+    reply: str
+    text: str
+    ai: AiLabel
+    sources: list[SourceRef]
+
+
+class Ended(_ServerFrame):
+    type: Literal["ended"] = "ended"
+    conversation: ConversationRef
+    reason: EndReason
+
+
+class Error(_ServerFrame):
+    type: Literal["error"] = "error"
+    code: ErrorCode
+    message: str
+    id: str | None = None
+    retry_after: float | None = None
+
+
+ServerFrame = Welcome | Ack | ReplyStart | ReplyDelta | ReplyEnd | Ended | Notice | Error
+
+SERVER_FRAME_TYPES = frozenset(
+    {"welcome", "ack", "reply.start", "reply.delta", "reply.end", "ended", "notice", "error"}
+)
+
+
+def dump_frame(frame: ServerFrame) -> str:
+    """Serialise a server frame as one JSON text frame (None-valued optional fields kept)."""
+    return frame.model_dump_json()
