@@ -1,0 +1,122 @@
+"""The chat server's periodic work: the idle sweeper and the licence watcher."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from functools import partial
+
+from sqlmodel import col, select
+
+from bot.engine import ChatSession, ended_frame, ref
+from bot.hub import Link
+from bot.services import ChatServices
+from core import conversations as units
+from core.errors import LicenceUnavailable
+from core.frames import Ended, EndReason, ServerFrame
+from core.licensing import licence_availability
+from core.models import ApiKey, LicenceStatus, Licensee
+
+log = logging.getLogger("kefu.background")
+
+
+async def sweep_once(services: ChatServices) -> int:
+    """End every lapsed unit (idle or 24-hour cap) and tell connected widgets; returns count."""
+    total = 0
+    while True:
+        endings = await asyncio.wrap_future(
+            services.db.writer.submit(partial(units.sweep, now=services.clock()))
+        )
+        for ending in endings:
+            for link in services.hub.of_visitor(ending.licensee_id, ending.visitor_id):
+                link.conversation = None
+                try:
+                    await link.send(ended_frame(ending))
+                except Exception:
+                    log.debug("ended push failed", exc_info=True)
+        total += len(endings)
+        if len(endings) < 500:
+            return total
+
+
+def _session(link: Link) -> ChatSession:
+    session: ChatSession = link.extra["session"]
+    return session
+
+
+class LicenceWatcher:
+    """Applies changes made elsewhere (CLI, another process) to this process's open sockets."""
+
+    def __init__(self, services: ChatServices) -> None:
+        self.s = services
+        self._seen: dict[str, datetime] = {}
+
+    async def check_once(self) -> None:
+        hub = self.s.hub
+        ids = hub.licensee_ids()
+        if not ids:
+            return
+        key_ids = sorted(hub.key_ids())
+
+        def load() -> tuple[list[Licensee], list[str]]:
+            with self.s.db.read_session() as session:
+                licensees = session.exec(select(Licensee).where(col(Licensee.id).in_(ids)))
+                revoked = session.exec(
+                    select(ApiKey.id).where(
+                        col(ApiKey.id).in_(key_ids), col(ApiKey.revoked_at).is_not(None)
+                    )
+                )
+                return list(licensees), list(revoked)
+
+        licensees, revoked = await asyncio.to_thread(load)
+        for licensee in licensees:
+            if self._seen.get(licensee.id) != licensee.updated_at:
+                self._seen[licensee.id] = licensee.updated_at
+                await self.apply(licensee)
+        for key_id in revoked:
+            for link in hub.of_key(key_id):
+                await _session(link).shut("revoked", [])
+
+    async def apply(self, licensee: Licensee) -> None:
+        links = self.s.hub.of_licensee(licensee.id)
+        for link in links:
+            session = _session(link)
+            if session.licensee.kb_version != licensee.kb_version:
+                self.s.index_cache.invalidate(licensee.id)
+            session.licensee = licensee
+        try:
+            licence_availability(licensee, self.s.clock())
+        except LicenceUnavailable as exc:
+            if licensee.status == LicenceStatus.SUSPENDED:
+                # Suspension ends every open unit (rule 2); the CLI already did, this is idempotent.
+                await asyncio.wrap_future(
+                    self.s.db.writer.submit(
+                        partial(
+                            units.end_all_open,
+                            licensee_id=licensee.id,
+                            reason=EndReason.SUSPENDED,
+                            now=self.s.clock(),
+                        )
+                    )
+                )
+            for link in links:
+                frames: list[ServerFrame] = []
+                if link.conversation is not None:
+                    frames.append(
+                        Ended(conversation=ref(link.conversation), reason=EndReason.SUSPENDED)
+                    )
+                await _session(link).shut(exc.kind, frames)
+
+
+async def run_periodic(interval: float, step: Callable[[], Awaitable[object]], name: str) -> None:
+    """Run ``step()`` every ``interval`` seconds forever; a failing step is logged, not fatal."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await step()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("%s failed", name)

@@ -1,0 +1,441 @@
+"""The chat engine: one ChatSession per socket turns client frames into server frames (no I/O).
+
+The socket layer (bot/ws.py) hands it raw text and two callables, ``send`` and ``close``; every
+rule of protocol v1 lives here, and every rule of usage units lives in core.conversations.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections import deque
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Future
+from datetime import timedelta
+from functools import partial
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection
+
+from bot.answerers.base import AnswerRequest, Delta, Final, Turn
+from bot.hub import Link
+from bot.services import ChatServices
+from core import branding
+from core import conversations as units
+from core.errors import LicenceUnavailable
+from core.frames import (
+    BAD_FRAMES_BEFORE_CLOSE,
+    MAX_FRAME_BYTES,
+    Ack,
+    AiLabel,
+    Close,
+    CloseCode,
+    ConversationRef,
+    Ended,
+    EndReason,
+    Error,
+    ErrorCode,
+    FrameError,
+    Hello,
+    HistoryItem,
+    Message,
+    Notice,
+    Rating,
+    ReplyDelta,
+    ReplyEnd,
+    ReplyStart,
+    Role,
+    ServerFrame,
+    SourceRef,
+    Welcome,
+    WidgetConfig,
+    parse_client_frame,
+)
+from core.ids import new_id, sign, verify
+from core.licensing import KeyContext, licence_availability
+from core.service_period import TermState
+
+log = logging.getLogger("kefu.chat")
+T = TypeVar("T")
+MEMORY_TURNS = 10
+SORRY = {
+    "zh": "抱歉，我暂时无法回答这个问题。您可以留下问题，人工客服会尽快联系您。",
+    "en": "Sorry, I cannot answer that right now. A person from our team can help you.",
+}
+
+
+def ref(conv: units.ConvRef) -> ConversationRef:
+    return ConversationRef(id=conv.id, started_at=conv.started_at, test=conv.test)
+
+
+def ended_frame(ending: units.Ending) -> Ended:
+    return Ended(conversation=ref(ending.conversation), reason=ending.reason)
+
+
+def history_item(row: units.HistoryRow) -> HistoryItem:
+    return HistoryItem(
+        id=row.id,
+        role=row.role,
+        text=row.text,
+        at=row.at,
+        client_id=row.client_id,
+        ai=AiLabel(**row.ai) if row.ai else None,
+    )
+
+
+class ChatSession:
+    def __init__(
+        self,
+        services: ChatServices,
+        ctx: KeyContext,
+        send: Callable[[ServerFrame], Awaitable[None]],
+        close: Callable[[int, str], Awaitable[None]],
+    ) -> None:
+        self.s = services
+        self.ctx = ctx
+        self.licensee = ctx.licensee
+        self.link = Link(ctx.licensee.id, ctx.key_id, send=send, close=close)
+        self.link.extra["session"] = self
+        self.lang = branding.language(ctx.licensee.locale)
+        self.locale = ctx.licensee.locale
+        self.bad_frames = 0
+        self.closed = False
+        self._answer_lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._turns: deque[Turn] = deque(maxlen=MEMORY_TURNS)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def visitor_id(self) -> str | None:
+        return self.link.visitor_id
+
+    async def start(self) -> bool:
+        """Right after the upgrade: refuse with a notice when the licence may not serve."""
+        try:
+            licence_availability(self.licensee, self.s.clock())
+        except LicenceUnavailable as exc:
+            await self.shut(exc.kind, [])
+            return False
+        self.s.hub.add(self.link)
+        return True
+
+    async def stop(self) -> None:
+        """The socket is gone: forget it, let running answers finish storing their reply."""
+        self.closed = True
+        self.s.hub.remove(self.link)
+        if self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def shut(self, kind: str, frames: list[ServerFrame]) -> None:
+        """Close with a reason the widget can show (suspended, revoked key, maintenance)."""
+        text = {
+            "zh": "该服务暂不可用。" if kind != "maintenance" else "系统维护中，请稍后再试。",
+            "en": "This service is unavailable."
+            if kind != "maintenance"
+            else "Under maintenance, please come back later.",
+        }[self.lang]
+        notice_kind = "maintenance" if kind == "maintenance" else "suspended"
+        for frame in [*frames, Notice(kind=notice_kind, text=text)]:
+            await self._send(frame)
+        code = CloseCode.MAINTENANCE if kind == "maintenance" else CloseCode.SUSPENDED
+        self.closed = True
+        await self.link.close(code, kind)
+
+    async def _send(self, frame: ServerFrame) -> None:
+        if not self.closed:
+            await self.link.send(frame)
+
+    async def _write(self, fn: Callable[[Connection], T]) -> T:
+        future: Future[T] = self.s.db.writer.submit(fn)
+        return await asyncio.wrap_future(future)
+
+    # ------------------------------------------------------------------ frames in
+
+    async def receive_bytes(self) -> None:
+        await self._bad(FrameError(ErrorCode.BAD_FRAME, "binary frames are not accepted"))
+
+    async def receive_text(self, raw: str) -> None:
+        if len(raw) * 4 > MAX_FRAME_BYTES and len(raw.encode("utf-8")) > MAX_FRAME_BYTES:
+            await self._send(Error(code=ErrorCode.BAD_FRAME, message="frame over 16 KiB"))
+            self.closed = True
+            await self.link.close(CloseCode.MESSAGE_TOO_BIG, "frame too big")
+            return
+        try:
+            frame = parse_client_frame(raw)
+        except FrameError as exc:
+            await self._bad(exc)
+            return
+        if self.visitor_id is None and not isinstance(frame, Hello):
+            cid = frame.id if isinstance(frame, Message) else None
+            await self._bad(FrameError(ErrorCode.HELLO_REQUIRED, "send hello first", cid))
+            return
+        self.bad_frames = 0
+        if isinstance(frame, Hello):
+            await self._hello(frame)
+        elif isinstance(frame, Message):
+            await self._message(frame)
+        elif isinstance(frame, Close):
+            await self._close()
+        elif isinstance(frame, Rating):
+            await self._rating(frame)
+
+    async def _bad(self, exc: FrameError) -> None:
+        self.bad_frames += 1
+        await self._send(Error(code=exc.code, message=exc.message, id=exc.client_id))
+        if self.bad_frames >= BAD_FRAMES_BEFORE_CLOSE:
+            self.closed = True
+            await self.link.close(CloseCode.POLICY_VIOLATION, "too many bad frames")
+
+    # ------------------------------------------------------------------ hello
+
+    def _visitor_token(self, visitor_id: str) -> str:
+        signature = sign(self.s.settings.secret(), f"visitor:{self.licensee.id}:{visitor_id}")
+        return f"{visitor_id}.{signature}"
+
+    def _visitor_from(self, token: str | None) -> str | None:
+        if not token or len(token) > 100 or "." not in token:
+            return None
+        visitor_id, _, signature = token.partition(".")
+        message = f"visitor:{self.licensee.id}:{visitor_id}"
+        if not visitor_id.startswith("v_") or not verify(
+            self.s.settings.secret(), message, signature
+        ):
+            return None
+        return visitor_id
+
+    @property
+    def policy(self) -> units.UnitPolicy:
+        return units.UnitPolicy(
+            idle=timedelta(minutes=self.licensee.idle_timeout_minutes),
+            max_length=timedelta(hours=self.s.settings.max_conversation_hours),
+        )
+
+    def widget_config(self) -> WidgetConfig:
+        lic, lang = self.licensee, self.lang
+        product = self.s.settings.product_name
+        return WidgetConfig(
+            title=lic.title or lic.name,
+            greeting=lic.greeting or branding.DEFAULT_GREETING[lang],
+            attribution=branding.attribution(product, lang),
+            ai_label=branding.AI_LABEL[lang],
+            disclaimer=branding.DISCLAIMER[lang],
+            locale="zh-CN" if lang == "zh" else "en",
+            theme={"color": lic.theme_color, "position": "right"},
+        )
+
+    async def _hello(self, frame: Hello) -> None:
+        if self.visitor_id is not None:
+            await self._bad(FrameError(ErrorCode.BAD_FRAME, "hello was already received"))
+            return
+        if frame.locale:
+            self.lang = branding.language(frame.locale)
+        visitor_id = self._visitor_from(frame.visitor) or new_id("v")
+        self.s.hub.bind_visitor(self.link, visitor_id)
+        now = self.s.clock()
+
+        def load(conn: Connection) -> tuple[units.ConvRef | None, list[units.HistoryRow]]:
+            conv = units.open_conversation(conn, self.licensee.id, visitor_id, self.policy, now)
+            return conv, (units.history(conn, conv.id) if conv else [])
+
+        conv, rows = await asyncio.to_thread(self.s.db.read, load)
+        self.link.conversation = conv
+        for row in rows[-MEMORY_TURNS:]:
+            self._turns.append(Turn(row.role, row.text))
+        await self._send(
+            Welcome(
+                visitor=self._visitor_token(visitor_id),
+                conversation=ref(conv) if conv else None,
+                history=[history_item(r) for r in rows],
+                config=self.widget_config(),
+                notice=None,
+            )
+        )
+
+    # ------------------------------------------------------------------ message
+
+    async def _limited(self, frame: Message) -> float | None:
+        lim, limits, lic = self.s.limiter, self.s.limits, self.licensee.id
+        checks = [
+            (f"vm:{lic}:{self.visitor_id}", limits.visitor_messages),
+            (f"km:{self.ctx.key_id}", limits.key_messages),
+        ]
+        if self.link.conversation is None:
+            checks += [
+                (f"vc:{lic}:{self.visitor_id}", limits.visitor_conversations),
+                (f"kc:{self.ctx.key_id}", limits.key_conversations),
+            ]
+        for bucket, rate in checks:
+            wait = await lim.hit(bucket, rate)
+            if wait is not None:
+                return wait
+        return None
+
+    async def _message(self, frame: Message) -> None:
+        assert self.visitor_id is not None
+        wait = await self._limited(frame)
+        if wait is not None:
+            await self._send(
+                Error(
+                    code=ErrorCode.RATE_LIMITED,
+                    message="too many messages, please wait",
+                    id=frame.id,
+                    retry_after=math.ceil(wait * 10) / 10,
+                )
+            )
+            return
+        now = self.s.clock()
+        try:
+            term = licence_availability(self.licensee, now)
+        except LicenceUnavailable as exc:
+            await self.shut(exc.kind, [])
+            return
+        who = units.Speaker(
+            licensee_id=self.licensee.id,
+            visitor_id=self.visitor_id,
+            key_id=self.ctx.key_id,
+            test=self.ctx.test,
+            beyond_term=term == TermState.BEYOND_TERM,
+            policy=self.policy,
+        )
+        try:
+            rec = await self._write(
+                partial(
+                    units.record_visitor_message,
+                    who=who,
+                    client_id=frame.id,
+                    text=frame.text,
+                    now=now,
+                )
+            )
+        except Exception:
+            log.exception("storing a message failed")
+            await self._send(
+                Error(code=ErrorCode.UNAVAILABLE, message="not stored, please resend", id=frame.id)
+            )
+            return
+        if rec.ended is not None:
+            await self.push_ended(rec.ended)
+        if not rec.duplicate:
+            for link in self.s.hub.of_visitor(self.licensee.id, self.visitor_id):
+                link.conversation = rec.conversation
+        await self._send(Ack(id=frame.id, conversation=ref(rec.conversation)))
+        if rec.duplicate:
+            return
+        task = asyncio.create_task(self._answer(frame.id, frame.text, rec.conversation))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _answer(self, client_id: str, text: str, conv: units.ConvRef) -> None:
+        async with self._answer_lock:
+            reply_id = new_id("msg")
+            await self._send(ReplyStart(reply=reply_id, to=client_id))
+            parts: list[str] = []
+            final: Final | None = None
+            try:
+                index = await self.s.index_cache.get(self.licensee.id, self.licensee.kb_version)
+                request = AnswerRequest(
+                    licensee_id=self.licensee.id,
+                    question=text,
+                    locale="zh-CN" if self.lang == "zh" else "en",
+                    history=tuple(self._turns),
+                    index=index,
+                )
+                async for event in self.s.answerer.stream(request):
+                    if isinstance(event, Delta):
+                        parts.append(event.text)
+                        await self._send(ReplyDelta(reply=reply_id, text=event.text))
+                    else:
+                        final = event
+            except Exception:
+                log.exception("answering failed; sending the safe answer")
+                final = None
+            if final is None:
+                if not parts:
+                    parts.append(SORRY[self.lang])
+                    await self._send(ReplyDelta(reply=reply_id, text=parts[0]))
+                final = Final(
+                    producer=branding.AI_CONTENT_PRODUCER,
+                    model="kefu-safe-reply",
+                    sources=(),
+                    resolved=False,
+                )
+            full = "".join(parts)
+            ai = AiLabel(
+                label=branding.AI_LABEL[self.lang],
+                producer=final.producer,
+                model=final.model,
+                content_id=reply_id,
+            )
+            sources = [SourceRef(id=e.id, question=e.question) for e in final.sources]
+            self._turns.append(Turn(Role.VISITOR, text))
+            self._turns.append(Turn(Role.ROBOT, full))
+            assert self.visitor_id is not None
+            try:
+                await self._write(
+                    partial(
+                        units.record_reply,
+                        conversation_id=conv.id,
+                        licensee_id=self.licensee.id,
+                        visitor_id=self.visitor_id,
+                        message_id=reply_id,
+                        text=full,
+                        ai=ai.model_dump(),
+                        sources=[s.model_dump() for s in sources],
+                        now=self.s.clock(),
+                    )
+                )
+            except Exception:
+                log.exception("storing a reply failed")
+            await self._send(ReplyEnd(reply=reply_id, text=full, ai=ai, sources=sources))
+
+    # ------------------------------------------------------------------ close, rating
+
+    async def _close(self) -> None:
+        assert self.visitor_id is not None
+        ending = await self._write(
+            partial(
+                units.end_open,
+                licensee_id=self.licensee.id,
+                visitor_id=self.visitor_id,
+                reason=EndReason.CLOSED,
+                now=self.s.clock(),
+                policy=self.policy,
+            )
+        )
+        if ending is None:
+            await self._send(Error(code=ErrorCode.NO_CONVERSATION, message="no open conversation"))
+            return
+        await self.push_ended(ending)
+
+    async def push_ended(self, ending: units.Ending) -> None:
+        """Tell every socket of the end user that their unit is over."""
+        frame = ended_frame(ending)
+        for link in self.s.hub.of_visitor(ending.licensee_id, ending.visitor_id) or [self.link]:
+            link.conversation = None
+            await _safe(link.send(frame))
+
+    async def _rating(self, frame: Rating) -> None:
+        assert self.visitor_id is not None
+        rated = await self._write(
+            partial(
+                units.record_rating,
+                licensee_id=self.licensee.id,
+                visitor_id=self.visitor_id,
+                score=frame.score,
+                comment=frame.comment,
+                now=self.s.clock(),
+            )
+        )
+        if rated is None:
+            await self._send(Error(code=ErrorCode.NO_CONVERSATION, message="nothing to rate yet"))
+            return
+        await self._send(Ack(id=None, conversation=ref(rated)))
+
+
+async def _safe(awaitable: Awaitable[Any]) -> None:
+    try:
+        await awaitable
+    except Exception:
+        log.debug("push to a closing socket failed", exc_info=True)

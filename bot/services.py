@@ -1,0 +1,73 @@
+"""Everything the chat server shares across connections, built once per process."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from bot.answerers.base import Answerer, KnowledgeIndex
+from bot.hub import Hub
+from bot.kb_cache import IndexCache
+from core.db import Database
+from core.knowledge import KbEntry
+from core.ratelimit import Rate, RateLimiter, make_rate_limiter
+from core.settings import Settings
+from core.types import utcnow
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    visitor_messages: Rate
+    key_messages: Rate
+    visitor_conversations: Rate
+    key_conversations: Rate
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Limits:
+        return cls(
+            visitor_messages=Rate.parse(settings.rate_visitor_messages),
+            key_messages=Rate.parse(settings.rate_key_messages),
+            visitor_conversations=Rate.parse(settings.rate_visitor_conversations),
+            key_conversations=Rate.parse(settings.rate_key_conversations),
+        )
+
+
+@dataclass
+class ChatServices:
+    settings: Settings
+    db: Database
+    answerer: Answerer
+    index_cache: IndexCache
+    limiter: RateLimiter
+    limits: Limits
+    hub: Hub = field(default_factory=Hub)
+    clock: Callable[[], datetime] = utcnow
+
+
+def build_default_index(entries: Sequence[KbEntry]) -> KnowledgeIndex:
+    """Build the built-in retrieval index; imported on first use so that start-up stays fast."""
+    from bot.answerers.kb_index import KnowledgeBaseIndex
+
+    return KnowledgeBaseIndex.build(entries)
+
+
+def build_services(
+    settings: Settings,
+    db: Database,
+    *,
+    answerer: Answerer | None = None,
+    index_builder: Callable[[Sequence[KbEntry]], KnowledgeIndex] | None = None,
+) -> ChatServices:
+    if answerer is None:
+        from bot.answerers.kb import KnowledgeBaseAnswerer
+
+        answerer = KnowledgeBaseAnswerer()
+    return ChatServices(
+        settings=settings,
+        db=db,
+        answerer=answerer,
+        index_cache=IndexCache(db, index_builder or build_default_index),
+        limiter=make_rate_limiter(settings.redis_url),
+        limits=Limits.from_settings(settings),
+    )

@@ -1,0 +1,82 @@
+"""The /v1/chat WebSocket endpoint: handshake checks and frame I/O only (rules are in engine)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from fastapi import APIRouter, WebSocket
+from starlette.responses import PlainTextResponse
+from starlette.websockets import WebSocketState
+
+from bot.deps import services_of
+from bot.engine import ChatSession
+from core.errors import AuthError, OriginRefused
+from core.frames import ServerFrame, dump_frame
+from core.licensing import authenticate_chat
+
+log = logging.getLogger("kefu.ws")
+router = APIRouter()
+
+
+def _bearer(websocket: WebSocket) -> str | None:
+    value = websocket.headers.get("authorization", "")
+    scheme, _, token = value.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+async def _deny(websocket: WebSocket, status: int, text: str) -> None:
+    if "websocket.http.response" in websocket.scope.get("extensions", {}):
+        await websocket.send_denial_response(PlainTextResponse(text, status_code=status))
+    else:  # a server without the denial extension can only refuse with 403
+        await websocket.close(code=1008)
+
+
+@router.websocket("/v1/chat")
+async def chat(websocket: WebSocket) -> None:
+    services = services_of(websocket.app)
+    origin = websocket.headers.get("origin")
+    key = websocket.query_params.get("key")
+
+    def check() -> object:
+        with services.db.read_session() as session:
+            return authenticate_chat(session, key, origin, _bearer(websocket))
+
+    try:
+        ctx = await asyncio.to_thread(check)
+    except AuthError as exc:
+        await _deny(websocket, 401, str(exc))
+        return
+    except OriginRefused as exc:
+        await _deny(websocket, 403, str(exc))
+        return
+
+    await websocket.accept()
+
+    async def send(frame: ServerFrame) -> None:
+        if websocket.application_state == WebSocketState.CONNECTED:
+            await websocket.send_text(dump_frame(frame))
+
+    async def close(code: int, reason: str) -> None:
+        if websocket.application_state == WebSocketState.CONNECTED:
+            await websocket.close(code=code, reason=reason)
+
+    session = ChatSession(services, ctx, send, close)  # type: ignore[arg-type]
+    if not await session.start():
+        return
+    try:
+        while not session.closed:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                break
+            text = message.get("text")
+            if text is not None:
+                await session.receive_text(text)
+            else:
+                await session.receive_bytes()
+    except Exception:
+        # A socket that dies mid-send is normal for a chat on phones; anything else is logged.
+        if websocket.application_state == WebSocketState.CONNECTED:
+            log.exception("chat socket failed")
+    finally:
+        await session.stop()

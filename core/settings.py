@@ -1,0 +1,109 @@
+"""Settings: read once from ``KEFU_`` variables (or ``.env``), validated, and passed down."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+
+from core.errors import ConfigError
+
+SECRET_FILE_NAME = ".kefu-secret"  # noqa: S105 - a file name, not a secret
+_KNOWN_BAD_SECRETS = {"changeme", "change-me", "secret", "kefu", "password", "development"}
+MIN_SECRET_CHARS = 32
+
+
+class Settings(BaseSettings):
+    """Every setting of the product; see the configuration table in README.md."""
+
+    model_config = SettingsConfigDict(env_prefix="KEFU_", env_file=".env", extra="ignore")
+
+    database_url: str = "sqlite:///kefu.db"
+    secret_key: SecretStr | None = None
+    redis_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    public_url: str | None = None  # how browsers reach this server; guessed from requests if unset
+    product_name: str = "Kefu"
+    product_name_zh: str = "Kefu 智能客服"
+
+    # Conversations (= usage units).
+    default_idle_timeout_minutes: int = Field(30, ge=5, le=24 * 60)
+    max_conversation_hours: int = Field(24, ge=1, le=24)
+    sweep_interval_seconds: float = Field(5.0, gt=0, le=60)
+    licence_watch_interval_seconds: float = Field(2.0, gt=0, le=60)
+
+    # Rate limits, as "COUNT/PERIOD" (e.g. "20/10s", "600/min").
+    rate_visitor_messages: str = "20/10s"
+    rate_key_messages: str = "3000/10s"
+    rate_visitor_conversations: str = "20/h"
+    rate_key_conversations: str = "1200/min"
+
+    # WebSocket transport.
+    ws_ping_interval_seconds: float = Field(20.0, gt=0)
+    ws_ping_timeout_seconds: float = Field(20.0, gt=0)
+
+    # SQLite durability: FULL fsyncs every group commit (survives power loss, not only kill -9).
+    sqlite_synchronous: str = "FULL"
+
+    # Platform default model (issue "Swappable model backends"); unset = built-in answerer only.
+    model_base_url: str | None = None
+    model_name: str | None = None
+    model_api_key: SecretStr | None = None
+
+    @field_validator("sqlite_synchronous")
+    @classmethod
+    def _check_sync(cls, value: str) -> str:
+        value = value.upper()
+        if value not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
+            raise ValueError("must be OFF, NORMAL, FULL or EXTRA")
+        return value
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def secret(self) -> str:
+        if self.secret_key is None:
+            raise ConfigError("no secret key: use load_settings()")
+        return self.secret_key.get_secret_value()
+
+
+def _secret_file(database_url: str) -> Path:
+    """The generated secret lives beside an SQLite database, else in the working directory."""
+    url = make_url(database_url)
+    if url.drivername.startswith("sqlite") and url.database and url.database != ":memory:":
+        return Path(url.database).expanduser().resolve().parent / SECRET_FILE_NAME
+    return Path.cwd() / SECRET_FILE_NAME
+
+
+def check_secret(secret: str) -> None:
+    if len(secret) < MIN_SECRET_CHARS or secret.strip().lower() in _KNOWN_BAD_SECRETS:
+        raise ConfigError(
+            f"KEFU_SECRET_KEY must be a random string of at least {MIN_SECRET_CHARS} characters"
+        )
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build the one Settings object; generate and keep a secret when none is configured."""
+    try:
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    if settings.secret_key is None or not settings.secret_key.get_secret_value():
+        path = _secret_file(settings.database_url)
+        if path.exists():
+            secret = path.read_text(encoding="utf-8").strip()
+        else:
+            secret = secrets.token_urlsafe(48)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(secret + "\n")
+        settings = settings.model_copy(update={"secret_key": SecretStr(secret)})
+    check_secret(settings.secret())
+    return settings

@@ -1,0 +1,68 @@
+"""Spreadsheet-safe cells and CSV bytes shared by every CSV/XLSX download of the product."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime, time
+from decimal import Decimal
+from enum import Enum
+
+# OWASP CSV-injection guidance: a spreadsheet may evaluate a cell starting with one of these.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+UTF8_BOM = "\ufeff"
+
+
+def safe_cell(value: str) -> str:
+    """``value`` with a leading apostrophe when a spreadsheet would read it as a formula."""
+    if value.startswith(FORMULA_TRIGGERS):
+        return "'" + value
+    return value
+
+
+def restore_cell(value: str) -> str:
+    """Undo ``safe_cell``: drop one apostrophe from apostrophes that precede a formula start.
+
+    Stripping one of several lets a writer escape text that itself starts with ``'=``.
+    """
+    if value.startswith("'") and value.lstrip("'").startswith(FORMULA_TRIGGERS):
+        return value[1:]
+    return value
+
+
+def csv_bytes(header: Sequence[str], rows: Iterable[Sequence[object]]) -> bytes:
+    """UTF-8 CSV with a byte-order mark (so Excel picks the encoding) and neutralised cells.
+
+    Cells: None is empty, booleans are ``true``/``false``, datetimes are ISO 8601 with their
+    offset (a naive datetime is a bug and raises ``ValueError``), Decimals keep their digits,
+    and every string goes through ``safe_cell``.
+    """
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow([_csv_text(name) for name in header])
+    for row in rows:
+        writer.writerow([_csv_text(value) for value in row])
+    return (UTF8_BOM + buffer.getvalue()).encode("utf-8")
+
+
+def _csv_text(value: object) -> str:
+    # Order matters: bool is an int, datetime is a date, a StrEnum is a str.
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Enum):
+        return _csv_text(value.value)
+    if isinstance(value, str):
+        return safe_cell(value)
+    if isinstance(value, datetime):
+        if value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value.isoformat()} in a CSV download")
+        return value.isoformat()
+    if isinstance(value, date | time):
+        return value.isoformat()
+    if isinstance(value, int | float | Decimal):
+        # Numbers, negative ones included, are values to a spreadsheet, never formulas.
+        return str(value)
+    return safe_cell(str(value))

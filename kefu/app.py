@@ -1,0 +1,96 @@
+"""The composition root: ``create_app(settings)`` wires the chat server, API and widget."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi.templating import Jinja2Templates
+
+import widget
+from bot import api, ws
+from bot.background import LicenceWatcher, run_periodic, sweep_once
+from bot.services import ChatServices, build_services
+from core.db import Database
+from core.settings import Settings
+
+log = logging.getLogger("kefu")
+LOADER_CACHE = "public, max-age=300"  # short: a new release reaches every host page quickly
+
+
+def _warm_imports() -> None:
+    # The retrieval stack (NumPy, SciPy, scikit-learn) takes a second to import: do it after
+    # the server already accepts connections, not before, and not on the first question.
+    import bot.answerers.kb_index  # noqa: F401
+
+
+def create_app(
+    settings: Settings, *, db: Database | None = None, services: ChatServices | None = None
+) -> FastAPI:
+    """The whole product as one ASGI app; tests may hand in a database or prepared services."""
+    database = (
+        services.db
+        if services
+        else db or Database(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
+    )
+    services = services or build_services(settings, database)
+    watcher = LicenceWatcher(services)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        tasks = [
+            asyncio.create_task(
+                run_periodic(
+                    settings.sweep_interval_seconds, lambda: sweep_once(services), "sweeper"
+                )
+            ),
+            asyncio.create_task(
+                run_periodic(settings.licence_watch_interval_seconds, watcher.check_once, "watcher")
+            ),
+        ]
+        warm = asyncio.create_task(asyncio.to_thread(_warm_imports))
+        try:
+            yield
+        finally:
+            for task in [*tasks, warm]:
+                task.cancel()
+            for task in [*tasks, warm]:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            await services.limiter.aclose()
+            database.close()
+
+    app = FastAPI(title="Kefu", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.state.chat = services
+    app.state.demo_site_key = None
+    app.include_router(ws.router)
+    app.include_router(api.router)
+    templates = Jinja2Templates(directory=str(widget.TEMPLATES_DIR))
+
+    @app.get("/widget.js", include_in_schema=False)
+    async def widget_js() -> Response:
+        return FileResponse(
+            widget.STATIC_DIR / "widget.js",
+            media_type="text/javascript; charset=utf-8",
+            headers={"Cache-Control": LOADER_CACHE},
+        )
+
+    @app.get("/healthz", include_in_schema=False)
+    async def health() -> JSONResponse:
+        return JSONResponse({"ok": True, "connections": len(services.hub)})
+
+    @app.get("/demo", response_class=HTMLResponse, include_in_schema=False)
+    async def demo(request: Request) -> Response:
+        site_key = app.state.demo_site_key
+        if not site_key:
+            return HTMLResponse("No demo here: start the server with `kefu demo`.", status_code=404)
+        return templates.TemplateResponse(
+            request, "demo.html", {"site_key": site_key, "title": "Kefu Demo Shop"}
+        )
+
+    return app

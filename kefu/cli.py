@@ -1,0 +1,437 @@
+"""The ``kefu`` command line: serve, demo, licensees, keys, origins, knowledge base, usage."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+from core.db import Database
+from core.errors import KefuError
+from core.settings import Settings, load_settings
+
+app = typer.Typer(
+    help="Kefu: a licensed customer-service robot.", no_args_is_help=True, add_completion=False
+)
+licensee_app = typer.Typer(help="Create, list, show, suspend and resume licensees.")
+key_app = typer.Typer(help="Create and revoke keys.")
+origin_app = typer.Typer(help="Add and remove allowed origins.")
+kb_app = typer.Typer(help="Import and export a licensee's knowledge base.")
+app.add_typer(licensee_app, name="licensee")
+app.add_typer(key_app, name="key")
+app.add_typer(origin_app, name="origin")
+app.add_typer(kb_app, name="kb")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly one JSON object on stdout.")]
+LicenseeOpt = Annotated[str, typer.Option("--licensee", help="The licensee's id.")]
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def emit(data: dict[str, Any], as_json: bool, human: Callable[[], str]) -> None:
+    if as_json:
+        typer.echo(json.dumps(data, ensure_ascii=False, default=str))
+    else:
+        typer.echo(human())
+
+
+@contextmanager
+def database(migrate: bool = True) -> Iterator[tuple[Settings, Database]]:
+    """Settings and a migrated database for one command; any KefuError becomes a clean exit."""
+    try:
+        settings = load_settings()
+        db = Database(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
+    except KefuError as exc:
+        fail(str(exc))
+    try:
+        if migrate:
+            db.migrate()
+        yield settings, db
+    except KefuError as exc:
+        fail(str(exc))
+    finally:
+        db.close()
+
+
+# ---------------------------------------------------------------- serve, demo
+
+
+def _serve(
+    settings: Settings, host: str | None, port: int | None, demo_key: str | None = None
+) -> None:
+    import uvicorn
+
+    from kefu.app import create_app
+
+    application = create_app(settings)
+    application.state.demo_site_key = demo_key
+    uvicorn.run(
+        application,
+        host=host or settings.host,
+        port=port or settings.port,
+        ws="websockets-sansio",
+        ws_max_size=16 * 1024,
+        ws_per_message_deflate=False,
+        ws_ping_interval=settings.ws_ping_interval_seconds,
+        ws_ping_timeout=settings.ws_ping_timeout_seconds,
+        proxy_headers=True,
+        timeout_graceful_shutdown=5,
+        log_level="info",
+    )
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+) -> None:
+    """Migrate the database if needed and serve chat, widget and API."""
+    with database() as (settings, _db):
+        pass
+    _serve(settings, host, port)
+
+
+@app.command()
+def demo(
+    host: Annotated[str | None, typer.Option(help="Interface to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+) -> None:
+    """A working demo: demo licensee, bilingual knowledge base, a shop page at /demo."""
+    from kefu.demo import ensure_demo
+
+    with database() as (settings, db):
+        bind_host, bind_port = host or settings.host, port or settings.port
+        site_key = ensure_demo(db, settings, bind_host, bind_port)
+    shown = "127.0.0.1" if bind_host in ("0.0.0.0", "::") else bind_host  # noqa: S104
+    typer.echo(f"Demo shop: http://{shown}:{bind_port}/demo", err=True)
+    _serve(settings, bind_host, bind_port, demo_key=site_key)
+
+
+# ---------------------------------------------------------------- licensees
+
+
+def _parse_date(value: str | None, name: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        fail(f"{name} must be YYYY-MM-DD, got {value!r}")
+
+
+@licensee_app.command("create")
+def licensee_create(
+    name: Annotated[str, typer.Option("--name", help="The licensee's name.")],
+    origin: Annotated[list[str], typer.Option("--origin", help="An allowed origin (repeat).")],
+    unit_price: Annotated[str, typer.Option(help="CNY per usage unit.")] = "0.50",
+    start: Annotated[str | None, typer.Option(help="Service start, YYYY-MM-DD.")] = None,
+    end: Annotated[str | None, typer.Option(help="Service end, YYYY-MM-DD (inclusive).")] = None,
+    timezone: Annotated[str, typer.Option(help="The licensee's time zone.")] = "Asia/Shanghai",
+    idle_minutes: Annotated[int, typer.Option(help="Idle timeout, 5 to 1440 minutes.")] = 30,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create a licensee; prints its id, site keys and secret key (shown only this once)."""
+    from core.licensing import create_licensee, parse_price
+    from core.types import utcnow
+
+    with database() as (_settings, db), db.session() as session:
+        licensee, keys = create_licensee(
+            session,
+            name=name,
+            origins=origin,
+            now=utcnow(),
+            unit_price=parse_price(unit_price),
+            start=_parse_date(start, "--start"),
+            end=_parse_date(end, "--end"),
+            timezone=timezone,
+            idle_timeout_minutes=idle_minutes,
+        )
+        session.commit()
+        data = {
+            "id": licensee.id,
+            "site_key": keys.site_key,
+            "test_site_key": keys.test_site_key,
+            "secret_key": keys.secret_key,
+        }
+    emit(
+        data,
+        as_json,
+        lambda: (
+            "\n".join(f"{k}: {v}" for k, v in data.items())
+            + "\n(the secret key is shown only now: keep it safe)"
+        ),
+    )
+
+
+def _licensee_summary(session: Any, licensee: Any) -> dict[str, Any]:
+    from sqlmodel import select
+
+    from core.licensing import list_origins
+    from core.models import ApiKey
+
+    keys = session.exec(select(ApiKey).where(ApiKey.licensee_id == licensee.id)).all()
+    return {
+        "id": licensee.id,
+        "name": licensee.name,
+        "status": licensee.status,
+        "timezone": licensee.timezone,
+        "service_start": licensee.service_start.isoformat(),
+        "service_end": licensee.service_end.isoformat(),
+        "idle_timeout_minutes": licensee.idle_timeout_minutes,
+        "origins": list_origins(session, licensee.id),
+        "keys": [
+            {
+                "id": k.id,
+                "kind": k.kind,
+                "key": k.display,
+                "revoked": k.revoked_at is not None,
+            }
+            for k in keys
+        ],
+    }
+
+
+@licensee_app.command("list")
+def licensee_list(as_json: JsonOpt = False) -> None:
+    """List every licensee."""
+    from sqlmodel import col, select
+
+    from core.models import Licensee
+
+    with database() as (_s, db), db.read_session() as session:
+        rows = session.exec(select(Licensee).order_by(col(Licensee.created_at))).all()
+        data = {
+            "licensees": [
+                {"id": r.id, "name": r.name, "status": r.status, "service_end": str(r.service_end)}
+                for r in rows
+            ]
+        }
+    emit(
+        data,
+        as_json,
+        lambda: (
+            "\n".join(f"{r['id']}  {r['status']:<9}  {r['name']}" for r in data["licensees"])
+            or "(no licensees)"
+        ),
+    )
+
+
+@licensee_app.command("show")
+def licensee_show(licensee_id: str, as_json: JsonOpt = False) -> None:
+    """Show one licensee with its origins and keys (secret keys only by prefix)."""
+    from core.licensing import get_licensee
+
+    with database() as (_s, db), db.read_session() as session:
+        data = _licensee_summary(session, get_licensee(session, licensee_id))
+    emit(data, as_json, lambda: json.dumps(data, ensure_ascii=False, indent=2))
+
+
+def _set_status(licensee_id: str, status: str, as_json: bool) -> None:
+    from core import conversations as units
+    from core.frames import EndReason
+    from core.licensing import set_status
+    from core.models import LicenceStatus
+    from core.types import utcnow
+
+    with database() as (_s, db):
+        now = utcnow()
+        with db.session() as session:
+            licensee = set_status(session, licensee_id, LicenceStatus(status), now)
+            session.commit()
+        ended = []
+        if status == LicenceStatus.SUSPENDED:
+            # Suspension ends every open unit; running servers close the sockets on their own.
+            ended = db.writer.run(
+                lambda conn: units.end_all_open(conn, licensee_id, EndReason.SUSPENDED, now)
+            )
+        data = {"id": licensee.id, "status": licensee.status, "ended_conversations": len(ended)}
+    emit(data, as_json, lambda: f"{data['id']}: {data['status']}")
+
+
+@licensee_app.command("suspend")
+def licensee_suspend(licensee_id: str, as_json: JsonOpt = False) -> None:
+    """Suspend a licensee: open conversations end, widgets show 'service unavailable'."""
+    _set_status(licensee_id, "suspended", as_json)
+
+
+@licensee_app.command("resume")
+def licensee_resume(licensee_id: str, as_json: JsonOpt = False) -> None:
+    """Resume a suspended licensee."""
+    _set_status(licensee_id, "active", as_json)
+
+
+# ---------------------------------------------------------------- keys and origins
+
+
+@key_app.command("create")
+def key_create(
+    licensee: LicenseeOpt,
+    kind: Annotated[str, typer.Option(help="live, test or secret.")] = "live",
+    as_json: JsonOpt = False,
+) -> None:
+    """Create a key; a secret key is shown only this once."""
+    from core.licensing import get_licensee, issue_key
+    from core.models import KeyKind
+    from core.types import utcnow
+
+    if kind not in {k.value for k in KeyKind}:
+        fail("--kind is live, test or secret")
+    with database() as (_s, db), db.session() as session:
+        get_licensee(session, licensee)
+        token = issue_key(session, licensee, KeyKind(kind), utcnow())
+        session.commit()
+    data = {"licensee": licensee, "kind": kind, "key": token}
+    emit(data, as_json, lambda: token)
+
+
+@key_app.command("revoke")
+def key_revoke(
+    key: Annotated[str, typer.Argument(help="The key, or its id.")], as_json: JsonOpt = False
+) -> None:
+    """Revoke a key: new connections get 401, open ones are closed with a notice."""
+    from core.licensing import revoke_key
+    from core.types import utcnow
+
+    with database() as (_s, db), db.session() as session:
+        row = revoke_key(session, key, utcnow())
+        session.commit()
+        data = {"id": row.id, "licensee": row.licensee_id, "revoked": True}
+    emit(data, as_json, lambda: f"revoked {data['id']}")
+
+
+@origin_app.command("add")
+def origin_add(licensee: LicenseeOpt, origin: str, as_json: JsonOpt = False) -> None:
+    """Allow an origin (scheme://host[:port], or https://*.example.com)."""
+    from core.licensing import add_origin
+
+    with database() as (_s, db), db.session() as session:
+        pattern = add_origin(session, licensee, origin)
+        session.commit()
+    emit({"licensee": licensee, "origin": pattern}, as_json, lambda: f"allowed {pattern}")
+
+
+@origin_app.command("remove")
+def origin_remove(licensee: LicenseeOpt, origin: str, as_json: JsonOpt = False) -> None:
+    """Stop allowing an origin."""
+    from core.licensing import remove_origin
+
+    with database() as (_s, db), db.session() as session:
+        pattern = remove_origin(session, licensee, origin)
+        session.commit()
+    emit(
+        {"licensee": licensee, "origin": pattern, "removed": True},
+        as_json,
+        lambda: f"removed {pattern}",
+    )
+
+
+# ---------------------------------------------------------------- knowledge base
+
+
+@kb_app.command("import")
+def kb_import(
+    licensee: LicenseeOpt,
+    file: Annotated[Path, typer.Argument(help="A .csv, .xlsx or .json file.")],
+    skip_bad: Annotated[
+        bool, typer.Option("--skip-bad", help="Import the good rows anyway.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Import a knowledge base; a file with bad rows imports nothing unless --skip-bad."""
+    from tqdm import tqdm
+
+    from core.kb import import_rows
+    from core.kb_files import read_kb_file
+    from core.licensing import get_licensee
+    from core.types import utcnow
+
+    with database() as (_s, db):
+        with db.read_session() as session:
+            get_licensee(session, licensee)
+        show_bar = not as_json and sys.stderr.isatty() and file.stat().st_size > 256 * 1024
+        with tqdm(desc="reading", unit=" rows", disable=not show_bar, file=sys.stderr) as bar:
+
+            def progress(rows: int) -> None:
+                bar.update(rows - bar.n)
+
+            result = read_kb_file(file, on_progress=progress)
+        rejected = [{"line": r.line, "reason": r.reason} for r in result.rejected]
+        added = updated = 0
+        if not rejected or skip_bad:
+            with db.session() as session:
+                counts = import_rows(session, licensee, [p.row for p in result.rows], utcnow())
+                session.commit()
+            added, updated = counts.added, counts.updated
+        data = {"added": added, "updated": updated, "rejected": rejected}
+
+    def human() -> str:
+        lines = [f"added {added}, updated {updated}, rejected {len(rejected)}"]
+        lines += [f"  line {r['line']}: {r['reason']}" for r in rejected]
+        if rejected and not skip_bad:
+            lines.append("nothing was imported: fix the rows above or pass --skip-bad")
+        return "\n".join(lines)
+
+    emit(data, as_json, human)
+    if rejected and not skip_bad:
+        raise typer.Exit(1)
+
+
+@kb_app.command("export")
+def kb_export(
+    licensee: LicenseeOpt,
+    file: Annotated[Path, typer.Argument(help="Where to write: .csv, .xlsx or .json.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Export a licensee's knowledge base in the import format."""
+    from core.kb import load_entries
+    from core.kb_files import write_kb_file
+    from core.licensing import get_licensee
+
+    with database() as (_s, db), db.read_session() as session:
+        get_licensee(session, licensee)
+        entries = load_entries(session, licensee)
+        write_kb_file(entries, file)
+    emit(
+        {"entries": len(entries), "file": str(file)},
+        as_json,
+        lambda: f"exported {len(entries)} entries",
+    )
+
+
+# ---------------------------------------------------------------- usage
+
+
+@app.command()
+def usage(
+    licensee: LicenseeOpt,
+    month: Annotated[str, typer.Option(help="YYYY-MM, in the licensee's time zone.")],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to a file.")] = None,
+) -> None:
+    """A month's conversations (usage units) as CSV, one line per conversation."""
+    from core.licensing import get_licensee
+    from core.spreadsheet import csv_bytes
+    from core.usage import USAGE_COLUMNS, month_usage
+
+    with database() as (_s, db), db.read_session() as session:
+        lic = get_licensee(session, licensee)
+        report = db.read(lambda conn: month_usage(conn, lic, month))
+    body = csv_bytes(USAGE_COLUMNS, (line.as_row() for line in report.lines))
+    if output is None:
+        sys.stdout.buffer.write(body)
+        sys.stdout.flush()
+    else:
+        output.write_bytes(body)
+        typer.echo(f"{report.units} billable units, {len(report.lines)} conversations", err=True)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,71 @@
+"""A protocol v1 test client over a real WebSocket (the ``websockets`` library)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+
+from tests.conftest import ORIGIN
+
+
+class Chat:
+    def __init__(self, conn: ClientConnection) -> None:
+        self.conn = conn
+        self.welcome: dict[str, Any] | None = None
+
+    @classmethod
+    async def open(
+        cls,
+        ws_url: str,
+        key: str | None,
+        *,
+        origin: str | None = ORIGIN,
+        headers: dict[str, str] | None = None,
+    ) -> Chat:
+        query = f"?key={key}" if key is not None else ""
+        conn = await connect(
+            f"{ws_url}/v1/chat{query}",
+            origin=origin,  # type: ignore[arg-type]
+            additional_headers=headers,
+            compression=None,
+            max_size=None,
+            open_timeout=5,
+        )
+        return cls(conn)
+
+    async def hello(
+        self, visitor: str | None = None, locale: str | None = "zh-CN"
+    ) -> dict[str, Any]:
+        await self.send({"type": "hello", "visitor": visitor, "locale": locale})
+        self.welcome = await self.expect("welcome")
+        return self.welcome
+
+    async def send(self, frame: dict[str, Any] | str | bytes) -> None:
+        await self.conn.send(frame if isinstance(frame, str | bytes) else json.dumps(frame))
+
+    async def recv(self, wait: float = 5) -> dict[str, Any]:
+        raw = await asyncio.wait_for(self.conn.recv(), wait)
+        frame: dict[str, Any] = json.loads(raw)
+        return frame
+
+    async def expect(self, kind: str, wait: float = 5) -> dict[str, Any]:
+        frame = await self.recv(wait)
+        assert frame["type"] == kind, frame
+        return frame
+
+    async def ask(self, client_id: str, text: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """Send a message; return its ack and every frame up to and including reply.end."""
+        await self.send({"type": "message", "id": client_id, "text": text})
+        ack = await self.expect("ack")
+        frames = []
+        while True:
+            frame = await self.recv()
+            frames.append(frame)
+            if frame["type"] == "reply.end":
+                return ack, frames
+
+    async def close(self) -> None:
+        await self.conn.close()
