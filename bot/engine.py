@@ -182,7 +182,12 @@ class ChatSession:
             await self._rating(frame)
 
     async def _bad(self, exc: FrameError) -> None:
-        self.bad_frames += 1
+        # Only malformed frames count towards the 1008 close; an over-long but well-formed
+        # message is the end user's mistake, not a broken client.
+        if exc.code == ErrorCode.MESSAGE_TOO_LONG:
+            self.bad_frames = 0
+        else:
+            self.bad_frames += 1
         await self._send(Error(code=exc.code, message=exc.message, id=exc.client_id))
         if self.bad_frames >= BAD_FRAMES_BEFORE_CLOSE:
             self.closed = True

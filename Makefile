@@ -1,0 +1,39 @@
+# Two commands run everything on a fresh machine:  `make demo`  and  `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo serve test lint services bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## demo: the product on its embedded default (SQLite, built-in answerer) with a shop page at /demo
+demo: $(STAMP)
+	$(BIN)/kefu demo
+
+serve: $(STAMP)
+	$(BIN)/kefu serve
+
+## services: make sure PostgreSQL, Redis and Chromium are there for the tests
+services:
+	bash scripts/ensure-services
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
+
+## test: the whole suite (lint, types, unit, both databases, Redis, real servers, browser)
+test: $(STAMP) services lint
+	$(BIN)/pytest
+
+bench: $(STAMP)
+	$(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache test-artifacts
