@@ -14,6 +14,7 @@ from bot.engine import ChatSession, ended_frame, ref
 from bot.hub import Link
 from bot.services import ChatServices
 from core import conversations as units
+from core import maintenance
 from core.errors import LicenceUnavailable
 from core.frames import Ended, EndReason, ServerFrame
 from core.licensing import licence_availability
@@ -54,7 +55,14 @@ class LicenceWatcher:
         self._seen: dict[str, datetime] = {}
 
     async def check_once(self) -> None:
+        await asyncio.to_thread(self.s.load_maintenance)
         hub = self.s.hub
+        now = self.s.clock()
+        for licensee_id in hub.licensee_ids():
+            active, _ = maintenance.for_licensee(self.s.maintenance, licensee_id, now)
+            if active is not None:
+                for link in hub.of_licensee(licensee_id):
+                    await _session(link).shut("maintenance", [], active)
         ids = hub.licensee_ids()
         if not ids:
             return

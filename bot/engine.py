@@ -21,7 +21,7 @@ from sqlalchemy import Connection
 from bot.answerers.base import AnswerRequest, Delta, Final, Turn
 from bot.hub import Link
 from bot.services import ChatServices
-from core import branding
+from core import branding, maintenance
 from core import conversations as units
 from core.errors import LicenceUnavailable
 from core.frames import (
@@ -41,6 +41,7 @@ from core.frames import (
     HistoryItem,
     Message,
     Notice,
+    NoticeKind,
     Rating,
     ReplyDelta,
     ReplyEnd,
@@ -59,6 +60,11 @@ from core.service_period import TermState
 log = logging.getLogger("kefu.chat")
 T = TypeVar("T")
 MEMORY_TURNS = 10
+UNAVAILABLE = {"zh": "该服务暂不可用。", "en": "This service is unavailable."}
+MAINTENANCE = {
+    "zh": "系统计划维护中，期间暂停服务，给您带来不便敬请谅解。",
+    "en": "Planned maintenance: the chat is paused during this window.",
+}
 SORRY = {
     "zh": "抱歉，我暂时无法回答这个问题。您可以留下问题，人工客服会尽快联系您。",
     "en": "Sorry, I cannot answer that right now. A person from our team can help you.",
@@ -113,10 +119,15 @@ class ChatSession:
 
     async def start(self) -> bool:
         """Right after the upgrade: refuse with a notice when the licence may not serve."""
+        now = self.s.clock()
         try:
-            licence_availability(self.licensee, self.s.clock())
+            licence_availability(self.licensee, now)
         except LicenceUnavailable as exc:
             await self.shut(exc.kind, [])
+            return False
+        active, _ = maintenance.for_licensee(self.s.maintenance, self.licensee.id, now)
+        if active is not None:
+            await self.shut("maintenance", [], active)
             return False
         self.s.hub.add(self.link)
         return True
@@ -128,16 +139,16 @@ class ChatSession:
         if self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
-    async def shut(self, kind: str, frames: list[ServerFrame]) -> None:
+    async def shut(
+        self, kind: str, frames: list[ServerFrame], window: maintenance.Window | None = None
+    ) -> None:
         """Close with a reason the widget can show (suspended, revoked key, maintenance)."""
-        text = {
-            "zh": "该服务暂不可用。" if kind != "maintenance" else "系统维护中，请稍后再试。",
-            "en": "This service is unavailable."
-            if kind != "maintenance"
-            else "Under maintenance, please come back later.",
-        }[self.lang]
-        notice_kind = "maintenance" if kind == "maintenance" else "suspended"
-        for frame in [*frames, Notice(kind=notice_kind, text=text)]:
+        notice = (
+            self.maintenance_notice(window)
+            if kind == "maintenance" and window
+            else Notice(kind=NoticeKind.SUSPENDED, text=UNAVAILABLE[self.lang])
+        )
+        for frame in [*frames, notice]:
             await self._send(frame)
         code = CloseCode.MAINTENANCE if kind == "maintenance" else CloseCode.SUSPENDED
         self.closed = True
@@ -150,6 +161,14 @@ class ChatSession:
     async def _write(self, fn: Callable[[Connection], T]) -> T:
         future: Future[T] = self.s.db.writer.submit(fn)
         return await asyncio.wrap_future(future)
+
+    def maintenance_notice(self, window: maintenance.Window) -> Notice:
+        return Notice(
+            kind=NoticeKind.MAINTENANCE,
+            text=window.text or MAINTENANCE[self.lang],
+            starts_at=window.starts_at,
+            ends_at=window.ends_at,
+        )
 
     # ------------------------------------------------------------------ frames in
 
@@ -245,6 +264,7 @@ class ChatSession:
             return conv, (units.history(conn, conv.id) if conv else [])
 
         conv, rows = await asyncio.to_thread(self.s.db.read, load)
+        _, upcoming = maintenance.for_licensee(self.s.maintenance, self.licensee.id, now)
         self.link.conversation = conv
         for row in rows[-MEMORY_TURNS:]:
             self._turns.append(Turn(row.role, row.text))
@@ -254,7 +274,7 @@ class ChatSession:
                 conversation=ref(conv) if conv else None,
                 history=[history_item(r) for r in rows],
                 config=self.widget_config(),
-                notice=None,
+                notice=self.maintenance_notice(upcoming) if upcoming else None,
             )
         )
 

@@ -11,6 +11,7 @@ from bot.hub import Hub
 from bot.kb_cache import IndexCache
 from core.db import Database
 from core.knowledge import KbEntry
+from core.maintenance import Window, current_and_upcoming
 from core.ratelimit import Rate, RateLimiter, make_rate_limiter
 from core.settings import Settings
 from core.types import utcnow
@@ -43,6 +44,12 @@ class ChatServices:
     limits: Limits
     hub: Hub = field(default_factory=Hub)
     clock: Callable[[], datetime] = utcnow
+    # Maintenance windows not yet over, refreshed by the licence watcher (read on every hello).
+    maintenance: list[Window] = field(default_factory=list)
+
+    def load_maintenance(self) -> None:
+        with self.db.read_session() as session:
+            self.maintenance = current_and_upcoming(session, self.clock())
 
 
 def build_default_index(entries: Sequence[KbEntry]) -> KnowledgeIndex:

@@ -165,3 +165,16 @@ class KbEntryRecord(SQLModel, table=True):
     tags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     created_at: datetime = _utc(nullable=False)
     updated_at: datetime = _utc(nullable=False)
+
+
+class MaintenanceWindow(SQLModel, table=True):
+    """Planned maintenance, for one licensee or (licensee_id NULL) for the whole platform."""
+
+    __tablename__ = "maintenance_windows"
+
+    id: str = Field(primary_key=True, max_length=40)
+    licensee_id: str | None = Field(default=None, foreign_key="licensees.id", max_length=40)
+    starts_at: datetime = _utc(nullable=False, index=True)
+    ends_at: datetime = _utc(nullable=False, index=True)
+    text: str = Field(default="", max_length=500)
+    created_at: datetime = _utc(nullable=False)

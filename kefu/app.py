@@ -43,6 +43,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await asyncio.to_thread(services.load_maintenance)
         tasks = [
             asyncio.create_task(
                 run_periodic(

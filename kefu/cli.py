@@ -23,10 +23,12 @@ licensee_app = typer.Typer(help="Create, list, show, suspend and resume licensee
 key_app = typer.Typer(help="Create and revoke keys.")
 origin_app = typer.Typer(help="Add and remove allowed origins.")
 kb_app = typer.Typer(help="Import and export a licensee's knowledge base.")
+maintenance_app = typer.Typer(help="Announce and list planned maintenance windows.")
 app.add_typer(licensee_app, name="licensee")
 app.add_typer(key_app, name="key")
 app.add_typer(origin_app, name="origin")
 app.add_typer(kb_app, name="kb")
+app.add_typer(maintenance_app, name="maintenance")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly one JSON object on stdout.")]
 LicenseeOpt = Annotated[str, typer.Option("--licensee", help="The licensee's id.")]
@@ -404,6 +406,89 @@ def kb_export(
         {"entries": len(entries), "file": str(file)},
         as_json,
         lambda: f"exported {len(entries)} entries",
+    )
+
+
+# ---------------------------------------------------------------- maintenance
+
+
+def _parse_moment(value: str, name: str) -> Any:
+    from datetime import datetime
+
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        fail(f"{name} must be an ISO 8601 time with an offset, e.g. 2026-12-01T02:00+08:00")
+    if moment.tzinfo is None:
+        fail(f"{name} needs a time zone offset, e.g. +08:00")
+    return moment
+
+
+@maintenance_app.command("announce")
+def maintenance_announce(
+    start: Annotated[str, typer.Option(help="Start, ISO 8601 with offset (>= 1 day ahead).")],
+    end: Annotated[str, typer.Option(help="End, ISO 8601 with offset.")],
+    text: Annotated[str, typer.Option(help="What widgets show.")] = "",
+    licensee: Annotated[str | None, typer.Option(help="Only this licensee.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Announce planned maintenance: widgets show it now and pause the chat during it."""
+    from core.licensing import get_licensee
+    from core.maintenance import announce
+    from core.types import utcnow
+
+    with database() as (_s, db), db.session() as session:
+        if licensee:
+            get_licensee(session, licensee)
+        window = announce(
+            session,
+            starts_at=_parse_moment(start, "--start"),
+            ends_at=_parse_moment(end, "--end"),
+            now=utcnow(),
+            text=text,
+            licensee_id=licensee,
+        )
+        session.commit()
+    data = {
+        "id": window.id,
+        "licensee": window.licensee_id,
+        "starts_at": window.starts_at.isoformat(),
+        "ends_at": window.ends_at.isoformat(),
+        "text": window.text,
+    }
+    emit(data, as_json, lambda: f"announced {data['id']}: {data['starts_at']} to {data['ends_at']}")
+
+
+@maintenance_app.command("list")
+def maintenance_list(as_json: JsonOpt = False) -> None:
+    """Windows that have not ended yet."""
+    from core.maintenance import current_and_upcoming
+    from core.types import utcnow
+
+    with database() as (_s, db), db.read_session() as session:
+        windows = current_and_upcoming(session, utcnow())
+    data = {
+        "windows": [
+            {
+                "id": w.id,
+                "licensee": w.licensee_id,
+                "starts_at": w.starts_at.isoformat(),
+                "ends_at": w.ends_at.isoformat(),
+                "text": w.text,
+            }
+            for w in windows
+        ]
+    }
+    emit(
+        data,
+        as_json,
+        lambda: (
+            "\n".join(
+                f"{w['id']}  {w['starts_at']} to {w['ends_at']}  {w['licensee'] or 'all licensees'}"
+                for w in data["windows"]
+            )
+            or "(no maintenance planned)"
+        ),
     )
 
 

@@ -398,3 +398,50 @@ async def test_revoking_a_key_closes_its_open_sockets(live: LiveServer, make_ten
         await chat.recv()
     assert chat.conn.close_code == 4403
     await chat.close()
+
+
+async def test_maintenance_is_announced_then_enforced(live: LiveServer, make_tenant) -> None:
+    from core.maintenance import announce
+
+    t, other = make_tenant(), make_tenant(name="Other")
+    now = utcnow()
+    with live.services.db.session() as s:
+        with pytest.raises(Exception, match="at least 1 day"):
+            announce(
+                s,
+                starts_at=now + timedelta(hours=23),
+                ends_at=now + timedelta(days=1, hours=1),
+                now=now,
+            )
+        window = announce(
+            s,
+            starts_at=now + timedelta(days=1, minutes=1),
+            ends_at=now + timedelta(days=1, hours=2),
+            now=now,
+            text="升级维护",
+            licensee_id=t.licensee.id,
+        )
+        s.commit()
+    live.services.load_maintenance()
+    chat = await Chat.open(live.ws_url, t.keys.site_key)
+    notice = (await chat.hello())["notice"]
+    assert notice["kind"] == "maintenance" and notice["text"] == "升级维护"
+    assert notice["starts_at"].startswith(window.starts_at.strftime("%Y-%m-%dT%H:%M"))
+    bystander = await Chat.open(live.ws_url, other.keys.site_key)
+    assert (await bystander.hello())["notice"] is None  # another licensee's window
+
+    # When the window starts, open widgets get the notice and a 4503 close ...
+    live.services.clock = lambda: window.starts_at + timedelta(minutes=1)
+    assert (await chat.expect("notice", wait=5))["kind"] == "maintenance"
+    with pytest.raises(ConnectionClosed):
+        await chat.recv()
+    assert chat.conn.close_code == 4503
+    await chat.close()
+    # ... and a new visit during it is upgraded, told, and closed the same way.
+    again = await Chat.open(live.ws_url, t.keys.site_key)
+    assert (await again.expect("notice"))["kind"] == "maintenance"
+    with pytest.raises(ConnectionClosed):
+        await again.recv()
+    assert again.conn.close_code == 4503
+    await again.close()
+    await bystander.close()
