@@ -359,6 +359,8 @@ def kb_import(
     with database() as (_s, db):
         with db.read_session() as session:
             get_licensee(session, licensee)
+        if not file.is_file():
+            fail(f"no such file: {file}")
         show_bar = not as_json and sys.stderr.isatty() and file.stat().st_size > 256 * 1024
         with tqdm(desc="reading", unit=" rows", disable=not show_bar, file=sys.stderr) as bar:
 

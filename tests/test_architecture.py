@@ -1,0 +1,59 @@
+"""The dependency arrows of ARCHITECTURE: core is pure, bot and admin meet only through kefu."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+WEB_AND_TEMPLATES = {"fastapi", "starlette", "uvicorn", "jinja2", "langchain", "langchain_core"}
+
+
+def imports_of(package: str, root: Path = ROOT) -> dict[str, set[str]]:
+    """Every top-level module each file of ``package`` imports (including lazy imports)."""
+    found: dict[str, set[str]] = {}
+    for path in sorted((root / package).rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+        names: set[str] = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names.add(node.module.split(".")[0])
+        found[str(path.relative_to(root))] = names
+    return found
+
+
+@pytest.mark.parametrize(
+    ("package", "forbidden"),
+    [
+        ("core", WEB_AND_TEMPLATES | {"bot", "admin", "widget", "kefu"}),
+        ("bot", {"admin", "kefu", "jinja2"}),
+        ("admin", {"bot", "kefu", "langchain", "langchain_core"}),
+    ],
+)
+def test_dependencies_point_one_way(package: str, forbidden: set[str]) -> None:
+    wrong = {
+        f: sorted(names & forbidden)
+        for f, names in imports_of(package).items()
+        if names & forbidden
+    }
+    assert not wrong, f"{package} must not import {sorted(forbidden)}: {wrong}"
+
+
+def test_langchain_only_under_bot_llm() -> None:
+    for package in ("core", "bot", "admin", "kefu", "widget"):
+        for path, names in imports_of(package).items():
+            if names & {"langchain", "langchain_core", "langchain_openai", "langchain_ollama"}:
+                assert path.startswith("bot/llm/"), path
+
+
+def test_the_scanner_sees_lazy_and_dotted_imports(tmp_path: Path) -> None:
+    # Guard against a scanner that silently finds nothing.
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "m.py").write_text(
+        "import os.path\ndef f():\n    from fastapi.routing import APIRouter\n    return APIRouter\n"
+    )
+    assert imports_of("pkg", tmp_path) == {"pkg/m.py": {"os", "fastapi"}}
