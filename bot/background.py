@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -118,13 +119,20 @@ class LicenceWatcher:
                 await _session(link).shut(exc.kind, frames)
 
 
-async def run_periodic(interval: float, step: Callable[[], Awaitable[object]], name: str) -> None:
-    """Run ``step()`` every ``interval`` seconds forever; a failing step is logged, not fatal."""
-    while True:
-        await asyncio.sleep(interval)
+async def run_periodic(
+    interval: float, step: Callable[[], Awaitable[object]], name: str, stop: asyncio.Event
+) -> None:
+    """Run ``step()`` every ``interval`` seconds until ``stop`` is set; a failing step is logged.
+
+    Stopping is cooperative, never a cancel: a step may be inside a database thread, and the
+    database must not be closed under it.
+    """
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)
+        if stop.is_set():
+            return
         try:
             await step()
-        except asyncio.CancelledError:
-            raise
         except Exception:
             log.exception("%s failed", name)

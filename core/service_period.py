@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import re
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -10,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from core.errors import InvalidInput
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"
+_MONTH = re.compile(r"(19[7-9][0-9]|2[0-9]{3})-(0[1-9]|1[0-2])", re.ASCII)
 
 
 class TermState(StrEnum):
@@ -48,13 +50,11 @@ def term_state(service_end: date, today: date) -> TermState:
 
 def month_bounds(month: str, tz: str) -> tuple[datetime, datetime]:
     """[start, end) of ``YYYY-MM`` in the licensee's zone, as aware datetimes."""
-    try:
-        year_s, month_s = month.split("-")
-        if len(year_s) != 4 or len(month_s) != 2:
-            raise ValueError
-        first = date(int(year_s), int(month_s), 1)
-    except ValueError:
-        raise InvalidInput(f"month must be YYYY-MM, got {month!r}") from None
+    # A strict pattern, not int(): int() also takes "+1", "2_26", spaces and full-width digits.
+    match = _MONTH.fullmatch(month)
+    if match is None:
+        raise InvalidInput(f"month must be YYYY-MM, got {month!r}")
+    first = date(int(match[1]), int(match[2]), 1)
     tzinfo = zone(tz)
     start = datetime.combine(first, time(0), tzinfo)
     end = datetime.combine(add_months(first, 1), time(0), tzinfo)

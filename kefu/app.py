@@ -44,24 +44,24 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(services.load_maintenance)
+        stop = asyncio.Event()
+        sweeper = run_periodic(
+            settings.sweep_interval_seconds, lambda: sweep_once(services), "sweeper", stop
+        )
+        watch = run_periodic(
+            settings.licence_watch_interval_seconds, watcher.check_once, "watcher", stop
+        )
         tasks = [
-            asyncio.create_task(
-                run_periodic(
-                    settings.sweep_interval_seconds, lambda: sweep_once(services), "sweeper"
-                )
-            ),
-            asyncio.create_task(
-                run_periodic(settings.licence_watch_interval_seconds, watcher.check_once, "watcher")
-            ),
+            asyncio.create_task(sweeper),
+            asyncio.create_task(watch),
+            asyncio.create_task(asyncio.to_thread(_warm_imports)),
         ]
-        warm = asyncio.create_task(asyncio.to_thread(_warm_imports))
         try:
             yield
         finally:
-            for task in [*tasks, warm]:
-                task.cancel()
-            for task in [*tasks, warm]:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
+            stop.set()
+            for task in tasks:
+                with contextlib.suppress(Exception):
                     await task
             await services.limiter.aclose()
             database.close()
@@ -73,7 +73,7 @@ def create_app(
     app.include_router(api.router)
     templates = Jinja2Templates(directory=str(widget.TEMPLATES_DIR))
 
-    @app.get("/widget.js", include_in_schema=False)
+    @app.api_route("/widget.js", methods=["GET", "HEAD"], include_in_schema=False)
     async def widget_js() -> Response:
         return FileResponse(
             widget.STATIC_DIR / "widget.js",

@@ -1,0 +1,840 @@
+"""The widget in Chromium: against a scripted protocol-v1 server and end to end against `kefu demo`."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import pytest
+
+import widget
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+expect = playwright_api.expect
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+XSS = "<img src=x onerror=alert(1)>"
+
+pytestmark = pytest.mark.browser
+
+
+# ---------------------------------------------------------------- browser
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
+    with playwright_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+class Watch:
+    """Dialogs and uncaught script errors of one page: both must stay empty."""
+
+    def __init__(self, page: Any) -> None:
+        self.dialogs: list[str] = []
+        self.errors: list[str] = []
+        page.on("dialog", self._dialog)
+        page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+
+    def _dialog(self, dialog: Any) -> None:
+        self.dialogs.append(f"{dialog.type}: {dialog.message}")
+        dialog.dismiss()
+
+
+def shot(page: Any, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.wait_for_timeout(300)  # let the panel's opening animation finish
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+
+
+def part(page: Any, name: str) -> Any:
+    """A widget element by its data-kefu name (CSS locators pierce the open shadow root)."""
+    return page.locator(f'[data-kefu="{name}"]')
+
+
+def wait_until(page: Any, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Poll a Python-side condition while Playwright keeps dispatching events."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        page.wait_for_timeout(50)
+
+
+# ---------------------------------------------------------------- a scripted server
+
+
+SHOP = "http://shop.test"
+SITE_KEY = "pk_test_widget"
+
+ZH_CONFIG = {
+    "title": "演示商城客服",
+    "greeting": "您好！我是智能客服，请问有什么可以帮您？",
+    "attribution": "技术支持：Kefu",
+    "ai_label": "内容由AI生成",
+    "disclaimer": "AI 回答仅供参考，可能不准确",
+    "locale": "zh-CN",
+    "theme": {"color": "#e4572e"},
+}
+EN_CONFIG = {
+    **ZH_CONFIG,
+    "title": "Shop help",
+    "greeting": "Hi! How can I help?",
+    "attribution": "Powered by Kefu",
+    "ai_label": "AI-generated",
+    "disclaimer": "AI answers may be inaccurate",
+    "locale": "en",
+}
+AI = {"label": "内容由AI生成", "producer": "kefu", "model": "kb-answerer", "content_id": "c-1"}
+CONV = {"id": "conv-1", "started_at": "2025-01-02T10:00:00+08:00"}
+
+
+class Conn:
+    """One WebSocket the widget opened to the scripted server."""
+
+    def __init__(self, server: FakeServer, route: Any) -> None:
+        self.server = server
+        self.route = route
+        self.frames: list[dict[str, Any]] = []
+        self.closed = False
+        route.on_message(self._on_message)
+        route.on_close(self._on_close)
+
+    def send(self, frame: dict[str, Any]) -> None:
+        self.server.log.append(("out", frame))
+        self.route.send(json.dumps(frame))
+
+    def close(self, code: int) -> None:
+        self.closed = True
+        self.route.close(code=code, reason="")
+
+    def _on_close(self, code: int | None, reason: str | None) -> None:
+        self.closed = True
+
+    def _on_message(self, raw: str | bytes) -> None:
+        frame = json.loads(raw)
+        self.frames.append(frame)
+        self.server.log.append(("in", frame))
+        self.server.handle(self, frame)
+
+
+class FakeServer:
+    """Speaks protocol v1 like the real server; each test scripts what differs."""
+
+    def __init__(self, page: Any) -> None:
+        self.conns: list[Conn] = []
+        self.log: list[tuple[str, dict[str, Any]]] = []
+        self.config = dict(ZH_CONFIG)
+        self.history: list[dict[str, Any]] = []
+        self.stored: set[str] = set()
+        self.auto_reply = True
+        self.ack_messages = True
+        self.on_connect: Callable[[Conn], bool] | None = None
+        self.replies = 0
+        page.route_web_socket(
+            lambda url: url == f"ws://shop.test/v1/chat?key={SITE_KEY}", self._accept
+        )
+
+    def _accept(self, route: Any) -> None:
+        conn = Conn(self, route)
+        self.conns.append(conn)
+        if self.on_connect is not None and self.on_connect(conn):
+            return
+
+    def handle(self, conn: Conn, frame: dict[str, Any]) -> None:
+        if frame["type"] == "hello":
+            conn.send(
+                {
+                    "type": "welcome",
+                    "visitor": frame["visitor"] or "v-token-1",
+                    "conversation": CONV if self.history else None,
+                    "history": self.history,
+                    "config": self.config,
+                    "notice": None,
+                }
+            )
+        elif frame["type"] == "message":
+            repeated = frame["id"] in self.stored
+            if not repeated:
+                self.stored.add(frame["id"])
+                self.history.append(
+                    {
+                        "id": f"m-{len(self.history)}",
+                        "role": "visitor",
+                        "text": frame["text"],
+                        "at": CONV["started_at"],
+                        "client_id": frame["id"],
+                    }
+                )
+            if self.ack_messages:
+                conn.send({"type": "ack", "id": frame["id"], "conversation": CONV})
+            if self.auto_reply and not repeated:
+                self.reply(conn, frame["id"], f"您问的是：{frame['text']}")
+        elif frame["type"] == "rating":
+            conn.send({"type": "ack", "id": None, "conversation": CONV})
+
+    def reply(self, conn: Conn, to: str, text: str) -> None:
+        self.replies += 1
+        rid = f"r-{self.replies}"
+        conn.send({"type": "reply.start", "reply": rid, "to": to})
+        half = len(text) // 2
+        conn.send({"type": "reply.delta", "reply": rid, "text": text[:half]})
+        conn.send({"type": "reply.delta", "reply": rid, "text": text[half:]})
+        conn.send({"type": "reply.end", "reply": rid, "text": text, "ai": AI, "sources": []})
+        self.history.append(
+            {"id": rid, "role": "robot", "text": text, "at": CONV["started_at"], "ai": AI}
+        )
+
+    def sent(self, kind: str) -> list[dict[str, Any]]:
+        return [f for d, f in self.log if d == "in" and f["type"] == kind]
+
+    @property
+    def last(self) -> Conn:
+        return self.conns[-1]
+
+
+def render_demo(site_key: str) -> str:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(widget.TEMPLATES_DIR), autoescape=True)
+    return env.get_template("demo.html").render(site_key=site_key, title="Kefu Demo Shop")
+
+
+@pytest.fixture
+def shop(browser: Any) -> Iterator[tuple[Any, FakeServer, Watch]]:
+    context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    watch = Watch(page)
+    script = (widget.STATIC_DIR / "widget.js").read_text(encoding="utf-8")
+    page.route(
+        f"{SHOP}/widget.js",
+        lambda route: route.fulfill(body=script, content_type="application/javascript"),
+    )
+    page.route(
+        f"{SHOP}/demo",
+        lambda route: route.fulfill(body=render_demo(SITE_KEY), content_type="text/html"),
+    )
+    server = FakeServer(page)
+    yield page, server, watch
+    context.close()
+    assert watch.errors == []
+    assert watch.dialogs == []
+
+
+def open_chat(page: Any) -> None:
+    page.goto(f"{SHOP}/demo")
+    part(page, "launcher").click()
+    expect(part(page, "panel")).to_have_attribute("data-status", "ready")
+
+
+def ask(page: Any, text: str) -> None:
+    part(page, "input").fill(text)
+    part(page, "input").press("Enter")
+
+
+def visitor_rows(page: Any) -> Any:
+    return part(page, "messages").locator('[data-role="visitor"]')
+
+
+def robot_rows(page: Any) -> Any:
+    return part(page, "messages").locator('[data-role="robot"]')
+
+
+# ---------------------------------------------------------------- scripted-server tests
+
+
+def test_handshake_config_and_streamed_answer(shop: tuple[Any, FakeServer, Watch]) -> None:
+    page, server, _ = shop
+    page.goto(f"{SHOP}/demo")
+    expect(part(page, "launcher")).to_be_visible()
+    expect(part(page, "panel")).to_be_hidden()
+    assert server.conns == []  # nothing connects before the visitor opens the chat
+    part(page, "launcher").click()
+    expect(part(page, "panel")).to_have_attribute("data-status", "ready")
+
+    hello = server.sent("hello")[0]
+    assert hello["visitor"] is None
+    assert hello["locale"] == "zh-CN"
+    assert page.evaluate(f"localStorage.getItem('kefu.visitor.{SITE_KEY}')") == "v-token-1"
+
+    expect(part(page, "title")).to_have_text(ZH_CONFIG["title"])
+    expect(part(page, "attribution")).to_have_text("技术支持：Kefu")
+    expect(part(page, "disclaimer")).to_have_text(ZH_CONFIG["disclaimer"])
+    expect(part(page, "greeting")).to_have_text(ZH_CONFIG["greeting"])
+    assert server.sent("message") == []  # the greeting is local, not a message
+
+    ask(page, "怎么申请退款")
+    expect(visitor_rows(page).first).to_have_attribute("data-state", "sent")
+    answer = robot_rows(page).first
+    expect(answer.locator(".bubble")).to_have_text("您问的是：怎么申请退款")
+    expect(answer.locator('[data-kefu="ai-label"]')).to_have_text("内容由AI生成")
+    assert json.loads(answer.get_attribute("data-ai") or "{}") == AI
+    expect(part(page, "typing")).to_be_hidden()
+
+    message = server.sent("message")[0]
+    assert message["text"] == "怎么申请退款"
+    assert 0 < len(message["id"]) <= 64
+    # The brand colour from config.theme reaches the launcher.
+    color = part(page, "launcher").evaluate("b => getComputedStyle(b).backgroundColor")
+    assert color == "rgb(228, 87, 46)"
+
+    page.reload()
+    expect(part(page, "panel")).to_be_visible()  # stays open across a reload (same tab)
+    expect(part(page, "panel")).to_have_attribute("data-status", "ready")
+    assert server.sent("hello")[-1]["visitor"] == "v-token-1"
+
+
+def test_history_roles_and_plain_text(shop: tuple[Any, FakeServer, Watch]) -> None:
+    page, server, watch = shop
+    server.history = [
+        {"id": "m1", "role": "visitor", "text": XSS, "at": CONV["started_at"], "client_id": "c1"},
+        {"id": "m2", "role": "robot", "text": "<b>bold</b>", "at": CONV["started_at"], "ai": AI},
+        {"id": "m3", "role": "agent", "text": "人工客服小王为您服务", "at": CONV["started_at"]},
+        {"id": "m4", "role": "system", "text": "客服已接入", "at": CONV["started_at"]},
+    ]
+    open_chat(page)
+    messages = part(page, "messages")
+    expect(visitor_rows(page)).to_have_text([XSS])
+    expect(robot_rows(page).locator(".bubble")).to_have_text(["<b>bold</b>"])
+    expect(robot_rows(page).locator('[data-kefu="ai-label"]')).to_have_text(["内容由AI生成"])
+    expect(messages.locator('[data-role="agent"] .bubble')).to_have_text("人工客服小王为您服务")
+    expect(messages.locator('[data-role="system"]')).to_have_text("客服已接入")
+    ask(page, XSS)
+    expect(robot_rows(page).nth(1).locator(".bubble")).to_have_text(f"您问的是：{XSS}")
+    page.wait_for_timeout(300)
+    assert messages.locator("img, b").count() == 0
+    assert watch.dialogs == []
+
+
+def test_typing_indicator_always_clears(shop: tuple[Any, FakeServer, Watch]) -> None:
+    page, server, _ = shop
+    server.auto_reply = False
+    open_chat(page)
+    typing = part(page, "typing")
+
+    ask(page, "第一个问题")
+    wait_until(page, lambda: len(server.sent("message")) == 1)
+    first = server.sent("message")[0]["id"]
+    server.last.send({"type": "reply.start", "reply": "r1", "to": first})
+    expect(typing).to_be_visible()
+    server.last.send(
+        {"type": "error", "code": "unavailable", "message": "x", "id": first, "retry_after": None}
+    )
+    expect(typing).to_be_hidden()
+
+    ask(page, "第二个问题")
+    wait_until(page, lambda: len(server.sent("message")) == 2)
+    second = server.sent("message")[1]["id"]
+    server.last.send({"type": "reply.start", "reply": "r2", "to": second})
+    expect(typing).to_be_visible()
+    server.last.send({"type": "ended", "conversation": CONV, "reason": "idle"})
+    expect(typing).to_be_hidden()
+
+    server.last.send({"type": "reply.start", "reply": "r3", "to": second})
+    expect(typing).to_be_visible()
+    refusing = True
+
+    def refuse(conn: Conn) -> bool:
+        if refusing:
+            conn.close(1011)
+        return refusing
+
+    server.on_connect = refuse
+    server.last.close(1011)  # connection lost mid-answer, and the server stays away
+    expect(part(page, "panel")).to_have_attribute("data-status", "reconnecting")
+    expect(typing).to_be_hidden()
+    refusing = False
+    expect(part(page, "panel")).to_have_attribute("data-status", "ready", timeout=20_000)
+
+    server.last.send({"type": "reply.start", "reply": "r4", "to": second})
+    expect(typing).to_be_visible()
+    server.last.send({"type": "reply.delta", "reply": "r4", "text": "部分"})
+    server.last.send(
+        {"type": "reply.end", "reply": "r4", "text": "完整的回答", "ai": AI, "sources": []}
+    )
+    expect(typing).to_be_hidden()
+    expect(part(page, "messages").locator('[data-reply="r4"] .bubble')).to_have_text("完整的回答")
+
+
+def test_offline_queue_resends_unacknowledged_ids_once(
+    shop: tuple[Any, FakeServer, Watch],
+) -> None:
+    page, server, _ = shop
+    open_chat(page)
+    ask(page, "已确认的问题")
+    expect(visitor_rows(page).first).to_have_attribute("data-state", "sent")
+    acked_id = server.sent("message")[0]["id"]
+
+    # The next message is stored but its ack is lost with the connection.
+    server.auto_reply = False
+    server.ack_messages = False
+    ask(page, "没有确认的问题")
+    wait_until(page, lambda: len(server.sent("message")) == 2)
+    unacked_id = server.sent("message")[1]["id"]
+
+    # While the server refuses connections, the visitor keeps typing.
+    refusing = True
+
+    def refuse(conn: Conn) -> bool:
+        if refusing:
+            conn.close(1011)
+        return refusing
+
+    server.on_connect = refuse
+    server.last.close(1001)
+    expect(part(page, "panel")).to_have_attribute("data-status", "reconnecting")
+    ask(page, "离线时输入的问题")
+    queued = visitor_rows(page).nth(2)
+    expect(queued).to_have_attribute("data-state", "queued")
+    offline_id = queued.get_attribute("data-client-id")
+    assert offline_id and offline_id not in (acked_id, unacked_id)
+    wait_until(page, lambda: len(server.conns) >= 3, timeout=15)  # it keeps trying
+
+    server.ack_messages = True
+    server.auto_reply = True
+    refusing = False
+    expect(part(page, "panel")).to_have_attribute("data-status", "ready", timeout=20_000)
+    expect(visitor_rows(page)).to_have_count(3)
+    for i in range(3):
+        expect(visitor_rows(page).nth(i)).to_have_attribute("data-state", "sent")
+    ids = [f["id"] for f in server.sent("message")]
+    assert ids.count(acked_id) == 1  # never sent again after its ack
+    assert ids.count(unacked_id) == 2  # resent once on the new connection, same id
+    assert ids.count(offline_id) == 1
+    assert ids[-2:] == [unacked_id, offline_id]  # in the order they were typed
+    # The stored-but-unacknowledged message is not shown twice, and gets no second answer.
+    expect(part(page, "messages").locator(f'[data-client-id="{unacked_id}"]')).to_have_count(1)
+    expect(robot_rows(page)).to_have_count(2)
+
+
+def test_suspended_shows_unavailable_and_does_not_spin(
+    shop: tuple[Any, FakeServer, Watch],
+) -> None:
+    page, server, _ = shop
+
+    def suspend(conn: Conn) -> bool:
+        conn.send(
+            {
+                "type": "notice",
+                "kind": "suspended",
+                "text": "本店客服服务已暂停",
+                "starts_at": None,
+                "ends_at": None,
+            }
+        )
+        conn.close(4403)
+        return True
+
+    server.on_connect = suspend
+    page.goto(f"{SHOP}/demo")
+    part(page, "launcher").click()
+    state = part(page, "unavailable")
+    expect(state).to_be_visible()
+    expect(state).to_contain_text("服务暂不可用")
+    expect(state).to_contain_text("本店客服服务已暂停")
+    expect(part(page, "input")).to_be_disabled()
+    expect(part(page, "attribution")).to_be_visible()
+    page.wait_for_timeout(3000)
+    assert len(server.conns) == 1
+    shot(page, "mock-suspended")
+
+
+def test_maintenance_close_code(shop: tuple[Any, FakeServer, Watch]) -> None:
+    page, server, _ = shop
+
+    def maintenance(conn: Conn) -> bool:
+        conn.close(4503)
+        return True
+
+    server.on_connect = maintenance
+    page.goto(f"{SHOP}/demo")
+    part(page, "launcher").click()
+    expect(part(page, "unavailable")).to_contain_text("系统维护中")
+    expect(part(page, "send")).to_be_disabled()
+    page.wait_for_timeout(2500)
+    assert len(server.conns) == 1
+
+
+def test_maintenance_announcement_banner(shop: tuple[Any, FakeServer, Watch]) -> None:
+    page, server, _ = shop
+    original_handle = server.handle
+
+    def with_notice(conn: Conn, frame: dict[str, Any]) -> None:
+        original_handle(conn, frame)
+        if frame["type"] == "hello":
+            conn.send(
+                {
+                    "type": "notice",
+                    "kind": "maintenance",
+                    "text": "系统将于明晚 23:00 维护",
+                    "starts_at": "2099-01-01T23:00:00+08:00",
+                    "ends_at": "2099-01-02T01:00:00+08:00",
+                }
+            )
+
+    server.handle = with_notice  # type: ignore[method-assign]
+    open_chat(page)
+    expect(part(page, "banner")).to_be_visible()
+    expect(part(page, "banner")).to_contain_text("系统将于明晚 23:00 维护")
+    expect(part(page, "input")).to_be_enabled()
+
+
+def test_errors_and_input_limit(shop: tuple[Any, FakeServer, Watch]) -> None:
+    page, server, _ = shop
+    server.auto_reply = False
+    original_handle = server.handle
+
+    def limit(conn: Conn, frame: dict[str, Any]) -> None:
+        if frame["type"] == "message":
+            conn.send(
+                {
+                    "type": "error",
+                    "code": "rate_limited",
+                    "message": "slow down",
+                    "id": frame["id"],
+                    "retry_after": 7,
+                }
+            )
+        else:
+            original_handle(conn, frame)
+
+    server.handle = limit  # type: ignore[method-assign]
+    open_chat(page)
+    ask(page, "太快了")
+    row = visitor_rows(page).first
+    expect(row).to_have_attribute("data-state", "failed")
+    expect(row).to_contain_text("7 秒")
+
+    server.last.send(
+        {
+            "type": "error",
+            "code": "message_too_long",
+            "message": "x",
+            "id": None,
+            "retry_after": None,
+        }
+    )
+    expect(part(page, "error")).to_contain_text("2000")
+
+    long_text = "长" * 1990 + "😀" * 20  # 2,010 code points, 2,030 UTF-16 units
+    part(page, "input").fill(long_text)
+    value = part(page, "input").input_value()
+    assert len(value.encode("utf-16-le")) // 2 == 1990 + 2 * 10
+    assert len(value) == 2000
+    expect(part(page, "counter")).to_have_text("2000/2000")
+
+
+def test_end_and_rate(shop: tuple[Any, FakeServer, Watch]) -> None:
+    page, server, _ = shop
+    original_handle = server.handle
+
+    def closing(conn: Conn, frame: dict[str, Any]) -> None:
+        if frame["type"] == "close":
+            conn.send({"type": "ended", "conversation": CONV, "reason": "closed"})
+        else:
+            original_handle(conn, frame)
+
+    server.handle = closing  # type: ignore[method-assign]
+    open_chat(page)
+    ask(page, "在吗")
+    expect(robot_rows(page)).to_have_count(1)
+    part(page, "end").click()
+    expect(part(page, "messages").locator('[data-role="system"]')).to_have_text("您已结束本次对话")
+    rating = part(page, "rating")
+    expect(rating).to_be_visible()
+    shot(page, "mock-rating")
+    rating.locator('[data-score="4"]').click()
+    expect(rating).to_have_attribute("data-acked", "true")
+    assert server.sent("rating") == [{"type": "rating", "score": 4}]
+    # The rating's ack names the ended conversation; it does not reopen it.
+    part(page, "end").click()
+    expect(part(page, "error")).to_have_text("当前没有进行中的对话")
+    assert len(server.sent("close")) == 1
+
+
+def test_english_ui_from_config(shop: tuple[Any, FakeServer, Watch]) -> None:
+    page, server, _ = shop
+    server.config = dict(EN_CONFIG)
+    open_chat(page)
+    expect(part(page, "title")).to_have_text("Shop help")
+    expect(part(page, "attribution")).to_have_text("Powered by Kefu")
+    expect(part(page, "input")).to_have_attribute("placeholder", "Type your question…")
+    ask(page, "How do I get a refund?")
+    expect(robot_rows(page).locator('[data-kefu="ai-label"]')).to_have_text(["AI-generated"])
+
+
+def test_public_api_and_no_other_globals(shop: tuple[Any, FakeServer, Watch]) -> None:
+    page, _, _ = shop
+    page.goto(f"{SHOP}/demo")
+    expect(part(page, "launcher")).to_be_visible()
+    assert page.evaluate("Object.keys(window.Kefu).sort()") == ["close", "open"]
+    page.evaluate("window.Kefu.open()")
+    expect(part(page, "panel")).to_be_visible()
+    page.evaluate("window.Kefu.close()")
+    expect(part(page, "panel")).to_be_hidden()
+    assert page.locator("[data-kefu-widget]").count() == 1
+    # Host styles do not leak into the widget.
+    page.add_style_tag(content="div, button { font-size: 40px !important; color: red !important; }")
+    page.evaluate("window.Kefu.open()")
+    size = part(page, "title").evaluate("e => getComputedStyle(e).fontSize")
+    assert size == "15px"
+
+
+# ---------------------------------------------------------------- the real server
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class KefuDemo:
+    """`kefu demo` in a subprocess, on a fixed port and database so that it can restart."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = tmp / "kefu-demo.log"
+        self.cwd = tmp
+        # Only these settings: no model endpoint, so the built-in answerer answers.
+        self.env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("KEFU_")},
+            "KEFU_DATABASE_URL": f"sqlite:///{tmp / 'kefu.db'}",
+            "KEFU_SECRET_KEY": secrets.token_urlsafe(32),
+        }
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        kefu = Path(sys.executable).parent / "kefu"
+        assert kefu.exists(), "the kefu command is not installed in this environment"
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [str(kefu), "demo", "--host", "127.0.0.1", "--port", str(self.port)],
+            cwd=self.cwd,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        deadline = time.monotonic() + 20
+        while True:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"kefu demo exited:\n{self.log()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return
+            except OSError:
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise AssertionError(
+                        f"kefu demo did not listen in 20 s:\n{self.log()}"
+                    ) from None
+                time.sleep(0.2)
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")[-4000:]
+
+
+@pytest.fixture
+def kefu_demo(tmp_path: Path) -> Iterator[KefuDemo]:
+    server = KefuDemo(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+class FrameLog:
+    """Every frame the page sent and received over its WebSockets, in order."""
+
+    def __init__(self, page: Any) -> None:
+        self.events: list[tuple[str, dict[str, Any]]] = []
+        page.on("websocket", self._socket)
+
+    def _socket(self, ws: Any) -> None:
+        ws.on("framesent", lambda payload: self._add("out", payload))
+        ws.on("framereceived", lambda payload: self._add("in", payload))
+
+    def _add(self, direction: str, payload: str | bytes) -> None:
+        try:
+            frame = json.loads(payload)
+        except ValueError:
+            frame = {"type": "<not json>"}
+        self.events.append((direction, frame))
+
+    def sent(self, kind: str) -> list[dict[str, Any]]:
+        return [f for d, f in self.events if d == "out" and f.get("type") == kind]
+
+    def received(self, kind: str) -> list[dict[str, Any]]:
+        return [f for d, f in self.events if d == "in" and f.get("type") == kind]
+
+    def assert_nothing_resent_after_ack(self) -> None:
+        acked: set[str] = set()
+        for direction, frame in self.events:
+            if direction == "in" and frame.get("type") == "ack" and frame.get("id"):
+                acked.add(frame["id"])
+            if direction == "out" and frame.get("type") == "message":
+                assert frame["id"] not in acked, f"message {frame['id']} sent again after its ack"
+
+
+@pytest.fixture
+def demo_page(browser: Any, kefu_demo: KefuDemo) -> Iterator[tuple[Any, Watch, FrameLog]]:
+    context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    watch = Watch(page)
+    frames = FrameLog(page)
+    yield page, watch, frames
+    context.close()
+    assert watch.errors == []
+    assert watch.dialogs == []
+
+
+def test_demo_end_to_end(demo_page: tuple[Any, Watch, FrameLog], kefu_demo: KefuDemo) -> None:
+    page, watch, frames = demo_page
+    response = page.goto(f"{kefu_demo.url}/demo")
+    assert response is not None and response.ok
+    assert page.locator('script[src="/widget.js"][data-key]').count() == 1
+    shot(page, "demo-page")
+
+    launcher = part(page, "launcher")
+    expect(launcher).to_be_visible()
+    launcher.click()
+    panel = part(page, "panel")
+    expect(panel).to_have_attribute("data-status", "ready")
+    welcome = frames.received("welcome")[0]
+    config = welcome["config"]
+    expect(part(page, "title")).to_have_text(config["title"])
+    expect(part(page, "attribution")).to_contain_text("技术支持：")
+    expect(part(page, "attribution")).to_have_text(config["attribution"])
+    expect(part(page, "disclaimer")).to_have_text(config["disclaimer"])
+    expect(part(page, "disclaimer")).not_to_be_empty()
+    shot(page, "demo-open")
+
+    ask(page, "退款多久能到账？")
+    expect(visitor_rows(page).first).to_have_attribute("data-state", "sent")
+    answer = robot_rows(page).first
+    expect(answer).to_have_attribute("data-state", "done")
+    expect(answer.locator('[data-kefu="ai-label"]')).to_have_text("内容由AI生成")
+    expect(answer.locator(".bubble")).to_contain_text("退款")
+    ai = json.loads(answer.get_attribute("data-ai") or "{}")
+    assert ai["model"]
+    expect(part(page, "typing")).to_be_hidden()
+    shot(page, "demo-answer")
+
+    ask(page, "How long does a refund take?")
+    expect(robot_rows(page)).to_have_count(2)
+    expect(robot_rows(page).nth(1)).to_have_attribute("data-state", "done")
+    expect(robot_rows(page).nth(1).locator(".bubble")).to_contain_text("refund")
+
+    page.reload()
+    if not part(page, "panel").is_visible():
+        part(page, "launcher").click()
+    expect(panel).to_have_attribute("data-status", "ready")
+    expect(visitor_rows(page).first.locator(".bubble")).to_have_text("退款多久能到账？")
+    expect(robot_rows(page)).to_have_count(2)
+    expect(robot_rows(page).first.locator('[data-kefu="ai-label"]')).to_have_text("内容由AI生成")
+    assert frames.sent("hello")[-1]["visitor"] == welcome["visitor"]
+    shot(page, "demo-history")
+
+    ask(page, XSS)
+    expect(robot_rows(page)).to_have_count(3)
+    expect(visitor_rows(page).nth(2).locator(".bubble")).to_have_text(XSS)
+    page.wait_for_timeout(500)
+    assert part(page, "messages").locator("img").count() == 0
+    assert watch.dialogs == []
+    frames.assert_nothing_resent_after_ack()
+    shot(page, "demo-xss")
+
+
+def test_demo_on_a_phone(browser: Any, kefu_demo: KefuDemo) -> None:
+    context = browser.new_context(
+        locale="zh-CN",
+        viewport={"width": 390, "height": 844},
+        is_mobile=True,
+        has_touch=True,
+        device_scale_factor=2,
+    )
+    try:
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        watch = Watch(page)
+        page.goto(f"{kefu_demo.url}/demo")
+        shot(page, "phone-page")
+        part(page, "launcher").tap()
+        expect(part(page, "panel")).to_have_attribute("data-status", "ready")
+        part(page, "panel").evaluate("p => Promise.all(p.getAnimations().map(a => a.finished))")
+        box = part(page, "panel").bounding_box()
+        assert box is not None
+        assert box["x"] >= 0 and box["y"] >= 0
+        assert box["x"] + box["width"] <= 390 + 0.5
+        assert box["y"] + box["height"] <= 844 + 0.5
+        ask(page, "多久发货")
+        expect(robot_rows(page).first).to_have_attribute("data-state", "done")
+        shot(page, "phone-answer")
+        part(page, "minimise").tap()
+        expect(part(page, "launcher")).to_be_visible()
+        assert watch.errors == [] and watch.dialogs == []
+    finally:
+        context.close()
+
+
+def test_demo_reconnects_after_the_server_restarts(
+    demo_page: tuple[Any, Watch, FrameLog], kefu_demo: KefuDemo
+) -> None:
+    page, _, frames = demo_page
+    page.goto(f"{kefu_demo.url}/demo")
+    part(page, "launcher").click()
+    expect(part(page, "panel")).to_have_attribute("data-status", "ready")
+    ask(page, "退款多久能到账？")
+    expect(robot_rows(page).first).to_have_attribute("data-state", "done")
+
+    kefu_demo.stop()
+    expect(part(page, "panel")).not_to_have_attribute("data-status", "ready")
+    ask(page, "多久发货")
+    queued = visitor_rows(page).nth(1)
+    expect(queued).to_have_attribute("data-state", "queued")
+    shot(page, "demo-offline")
+
+    kefu_demo.start()
+    expect(part(page, "panel")).to_have_attribute("data-status", "ready", timeout=45_000)
+    expect(visitor_rows(page).nth(1)).to_have_attribute("data-state", "sent")
+    expect(robot_rows(page)).to_have_count(2)
+    expect(robot_rows(page).nth(1)).to_have_attribute("data-state", "done")
+    page.wait_for_timeout(1000)
+    expect(robot_rows(page)).to_have_count(2)  # answered exactly once
+    expect(visitor_rows(page)).to_have_count(2)
+    frames.assert_nothing_resent_after_ack()
