@@ -231,10 +231,7 @@ class ChatSession:
 
     @property
     def policy(self) -> units.UnitPolicy:
-        return units.UnitPolicy(
-            idle=timedelta(minutes=self.licensee.idle_timeout_minutes),
-            max_length=timedelta(hours=self.s.settings.max_conversation_hours),
-        )
+        return units.UnitPolicy(idle=timedelta(minutes=self.licensee.idle_timeout_minutes))
 
     def widget_config(self) -> WidgetConfig:
         lic, lang = self.licensee, self.lang

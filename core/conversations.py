@@ -271,13 +271,28 @@ def end_open(
 def end_all_open(
     conn: Connection, licensee_id: str, reason: EndReason, now: datetime
 ) -> list[Ending]:
-    """End every open unit of a licensee (suspension)."""
+    """End every open unit of a licensee (suspension); a unit that had already lapsed keeps
+    the rule and time that ended it, so nothing is stretched to the suspension time."""
     rows = conn.execute(
-        select(C.id, C.licensee_id, C.visitor_id, C.started_at, C.last_activity_at, C.test).where(
-            C.licensee_id == licensee_id, C.ended_at.is_(None)
+        select(
+            C.id,
+            C.licensee_id,
+            C.visitor_id,
+            C.started_at,
+            C.last_activity_at,
+            C.test,
+            L.idle_timeout_minutes,
         )
+        .join(_licensees, L.id == C.licensee_id)
+        .where(C.licensee_id == licensee_id, C.ended_at.is_(None))
     ).all()
-    return [e for row in rows if (e := _end(conn, row, reason, now)) is not None]
+    endings = []
+    for row in rows:
+        policy = UnitPolicy(idle=timedelta(minutes=row.idle_timeout_minutes))
+        due = due_end(row.started_at, row.last_activity_at, policy, now)
+        if (ending := _end(conn, row, *(due or (reason, now)))) is not None:
+            endings.append(ending)
+    return endings
 
 
 def sweep(conn: Connection, now: datetime, limit: int = 500) -> list[Ending]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator
@@ -33,7 +35,6 @@ class Settings(BaseSettings):
 
     # Conversations (= usage units).
     default_idle_timeout_minutes: int = Field(30, ge=5, le=24 * 60)
-    max_conversation_hours: int = Field(24, ge=1, le=24)
     sweep_interval_seconds: float = Field(5.0, gt=0, le=60)
     licence_watch_interval_seconds: float = Field(2.0, gt=0, le=60)
 
@@ -88,6 +89,26 @@ def check_secret(secret: str) -> None:
         )
 
 
+def _read_or_create_secret(path: Path) -> str:
+    """The secret kept at ``path``, created atomically on first run.
+
+    Written to a private temporary file and then hard-linked into place, so two first runs at
+    once agree on one secret and nobody ever reads a half-written file.
+    """
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".kefu-secret-")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(secrets.token_urlsafe(48) + "\n")
+        with contextlib.suppress(FileExistsError):  # another first run won: use its secret
+            os.link(tmp, path)
+    finally:
+        os.unlink(tmp)
+    return path.read_text(encoding="utf-8").strip()
+
+
 def load_settings(**overrides: object) -> Settings:
     """Build the one Settings object; generate and keep a secret when none is configured."""
     try:
@@ -96,14 +117,7 @@ def load_settings(**overrides: object) -> Settings:
         raise ConfigError(str(exc)) from exc
     if settings.secret_key is None or not settings.secret_key.get_secret_value():
         path = _secret_file(settings.database_url)
-        if path.exists():
-            secret = path.read_text(encoding="utf-8").strip()
-        else:
-            secret = secrets.token_urlsafe(48)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(secret + "\n")
+        secret = _read_or_create_secret(path)
         settings = settings.model_copy(update={"secret_key": SecretStr(secret)})
     check_secret(settings.secret())
     return settings

@@ -138,14 +138,16 @@ def licensee_create(
     start: Annotated[str | None, typer.Option(help="Service start, YYYY-MM-DD.")] = None,
     end: Annotated[str | None, typer.Option(help="Service end, YYYY-MM-DD (inclusive).")] = None,
     timezone: Annotated[str, typer.Option(help="The licensee's time zone.")] = "Asia/Shanghai",
-    idle_minutes: Annotated[int, typer.Option(help="Idle timeout, 5 to 1440 minutes.")] = 30,
+    idle_minutes: Annotated[
+        int | None, typer.Option(help="Idle timeout, 5 to 1440 minutes (default: setting).")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Create a licensee; prints its id, site keys and secret key (shown only this once)."""
     from core.licensing import create_licensee, parse_price
     from core.types import utcnow
 
-    with database() as (_settings, db), db.session() as session:
+    with database() as (settings, db), db.session() as session:
         licensee, keys = create_licensee(
             session,
             name=name,
@@ -155,7 +157,7 @@ def licensee_create(
             start=_parse_date(start, "--start"),
             end=_parse_date(end, "--end"),
             timezone=timezone,
-            idle_timeout_minutes=idle_minutes,
+            idle_timeout_minutes=idle_minutes or settings.default_idle_timeout_minutes,
         )
         session.commit()
         data = {

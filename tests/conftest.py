@@ -71,8 +71,11 @@ class Tenant:
     keys: CreatedKeys
 
 
+MakeTenant = Callable[..., Tenant]
+
+
 @pytest.fixture
-def make_tenant(db: Database) -> Callable[..., Tenant]:
+def make_tenant(db: Database) -> MakeTenant:
     def make(name: str = "Shop", origins: list[str] | None = None, **kw: Any) -> Tenant:
         with db.session() as session:
             licensee, keys = create_licensee(

