@@ -7,9 +7,9 @@ only looked at once it is durable.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 import pytest
 from sqlalchemy import Connection, func, select
@@ -31,6 +31,16 @@ ratings_t = Rating.__table__  # type: ignore[attr-defined]
 
 
 # ------------------------------------------------------------------------------ helpers
+
+
+class ReplyFields(TypedDict):
+    """The ``record_reply`` keyword arguments that stay the same across replies."""
+
+    conversation_id: str
+    licensee_id: str
+    visitor_id: str
+    ai: dict[str, Any]
+    sources: list[dict[str, Any]]
 
 
 def key_id(db: Database, licensee_id: str, kind: KeyKind) -> str:
@@ -67,7 +77,7 @@ def say(db: Database, who: Speaker, client_id: str, at: datetime, text: str = "h
     return db.writer.run(lambda conn: units.record_visitor_message(conn, who, client_id, text, at))
 
 
-def conv_rows(db: Database, licensee_id: str) -> list[Any]:
+def conv_rows(db: Database, licensee_id: str) -> Sequence[Any]:
     c = conversations_t.c
     return db.read(
         lambda conn: conn.execute(
@@ -563,7 +573,7 @@ def test_history_is_in_order_and_keeps_markup_verbatim(db: Database, lic: str) -
     who = speaker(db, lic)
     markup = "<script>alert(1)</script>"
     rec = say(db, who, "c1", T0, markup)
-    reply = dict(
+    reply = ReplyFields(
         conversation_id=rec.conversation.id,
         licensee_id=lic,
         visitor_id="vis_1",

@@ -10,19 +10,19 @@ import secrets
 import string
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import Result
 from openpyxl import Workbook
-from sqlalchemy import select
-from typer.testing import CliRunner
+from sqlalchemy import Connection, select
+from sqlmodel import select as orm_select
+from typer.testing import CliRunner, Result
 
 from core import conversations as units
-from core.conversations import Speaker, UnitPolicy
+from core.conversations import Recorded, Speaker, UnitPolicy
 from core.db import Database
 from core.frames import EndReason
 from core.licensing import authenticate_key
@@ -177,9 +177,11 @@ ROWS = [
     ("Opening hours?", "9:00-18:00, Monday to Friday.", "", ""),
 ]
 
+KbWriter = Callable[[Path, Sequence[tuple[str, ...]]], Path]
+
 
 def write_csv(
-    path: Path, rows: list[tuple[str, ...]], header: tuple[str, ...] | None = None
+    path: Path, rows: Sequence[tuple[str, ...]], header: tuple[str, ...] | None = None
 ) -> Path:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -189,7 +191,7 @@ def write_csv(
     return path
 
 
-def write_xlsx(path: Path, rows: list[tuple[str, ...]]) -> Path:
+def write_xlsx(path: Path, rows: Sequence[tuple[str, ...]]) -> Path:
     workbook = Workbook()
     sheet = workbook.active
     sheet.append(["标准问题", "答案", "相似问题", "标签"])
@@ -199,7 +201,7 @@ def write_xlsx(path: Path, rows: list[tuple[str, ...]]) -> Path:
     return path
 
 
-def write_json(path: Path, rows: list[tuple[str, ...]]) -> Path:
+def write_json(path: Path, rows: Sequence[tuple[str, ...]]) -> Path:
     items = [
         {
             "question": q,
@@ -216,8 +218,8 @@ def write_json(path: Path, rows: list[tuple[str, ...]]) -> Path:
 def kb_entries(db: Database, licensee_id: str) -> dict[str, tuple[str, list[str], list[str]]]:
     with db.read_session() as session:
         rows = session.exec(
-            select(KbEntryRecord).where(KbEntryRecord.licensee_id == licensee_id)  # type: ignore[arg-type]
-        ).scalars()
+            orm_select(KbEntryRecord).where(KbEntryRecord.licensee_id == licensee_id)
+        )
         return {r.question: (r.answer, list(r.similar), list(r.tags)) for r in rows}
 
 
@@ -227,9 +229,10 @@ def test_kb_import_counts_added_then_updated(
     licensee: dict[str, Any],
     database: Database,
     tmp_path: Path,
-    writer: Callable[[Path, list[tuple[str, ...]]], Path],
+    writer: KbWriter,
 ) -> None:
-    suffix = {write_csv: "csv", write_xlsx: "xlsx", write_json: "json"}[writer]
+    suffixes: dict[KbWriter, str] = {write_csv: "csv", write_xlsx: "xlsx", write_json: "json"}
+    suffix = suffixes[writer]
     path = writer(tmp_path / f"kb.{suffix}", ROWS)
 
     first = one_json(kefu("kb", "import", "--licensee", licensee["id"], str(path), "--json"))
@@ -482,11 +485,11 @@ def test_key_revoke_by_id_and_bad_kind(
 ) -> None:
     with database.read_session() as session:
         key = session.exec(
-            select(ApiKey).where(
+            orm_select(ApiKey).where(
                 ApiKey.licensee_id == licensee["id"],
-                ApiKey.kind == KeyKind.SECRET,  # type: ignore[arg-type]
+                ApiKey.kind == KeyKind.SECRET,
             )
-        ).scalar_one()
+        ).one()
     one_json(kefu("key", "revoke", key.id, "--json"))
     with database.read_session() as session, pytest.raises(Exception, match="revoked"):
         authenticate_key(session, licensee["secret_key"], {KeyKind.SECRET})
@@ -519,9 +522,11 @@ def test_suspend_ends_open_conversations_and_resume(
     now = datetime.now(UTC)
     for visitor in ("v1", "v2"):
         who = live_speaker(database, licensee["id"], visitor)
-        database.writer.run(
-            lambda conn, who=who: units.record_visitor_message(conn, who, "c1", "hi", now)
-        )
+
+        def record(conn: Connection, who: Speaker = who) -> Recorded:
+            return units.record_visitor_message(conn, who, "c1", "hi", now)
+
+        database.writer.run(record)
 
     suspended = one_json(kefu("licensee", "suspend", licensee["id"], "--json"))
 
