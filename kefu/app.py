@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
@@ -17,6 +18,7 @@ from bot import api, ws
 from bot.background import LicenceWatcher, run_periodic, sweep_once
 from bot.services import ChatServices, build_services
 from core.db import Database
+from core.frames import MAX_FRAME_BYTES
 from core.settings import Settings
 
 log = logging.getLogger("kefu")
@@ -27,6 +29,17 @@ def _warm_imports() -> None:
     # The retrieval stack (NumPy, SciPy, scikit-learn) takes a second to import: do it after
     # the server already accepts connections, not before, and not on the first question.
     import bot.answerers.kb_index  # noqa: F401
+
+
+def transport_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's WebSocket settings for protocol v1 (the CLI and the test servers share them)."""
+    return {
+        "ws": "websockets-sansio",
+        "ws_max_size": MAX_FRAME_BYTES,  # larger frames are closed with 1009 by the transport
+        "ws_per_message_deflate": False,  # compression is not offered (CPU, and BREACH-style leaks)
+        "ws_ping_interval": settings.ws_ping_interval_seconds,
+        "ws_ping_timeout": settings.ws_ping_timeout_seconds,
+    }
 
 
 def create_app(

@@ -72,7 +72,7 @@ def _serve(
 ) -> None:
     import uvicorn
 
-    from kefu.app import create_app
+    from kefu.app import create_app, transport_options
 
     application = create_app(settings)
     application.state.demo_site_key = demo_key
@@ -80,11 +80,7 @@ def _serve(
         application,
         host=host or settings.host,
         port=port or settings.port,
-        ws="websockets-sansio",
-        ws_max_size=16 * 1024,
-        ws_per_message_deflate=False,
-        ws_ping_interval=settings.ws_ping_interval_seconds,
-        ws_ping_timeout=settings.ws_ping_timeout_seconds,
+        **transport_options(settings),
         proxy_headers=True,
         timeout_graceful_shutdown=5,
         log_level="info",

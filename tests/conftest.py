@@ -22,7 +22,7 @@ from core.licensing import CreatedKeys, create_licensee
 from core.models import Licensee
 from core.settings import Settings, load_settings
 from core.types import utcnow
-from kefu.app import create_app
+from kefu.app import create_app, transport_options
 from tests.fakes import EchoAnswerer, KeywordIndex
 
 PG_URL = os.environ.get("KEFU_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -117,15 +117,8 @@ def run_server(services: ChatServices, **uvicorn_kw: Any) -> Iterator[str]:
     app = create_app(services.settings, services=services)
     sock = _free_socket()
     port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        app,
-        ws="websockets-sansio",
-        ws_max_size=16 * 1024,
-        ws_per_message_deflate=False,
-        log_level="warning",
-        lifespan="on",
-        **uvicorn_kw,
-    )
+    options = {**transport_options(services.settings), **uvicorn_kw}
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", **options)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -145,7 +138,7 @@ def run_server(services: ChatServices, **uvicorn_kw: Any) -> Iterator[str]:
 @pytest.fixture
 def live(db: Database, db_url: str) -> Iterator[LiveServer]:
     """A real server on loopback with the echo answerer, on each database."""
-    settings = settings_for(db_url)
+    settings = settings_for(db_url, ws_ping_interval_seconds=0.3)
     answerer = EchoAnswerer()
     services = build_services(settings, db, answerer=answerer, index_builder=KeywordIndex.build)
     for address in run_server(services):

@@ -458,3 +458,28 @@ async def test_maintenance_is_announced_then_enforced(
     assert again.conn.close_code == 4503
     await again.close()
     await bystander.close()
+
+
+async def test_no_compression_is_offered_and_the_server_pings(
+    live: LiveServer, make_tenant: MakeTenant
+) -> None:
+    t = make_tenant()
+    host, port = live.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(
+        (
+            f"GET /v1/chat?key={t.keys.site_key} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+            "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+            "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
+            f"Origin: https://shop.example.com\r\n\r\n"
+        ).encode()
+    )
+    head = (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)).decode().lower()
+    assert head.startswith("http/1.1 101")
+    assert "sec-websocket-extensions" not in head  # per-message compression is not offered
+    # The live server pings every 0.3 s: the first frame from it is a ping (opcode 0x9).
+    first = await asyncio.wait_for(reader.readexactly(2), 5)
+    assert first[0] & 0x0F == 0x9
+    writer.close()
+    await writer.wait_closed()
