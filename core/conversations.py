@@ -268,60 +268,52 @@ def end_open(
     return _end(conn, row, reason, now)
 
 
+# Open units with their licensee's idle time: what both suspension and the sweeper judge.
+_OPEN_WITH_IDLE = (
+    select(
+        C.id,
+        C.licensee_id,
+        C.visitor_id,
+        C.started_at,
+        C.last_activity_at,
+        C.test,
+        L.idle_timeout_minutes,
+    )
+    .join(_licensees, L.id == C.licensee_id)
+    .where(C.ended_at.is_(None))
+)
+
+
+def _lapse(row: Any, now: datetime) -> tuple[EndReason, datetime] | None:
+    return due_end(
+        row.started_at,
+        row.last_activity_at,
+        UnitPolicy(idle=timedelta(minutes=row.idle_timeout_minutes)),
+        now,
+    )
+
+
 def end_all_open(
     conn: Connection, licensee_id: str, reason: EndReason, now: datetime
 ) -> list[Ending]:
     """End every open unit of a licensee (suspension); a unit that had already lapsed keeps
     the rule and time that ended it, so nothing is stretched to the suspension time."""
-    rows = conn.execute(
-        select(
-            C.id,
-            C.licensee_id,
-            C.visitor_id,
-            C.started_at,
-            C.last_activity_at,
-            C.test,
-            L.idle_timeout_minutes,
-        )
-        .join(_licensees, L.id == C.licensee_id)
-        .where(C.licensee_id == licensee_id, C.ended_at.is_(None))
-    ).all()
-    endings = []
-    for row in rows:
-        policy = UnitPolicy(idle=timedelta(minutes=row.idle_timeout_minutes))
-        due = due_end(row.started_at, row.last_activity_at, policy, now)
-        if (ending := _end(conn, row, *(due or (reason, now)))) is not None:
-            endings.append(ending)
-    return endings
+    rows = conn.execute(_OPEN_WITH_IDLE.where(C.licensee_id == licensee_id)).all()
+    endings = (_end(conn, row, *(_lapse(row, now) or (reason, now))) for row in rows)
+    return [e for e in endings if e is not None]
 
 
 def sweep(conn: Connection, now: datetime, limit: int = 500) -> list[Ending]:
     """End the units whose idle time or 24-hour cap has passed (the idle sweeper's one step)."""
     rows = conn.execute(
-        select(
-            C.id,
-            C.licensee_id,
-            C.visitor_id,
-            C.started_at,
-            C.last_activity_at,
-            C.test,
-            L.idle_timeout_minutes,
-        )
-        .join(_licensees, L.id == C.licensee_id)
-        .where(
-            C.ended_at.is_(None),
-            (C.last_activity_at <= now - MIN_IDLE) | (C.started_at <= now - MAX_LENGTH),
+        _OPEN_WITH_IDLE.where(
+            (C.last_activity_at <= now - MIN_IDLE) | (C.started_at <= now - MAX_LENGTH)
         )
         .order_by(C.last_activity_at)
         .limit(limit)
     ).all()
-    endings = []
-    for row in rows:
-        policy = UnitPolicy(idle=timedelta(minutes=row.idle_timeout_minutes))
-        due = due_end(row.started_at, row.last_activity_at, policy, now)
-        if due is not None and (ending := _end(conn, row, *due)) is not None:
-            endings.append(ending)
-    return endings
+    endings = (_end(conn, row, *due) for row in rows if (due := _lapse(row, now)) is not None)
+    return [e for e in endings if e is not None]
 
 
 def history(conn: Connection, conversation_id: str) -> list[HistoryRow]:

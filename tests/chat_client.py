@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
 from tests.conftest import ORIGIN
 
@@ -66,6 +68,14 @@ class Chat:
             frames.append(frame)
             if frame["type"] == "reply.end":
                 return ack, frames
+
+    async def close_code(self) -> int | None:
+        """Read until the server closes the socket; return its close code."""
+        with contextlib.suppress(ConnectionClosed):
+            while True:
+                await self.recv()
+        await self.conn.close()
+        return self.conn.close_code
 
     async def close(self) -> None:
         await self.conn.close()
