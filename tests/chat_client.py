@@ -34,6 +34,8 @@ class Chat:
             additional_headers=headers,
             compression=None,
             max_size=None,
+            # Unread frames must not stop the client from reading the server's close reply.
+            max_queue=None,
             open_timeout=5,
         )
         return cls(conn)
