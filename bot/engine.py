@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection
 
 from bot.answerers.base import AnswerRequest, Delta, Final, Turn
+from bot.coalesce import DeltaCoalescer
 from bot.hub import Link
 from bot.services import ChatServices
 from core import branding, maintenance
@@ -355,6 +356,11 @@ class ChatSession:
             await self._send(ReplyStart(reply=reply_id, to=client_id))
             parts: list[str] = []
             final: Final | None = None
+
+            async def send_delta(text: str) -> None:
+                await self._send(ReplyDelta(reply=reply_id, text=text))
+
+            deltas = DeltaCoalescer(send_delta)
             try:
                 index = await self.s.index_cache.get(self.licensee.id, self.licensee.kb_version)
                 request = AnswerRequest(
@@ -367,12 +373,13 @@ class ChatSession:
                 async for event in self.s.answerer.stream(request):
                     if isinstance(event, Delta):
                         parts.append(event.text)
-                        await self._send(ReplyDelta(reply=reply_id, text=event.text))
+                        await deltas.add(event.text)
                     else:
                         final = event
             except Exception:
                 log.exception("answering failed; sending the safe answer")
                 final = None
+            await deltas.flush()
             if final is None:
                 if not parts:
                     parts.append(SORRY[self.lang])

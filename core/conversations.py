@@ -11,7 +11,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, bindparam, delete, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Table,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 
 from core.frames import EndReason, Role
 from core.ids import new_id
@@ -34,11 +45,19 @@ _CONV_BY_ID = select(C.id, C.started_at, C.test).where(C.id == bindparam("conv")
 _OPEN = select(C.id, C.licensee_id, C.visitor_id, C.started_at, C.last_activity_at, C.test).where(
     C.licensee_id == bindparam("lic"), C.visitor_id == bindparam("vis"), C.ended_at.is_(None)
 )
-_NEXT_SEQ = select(func.max(M.seq)).where(M.conversation_id == bindparam("conv"))
-_TOUCH = (
+# Take the next message seq and count the message as activity, in one statement. A reply that
+# lands after its unit ended (the end user closed it meanwhile) is stored without reviving it.
+_NEXT_SEQ = (
     update(_conversations)
-    .where(C.id == bindparam("conv"), C.ended_at.is_(None))
-    .values(last_activity_at=bindparam("at"))
+    .where(C.id == bindparam("conv"))
+    .values(
+        last_seq=C.last_seq + 1,
+        last_activity_at=case(
+            (C.ended_at.is_(None), bindparam("at", type_=C.last_activity_at.type)),
+            else_=C.last_activity_at,
+        ),
+    )
+    .returning(C.last_seq)
 )
 _END = (
     update(_conversations)
@@ -140,9 +159,8 @@ def _open_row(conn: Connection, licensee_id: str, visitor_id: str) -> Any:
     return conn.execute(_OPEN, {"lic": licensee_id, "vis": visitor_id}).first()
 
 
-def _next_seq(conn: Connection, conversation_id: str) -> int:
-    top = conn.execute(_NEXT_SEQ, {"conv": conversation_id}).scalar_one()
-    return int(top or 0) + 1
+def _next_seq(conn: Connection, conversation_id: str, now: datetime) -> int:
+    return int(conn.execute(_NEXT_SEQ, {"conv": conversation_id, "at": now}).scalar_one())
 
 
 def record_visitor_message(
@@ -181,13 +199,13 @@ def record_visitor_message(
                 "beyond_term": who.beyond_term,
                 "started_at": now,
                 "last_activity_at": now,
+                "last_seq": 1,
             },
         )
         seq, started = 1, True
     else:
         conv = _ref(row)
-        seq, started = _next_seq(conn, conv.id), False
-        conn.execute(_TOUCH, {"conv": conv.id, "at": now})
+        seq, started = _next_seq(conn, conv.id, now), False
 
     message_id = new_id("msg")
     conn.execute(
@@ -228,7 +246,7 @@ def record_reply(
             "conversation_id": conversation_id,
             "licensee_id": licensee_id,
             "visitor_id": visitor_id,
-            "seq": _next_seq(conn, conversation_id),
+            "seq": _next_seq(conn, conversation_id, now),
             "role": role.value,
             "text": text,
             "client_id": None,
@@ -237,7 +255,6 @@ def record_reply(
             "sources": sources,
         },
     )
-    conn.execute(_TOUCH, {"conv": conversation_id, "at": now})
 
 
 def open_conversation(

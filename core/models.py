@@ -117,6 +117,9 @@ class Conversation(SQLModel, table=True):
     last_activity_at: datetime = _utc(nullable=False)
     ended_at: datetime | None = _utc(nullable=True)
     end_reason: str | None = Field(default=None, max_length=20)
+    # The seq of the conversation's last message: the next one is taken with one UPDATE ...
+    # RETURNING instead of a SELECT max(seq), on the hot path of every message.
+    last_seq: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class Message(SQLModel, table=True):
