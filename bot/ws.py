@@ -13,7 +13,7 @@ from bot.deps import services_of
 from bot.engine import ChatSession
 from core.errors import AuthError, OriginRefused
 from core.frames import ServerFrame, dump_frame
-from core.licensing import authenticate_chat
+from core.licensing import KeyContext, authenticate_chat
 
 log = logging.getLogger("kefu.ws")
 router = APIRouter()
@@ -38,7 +38,7 @@ async def chat(websocket: WebSocket) -> None:
     origin = websocket.headers.get("origin")
     key = websocket.query_params.get("key")
 
-    def check() -> object:
+    def check() -> KeyContext:
         with services.db.read_session() as session:
             return authenticate_chat(session, key, origin, _bearer(websocket))
 
@@ -61,7 +61,7 @@ async def chat(websocket: WebSocket) -> None:
         if websocket.application_state == WebSocketState.CONNECTED:
             await websocket.close(code=code, reason=reason)
 
-    session = ChatSession(services, ctx, send, close)  # type: ignore[arg-type]
+    session = ChatSession(services, ctx, send, close)
     if not await session.start():
         return
     try:

@@ -13,7 +13,6 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
-    Table,
     and_,
     bindparam,
     case,
@@ -26,12 +25,12 @@ from sqlalchemy import (
 
 from core.frames import EndReason, Role
 from core.ids import new_id
-from core.models import Conversation, Licensee, Message, Rating
+from core.models import Conversation, Licensee, Message, Rating, table_of
 
-_conversations: Table = Conversation.__table__  # type: ignore[attr-defined]
-_messages: Table = Message.__table__  # type: ignore[attr-defined]
-_ratings: Table = Rating.__table__  # type: ignore[attr-defined]
-_licensees: Table = Licensee.__table__  # type: ignore[attr-defined]
+_conversations = table_of(Conversation)
+_messages = table_of(Message)
+_ratings = table_of(Rating)
+_licensees = table_of(Licensee)
 C, M, L = _conversations.c, _messages.c, _licensees.c
 
 # The hot path's statements are built once: building a statement per call (and computing its

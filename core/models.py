@@ -7,7 +7,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint, text
+from sqlalchemy import JSON, Column, Index, Table, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from core.types import DecimalText, UTCDateTime
@@ -181,3 +181,9 @@ class MaintenanceWindow(SQLModel, table=True):
     ends_at: datetime = _utc(nullable=False, index=True)
     text: str = Field(default="", max_length=500)
     created_at: datetime = _utc(nullable=False)
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The Core table of a model, for the hot paths that skip the ORM."""
+    table: Table = model.__table__  # type: ignore[attr-defined]  # set by SQLModel's metaclass
+    return table

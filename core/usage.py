@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Table, func, select
+from sqlalchemy import Connection, func, select
 
-from core.models import Conversation, Licensee, Message
+from core.models import Conversation, Licensee, Message, table_of
 from core.service_period import month_bounds, zone
 
-_conversations: Table = Conversation.__table__  # type: ignore[attr-defined]
-_messages: Table = Message.__table__  # type: ignore[attr-defined]
+_conversations = table_of(Conversation)
+_messages = table_of(Message)
 C, M = _conversations.c, _messages.c
 
 USAGE_COLUMNS = ("id", "started_at", "ended_at", "end_reason", "billable", "test", "messages")
