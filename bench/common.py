@@ -1,0 +1,262 @@
+"""Shared pieces of the chat-server benches: `kefu serve` on a temporary database, /proc figures."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from websockets.typing import Origin
+
+ORIGIN = Origin("https://shop.example.com")
+KEFU = Path(sys.executable).with_name("kefu")
+DEMO_KB = Path(__file__).resolve().parent.parent / "kefu" / "data" / "demo_kb.json"
+HELLO = '{"type":"hello","visitor":null,"locale":"zh-CN"}'
+# Rate limits raised for the benches: one site key carries far more than a human's pace.
+RAISED_LIMITS: dict[str, str] = {
+    "KEFU_RATE_VISITOR_MESSAGES": "100000/s",
+    "KEFU_RATE_KEY_MESSAGES": "1000000/s",
+    "KEFU_RATE_VISITOR_CONVERSATIONS": "100000/s",
+    "KEFU_RATE_KEY_CONVERSATIONS": "1000000/s",
+}
+
+
+# ---------------------------------------------------------------- /proc figures
+
+
+def clock_ticks() -> int:
+    return os.sysconf("SC_CLK_TCK")
+
+
+def proc_cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (all its threads), from /proc/<pid>/stat."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+        fields = fh.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / clock_ticks()
+
+
+def busy_cpu_seconds() -> float:
+    """CPU seconds all cores spent busy (not idle, not waiting for I/O), from /proc/stat."""
+    with open("/proc/stat", encoding="ascii") as fh:
+        values = [int(v) for v in fh.readline().split()[1:9]]
+    return (sum(values) - values[3] - values[4]) / clock_ticks()
+
+
+def rss_kib(pid: int) -> int:
+    """Resident set size of a process in KiB, from /proc/<pid>/status."""
+    with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
+def open_fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def load_figures() -> str:
+    """The 1, 5 and 15 minute load averages, as /proc/loadavg gives them."""
+    with open("/proc/loadavg", encoding="ascii") as fh:
+        return " ".join(fh.read().split()[:3])
+
+
+def load_average() -> str:
+    return f"load average {load_figures()} on {os.cpu_count()} CPUs"
+
+
+# ---------------------------------------------------------------- processes
+
+
+def die_with_parent() -> None:
+    """Run in a child before exec: it gets SIGTERM if this bench process dies (Linux prctl)."""
+    import ctypes
+
+    ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def exit_on_sigterm() -> None:
+    """SIGTERM ends the bench through its ``finally`` blocks, so its servers are stopped too."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def shares(total: int, parts: int) -> list[int]:
+    """``total`` split into ``parts`` near-equal shares, the remainder on the first."""
+    per = [total // parts] * parts
+    per[0] += total - sum(per)
+    return per
+
+
+def spawn_child(script: str, args: list[str], *, stdin: bool = False) -> subprocess.Popen[str]:
+    """``script --child args`` in a new Python process that dies with this one; stdout piped,
+    and stdin too when asked."""
+    return subprocess.Popen(
+        [sys.executable, script, "--child", *args],
+        stdin=subprocess.PIPE if stdin else None,
+        stdout=subprocess.PIPE,
+        text=True,
+        preexec_fn=die_with_parent,
+    )
+
+
+def kill_all(procs: list[subprocess.Popen[str]]) -> None:
+    """Kill and reap every process of ``procs`` that still runs."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def has_builtin_answerer() -> bool:
+    """Whether bot.answerers.kb imports (`kefu serve` needs the built-in answerer)."""
+    try:
+        import bot.answerers.kb  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+# ---------------------------------------------------------------- `kefu` commands and server
+
+
+def server_env(tmp: str, limits: Mapping[str, str] | None = None) -> dict[str, str]:
+    """This process's environment plus a SQLite database in ``tmp``, a new secret and ``limits``."""
+    env = dict(os.environ)
+    env["KEFU_DATABASE_URL"] = f"sqlite:///{tmp}/kefu.db"
+    env["KEFU_SECRET_KEY"] = secrets.token_urlsafe(40)
+    env.update(limits or {})
+    return env
+
+
+def run_kefu(env: dict[str, str], args: list[str], timeout: float) -> str:
+    """Run ``kefu <args>`` to completion (an error raises) and return what it printed."""
+    done = subprocess.run(
+        [str(KEFU), *args], env=env, check=True, capture_output=True, text=True, timeout=timeout
+    )
+    return done.stdout
+
+
+def create_licensee_cli(env: dict[str, str]) -> dict[str, Any]:
+    """Create the bench licensee with `kefu licensee create`; its JSON (``id``, ``site_key``)."""
+    out = run_kefu(
+        env, ["licensee", "create", "--name", "Bench", "--origin", ORIGIN, "--json"], timeout=60
+    )
+    info: dict[str, Any] = json.loads(out)
+    return info
+
+
+def import_demo_kb(env: dict[str, str], licensee_id: str) -> None:
+    run_kefu(env, ["kb", "import", "--licensee", licensee_id, str(DEMO_KB), "--json"], timeout=120)
+
+
+def spawn_server(
+    env: dict[str, str], port: int, preexec: Callable[[], None] = die_with_parent
+) -> subprocess.Popen[bytes]:
+    """Start `kefu serve` on 127.0.0.1:``port`` without waiting for it."""
+    return subprocess.Popen(
+        [str(KEFU), "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=preexec,
+    )
+
+
+def wait_accept(
+    proc: subprocess.Popen[bytes],
+    port: int,
+    deadline: float,
+    poll: float = 0.05,
+    connect_timeout: float = 0.2,
+) -> None:
+    """Return once the port accepts a connection; raise if the server exits or time runs out."""
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"kefu serve exited with {proc.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=connect_timeout).close()
+            return
+        except OSError:
+            time.sleep(poll)
+    raise TimeoutError("no accepted connection")
+
+
+def stop_server(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL after 15 s if it is still there."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def start_server(
+    env: dict[str, str], port: int, preexec: Callable[[], None] = die_with_parent
+) -> subprocess.Popen[bytes]:
+    """Start `kefu serve` and wait (30 s at most) until its port accepts connections."""
+    proc = spawn_server(env, port, preexec)
+    try:
+        wait_accept(proc, port, time.monotonic() + 30)
+    except TimeoutError:
+        stop_server(proc)
+        raise RuntimeError("kefu serve did not start") from None
+    return proc
+
+
+@dataclass(frozen=True)
+class BenchServer:
+    """A running `kefu serve` and the site key of the one licensee on its database."""
+
+    proc: subprocess.Popen[bytes]
+    port: int
+    site_key: str
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    @property
+    def chat_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/v1/chat?key={self.site_key}"
+
+
+@contextmanager
+def bench_server(
+    limits: Mapping[str, str],
+    *,
+    demo_kb: bool = False,
+    tmp_dir: str | None = None,
+    preexec: Callable[[], None] = die_with_parent,
+) -> Iterator[BenchServer]:
+    """`kefu serve` on a fresh temporary SQLite database with a licensee (and the demo KB);
+    stopped, and the database removed, however the block ends."""
+    with tempfile.TemporaryDirectory(prefix="kefu-bench-", dir=tmp_dir) as tmp:
+        env = server_env(tmp, limits)
+        info = create_licensee_cli(env)
+        if demo_kb:
+            import_demo_kb(env, info["id"])
+        port = free_port()
+        proc = start_server(env, port, preexec)
+        try:
+            yield BenchServer(proc, port, info["site_key"])
+        finally:
+            stop_server(proc)

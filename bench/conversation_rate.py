@@ -1,0 +1,297 @@
+"""New conversations recorded durably per second on SQLite (group-commit writer, and end to end)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from concurrent.futures import wait
+from functools import partial
+from typing import Any
+
+from common import (
+    HELLO,
+    ORIGIN,
+    RAISED_LIMITS,
+    bench_server,
+    busy_cpu_seconds,
+    exit_on_sigterm,
+    has_builtin_answerer,
+    load_figures,
+    proc_cpu_seconds,
+)
+
+TARGET_RATE = 2000.0  # new conversations per second, durably stored (SQLite, synchronous=FULL)
+TMP_DIR: str | None = None  # where the databases go (--dir); default: the system temp dir
+
+
+# ---------------------------------------------------------------- helpers shared by both parts
+
+
+def filesystem_of(path: str) -> str:
+    """The mount point and type holding ``path`` (fsync cost depends on it: tmpfs is free)."""
+    best = ("?", "?")
+    real = os.path.realpath(path)
+    with open("/proc/mounts", encoding="utf-8") as fh:
+        for line in fh:
+            parts = line.split()
+            mount, kind = parts[1], parts[2]
+            if (real == mount or real.startswith(mount.rstrip("/") + "/")) and len(mount) >= len(
+                best[0]
+            ):
+                best = (mount, kind)
+    return f"{best[1]} (mounted at {best[0]})"
+
+
+def fmt_spread(values: list[float], unit: str = "/s") -> str:
+    return (
+        f"median {statistics.median(values):,.0f}{unit}  min {min(values):,.0f}{unit}  "
+        f"max {max(values):,.0f}{unit}"
+    )
+
+
+# ---------------------------------------------------------------- part 1: the writer directly
+
+
+def writer_run(n: int, inflight: int | None, sync: str) -> dict[str, Any]:
+    """One run on a fresh database: n distinct visitors, each sending a first message.
+
+    ``inflight`` None submits all n at once (a burst); a number keeps that many in flight,
+    submitting the next as soon as one is durable (a closed loop, like connected widgets).
+    """
+    from sqlmodel import select
+
+    from core import conversations as units
+    from core.db import Database
+    from core.licensing import create_licensee
+    from core.models import ApiKey, KeyKind
+    from core.types import utcnow
+
+    with tempfile.TemporaryDirectory(prefix="kefu-bench-", dir=TMP_DIR) as tmp:
+        db = Database(f"sqlite:///{tmp}/kefu.db", sqlite_synchronous=sync)
+        try:
+            db.migrate()
+            with db.session() as session:
+                lic, _keys = create_licensee(session, name="Bench", origins=[ORIGIN], now=utcnow())
+                session.commit()
+                key_id = session.exec(
+                    select(ApiKey.id).where(
+                        ApiKey.licensee_id == lic.id, ApiKey.kind == KeyKind.LIVE
+                    )
+                ).one()
+            policy = units.UnitPolicy()
+            speakers = [
+                units.Speaker(
+                    licensee_id=lic.id,
+                    visitor_id=f"v_bench{i:07d}",
+                    key_id=key_id,
+                    test=False,
+                    beyond_term=False,
+                    policy=policy,
+                )
+                for i in range(n)
+            ]
+            writer = db.writer
+            writer.run(lambda conn: None)  # open the write connection before timing
+            b0, o0 = writer.batches, writer.operations
+            cpu0 = time.process_time()
+            busy0 = busy_cpu_seconds()
+
+            def op(who: units.Speaker) -> Any:
+                return partial(
+                    units.record_visitor_message,
+                    who=who,
+                    client_id="m1",
+                    text="我的订单到哪一步了",
+                    now=utcnow(),
+                )
+
+            t0 = time.perf_counter()
+            if inflight is None:
+                futures = [writer.submit(op(who)) for who in speakers]
+                wait(futures)
+            else:
+                futures = []
+                pending = iter(speakers)
+                live = {writer.submit(op(next(pending))) for _ in range(min(inflight, n))}
+                futures.extend(live)
+                while live:
+                    done, live = wait(live, return_when="FIRST_COMPLETED")
+                    for _ in done:
+                        who = next(pending, None)
+                        if who is not None:
+                            fut = writer.submit(op(who))
+                            live.add(fut)
+                            futures.append(fut)
+            elapsed = time.perf_counter() - t0
+            cpu = time.process_time() - cpu0
+            others = max(0.0, busy_cpu_seconds() - busy0 - cpu) / elapsed
+            started = sum(1 for f in futures if f.result().started)
+            stored = db.read(
+                lambda c: c.exec_driver_sql("SELECT count(*) FROM conversations").scalar_one()
+            )
+            batches = writer.batches - b0
+            ops = writer.operations - o0
+        finally:
+            db.close()
+    return {
+        "n": n,
+        "elapsed": elapsed,
+        "rate": n / elapsed,
+        "batches": batches,
+        "ops_per_batch": ops / max(batches, 1),
+        "started": started,
+        "stored": stored,
+        "cpu_per_conv_ms": cpu / n * 1000,
+        "others": others,
+    }
+
+
+def bench_writer(n: int, runs: int, inflight: int | None, sync: str) -> list[float]:
+    label = "burst (all submitted at once)"
+    if inflight is not None:
+        label = f"closed loop, {inflight} in flight"
+    print(f"\n[writer] {n:,} new visitors per run, synchronous={sync}, {label}")
+    rates = []
+    for run in range(1, runs + 1):
+        r = writer_run(n, inflight, sync)
+        ok = r["started"] == n and r["stored"] == n
+        rates.append(r["rate"])
+        print(
+            f"  run {run}: {r['rate']:8,.0f} conv/s  {r['elapsed']:6.2f} s  "
+            f"batches {r['batches']:5d} (avg {r['ops_per_batch']:5.1f}/batch)  "
+            f"CPU {r['cpu_per_conv_ms']:.3f} ms/conv  other procs {r['others']:.1f} cores  "
+            f"{'stored ' + str(r['stored']) if ok else 'MISMATCH ' + str(r)}"
+        )
+    print(f"  -> {fmt_spread(rates)}")
+    return rates
+
+
+# ---------------------------------------------------------------- part 2: through the server
+
+
+async def e2e_client(url: str, n: int, conns: int, deadline: float) -> dict[str, Any]:
+    """``conns`` sockets; each says hello as a new visitor, sends one message, waits for ack,
+    then reconnects as another new visitor, until ``n`` first messages were acknowledged."""
+    from websockets.asyncio.client import connect
+
+    latencies: list[float] = []
+    counter = iter(range(n))
+    errors: list[str] = []
+
+    async def worker() -> None:
+        while time.monotonic() < deadline:
+            i = next(counter, None)
+            if i is None:
+                return
+            try:
+                async with connect(
+                    url, origin=ORIGIN, compression=None, open_timeout=10, close_timeout=1
+                ) as ws:
+                    await ws.send(HELLO)
+                    while json.loads(await ws.recv())["type"] != "welcome":
+                        pass
+                    t0 = time.perf_counter()
+                    await ws.send(json.dumps({"type": "message", "id": f"m{i}", "text": "订单"}))
+                    while True:
+                        frame = json.loads(await asyncio.wait_for(ws.recv(), 10))
+                        if frame["type"] == "ack":
+                            latencies.append(time.perf_counter() - t0)
+                            break
+                        if frame["type"] == "error":
+                            errors.append(frame["code"])
+                            break
+            except Exception as exc:
+                errors.append(type(exc).__name__)
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(conns)))
+    return {"elapsed": time.perf_counter() - t0, "lat": latencies, "errors": errors}
+
+
+def bench_e2e(n: int, runs: int, conns: int, budget: float) -> list[float] | None:
+    if not has_builtin_answerer():
+        print("\n[end to end] skipped: the built-in answerer (bot.answerers.kb) is not there yet")
+        return None
+    print(
+        f"\n[end to end] real `kefu serve` (SQLite FULL), {n:,} new visitors per run over "
+        f"{conns} concurrent sockets:\n  each visitor = connect + hello + welcome + first "
+        "message; rate = first messages acknowledged per second (ack = stored durably)"
+    )
+    rates: list[float] = []
+    for run in range(1, runs + 1):
+        # Rate limits raised: one site key opens thousands of conversations per second here.
+        with bench_server(RAISED_LIMITS, tmp_dir=TMP_DIR) as server:
+            url = server.chat_url
+            asyncio.run(e2e_client(url, 50, 10, time.monotonic() + 30))  # warm-up
+            cpu0 = proc_cpu_seconds(server.pid)
+            c0 = time.process_time()
+            r = asyncio.run(e2e_client(url, n, conns, time.monotonic() + budget))
+            server_cpu = proc_cpu_seconds(server.pid) - cpu0
+            client_cpu = time.process_time() - c0
+        done = len(r["lat"])
+        rate = done / r["elapsed"]
+        rates.append(rate)
+        lat = sorted(r["lat"]) or [float("nan")]
+        p50 = lat[len(lat) // 2] * 1000
+        p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000
+        print(
+            f"  run {run}: {rate:7,.0f} new conv/s  ({done:,} acked in {r['elapsed']:.1f} s, "
+            f"errors {len(r['errors'])})  ack p50 {p50:.1f} ms p99 {p99:.1f} ms  "
+            f"server CPU {server_cpu / max(done, 1) * 1000:.2f} ms/conv "
+            f"(ceiling {done / max(server_cpu, 1e-9):,.0f}/s per core)  "
+            f"client CPU {client_cpu / max(done, 1) * 1000:.2f} ms/conv"
+        )
+    print(f"  -> {fmt_spread(rates)}")
+    return rates
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("-n", type=int, default=20_000, help="new visitors per writer run")
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--e2e-n", type=int, default=3_000, help="new visitors per e2e run")
+    parser.add_argument("--e2e-runs", type=int, default=3)
+    parser.add_argument("--e2e-conns", type=int, default=100)
+    parser.add_argument("--no-e2e", action="store_true")
+    parser.add_argument("--dir", help="directory for the databases (default: system temp dir)")
+    args = parser.parse_args()
+    exit_on_sigterm()
+    global TMP_DIR
+    TMP_DIR = args.dir
+    where = args.dir or tempfile.gettempdir()
+    print(f"Databases in {where}: filesystem {filesystem_of(where)}")
+    print(f"Load average at start: {load_figures()} ({os.cpu_count()} CPUs)")
+
+    print(f"Conversation rate: target >= {TARGET_RATE:,.0f} new conversations/s, durable")
+    burst = bench_writer(args.n, args.runs, None, "FULL")
+    loop = bench_writer(args.n, args.runs, 256, "FULL")
+    e2e = None if args.no_e2e else bench_e2e(args.e2e_n, args.e2e_runs, args.e2e_conns, 120)
+
+    print("\nSummary (conversations/s, SQLite synchronous=FULL)")
+    verdict = statistics.median(burst) >= TARGET_RATE
+    print(
+        f"  writer, burst of {args.n:,}:        {fmt_spread(burst)}  target >= "
+        f"{TARGET_RATE:,.0f}/s  {'PASS' if verdict else 'FAIL'}"
+    )
+    loop_ok = statistics.median(loop) >= TARGET_RATE
+    print(
+        f"  writer, 256 in flight:          {fmt_spread(loop)}  target >= "
+        f"{TARGET_RATE:,.0f}/s  {'PASS' if loop_ok else 'FAIL'}"
+    )
+    if e2e:
+        share = statistics.median(e2e) / TARGET_RATE
+        print(
+            f"  end to end (WebSocket, new visitor -> ack): {fmt_spread(e2e)}  "
+            f"= {share:.0%} of {TARGET_RATE:,.0f}/s (informative: the target is the writer's)"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
