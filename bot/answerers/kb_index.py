@@ -106,7 +106,7 @@ class IndexSettings:
     # score = nearest * cosine(best phrasing) + (1 - nearest) * cosine(entry centroid)
     nearest: float = 0.35
     # best() answers only at or above this score.
-    threshold: float = 0.23
+    threshold: float = 0.22
     # Large indexes first shortlist entries on their centroids, ignoring features found in
     # more than this many entries (too common to tell entries apart, and the slowest to scan),
     # then score the shortlist exactly; smaller indexes are scored exactly throughout.
@@ -331,8 +331,8 @@ class KnowledgeBaseIndex:
 
     def _query(self, text: str) -> tuple[npt.NDArray[np.int32], FloatArray] | None:
         hashes, values, is_function = _weighted(text, self._settings)
-        if len(hashes) == 0 or len(self._vocab) == 0:
-            return None
+        if len(self._vocab) == 0 or is_function.all():
+            return None  # nothing asked about ("who are you", "what is it") or nothing to match
         pos = np.searchsorted(self._vocab, hashes)
         pos[pos >= len(self._vocab)] = 0
         known = self._vocab[pos] == hashes

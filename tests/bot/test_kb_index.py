@@ -117,6 +117,8 @@ def test_chinese_questions_find_their_entry(
         "asdfgh qwerty",
         "???",
         "",
+        "who are you?",  # function words only: nothing to match on
+        "你是谁？",
     ],
 )
 def test_unrelated_questions_get_no_answer(index: KnowledgeBaseIndex, question: str) -> None:
@@ -175,6 +177,11 @@ def test_search_is_sorted_and_bounded(index: KnowledgeBaseIndex) -> None:
     assert all(0 < s <= 1.0 + 1e-6 for s in scores)
     assert index.search("password", 0) == []
     assert len(index.search("password refund delivery parcel open", 100)) <= len(ENTRIES)
+
+
+def test_a_question_of_function_words_only_finds_nothing(index: KnowledgeBaseIndex) -> None:
+    assert index.search("what are you?", 5) == []
+    assert index.search("what are your hours?", 1)[0].entry.id == "hours"
 
 
 def test_only_entries_sharing_something_are_returned(index: KnowledgeBaseIndex) -> None:
