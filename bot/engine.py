@@ -61,15 +61,6 @@ from core.service_period import TermState
 log = logging.getLogger("kefu.chat")
 T = TypeVar("T")
 MEMORY_TURNS = 10
-UNAVAILABLE = {"zh": "该服务暂不可用。", "en": "This service is unavailable."}
-MAINTENANCE = {
-    "zh": "系统计划维护中，期间暂停服务，给您带来不便敬请谅解。",
-    "en": "Planned maintenance: the chat is paused during this window.",
-}
-SORRY = {
-    "zh": "抱歉，我暂时无法回答这个问题。您可以留下问题，人工客服会尽快联系您。",
-    "en": "Sorry, I cannot answer that right now. A person from our team can help you.",
-}
 
 
 def ref(conv: units.ConvRef) -> ConversationRef:
@@ -147,7 +138,7 @@ class ChatSession:
         notice = (
             self.maintenance_notice(window)
             if kind == "maintenance" and window
-            else Notice(kind=NoticeKind.SUSPENDED, text=UNAVAILABLE[self.lang])
+            else Notice(kind=NoticeKind.SUSPENDED, text=branding.UNAVAILABLE[self.lang])
         )
         for frame in [*frames, notice]:
             await self._send(frame)
@@ -166,7 +157,7 @@ class ChatSession:
     def maintenance_notice(self, window: maintenance.Window) -> Notice:
         return Notice(
             kind=NoticeKind.MAINTENANCE,
-            text=window.text or MAINTENANCE[self.lang],
+            text=window.text or branding.MAINTENANCE[self.lang],
             starts_at=window.starts_at,
             ends_at=window.ends_at,
         )
@@ -382,7 +373,7 @@ class ChatSession:
             await deltas.flush()
             if final is None:
                 if not parts:
-                    parts.append(SORRY[self.lang])
+                    parts.append(branding.SORRY[self.lang])
                     await self._send(ReplyDelta(reply=reply_id, text=parts[0]))
                 final = Final(
                     producer=branding.AI_CONTENT_PRODUCER,

@@ -11,6 +11,16 @@ DEFAULT_GREETING = {
     "zh": "您好！我是智能客服，请问有什么可以帮您？",
     "en": "Hello! I am the virtual assistant. How can I help you?",
 }
+# What the widget shows when it cannot chat, and the answer when answering failed.
+UNAVAILABLE = {"zh": "该服务暂不可用。", "en": "This service is unavailable."}
+MAINTENANCE = {
+    "zh": "系统计划维护中，期间暂停服务，给您带来不便敬请谅解。",
+    "en": "Planned maintenance: the chat is paused during this window.",
+}
+SORRY = {
+    "zh": "抱歉，我暂时无法回答这个问题。您可以留下问题，人工客服会尽快联系您。",
+    "en": "Sorry, I cannot answer that right now. A person from our team can help you.",
+}
 # GB 45438-2025 asks for an explicit label and implicit (machine-readable) metadata naming
 # the service provider; every robot message and export carries this producer name.
 AI_CONTENT_PRODUCER = "kefu"

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import Connection, func, select
 from websockets.exceptions import InvalidStatus
 
+from bot.answerers.base import AnswerEvent, AnswerRequest, Delta
 from core import conversations as units
 from core.frames import EndReason
 from core.licensing import revoke_key, set_status
@@ -461,3 +463,27 @@ async def test_no_compression_is_offered_and_the_server_pings(
     assert first[0] & 0x0F == 0x9
     writer.close()
     await writer.wait_closed()
+
+
+class BrokenAnswerer:
+    name = "broken"
+
+    async def stream(self, request: AnswerRequest) -> AsyncIterator[AnswerEvent]:
+        raise RuntimeError("the answerer fell over")
+        yield Delta("never")  # pragma: no cover - makes this an async generator
+
+
+async def test_a_failing_answerer_gives_one_safe_answer_and_the_unit_stands(
+    live: LiveServer, make_tenant: MakeTenant
+) -> None:
+    t = make_tenant()
+    live.services.answerer = BrokenAnswerer()
+    chat = await Chat.open(live.ws_url, t.keys.site_key)
+    await chat.hello(locale="en")
+    _ack, frames = await chat.ask("1", "hello?")
+    end = frames[-1]
+    deltas = [f["text"] for f in frames if f["type"] == "reply.delta"]
+    assert "".join(deltas) == end["text"] and "person" in end["text"]
+    assert end["ai"]["model"] == "kefu-safe-reply" and end["sources"] == []
+    assert count(live, Conversation) == 1 and count(live, Message, role="robot") == 1
+    await chat.close()
