@@ -331,8 +331,8 @@ class KnowledgeBaseIndex:
 
     def _query(self, text: str) -> tuple[npt.NDArray[np.int32], FloatArray] | None:
         hashes, values, is_function = _weighted(text, self._settings)
-        if len(self._vocab) == 0 or is_function.all():
-            return None  # nothing asked about ("who are you", "what is it") or nothing to match
+        if len(hashes) == 0 or len(self._vocab) == 0:
+            return None
         pos = np.searchsorted(self._vocab, hashes)
         pos[pos >= len(self._vocab)] = 0
         known = self._vocab[pos] == hashes
