@@ -11,7 +11,7 @@ from functools import partial
 
 from sqlmodel import col, select
 
-from bot.engine import ChatSession, ended_frame, ref
+from bot.engine import ChatSession, push_ended, ref
 from bot.hub import Link
 from bot.services import ChatServices
 from core import conversations as units
@@ -28,18 +28,11 @@ async def sweep_once(services: ChatServices) -> int:
     """End every lapsed unit (idle or 24-hour cap) and tell connected widgets; returns count."""
     total = 0
     while True:
-        endings = await asyncio.wrap_future(
-            services.db.writer.submit(partial(units.sweep, now=services.clock()))
-        )
+        endings = await services.write(partial(units.sweep, now=services.clock()))
         for ending in endings:
-            for link in services.hub.of_visitor(ending.licensee_id, ending.visitor_id):
-                link.conversation = None
-                try:
-                    await link.send(ended_frame(ending))
-                except Exception:
-                    log.debug("ended push failed", exc_info=True)
+            await push_ended(services.hub, ending)
         total += len(endings)
-        if len(endings) < 500:
+        if len(endings) < units.SWEEP_BATCH:
             return total
 
 
@@ -100,14 +93,12 @@ class LicenceWatcher:
         except LicenceUnavailable as exc:
             if licensee.status == LicenceStatus.SUSPENDED:
                 # Suspension ends every open unit (rule 2); the CLI already did, this is idempotent.
-                await asyncio.wrap_future(
-                    self.s.db.writer.submit(
-                        partial(
-                            units.end_all_open,
-                            licensee_id=licensee.id,
-                            reason=EndReason.SUSPENDED,
-                            now=self.s.clock(),
-                        )
+                await self.s.write(
+                    partial(
+                        units.end_all_open,
+                        licensee_id=licensee.id,
+                        reason=EndReason.SUSPENDED,
+                        now=self.s.clock(),
                     )
                 )
             for link in links:

@@ -11,16 +11,15 @@ import logging
 import math
 from collections import deque
 from collections.abc import Awaitable, Callable
-from concurrent.futures import Future
 from datetime import timedelta
 from functools import partial
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from sqlalchemy import Connection
 
 from bot.answerers.base import AnswerRequest, Delta, Final, Turn
 from bot.coalesce import DeltaCoalescer
-from bot.hub import Link
+from bot.hub import Hub, Link
 from bot.services import ChatServices
 from core import branding, maintenance
 from core import conversations as units
@@ -149,10 +148,6 @@ class ChatSession:
     async def _send(self, frame: ServerFrame) -> None:
         if not self.closed:
             await self.link.send(frame)
-
-    async def _write(self, fn: Callable[[Connection], T]) -> T:
-        future: Future[T] = self.s.db.writer.submit(fn)
-        return await asyncio.wrap_future(future)
 
     def maintenance_notice(self, window: maintenance.Window) -> Notice:
         return Notice(
@@ -314,7 +309,7 @@ class ChatSession:
             policy=self.policy,
         )
         try:
-            rec = await self._write(
+            rec = await self.s.write(
                 partial(
                     units.record_visitor_message,
                     who=who,
@@ -393,7 +388,7 @@ class ChatSession:
             self._turns.append(Turn(Role.ROBOT, full))
             assert self.visitor_id is not None
             try:
-                await self._write(
+                await self.s.write(
                     partial(
                         units.record_reply,
                         conversation_id=conv.id,
@@ -414,7 +409,7 @@ class ChatSession:
 
     async def _close(self) -> None:
         assert self.visitor_id is not None
-        ending = await self._write(
+        ending = await self.s.write(
             partial(
                 units.end_open,
                 licensee_id=self.licensee.id,
@@ -430,15 +425,11 @@ class ChatSession:
         await self.push_ended(ending)
 
     async def push_ended(self, ending: units.Ending) -> None:
-        """Tell every socket of the end user that their unit is over."""
-        frame = ended_frame(ending)
-        for link in self.s.hub.of_visitor(ending.licensee_id, ending.visitor_id) or [self.link]:
-            link.conversation = None
-            await _safe(link.send(frame))
+        await push_ended(self.s.hub, ending, also=self.link)
 
     async def _rating(self, frame: Rating) -> None:
         assert self.visitor_id is not None
-        rated = await self._write(
+        rated = await self.s.write(
             partial(
                 units.record_rating,
                 licensee_id=self.licensee.id,
@@ -454,8 +445,15 @@ class ChatSession:
         await self._send(Ack(id=None, conversation=ref(rated)))
 
 
-async def _safe(awaitable: Awaitable[Any]) -> None:
-    try:
-        await awaitable
-    except Exception:
-        log.debug("push to a closing socket failed", exc_info=True)
+async def push_ended(hub: Hub, ending: units.Ending, also: Link | None = None) -> None:
+    """Tell every socket of the end user (and ``also``, when given) that their unit is over."""
+    frame = ended_frame(ending)
+    links = set(hub.of_visitor(ending.licensee_id, ending.visitor_id))
+    if also is not None:
+        links.add(also)
+    for link in links:
+        link.conversation = None
+        try:
+            await link.send(frame)
+        except Exception:
+            log.debug("push to a closing socket failed", exc_info=True)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
+
+from sqlalchemy import Connection
 
 from bot.answerers.base import Answerer, KnowledgeIndex
 from bot.hub import Hub
@@ -15,6 +19,8 @@ from core.maintenance import Window, current_and_upcoming
 from core.ratelimit import Rate, RateLimiter, make_rate_limiter
 from core.settings import Settings
 from core.types import utcnow
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +52,10 @@ class ChatServices:
     clock: Callable[[], datetime] = utcnow
     # Maintenance windows not yet over, refreshed by the licence watcher (read on every hello).
     maintenance: list[Window] = field(default_factory=list)
+
+    async def write(self, fn: Callable[[Connection], T]) -> T:
+        """Run ``fn`` on the group-commit writer; returns once its transaction is durable."""
+        return await asyncio.wrap_future(self.db.writer.submit(fn))
 
     def load_maintenance(self) -> None:
         with self.db.read_session() as session:

@@ -67,6 +67,7 @@ _INSERT_CONV = insert(_conversations)
 _INSERT_MSG = insert(_messages)
 
 MAX_LENGTH = timedelta(hours=24)
+SWEEP_BATCH = 500  # units ended per sweeper transaction
 MIN_IDLE = timedelta(minutes=5)
 
 
@@ -319,7 +320,7 @@ def end_all_open(
     return [e for e in endings if e is not None]
 
 
-def sweep(conn: Connection, now: datetime, limit: int = 500) -> list[Ending]:
+def sweep(conn: Connection, now: datetime, limit: int = SWEEP_BATCH) -> list[Ending]:
     """End the units whose idle time or 24-hour cap has passed (the idle sweeper's one step)."""
     rows = conn.execute(
         _OPEN_WITH_IDLE.where(
