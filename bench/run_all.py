@@ -21,6 +21,8 @@ ORDER = [
     "idle_connections.py",
     "answer_quality.py",
     "retrieval_speed.py",
+    "widget_size.py",
+    "widget_speed.py",
 ]
 NOT_BENCHES = {"common.py"}  # helpers the scripts import, not benchmarks to run
 TIMEOUT_S = 1800.0  # per script

@@ -58,6 +58,7 @@ async def usage_conversations(
                 "test": line.test,
                 "messages": line.messages,
                 "beyond_term": line.beyond_term,
+                "end_user": line.end_user,
             }
             for line in usage.lines
         ],

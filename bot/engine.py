@@ -11,7 +11,7 @@ import logging
 import math
 from collections import deque
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import TypeVar
 
@@ -21,7 +21,7 @@ from bot.answerers.base import AnswerRequest, Delta, Final, Turn
 from bot.coalesce import DeltaCoalescer
 from bot.hub import Hub, Link
 from bot.services import ChatServices
-from core import branding, maintenance
+from core import appearance, branding, identity, maintenance
 from core import conversations as units
 from core.errors import LicenceUnavailable
 from core.frames import (
@@ -221,17 +221,34 @@ class ChatSession:
         return units.UnitPolicy(idle=timedelta(minutes=self.licensee.idle_timeout_minutes))
 
     def widget_config(self) -> WidgetConfig:
-        lic, lang = self.licensee, self.lang
-        product = self.s.settings.product_name
-        return WidgetConfig(
-            title=lic.title or lic.name,
-            greeting=lic.greeting or branding.DEFAULT_GREETING[lang],
-            attribution=branding.attribution(product, lang),
-            ai_label=branding.AI_LABEL[lang],
-            disclaimer=branding.DISCLAIMER[lang],
-            locale="zh-CN" if lang == "zh" else "en",
-            theme={"color": lic.theme_color, "position": "right"},
-        )
+        return appearance.widget_config(self.licensee, self.lang, self.s.settings.product_name)
+
+    def _identify(self, frame: Hello) -> tuple[str, str | None]:
+        """The visitor id and, when ``hello.user`` verifies, the user id behind it.
+
+        A verified user is the same visitor on every device and ignores the anonymous token
+        (no merging); an absent, malformed or unproven user leaves the hello as it always was.
+        """
+        secret = self.s.settings.secret()
+        user_id = identity.verified_user(secret, self.licensee, frame.user)
+        if user_id is not None:
+            return identity.visitor_id_for(secret, self.licensee.id, user_id), user_id
+        return self._visitor_from(frame.visitor) or new_id("v"), None
+
+    async def _remember_user(self, visitor_id: str, user_id: str, now: datetime) -> None:
+        try:
+            await self.s.write(
+                partial(
+                    identity.record_end_user,
+                    licensee_id=self.licensee.id,
+                    visitor_id=visitor_id,
+                    user_id=user_id,
+                    now=now,
+                )
+            )
+        except Exception:
+            # The chat goes on; the next verified hello of this user tries again.
+            log.exception("recording an identified end user failed")
 
     async def _hello(self, frame: Hello) -> None:
         if self.visitor_id is not None:
@@ -239,15 +256,18 @@ class ChatSession:
             return
         if frame.locale:
             self.lang = branding.language(frame.locale)
-        visitor_id = self._visitor_from(frame.visitor) or new_id("v")
+        visitor_id, user_id = self._identify(frame)
         self.s.hub.bind_visitor(self.link, visitor_id)
         now = self.s.clock()
 
-        def load(conn: Connection) -> tuple[units.ConvRef | None, list[units.HistoryRow]]:
+        def load(conn: Connection) -> tuple[units.ConvRef | None, list[units.HistoryRow], bool]:
             conv = units.open_conversation(conn, self.licensee.id, visitor_id, self.policy, now)
-            return conv, (units.history(conn, conv.id) if conv else [])
+            known = user_id is None or identity.is_recorded(conn, self.licensee.id, visitor_id)
+            return conv, (units.history(conn, conv.id) if conv else []), known
 
-        conv, rows = await asyncio.to_thread(self.s.db.read, load)
+        conv, rows, known = await asyncio.to_thread(self.s.db.read, load)
+        if user_id is not None and not known:
+            await self._remember_user(visitor_id, user_id, now)
         _, upcoming = maintenance.for_licensee(self.s.maintenance, self.licensee.id, now)
         self.link.conversation = conv
         for row in rows[-MEMORY_TURNS:]:
@@ -259,6 +279,7 @@ class ChatSession:
                 history=[history_item(r) for r in rows],
                 config=self.widget_config(),
                 notice=self.maintenance_notice(upcoming) if upcoming else None,
+                user=user_id,
             )
         )
 

@@ -1,8 +1,10 @@
 """Protocol v1 frames (widget <-> server) as typed models; see docs/protocol.md.
 
 Client frames are parsed strictly (a wrong type is a ``bad_frame``, never coerced) but
-unknown fields are ignored, so that newer clients can add optional fields. Server frames
-are serialised with ``dump_frame``; optional fields a client may not know are simply extra.
+unknown fields are ignored, so that newer clients can add optional fields. One exception:
+``hello.user`` that is malformed is dropped, not refused, because an identity the licensee's
+page got wrong must never keep its end user from chatting. Server frames are serialised with
+``dump_frame``; optional fields a client may not know are simply extra.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from pydantic import (
     StrictStr,
     TypeAdapter,
     ValidationError,
+    ValidatorFunctionWrapHandler,
+    field_validator,
 )
 
 MAX_FRAME_BYTES = 16 * 1024
@@ -27,6 +31,8 @@ MAX_TEXT_CHARS = 2000
 MAX_CLIENT_ID_CHARS = 64
 MAX_COMMENT_CHARS = 500
 BAD_FRAMES_BEFORE_CLOSE = 10
+MAX_USER_ID_CHARS = 128
+MAX_USER_HASH_CHARS = 128
 
 
 class ErrorCode(StrEnum):
@@ -76,11 +82,30 @@ class _ClientFrame(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
+class UserClaim(_ClientFrame):
+    """``hello.user`` (extension): who the licensee's page says the end user is, and its proof."""
+
+    id: Annotated[StrictStr, Field(min_length=1, max_length=MAX_USER_ID_CHARS)]
+    hash: Annotated[StrictStr, Field(min_length=1, max_length=MAX_USER_HASH_CHARS)]
+
+
 class Hello(_ClientFrame):
     type: Literal["hello"]
     visitor: StrictStr | None
     locale: StrictStr | None = None
     page: StrictStr | None = None
+    user: UserClaim | None = None
+
+    @field_validator("user", mode="wrap")
+    @classmethod
+    def _drop_a_malformed_user(
+        cls, value: object, handler: ValidatorFunctionWrapHandler
+    ) -> UserClaim | None:
+        try:
+            claim: UserClaim | None = handler(value)
+        except ValidationError:
+            return None
+        return claim
 
 
 class Message(_ClientFrame):
@@ -204,6 +229,7 @@ class Welcome(_ServerFrame):
     history: list[HistoryItem]
     config: WidgetConfig
     notice: Notice | None = None
+    user: str | None = None  # extension: the verified hello.user id, else null
 
 
 class Ack(_ServerFrame):

@@ -1,4 +1,5 @@
-"""SQLModel tables: licensees, keys, origins, conversations (usage units), messages, KB entries."""
+"""SQLModel tables: licensees, keys, origins, conversations (usage units), messages, KB entries,
+identified end users."""
 
 from __future__ import annotations
 
@@ -25,6 +26,13 @@ class KeyKind(StrEnum):
     SECRET = "secret"  # noqa: S105 - sk_: server-to-server, stored hashed only
 
 
+class WidgetPosition(StrEnum):
+    """The corner of the page the widget sits in."""
+
+    RIGHT = "right"
+    LEFT = "left"
+
+
 def _utc(**kw: Any) -> Any:
     return Field(sa_column=Column(UTCDateTime(), **kw))
 
@@ -43,6 +51,12 @@ class Licensee(SQLModel, table=True):
     title: str = Field(default="", max_length=100)
     greeting: str = Field(default="", max_length=500)
     theme_color: str = Field(default="#2563eb", max_length=16)
+    widget_position: str = Field(
+        default=WidgetPosition.RIGHT, max_length=8, sa_column_kwargs={"server_default": "right"}
+    )
+    # Part of what the identity secret is derived from: bumping it invalidates every hash made
+    # with the previous secret (core/identity.py).
+    identity_epoch: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     kb_version: int = 0
     created_at: datetime = _utc(nullable=False)
     updated_at: datetime = _utc(nullable=False)
@@ -120,6 +134,19 @@ class Conversation(SQLModel, table=True):
     # The seq of the conversation's last message: the next one is taken with one UPDATE ...
     # RETURNING instead of a SELECT max(seq), on the hot path of every message.
     last_seq: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+
+
+class EndUser(SQLModel, table=True):
+    """An end user the licensee's page identified (``hello.user``), under the visitor id derived
+    from it. Written once, at the first verified ``hello``; usage reports join it on the visitor,
+    so the hot message path stays as it is."""
+
+    __tablename__ = "end_users"
+
+    licensee_id: str = Field(foreign_key="licensees.id", primary_key=True, max_length=40)
+    visitor_id: str = Field(primary_key=True, max_length=40)
+    user_id: str = Field(max_length=128)
+    first_seen_at: datetime = _utc(nullable=False)
 
 
 class Message(SQLModel, table=True):

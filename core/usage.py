@@ -5,16 +5,27 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, and_, func, select
 
-from core.models import Conversation, Licensee, Message, table_of
+from core.models import Conversation, EndUser, Licensee, Message, table_of
 from core.service_period import month_bounds, zone
 
 _conversations = table_of(Conversation)
 _messages = table_of(Message)
-C, M = _conversations.c, _messages.c
+_end_users = table_of(EndUser)
+C, M, E = _conversations.c, _messages.c, _end_users.c
 
-USAGE_COLUMNS = ("id", "started_at", "ended_at", "end_reason", "billable", "test", "messages")
+# New columns go last: scripts read the CSV by position.
+USAGE_COLUMNS = (
+    "id",
+    "started_at",
+    "ended_at",
+    "end_reason",
+    "billable",
+    "test",
+    "messages",
+    "end_user",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +38,7 @@ class UsageLine:
     test: bool
     messages: int
     beyond_term: bool
+    end_user: str | None = None  # the verified hello.user behind the visitor; None if anonymous
 
     def as_row(self) -> tuple[object, ...]:
         return tuple(getattr(self, name) for name in USAGE_COLUMNS)
@@ -58,8 +70,11 @@ def month_usage(conn: Connection, licensee: Licensee, month: str) -> MonthUsage:
             C.test,
             C.beyond_term,
             func.coalesce(counts.c.n, 0),
+            E.user_id,
         )
         .outerjoin(counts, counts.c.conversation_id == C.id)
+        # A derived visitor id stands for one user for ever, so the unit's user is the visitor's.
+        .outerjoin(_end_users, and_(E.licensee_id == C.licensee_id, E.visitor_id == C.visitor_id))
         .where(C.licensee_id == licensee.id, C.started_at >= start, C.started_at < end)
         .order_by(C.started_at, C.id)
     ).all()
@@ -74,6 +89,7 @@ def month_usage(conn: Connection, licensee: Licensee, month: str) -> MonthUsage:
             test=bool(r[4]),
             messages=int(r[6]),
             beyond_term=bool(r[5]),
+            end_user=r[7],
         )
         for r in rows
     ]

@@ -9,20 +9,18 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
-from fastapi.templating import Jinja2Templates
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 
-import widget
 from bot import api, ws
 from bot.background import LicenceWatcher, run_periodic, sweep_once
 from bot.services import ChatServices, build_services
 from core.db import Database
 from core.frames import MAX_FRAME_BYTES
 from core.settings import Settings
+from kefu import widget_routes
 
 log = logging.getLogger("kefu")
-LOADER_CACHE = "public, max-age=300"  # short: a new release reaches every host page quickly
 
 
 def _warm_imports() -> None:
@@ -84,27 +82,10 @@ def create_app(
     app.state.demo_site_key = None
     app.include_router(ws.router)
     app.include_router(api.router)
-    templates = Jinja2Templates(directory=str(widget.TEMPLATES_DIR))
-
-    @app.api_route("/widget.js", methods=["GET", "HEAD"], include_in_schema=False)
-    async def widget_js() -> Response:
-        return FileResponse(
-            widget.STATIC_DIR / "widget.js",
-            media_type="text/javascript; charset=utf-8",
-            headers={"Cache-Control": LOADER_CACHE},
-        )
+    app.include_router(widget_routes.router)
 
     @app.get("/healthz", include_in_schema=False)
     async def health() -> JSONResponse:
         return JSONResponse({"ok": True, "connections": len(services.hub)})
-
-    @app.get("/demo", response_class=HTMLResponse, include_in_schema=False)
-    async def demo(request: Request) -> Response:
-        site_key = app.state.demo_site_key
-        if not site_key:
-            return HTMLResponse("No demo here: start the server with `kefu demo`.", status_code=404)
-        return templates.TemplateResponse(
-            request, "demo.html", {"site_key": site_key, "title": "Kefu Demo Shop"}
-        )
 
     return app

@@ -19,7 +19,9 @@ from core.settings import Settings, load_settings
 app = typer.Typer(
     help="Kefu: a licensed customer-service robot.", no_args_is_help=True, add_completion=False
 )
-licensee_app = typer.Typer(help="Create, list, show, suspend and resume licensees.")
+licensee_app = typer.Typer(
+    help="Create, list, show, configure, suspend and resume licensees; identity secrets."
+)
 key_app = typer.Typer(help="Create and revoke keys.")
 origin_app = typer.Typer(help="Add and remove allowed origins.")
 kb_app = typer.Typer(help="Import and export a licensee's knowledge base.")
@@ -187,6 +189,11 @@ def _licensee_summary(session: Any, licensee: Any) -> dict[str, Any]:
         "service_start": licensee.service_start.isoformat(),
         "service_end": licensee.service_end.isoformat(),
         "idle_timeout_minutes": licensee.idle_timeout_minutes,
+        "title": licensee.title,
+        "greeting": licensee.greeting,
+        "color": licensee.theme_color,
+        "position": licensee.widget_position,
+        "identity_epoch": licensee.identity_epoch,
         "origins": list_origins(session, licensee.id),
         "keys": [
             {
@@ -255,6 +262,80 @@ def _set_status(licensee_id: str, status: str, as_json: bool) -> None:
             )
         data = {"id": licensee.id, "status": licensee.status, "ended_conversations": len(ended)}
     emit(data, as_json, lambda: f"{data['id']}: {data['status']}")
+
+
+@licensee_app.command("configure")
+def licensee_configure(
+    licensee_id: str,
+    title: Annotated[
+        str | None, typer.Option(help="The widget's title (<= 100 characters; '' = the name).")
+    ] = None,
+    greeting: Annotated[
+        str | None, typer.Option(help="The first line the widget shows (<= 500; '' = default).")
+    ] = None,
+    color: Annotated[str | None, typer.Option(help="Brand colour, #rgb or #rrggbb.")] = None,
+    position: Annotated[str | None, typer.Option(help="left or right.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Set the widget's look; prints the widget config that new connections get."""
+    from core import branding
+    from core.appearance import configure, widget_config
+    from core.types import utcnow
+
+    with database() as (settings, db), db.session() as session:
+        lic = configure(
+            session,
+            licensee_id,
+            utcnow(),
+            title=title,
+            greeting=greeting,
+            color=color,
+            position=position,
+        )
+        session.commit()
+        config = widget_config(lic, branding.language(lic.locale), settings.product_name)
+        data = {
+            "id": lic.id,
+            "title": lic.title,
+            "greeting": lic.greeting,
+            "color": lic.theme_color,
+            "position": lic.widget_position,
+            "config": config.model_dump(mode="json"),
+        }
+    # What the widget shows: an empty title or greeting falls back to the name or the default.
+    shown = {"id": lic.id, "title": config.title, "greeting": config.greeting, **config.theme}
+    emit(data, as_json, lambda: "\n".join(f"{k}: {v}" for k, v in shown.items()))
+
+
+@licensee_app.command("identity-secret")
+def licensee_identity_secret(
+    licensee_id: str,
+    rotate: Annotated[
+        bool, typer.Option("--rotate", help="Issue a new one: hashes made with the old one fail.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Print the secret the licensee's server signs user ids with (hello.user)."""
+    from core import identity
+    from core.licensing import get_licensee
+    from core.types import utcnow
+
+    with database() as (settings, db), db.session() as session:
+        if rotate:
+            lic = identity.rotate(session, licensee_id, utcnow())
+            session.commit()
+        else:
+            lic = get_licensee(session, licensee_id)
+        secret = identity.identity_secret(settings.secret(), lic.id, lic.identity_epoch)
+        data = {
+            "id": lic.id,
+            "identity_secret": secret,
+            "epoch": lic.identity_epoch,
+            "rotated": rotate,
+        }
+    emit(data, as_json, lambda: secret)
+    if rotate and not as_json:
+        typer.echo("rotated: user hashes made with the previous secret no longer verify", err=True)
 
 
 @licensee_app.command("suspend")

@@ -15,6 +15,7 @@ from core.settings import Settings
 from core.types import utcnow
 
 DEMO_NAME = "Kefu Demo Shop"
+DEMO_COLOR = "#e4572e"  # the demo shop's own orange, as a licensee would configure it
 
 
 def demo_origins(settings: Settings, host: str, port: int) -> list[str]:
@@ -36,6 +37,7 @@ def ensure_demo(db: Database, settings: Settings, host: str, port: int) -> str:
                 session, name=DEMO_NAME, origins=demo_origins(settings, host, port), now=now
             )
             licensee.title = "客服演示商城 · Demo Shop"
+            licensee.theme_color = DEMO_COLOR
         else:
             for origin in demo_origins(settings, host, port):
                 add_origin(session, licensee.id, origin)

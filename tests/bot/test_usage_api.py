@@ -24,7 +24,17 @@ from tests.conftest import LiveServer
 
 BOM = b"\xef\xbb\xbf"
 PATH = "/v1/usage/conversations"
-COLUMNS = ["id", "started_at", "ended_at", "end_reason", "billable", "test", "messages"]
+# end_user (extension) is appended last, so the base columns keep their positions.
+COLUMNS = [
+    "id",
+    "started_at",
+    "ended_at",
+    "end_reason",
+    "billable",
+    "test",
+    "messages",
+    "end_user",
+]
 FEB = datetime(2026, 1, 31, 16, 0, tzinfo=UTC)  # 1 February 00:00 in Shanghai
 AI = {"label": "AI-generated", "producer": "test", "model": "echo-1", "content_id": "c"}
 
@@ -230,6 +240,7 @@ def test_usage_csv_has_a_bom_the_columns_and_no_formula(
         "billable": "true",
         "test": "false",
         "messages": "3",
+        "end_user": "",
     }
     trial = dict(zip(COLUMNS, rows[3], strict=True))
     assert (trial["billable"], trial["test"]) == ("false", "true")
@@ -267,6 +278,7 @@ def test_usage_of_an_open_conversation_leaves_the_end_empty(
     data = client.get(PATH, params={"month": "2030-05"}, headers=bearer(key)).json()
     assert data["conversations"][0]["ended_at"] is None
     assert data["conversations"][0]["end_reason"] is None
+    assert data["conversations"][0]["end_user"] is None  # an anonymous visitor
     assert data["units"] == 1
 
 
@@ -284,15 +296,15 @@ def test_usage_of_an_open_conversation_leaves_the_end_empty(
     ],
 )
 def test_csv_bytes_neutralises_every_formula_start(value: str) -> None:
-    body = csv_bytes(USAGE_COLUMNS, [(value, value, None, value, True, False, 1)])
+    body = csv_bytes(USAGE_COLUMNS, [(value, value, None, value, True, False, 1, value)])
     rows = parse_csv(body)
     assert rows[0] == list(USAGE_COLUMNS)
-    for cell in (rows[1][0], rows[1][1], rows[1][3]):
+    for cell in (rows[1][0], rows[1][1], rows[1][3], rows[1][7]):
         assert cell == "'" + value
         assert not cell.startswith(FORMULA_TRIGGERS)
         assert restore_cell(cell) == value
     assert rows[1][2] == ""
-    assert rows[1][4:] == ["true", "false", "1"]
+    assert rows[1][4:7] == ["true", "false", "1"]
 
 
 def test_csv_bytes_keeps_harmless_text_and_numbers() -> None:

@@ -30,7 +30,7 @@ from core.models import ApiKey, Conversation, KbEntryRecord, KeyKind
 from kefu.cli import app
 
 BOM = b"\xef\xbb\xbf"
-USAGE_HEADER = "id,started_at,ended_at,end_reason,billable,test,messages"
+USAGE_HEADER = "id,started_at,ended_at,end_reason,billable,test,messages,end_user"
 ORIGIN = "https://shop.example.com"
 
 
@@ -167,6 +167,130 @@ def test_licensee_create_with_a_bad_idle_timeout_fails_cleanly(
         ok=False,
     )
     assert_clean_error(result)
+
+
+# ------------------------------------------------------------------------------ widget look
+
+
+def test_licensee_configure_saves_and_prints_the_widget_config(
+    kefu: Callable[..., Result], licensee: dict[str, Any]
+) -> None:
+    shown = one_json(kefu("licensee", "show", licensee["id"], "--json"))
+    assert (shown["title"], shown["greeting"], shown["color"], shown["position"]) == (
+        "Shop",
+        "",
+        "#2563eb",
+        "right",
+    )
+    data = one_json(
+        kefu(
+            "licensee",
+            "configure",
+            licensee["id"],
+            "--title",
+            "Shop help",
+            "--greeting",
+            "欢迎光临",
+            "--color",
+            "#1F2",
+            "--position",
+            "left",
+            "--json",
+        )
+    )
+    assert data["id"] == licensee["id"]
+    assert (data["title"], data["greeting"], data["color"], data["position"]) == (
+        "Shop help",
+        "欢迎光临",
+        "#1f2",
+        "left",
+    )
+    # The config a welcome carries, in the licensee's own language.
+    assert data["config"]["title"] == "Shop help"
+    assert data["config"]["theme"] == {"color": "#1f2", "position": "left"}
+    assert data["config"]["attribution"].startswith("技术支持：")
+    shown = one_json(kefu("licensee", "show", licensee["id"], "--json"))
+    assert (shown["title"], shown["greeting"], shown["color"], shown["position"]) == (
+        "Shop help",
+        "欢迎光临",
+        "#1f2",
+        "left",
+    )
+
+    # Only the given options change; without --json it prints what the widget shows.
+    text = kefu("licensee", "configure", licensee["id"], "--position", "right").stdout
+    assert "position: right" in text and "color: #1f2" in text and "title: Shop help" in text
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--color", "red"],
+        ["--color", "#12345"],
+        ["--color", "#fff;background:url(x)"],
+        ["--title", "x" * 101],
+        ["--title", "tab\there"],
+        ["--greeting", "x" * 501],
+        ["--greeting", "bell\x07"],
+        ["--position", "middle"],
+    ],
+)
+def test_licensee_configure_refuses_bad_values_cleanly(
+    kefu: Callable[..., Result], licensee: dict[str, Any], args: list[str]
+) -> None:
+    assert_clean_error(kefu("licensee", "configure", licensee["id"], *args, "--json", ok=False))
+    shown = one_json(kefu("licensee", "show", licensee["id"], "--json"))
+    assert (shown["title"], shown["color"], shown["position"]) == ("Shop", "#2563eb", "right")
+
+
+def test_licensee_configure_of_an_unknown_licensee_is_a_clean_error(
+    kefu: Callable[..., Result],
+) -> None:
+    result = kefu("licensee", "configure", "lic_nope", "--title", "x", "--json", ok=False)
+    assert_clean_error(result)
+    assert "lic_nope" in result.stderr
+
+
+# ------------------------------------------------------------------------------ identity
+
+
+def test_identity_secret_is_stable_until_rotated(
+    kefu: Callable[..., Result], licensee: dict[str, Any]
+) -> None:
+    first = one_json(kefu("licensee", "identity-secret", licensee["id"], "--json"))
+    assert set(first) == {"id", "identity_secret", "epoch", "rotated"}
+    assert first["id"] == licensee["id"]
+    assert first["epoch"] == 0 and first["rotated"] is False
+    secret = first["identity_secret"]
+    assert secret.startswith("idv_") and len(secret) == 4 + 64
+    int(secret[4:], 16)
+    assert kefu("licensee", "identity-secret", licensee["id"]).stdout.strip() == secret
+
+    rotated = one_json(kefu("licensee", "identity-secret", licensee["id"], "--rotate", "--json"))
+    assert rotated["epoch"] == 1 and rotated["rotated"] is True
+    assert rotated["identity_secret"] != secret
+    human = kefu("licensee", "identity-secret", licensee["id"], "--rotate")
+    assert human.stdout.strip() not in (secret, rotated["identity_secret"])
+    assert "no longer verify" in human.stderr
+    assert one_json(kefu("licensee", "show", licensee["id"], "--json"))["identity_epoch"] == 2
+    # The secret is derived, never stored: the database does not hold it.
+    assert secret not in kefu("licensee", "show", licensee["id"], "--json").stdout
+
+
+def test_identity_secrets_differ_between_licensees(
+    kefu: Callable[..., Result], licensee: dict[str, Any]
+) -> None:
+    other = one_json(kefu("licensee", "create", "--name", "Other", "--origin", ORIGIN, "--json"))
+    a = one_json(kefu("licensee", "identity-secret", licensee["id"], "--json"))
+    b = one_json(kefu("licensee", "identity-secret", other["id"], "--json"))
+    assert a["identity_secret"] != b["identity_secret"]
+
+
+def test_identity_secret_of_an_unknown_licensee_is_a_clean_error(
+    kefu: Callable[..., Result],
+) -> None:
+    assert_clean_error(kefu("licensee", "identity-secret", "lic_nope", "--json", ok=False))
+    assert_clean_error(kefu("licensee", "identity-secret", "lic_nope", "--rotate", ok=False))
 
 
 # ------------------------------------------------------------------------------ knowledge base
@@ -588,6 +712,7 @@ def test_usage_prints_csv_with_bom_and_header(
     assert first["started_at"] == "2026-11-01T00:00:00+08:00"
     assert first["end_reason"] == "closed"
     assert (first["billable"], first["test"], first["messages"]) == ("true", "false", "1")
+    assert first["end_user"] == ""  # an anonymous visitor
     assert "HYPERLINK" not in body.decode("utf-8")
 
 

@@ -1,0 +1,91 @@
+"""The widget over HTTP: its two scripts (gzip, ETag, a cache policy each) and the demo page."""
+
+from __future__ import annotations
+
+import secrets
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+from fastapi.templating import Jinja2Templates
+
+import widget
+from widget.assets import Asset, assets
+
+LOADER_CACHE = "public, max-age=300"  # short: a new release reaches every host page quickly
+UI_CACHE = "public, max-age=31536000, immutable"  # the path names the content's digest
+JS = "text/javascript; charset=utf-8"
+
+router = APIRouter()
+templates = Jinja2Templates(directory=str(widget.TEMPLATES_DIR))
+
+
+def _matches(if_none_match: str, etag: str) -> bool:
+    tags = [t.strip().removeprefix("W/") for t in if_none_match.split(",")]
+    return etag in tags or "*" in tags
+
+
+def serve_script(request: Request, asset: Asset, cache: str) -> Response:
+    headers = {
+        "Cache-Control": cache,
+        "ETag": asset.etag,
+        "Vary": "Accept-Encoding",
+        "X-Content-Type-Options": "nosniff",
+        # Host pages that isolate themselves (COEP) may still load the widget.
+        "Cross-Origin-Resource-Policy": "cross-origin",
+    }
+    if _matches(request.headers.get("if-none-match", ""), asset.etag):
+        return Response(status_code=304, headers=headers)
+    accepted = [p.strip() for p in request.headers.get("accept-encoding", "").split(",")]
+    if "gzip" in accepted or any(p.startswith("gzip;") and not p.endswith("q=0") for p in accepted):
+        headers["Content-Encoding"] = "gzip"
+        return Response(asset.gzipped, media_type=JS, headers=headers)
+    return Response(asset.body, media_type=JS, headers=headers)
+
+
+@router.api_route("/widget.js", methods=["GET", "HEAD"], include_in_schema=False)
+async def loader(request: Request) -> Response:
+    return serve_script(request, assets().loader, LOADER_CACHE)
+
+
+@router.api_route("/widget/ui.{digest}.js", methods=["GET", "HEAD"], include_in_schema=False)
+async def chat_ui(request: Request, digest: str) -> Response:
+    current = assets()
+    # A loader cached before a release may ask for the previous digest: it gets the current UI,
+    # not a 404, but not for long.
+    cache = UI_CACHE if digest == current.ui_digest else "no-cache"
+    return serve_script(request, current.ui, cache)
+
+
+def demo_csp(request: Request, nonce: str) -> str:
+    """The strict policy the demo page runs under: the widget needs only its script and socket."""
+    ws_origin = ("wss://" if request.url.scheme == "https" else "ws://") + request.url.netloc
+    return "; ".join(
+        [
+            "default-src 'none'",
+            "script-src 'self'",
+            f"connect-src 'self' {ws_origin}",
+            f"style-src 'nonce-{nonce}'",
+            "img-src 'self' data:",
+            "base-uri 'none'",
+            "form-action 'none'",
+            "frame-ancestors 'none'",
+        ]
+    )
+
+
+def demo_site_key(request: Request) -> str | None:
+    key: str | None = request.app.state.demo_site_key
+    return key
+
+
+@router.get("/demo", response_class=HTMLResponse, include_in_schema=False)
+async def demo(request: Request) -> Response:
+    site_key = demo_site_key(request)
+    if not site_key:
+        return HTMLResponse("No demo here: start the server with `kefu demo`.", status_code=404)
+    nonce = secrets.token_urlsafe(16)
+    response = templates.TemplateResponse(
+        request, "demo.html", {"site_key": site_key, "title": "Kefu Demo Shop", "nonce": nonce}
+    )
+    response.headers["Content-Security-Policy"] = demo_csp(request, nonce)
+    return response
