@@ -383,6 +383,9 @@ def _csp_watch(page: Any) -> None:
 def test_strict_csp_host_page(demo_page: tuple[Any, Watch, FrameLog], kefu_demo: KefuDemo) -> None:
     page, _, frames = demo_page
     _csp_watch(page)
+    page.add_init_script("window.__before = Object.getOwnPropertyNames(window);")
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
     response = page.goto(f"{kefu_demo.url}/demo")
     assert response is not None
     csp = response.headers["content-security-policy"]
@@ -395,6 +398,45 @@ def test_strict_csp_host_page(demo_page: tuple[Any, Watch, FrameLog], kefu_demo:
     assert part(page, "panel").evaluate("e => getComputedStyle(e).position") == "fixed"
     assert page.evaluate("window.__csp") == []
     assert frames.received("reply.end")
+    # No third-party requests: everything came from the Kefu server.
+    assert requests and all(url.startswith(kefu_demo.url + "/") for url in requests), requests
+    # The widget added exactly one global.
+    added = page.evaluate(
+        "Object.getOwnPropertyNames(window).filter(k => !window.__before.includes(k))"
+    )
+    assert sorted(set(added) - {"__before", "__csp"}) == ["Kefu"]
+
+
+def test_network_cut_and_restored_sends_once(
+    demo_page: tuple[Any, Watch, FrameLog], kefu_demo: KefuDemo
+) -> None:
+    page, watch, frames = demo_page
+    page.goto(f"{kefu_demo.url}/demo")
+    part(page, "launcher").click()
+    panel = part(page, "panel")
+    expect(panel).to_have_attribute("data-status", "ready")
+    ask(page, "怎么申请退款？")
+    expect(robot_rows(page)).to_have_count(1)
+
+    page.context.set_offline(True)
+    page.evaluate("window.dispatchEvent(new Event('offline'))")
+    expect(panel).to_have_attribute("data-status", "reconnecting", timeout=20_000)
+    ask(page, "How long does a refund take?")
+    expect(visitor_rows(page).nth(1)).to_have_attribute("data-state", "queued")
+    page.wait_for_timeout(1500)  # reconnect attempts fail meanwhile
+    page.context.set_offline(False)
+    expect(panel).to_have_attribute("data-status", "ready", timeout=30_000)
+    expect(visitor_rows(page).nth(1)).to_have_attribute("data-state", "sent")
+    expect(robot_rows(page)).to_have_count(2)
+    expect(robot_rows(page).nth(1)).to_have_attribute("data-state", "done")
+    queued = [f for f in frames.sent("message") if f["text"] == "How long does a refund take?"]
+    assert len(queued) == 1  # sent once, on the new connection
+    frames.assert_nothing_resent_after_ack()
+    page.reload()
+    part(page, "panel").wait_for()
+    expect(panel).to_have_attribute("data-status", "ready")
+    expect(visitor_rows(page)).to_have_count(2)  # stored once
+    watch.errors.clear()  # failed reconnects while offline are logged by the browser
 
 
 def test_two_tabs_share_one_conversation(browser: Any, kefu_demo: KefuDemo) -> None:

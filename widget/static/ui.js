@@ -1009,6 +1009,18 @@
           connectSoon(0);
         }
       });
+      // The network is gone: the socket is dead even if it does not know yet (it would take a
+      // missed ping to notice). Drop it now, so that what the visitor types waits, visibly, for
+      // the connection to come back instead of going into a dead socket.
+      window.addEventListener("offline", function () {
+        if (ws) {
+          var sock = ws;
+          try {
+            sock.close(1000);
+          } catch (e) { /* already closing */ }
+          onSocketGone(sock, 1006);
+        }
+      });
     }
 
     function connectSoon(delay) {
