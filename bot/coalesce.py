@@ -3,11 +3,14 @@
 Every frame costs a serialisation, a WebSocket frame and a socket write on the event loop; an
 answer arriving as many small pieces would spend more on framing than on answering. The first
 piece goes out at once (the end user sees the answer start without delay); later pieces are
-merged until ``window`` seconds have passed since the last frame, and the rest at the end.
+merged until ``window`` seconds have passed since the last frame. A timer sends what is pending
+when the window closes, so a piece never waits for the next one (a model that pauses mid-answer
+does not hold back what it already said), and the rest goes out at the end.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
@@ -26,20 +29,49 @@ class DeltaCoalescer:
         self._clock = clock
         self._pending: list[str] = []
         self._last: float | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timed: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()  # frames leave in order, one at a time
         self.frames = 0
 
     async def add(self, text: str) -> None:
         if not text:
             return
         self._pending.append(text)
-        if self._last is None or self._clock() - self._last >= self._window:
+        wait = 0.0 if self._last is None else self._window - (self._clock() - self._last)
+        if wait <= 0:
             await self.flush()
+        elif self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(wait, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timed = asyncio.ensure_future(self.flush())
 
     async def flush(self) -> None:
         """Send what is pending as one frame (call it once more before the answer ends)."""
-        if self._pending:
-            text = "".join(self._pending)
-            self._pending.clear()
-            self._last = self._clock()
-            self.frames += 1
-            await self._send(text)
+        self._cancel_timer()
+        async with self._lock:
+            if self._pending:
+                text = "".join(self._pending)
+                self._pending.clear()
+                self._last = self._clock()
+                self.frames += 1
+                await self._send(text)
+
+    def discard(self) -> None:
+        """Drop what is pending (the pieces are being replaced)."""
+        self._cancel_timer()
+        self._pending.clear()
+
+    async def close(self) -> None:
+        """Send the rest and wait for a timer's frame still on its way."""
+        await self.flush()
+        timed, self._timed = self._timed, None
+        if timed is not None and not timed.done():
+            await timed
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None

@@ -7,22 +7,32 @@ rule of protocol v1 lives here, and every rule of usage units lives in core.conv
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta
 from functools import partial
 from typing import TypeVar
 
 from sqlalchemy import Connection
 
-from bot.answerers.base import AnswerRequest, Delta, Final, Turn
+from bot.answerers.base import (
+    AnswerEvent,
+    AnswerRequest,
+    CallRecord,
+    Delta,
+    Final,
+    Restart,
+    Turn,
+)
 from bot.coalesce import DeltaCoalescer
 from bot.hub import Hub, Link
 from bot.services import ChatServices
-from core import appearance, branding, identity, maintenance
+from core import appearance, branding, identity, maintenance, moderation, tokens
 from core import conversations as units
+from core.content_filter import Matcher, StreamGuard
 from core.errors import LicenceUnavailable
 from core.frames import (
     BAD_FRAMES_BEFORE_CLOSE,
@@ -45,6 +55,7 @@ from core.frames import (
     Rating,
     ReplyDelta,
     ReplyEnd,
+    ReplyRestart,
     ReplyStart,
     Role,
     ServerFrame,
@@ -79,6 +90,72 @@ def history_item(row: units.HistoryRow) -> HistoryItem:
         client_id=row.client_id,
         ai=AiLabel(**row.ai) if row.ai else None,
     )
+
+
+class _Reply:
+    """One answer on its way to the widget: coalesced pieces, restarts, the filter's guard."""
+
+    def __init__(self, session: ChatSession, reply_id: str) -> None:
+        self._session = session
+        self.reply_id = reply_id
+        self._parts: list[str] = []
+        self._shown = False  # a piece has left for the widget
+        self._deltas = DeltaCoalescer(self._send_delta)
+
+    @property
+    def text(self) -> str:
+        return "".join(self._parts)
+
+    async def _send_delta(self, text: str) -> None:
+        self._shown = True
+        await self._session._send(ReplyDelta(reply=self.reply_id, text=text))
+
+    async def add(self, text: str) -> None:
+        if text:
+            self._parts.append(text)
+            await self._deltas.add(text)
+
+    async def restart(self) -> None:
+        """Forget the pieces so far; tell the widget if it has seen any."""
+        self._deltas.discard()
+        await self._deltas.close()
+        self._parts.clear()
+        if self._shown:
+            self._shown = False
+            await self._session._send(ReplyRestart(reply=self.reply_id))
+
+    async def replace(self, text: str) -> None:
+        if text != self.text:
+            await self.restart()
+            await self.add(text)
+
+    async def close(self) -> None:
+        await self._deltas.close()
+
+    async def stream(
+        self, events: AsyncIterator[AnswerEvent], matcher: Matcher | None
+    ) -> tuple[Final | None, str | None]:
+        """Pass an answerer's events on; returns its Final, or the blocked term."""
+        guard = StreamGuard(matcher) if matcher is not None else None
+        final: Final | None = None
+        async with contextlib.aclosing(events) as stream:  # type: ignore[type-var]
+            async for event in stream:
+                if isinstance(event, Delta):
+                    safe = guard.feed(event.text) if guard is not None else event.text
+                    if guard is not None and guard.blocked is not None:
+                        return None, guard.blocked.term
+                    await self.add(safe)
+                elif isinstance(event, Restart):
+                    guard = StreamGuard(matcher) if matcher is not None else None
+                    await self.restart()
+                else:
+                    final = event
+        if guard is not None:
+            rest = guard.finish()
+            if guard.blocked is not None:
+                return None, guard.blocked.term
+            await self.add(rest)
+        return final, None
 
 
 class ChatSession:
@@ -361,13 +438,10 @@ class ChatSession:
         async with self._answer_lock:
             reply_id = new_id("msg")
             await self._send(ReplyStart(reply=reply_id, to=client_id))
-            parts: list[str] = []
+            calls: list[CallRecord] = []
+            reply = _Reply(self, reply_id)
             final: Final | None = None
-
-            async def send_delta(text: str) -> None:
-                await self._send(ReplyDelta(reply=reply_id, text=text))
-
-            deltas = DeltaCoalescer(send_delta)
+            blocked: tuple[str, str] | None = None  # (direction, term)
             try:
                 index = await self.s.index_cache.get(self.licensee.id, self.licensee.kb_version)
                 request = AnswerRequest(
@@ -376,28 +450,42 @@ class ChatSession:
                     locale="zh-CN" if self.lang == "zh" else "en",
                     history=tuple(self._turns),
                     index=index,
+                    conversation_id=conv.id,
+                    business=self.licensee.title or self.licensee.name,
+                    report=calls.append,
                 )
-                async for event in self.s.answerer.stream(request):
-                    if isinstance(event, Delta):
-                        parts.append(event.text)
-                        await deltas.add(event.text)
-                    else:
-                        final = event
+                matcher = self.s.content_filter
+                hit = matcher.find(text) if matcher is not None else None
+                if hit is not None:
+                    blocked = ("question", hit.term)
+                else:
+                    answerer = await self.s.answerers.for_licensee(self.licensee)
+                    final, term = await reply.stream(answerer.stream(request), matcher)
+                    if term is not None:
+                        blocked, final = ("answer", term), None
             except Exception:
                 log.exception("answering failed; sending the safe answer")
                 final = None
-            await deltas.flush()
-            if final is None:
-                if not parts:
-                    parts.append(branding.SORRY[self.lang])
-                    await self._send(ReplyDelta(reply=reply_id, text=parts[0]))
+            if blocked is not None:
+                await reply.replace(
+                    (branding.REFUSAL if blocked[0] == "question" else branding.WITHHELD)[self.lang]
+                )
                 final = Final(
                     producer=branding.AI_CONTENT_PRODUCER,
-                    model="kefu-safe-reply",
+                    model=branding.FILTER_MODEL,
                     sources=(),
                     resolved=False,
                 )
-            full = "".join(parts)
+            elif final is None:
+                await reply.replace(reply.text or branding.SORRY[self.lang])
+                final = Final(
+                    producer=branding.AI_CONTENT_PRODUCER,
+                    model=branding.SAFE_MODEL,
+                    sources=(),
+                    resolved=False,
+                )
+            await reply.close()
+            full = reply.text
             ai = AiLabel(
                 label=branding.AI_LABEL[self.lang],
                 producer=final.producer,
@@ -425,6 +513,59 @@ class ChatSession:
             except Exception:
                 log.exception("storing a reply failed")
             await self._send(ReplyEnd(reply=reply_id, text=full, ai=ai, sources=sources))
+            await self._account(conv.id, reply_id, calls, blocked, final)
+
+    async def _account(
+        self,
+        conversation_id: str,
+        reply_id: str,
+        calls: list[CallRecord],
+        blocked: tuple[str, str] | None,
+        final: Final,
+    ) -> None:
+        """The token ledger and the filter's log, after the answer is out."""
+        now = self.s.clock()
+        try:
+            for call in calls:
+                await self.s.write(
+                    partial(
+                        tokens.record_call,
+                        licensee_id=self.licensee.id,
+                        conversation_id=conversation_id,
+                        reply_id=reply_id,
+                        provider=call.provider,
+                        model=call.model,
+                        input_tokens=call.input_tokens,
+                        output_tokens=call.output_tokens,
+                        cache_hit_tokens=call.cache_hit_tokens,
+                        latency_ms=call.latency_ms,
+                        first_token_ms=call.first_token_ms,
+                        outcome=call.outcome.value,
+                        now=now,
+                    )
+                )
+            if blocked is not None:
+                log.warning(
+                    "content filter stopped a %s of licensee %s (term %r)",
+                    blocked[0],
+                    self.licensee.id,
+                    blocked[1],
+                )
+                await self.s.write(
+                    partial(
+                        moderation.record_block,
+                        licensee_id=self.licensee.id,
+                        conversation_id=conversation_id,
+                        reply_id=reply_id,
+                        direction=blocked[0],
+                        term=blocked[1],
+                        producer=calls[-1].provider if calls else final.producer,
+                        model=calls[-1].model if calls else final.model,
+                        now=now,
+                    )
+                )
+        except Exception:
+            log.exception("recording model calls or a filter block failed")
 
     # ------------------------------------------------------------------ close, rating
 

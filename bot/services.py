@@ -10,9 +10,11 @@ from typing import TypeVar
 
 from sqlalchemy import Connection
 
+from bot.answer_chains import AnswererRegistry
 from bot.answerers.base import Answerer, KnowledgeIndex
 from bot.hub import Hub
 from bot.kb_cache import IndexCache
+from core.content_filter import Matcher, load_word_list
 from core.db import Database
 from core.knowledge import KbEntry
 from core.maintenance import Window, current_and_upcoming
@@ -44,7 +46,8 @@ class Limits:
 class ChatServices:
     settings: Settings
     db: Database
-    answerer: Answerer
+    answerers: AnswererRegistry
+    content_filter: Matcher | None
     index_cache: IndexCache
     limiter: RateLimiter
     limits: Limits
@@ -76,14 +79,11 @@ def build_services(
     answerer: Answerer | None = None,
     index_builder: Callable[[Sequence[KbEntry]], KnowledgeIndex] | None = None,
 ) -> ChatServices:
-    if answerer is None:
-        from bot.answerers.kb import KnowledgeBaseAnswerer
-
-        answerer = KnowledgeBaseAnswerer()
     return ChatServices(
         settings=settings,
         db=db,
-        answerer=answerer,
+        answerers=AnswererRegistry(settings, db, fixed=answerer),
+        content_filter=Matcher(load_word_list(settings.filter_words_file)),
         index_cache=IndexCache(db, index_builder or build_default_index),
         limiter=make_rate_limiter(settings.redis_url),
         limits=Limits.from_settings(settings),

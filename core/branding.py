@@ -21,6 +21,19 @@ SORRY = {
     "zh": "抱歉，我暂时无法回答这个问题。您可以留下问题，人工客服会尽快联系您。",
     "en": "Sorry, I cannot answer that right now. A person from our team can help you.",
 }
+# The content filter's answers: to a blocked question, and instead of a blocked answer.
+REFUSAL = {
+    "zh": "抱歉，这个问题我无法回答。如有关于我们产品和服务的问题，我很乐意为您解答。",
+    "en": "Sorry, I can't help with that. I'm happy to answer questions about our products and "
+    "services.",
+}
+WITHHELD = {
+    "zh": "抱歉，这个回答未能通过内容审核。您可以换个问法，或转人工客服。",
+    "en": "Sorry, that answer was withheld by our content checks. Please rephrase, or ask a "
+    "person from our team.",
+}
+SAFE_MODEL = "kefu-safe-reply"  # the model name of every answer the server wrote itself
+FILTER_MODEL = "kefu-filter"
 # GB 45438-2025 asks for an explicit label and implicit (machine-readable) metadata naming
 # the service provider; every robot message and export carries this producer name.
 AI_CONTENT_PRODUCER = "kefu"

@@ -250,6 +250,18 @@ class ReplyDelta(_ServerFrame):
     text: str
 
 
+class ReplyRestart(_ServerFrame):
+    """*(extension)* Forget the pieces of this reply shown so far: the ones after replace them.
+
+    Sent when a model's stream breaks after it started and the next link of the fallback chain
+    answers instead, or when the content filter stops a streamed answer. ``reply.end`` carries
+    the whole answer either way, so a client that ignores this frame is corrected at the end.
+    """
+
+    type: Literal["reply.restart"] = "reply.restart"
+    reply: str
+
+
 class ReplyEnd(_ServerFrame):
     type: Literal["reply.end"] = "reply.end"
     reply: str
@@ -272,10 +284,22 @@ class Error(_ServerFrame):
     retry_after: float | None = None
 
 
-ServerFrame = Welcome | Ack | ReplyStart | ReplyDelta | ReplyEnd | Ended | Notice | Error
+ServerFrame = (
+    Welcome | Ack | ReplyStart | ReplyDelta | ReplyRestart | ReplyEnd | Ended | Notice | Error
+)
 
 SERVER_FRAME_TYPES = frozenset(
-    {"welcome", "ack", "reply.start", "reply.delta", "reply.end", "ended", "notice", "error"}
+    {
+        "welcome",
+        "ack",
+        "reply.start",
+        "reply.delta",
+        "reply.restart",
+        "reply.end",
+        "ended",
+        "notice",
+        "error",
+    }
 )
 
 

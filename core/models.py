@@ -1,5 +1,5 @@
 """SQLModel tables: licensees, keys, origins, conversations (usage units), messages, KB entries,
-identified end users."""
+identified end users, and the upstream model token ledger."""
 
 from __future__ import annotations
 
@@ -8,7 +8,16 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Table, UniqueConstraint, text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Column,
+    Index,
+    Table,
+    UniqueConstraint,
+    text,
+)
 from sqlmodel import Field, SQLModel
 
 from core.types import DecimalText, UTCDateTime
@@ -207,6 +216,135 @@ class MaintenanceWindow(SQLModel, table=True):
     starts_at: datetime = _utc(nullable=False, index=True)
     ends_at: datetime = _utc(nullable=False, index=True)
     text: str = Field(default="", max_length=500)
+    created_at: datetime = _utc(nullable=False)
+
+
+def _tokens(**kw: Any) -> Any:
+    # Token counts of a package run to billions: BIGINT on PostgreSQL.
+    return Field(sa_column=Column(BigInteger(), nullable=False, **kw))
+
+
+def _money() -> Any:
+    return Field(sa_column=Column(DecimalText(), nullable=False))
+
+
+class TokenPackage(SQLModel, table=True):
+    """A prepaid package of a model provider's tokens (PRODUCT.md, "Upstream model cost")."""
+
+    __tablename__ = "token_packages"
+    __table_args__ = (
+        CheckConstraint(
+            "tokens_left >= 0 AND tokens_left <= tokens_total", name="ck_token_packages_left"
+        ),
+    )
+
+    id: str = Field(primary_key=True, max_length=40)
+    provider: str = Field(max_length=40)
+    name: str = Field(default="", max_length=100)
+    tokens_total: int = _tokens()
+    tokens_left: int = _tokens()
+    price: Decimal = _money()
+    currency: str = Field(default="CNY", max_length=3)
+    purchased_at: datetime = _utc(nullable=False)
+    redeem_by: datetime = _utc(nullable=False)
+    redeemed_at: datetime | None = _utc(nullable=True)
+    expires_at: datetime | None = _utc(nullable=True)
+    created_at: datetime = _utc(nullable=False)
+
+
+class ModelPrice(SQLModel, table=True):
+    """A provider's pay-as-you-go price of a model, from ``effective_from`` until the next one."""
+
+    __tablename__ = "model_prices"
+    __table_args__ = (UniqueConstraint("provider", "model", "effective_from"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    provider: str = Field(max_length=40)
+    model: str = Field(max_length=100)
+    effective_from: date
+    input_per_million: Decimal = _money()
+    output_per_million: Decimal = _money()
+    cache_hit_per_million: Decimal = _money()
+    currency: str = Field(default="CNY", max_length=3)
+
+
+class ModelCall(SQLModel, table=True):
+    """One call to an upstream model and what it cost; append-only, like the usage units.
+
+    ``conversation_id`` and ``reply_id`` carry no foreign key on purpose: conversations are
+    purged a month after a licence ends, billing records stay.
+    """
+
+    __tablename__ = "model_calls"
+    __table_args__ = (Index("ix_model_calls_licensee_created", "licensee_id", "created_at"),)
+
+    id: str = Field(primary_key=True, max_length=40)
+    # Indexed by ix_model_calls_licensee_created, whose first column it is.
+    licensee_id: str = Field(foreign_key="licensees.id", max_length=40)
+    conversation_id: str | None = Field(default=None, index=True, max_length=40)
+    reply_id: str | None = Field(default=None, max_length=40)
+    provider: str = Field(max_length=40)
+    model: str = Field(max_length=100)
+    input_tokens: int = _tokens()
+    output_tokens: int = _tokens()
+    cache_hit_tokens: int = _tokens()
+    latency_ms: int
+    first_token_ms: int | None = None
+    outcome: str = Field(max_length=32)
+    cost: Decimal = _money()
+    currency: str = Field(default="CNY", max_length=3)
+    created_at: datetime = _utc(nullable=False)
+
+
+class TokenDraw(SQLModel, table=True):
+    """Tokens of one call taken from one package, or paid as you go (``package_id`` NULL)."""
+
+    __tablename__ = "token_draws"
+
+    id: int | None = Field(default=None, primary_key=True)
+    call_id: str = Field(foreign_key="model_calls.id", index=True, max_length=40)
+    package_id: str | None = Field(
+        default=None, foreign_key="token_packages.id", index=True, max_length=40
+    )
+    tokens: int = _tokens()
+    cost: Decimal = _money()
+    # False for pay-as-you-go tokens that had no price in force: costed at 0, and flagged.
+    priced: bool = True
+
+
+class LicenseeModel(SQLModel, table=True):
+    """One model of a licensee's own chain (slot 1 primary, 2 secondary); the key sealed."""
+
+    __tablename__ = "licensee_models"
+    __table_args__ = (UniqueConstraint("licensee_id", "slot"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    licensee_id: str = Field(foreign_key="licensees.id", index=True, max_length=40)
+    slot: int
+    provider: str = Field(max_length=20)
+    base_url: str = Field(max_length=500)
+    model: str = Field(max_length=200)
+    api_key_sealed: str | None = Field(default=None, max_length=1000)
+    first_token_timeout_ms: int = 10_000
+    total_timeout_ms: int = 60_000
+    created_at: datetime = _utc(nullable=False)
+    updated_at: datetime = _utc(nullable=False)
+
+
+class ContentBlock(SQLModel, table=True):
+    """A question or an answer the content filter stopped (the matched term, not the text)."""
+
+    __tablename__ = "content_blocks"
+    __table_args__ = (Index("ix_content_blocks_licensee_created", "licensee_id", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    licensee_id: str = Field(foreign_key="licensees.id", max_length=40)
+    conversation_id: str | None = Field(default=None, max_length=40)
+    reply_id: str | None = Field(default=None, max_length=40)
+    direction: str = Field(max_length=10)  # "question" or "answer"
+    term: str = Field(max_length=200)
+    producer: str = Field(max_length=40)
+    model: str = Field(max_length=200)
     created_at: datetime = _utc(nullable=False)
 
 

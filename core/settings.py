@@ -52,9 +52,29 @@ class Settings(BaseSettings):
     sqlite_synchronous: str = "FULL"
 
     # Platform default model (issue "Swappable model backends"); unset = built-in answerer only.
+    # A licensee's own models (`kefu model set`) replace these for that licensee.
+    model_provider: str = "openai"  # "openai" (any OpenAI-compatible API) or "ollama"
     model_base_url: str | None = None
     model_name: str | None = None
     model_api_key: SecretStr | None = None
+    # An optional second platform model, tried when the first fails.
+    model_fallback_provider: str = "openai"
+    model_fallback_base_url: str | None = None
+    model_fallback_name: str | None = None
+    model_fallback_api_key: SecretStr | None = None
+    model_first_token_timeout_seconds: float = Field(10.0, gt=0)
+    model_timeout_seconds: float = Field(60.0, gt=0)
+
+    # Content filter: a word list file (one term per line); unset = the built-in list.
+    filter_words_file: Path | None = None
+
+    @field_validator("model_provider", "model_fallback_provider")
+    @classmethod
+    def _check_provider(cls, value: str) -> str:
+        value = value.lower()
+        if value not in {"openai", "ollama"}:
+            raise ValueError("must be openai or ollama")
+        return value
 
     @field_validator("sqlite_synchronous")
     @classmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -23,10 +24,16 @@ from kefu import widget_routes
 log = logging.getLogger("kefu")
 
 
-def _warm_imports() -> None:
-    # The retrieval stack (NumPy, SciPy, scikit-learn) takes a second to import: do it after
-    # the server already accepts connections, not before, and not on the first question.
+def _warm_imports(settings: Settings) -> None:
+    # The retrieval stack (NumPy, SciPy, scikit-learn) takes a second to import, LangChain's
+    # OpenAI client another: do it after the server already accepts connections, not before,
+    # and not on the first question.
     import bot.answerers.kb_index  # noqa: F401
+
+    if settings.model_base_url:
+        from bot.llm.backends import warm_up
+
+        warm_up()
 
 
 def transport_options(settings: Settings) -> dict[str, Any]:
@@ -65,7 +72,7 @@ def create_app(
         tasks = [
             asyncio.create_task(sweeper),
             asyncio.create_task(watch),
-            asyncio.create_task(asyncio.to_thread(_warm_imports)),
+            asyncio.create_task(asyncio.to_thread(_warm_imports, settings)),
         ]
         try:
             yield
@@ -75,6 +82,10 @@ def create_app(
                 with contextlib.suppress(Exception):
                     await task
             await services.limiter.aclose()
+            if "bot.llm.backends" in sys.modules:  # model clients exist only once used
+                from bot.llm.backends import aclose_clients
+
+                await aclose_clients()
             database.close()
 
     app = FastAPI(title="Kefu", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)

@@ -599,5 +599,312 @@ def usage(
         typer.echo(f"{report.units} billable units, {len(report.lines)} conversations", err=True)
 
 
+# ---------------------------------------------------------------- token ledger
+
+tokens_app = typer.Typer(
+    help="The upstream model token ledger: packages, pay-as-you-go prices, cost and margin."
+)
+app.add_typer(tokens_app, name="tokens")
+
+_ROUNDING_NOTE = "amounts rounded half-up to 0.01; the *_exact values are the exact sums"
+
+
+def _ledger_moment(value: str | None, name: str, now: Any) -> Any:
+    """``now``; a YYYY-MM-DD date, meaning its start in the ledger's zone; or an ISO time."""
+    from datetime import datetime, time
+
+    from core.service_period import zone
+    from core.token_money import LEDGER_ZONE
+
+    if value is None:
+        return now
+    day = _parse_date(value, name) if len(value) == 10 else None
+    if day is not None:
+        return datetime.combine(day, time(0), zone(LEDGER_ZONE))
+    return _parse_moment(value, name)
+
+
+def _amounts(**named: Any) -> dict[str, str]:
+    """Each amount rounded for reading and exact for adding up."""
+    from core.token_money import cents, plain
+
+    out: dict[str, str] = {}
+    for key, amount in named.items():
+        out[key] = plain(cents(amount))
+        out[f"{key}_exact"] = plain(amount)
+    return out
+
+
+def _package_data(package: Any, status: str) -> dict[str, Any]:
+    from core.token_money import plain, shown
+
+    def when(moment: Any) -> str | None:
+        return None if moment is None else shown(moment)
+
+    return {
+        "id": package.id,
+        "provider": package.provider,
+        "name": package.name,
+        "tokens_total": package.tokens_total,
+        "tokens_left": package.tokens_left,
+        "price": plain(package.price),
+        "currency": package.currency,
+        "purchased_at": when(package.purchased_at),
+        "redeem_by": when(package.redeem_by),
+        "redeemed_at": when(package.redeemed_at),
+        "expires_at": when(package.expires_at),
+        "status": status,
+    }
+
+
+@tokens_app.command("add-package")
+def tokens_add_package(
+    provider: Annotated[str, typer.Option(help="The model provider, e.g. deepseek.")],
+    tokens: Annotated[int, typer.Option(help="Tokens in the package, e.g. 500000000.")],
+    price: Annotated[str, typer.Option(help="What the package cost, e.g. 2000.")],
+    currency: Annotated[str, typer.Option(help="The price's currency.")] = "CNY",
+    name: Annotated[str, typer.Option(help="A label for the package.")] = "",
+    purchased: Annotated[
+        str | None,
+        typer.Option(help="When bought: YYYY-MM-DD (Asia/Shanghai) or ISO time; default now."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Record a bought token package: it must be redeemed within 30 days to fund anything."""
+    from core.tokens import add_package, package_status
+    from core.types import utcnow
+
+    now = utcnow()
+    purchased_at = _ledger_moment(purchased, "--purchased", now)
+    with database() as (_s, db), db.session() as session:
+        package = add_package(session, provider, tokens, price, currency, name, purchased_at, now)
+        session.commit()
+    data = _package_data(package, package_status(package, now))
+    emit(data, as_json, lambda: f"{data['id']}: redeem by {data['redeem_by']}")
+
+
+@tokens_app.command("redeem")
+def tokens_redeem(
+    package_id: Annotated[str, typer.Argument(help="The package's id (pkg_…).")],
+    at: Annotated[
+        str | None,
+        typer.Option(help="When redeemed: YYYY-MM-DD (Asia/Shanghai) or ISO time; default now."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Redeem a package: its tokens fund calls from then on and expire 360 days later."""
+    from core.tokens import package_status, redeem
+    from core.types import utcnow
+
+    now = utcnow()
+    redeemed_at = _ledger_moment(at, "--at", now)
+    if redeemed_at > now:
+        fail("--at is in the future: redeem a package when it is redeemed")
+    with database() as (_s, db), db.session() as session:
+        package = redeem(session, package_id, redeemed_at)
+        session.commit()
+    data = _package_data(package, package_status(package, now))
+    emit(data, as_json, lambda: f"{data['id']}: redeemed, expires {data['expires_at']}")
+
+
+@tokens_app.command("price")
+def tokens_price(
+    provider: Annotated[str, typer.Option(help="The model provider.")],
+    model: Annotated[str, typer.Option(help="The model's name as the provider spells it.")],
+    input_price: Annotated[str, typer.Option("--input", help="Per million input tokens.")],
+    output_price: Annotated[str, typer.Option("--output", help="Per million output tokens.")],
+    cache_hit_price: Annotated[
+        str, typer.Option("--cache-hit", help="Per million cache-hit input tokens.")
+    ],
+    effective: Annotated[
+        str | None,
+        typer.Option("--from", help="In force from YYYY-MM-DD (Asia/Shanghai); default today."),
+    ] = None,
+    currency: Annotated[
+        str | None, typer.Option(help="Default: the provider's currency, else CNY.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Set a model's pay-as-you-go prices, used once the provider's packages run out."""
+    from core.service_period import local_date
+    from core.token_money import LEDGER_ZONE, plain
+    from core.tokens import set_price
+    from core.types import utcnow
+
+    day = _parse_date(effective, "--from") or local_date(utcnow(), LEDGER_ZONE)
+    with database() as (_s, db), db.session() as session:
+        row = set_price(
+            session,
+            provider,
+            model,
+            input_price,
+            output_price,
+            cache_hit_price,
+            day,
+            currency,
+        )
+        session.commit()
+    data = {
+        "provider": row.provider,
+        "model": row.model,
+        "effective_from": row.effective_from.isoformat(),
+        "input_per_million": plain(row.input_per_million),
+        "output_per_million": plain(row.output_per_million),
+        "cache_hit_per_million": plain(row.cache_hit_per_million),
+        "currency": row.currency,
+    }
+    emit(
+        data,
+        as_json,
+        lambda: (
+            f"{data['provider']} {data['model']} from {data['effective_from']}: {data['currency']}"
+            f" {data['input_per_million']} input, {data['output_per_million']} output,"
+            f" {data['cache_hit_per_million']} cache hit per million tokens"
+        ),
+    )
+
+
+def _licensee_line(line: Any) -> dict[str, Any]:
+    return {
+        "id": line.licensee_id,
+        "name": line.name,
+        "timezone": line.timezone,
+        "complete": line.complete,
+        "calls": line.calls,
+        "tokens": {
+            "input": line.input_tokens,
+            "output": line.output_tokens,
+            "cache_hit": line.cache_hit_tokens,
+            "total": line.tokens,
+        },
+        "conversations": line.conversations,
+        "units": line.units,
+        "unpriced_units": line.unpriced_units,
+        "unpriced_tokens": line.unpriced_tokens,
+        "costs": [
+            {
+                "currency": c.currency,
+                **_amounts(from_packages=c.from_packages, pay_as_you_go=c.pay_as_you_go),
+                **_amounts(total=c.total),
+            }
+            for c in line.costs
+        ],
+        "revenue": [{"currency": r.currency, **_amounts(amount=r.amount)} for r in line.revenue],
+        "margin": None
+        if line.margin is None
+        else {"currency": line.margin.currency, **_amounts(amount=line.margin.amount)},
+    }
+
+
+def _totals(lines: list[Any]) -> list[dict[str, Any]]:
+    from collections import defaultdict
+    from decimal import Decimal
+
+    cost: defaultdict[str, Decimal] = defaultdict(Decimal)
+    revenue: defaultdict[str, Decimal] = defaultdict(Decimal)
+    for line in lines:
+        for c in line.costs:
+            cost[c.currency] += c.total
+        for r in line.revenue:
+            revenue[r.currency] += r.amount
+    # A margin per currency means something only when no licensee mixes currencies.
+    with_margin = all(line.margin is not None for line in lines)
+    return [
+        {
+            "currency": currency,
+            **_amounts(cost=cost[currency], revenue=revenue[currency]),
+            **(_amounts(margin=revenue[currency] - cost[currency]) if with_margin else {}),
+        }
+        for currency in sorted(set(cost) | set(revenue))
+    ]
+
+
+def _report_text(data: dict[str, Any]) -> str:
+    lines = [
+        f"Token ledger, {data['month']} (amounts rounded half-up to 0.01; exact ones in --json)",
+        "",
+        "Packages",
+    ]
+    for p in data["packages"]:
+        expiry = p["expires_at"] or f"redeem by {p['redeem_by']}"
+        lines.append(
+            f"  {p['id']}  {p['provider']}  {p['status']:<10}  {p['tokens_left']:,} of"
+            f" {p['tokens_total']:,} left  {p['currency']} {p['price']}  {expiry}"
+            + (f"  {p['name']}" if p["name"] else "")
+        )
+    if not data["packages"]:
+        lines.append("  (none)")
+    lines += ["", "Alerts"]
+    lines += [f"  [{a['kind']}] {a['message']}" for a in data["alerts"]] or ["  (none)"]
+    lines += ["", "Licensees (each month in the licensee's own time zone)"]
+    for lic in data["licensees"]:
+        costs = ", ".join(
+            f"{c['currency']} {c['total']} (packages {c['from_packages']},"
+            f" pay-as-you-go {c['pay_as_you_go']})"
+            for c in lic["costs"]
+        )
+        revenue = ", ".join(f"{r['currency']} {r['amount']}" for r in lic["revenue"])
+        margin = lic["margin"]
+        lines.append(
+            f"  {lic['id']}  {lic['name']}: {lic['calls']:,} calls, {lic['tokens']['total']:,}"
+            f" tokens, cost {costs or '0'}; {lic['units']:,} units, revenue {revenue or '0'};"
+            f" margin {margin['currency'] + ' ' + margin['amount'] if margin else 'n/a'}"
+            + ("" if lic["complete"] else " (month not over)")
+        )
+    if not data["licensees"]:
+        lines.append("  (no calls or conversations)")
+    for t in data["totals"]:
+        margin = f", margin {t['margin']}" if "margin" in t else ""
+        lines.append(f"Total {t['currency']}: cost {t['cost']}, revenue {t['revenue']}{margin}")
+    return "\n".join(lines)
+
+
+@tokens_app.command("report")
+def tokens_report(
+    month: Annotated[
+        str | None, typer.Option(help="YYYY-MM; default this month (Asia/Shanghai).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Packages with what is left and when it expires, alerts, and each licensee's month:
+    calls, tokens, cost, revenue and margin."""
+    from core.service_period import month_of
+    from core.token_money import LEDGER_ZONE, plain, shown
+    from core.token_report import alerts, monthly_report
+    from core.types import utcnow
+
+    now = utcnow()
+    with database() as (_s, db), db.read_session() as session:
+        report = monthly_report(session, month or month_of(now, LEDGER_ZONE), now)
+        found = alerts(session, now)
+    data = {
+        "month": report.month,
+        "rounding": _ROUNDING_NOTE,
+        "packages": [
+            {**_package_data(b.package, b.status), "used_cost": plain(b.used_cost)}
+            for b in report.packages
+        ],
+        "alerts": [
+            {
+                "kind": a.kind.value,
+                "provider": a.provider,
+                "package": a.package_id,
+                "message": a.message,
+                "due": None if a.due is None else shown(a.due),
+            }
+            for a in found
+        ],
+        "licensees": [_licensee_line(line) for line in report.licensees],
+        "totals": _totals(report.licensees),
+    }
+    emit(data, as_json, lambda: _report_text(data))
+
+
 def main() -> None:
     app()
+
+
+# `kefu model …` lives in its own module, which uses the helpers above.
+from kefu.cli_models import model_app  # noqa: E402
+
+app.add_typer(model_app, name="model")

@@ -3,8 +3,9 @@ LangChain model backends alike. The engine knows nothing else about how an answe
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Protocol
 
 from core.frames import Role
@@ -40,6 +41,38 @@ class Turn:
     text: str
 
 
+class CallOutcome(StrEnum):
+    """How one call to a model provider ended (the token ledger keeps it)."""
+
+    OK = "ok"
+    TIMEOUT_FIRST_TOKEN = "timeout_first_token"  # noqa: S105 - not a password
+    TIMEOUT_TOTAL = "timeout_total"
+    HTTP_ERROR = "http_error"
+    RETIRED = "retired"  # the provider no longer serves the model
+    MALFORMED = "malformed"  # a broken or cut stream
+    # The stream was stopped: the end user left, or the content filter blocked the answer. The
+    # tokens the provider reported before the stop are counted (often none: usage comes last).
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True, slots=True)
+class CallRecord:
+    """One call to a model provider, reported as it ends, whatever the outcome."""
+
+    provider: str  # "openai-compatible" or "ollama"
+    model: str  # the model the provider says answered, else the one asked for
+    input_tokens: int
+    output_tokens: int
+    cache_hit_tokens: int  # part of input_tokens served from the provider's cache
+    latency_ms: int  # request sent -> stream ended or failed
+    first_token_ms: int | None  # request sent -> first content, None when none came
+    outcome: CallOutcome
+
+
+def _ignore(record: CallRecord) -> None:
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class AnswerRequest:
     licensee_id: str
@@ -47,6 +80,9 @@ class AnswerRequest:
     locale: str  # "zh-CN" or "en" (anything else is treated by its language prefix)
     history: Sequence[Turn]  # earlier turns of the open conversation, oldest first
     index: KnowledgeIndex
+    conversation_id: str | None = None
+    business: str = ""  # the licensee's name, for the model's system prompt
+    report: Callable[[CallRecord], None] = _ignore  # every model call, for the ledger
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,12 +102,26 @@ class Final:
     resolved: bool  # False when the answerer did not know and offered a person
 
 
-AnswerEvent = Delta | Final
+@dataclass(frozen=True, slots=True)
+class Restart:
+    """Forget the pieces streamed so far: what follows replaces them.
+
+    A fallback chain yields it when a link fails after it had started to stream, before the next
+    link answers; the content filter when a streamed answer turns out to be blocked.
+    """
+
+    reason: str
+
+
+AnswerEvent = Delta | Restart | Final
 
 
 class Answerer(Protocol):
     name: str
 
     def stream(self, request: AnswerRequest) -> AsyncIterator[AnswerEvent]:
-        """Yield Delta pieces, then exactly one Final."""
+        """Yield Delta pieces (a Restart discards those before it), then exactly one Final.
+
+        An answerer that cannot answer raises; a fallback chain then asks its next link.
+        """
         ...

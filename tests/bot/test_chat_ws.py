@@ -477,7 +477,7 @@ async def test_a_failing_answerer_gives_one_safe_answer_and_the_unit_stands(
     live: LiveServer, make_tenant: MakeTenant
 ) -> None:
     t = make_tenant()
-    live.services.answerer = BrokenAnswerer()
+    live.services.answerers.fixed = BrokenAnswerer()
     chat = await Chat.open(live.ws_url, t.keys.site_key)
     await chat.hello(locale="en")
     _ack, frames = await chat.ask("1", "hello?")

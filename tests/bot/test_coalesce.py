@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from bot.coalesce import DeltaCoalescer
@@ -53,3 +55,38 @@ async def test_an_answer_ready_at_once_is_two_frames() -> None:
         await c.add(piece)
     await c.flush()
     assert sent == ["一，", "二，三。四"]
+
+
+async def test_a_pause_does_not_hold_back_what_was_said() -> None:
+    sent: list[str] = []
+
+    async def send(text: str) -> None:
+        sent.append(text)
+
+    c = DeltaCoalescer(send, window=0.02)
+    await c.add("A")
+    await c.add("B")  # inside the window: held
+    assert sent == ["A"]
+    await asyncio.sleep(0.08)  # the model pauses; the timer sends what is pending
+    assert sent == ["A", "B"]
+    await c.add("C")  # the window has passed: at once
+    assert sent == ["A", "B", "C"]
+    await c.close()
+    assert c.frames == 3
+
+
+async def test_discard_drops_pending_pieces_and_their_timer() -> None:
+    sent: list[str] = []
+
+    async def send(text: str) -> None:
+        sent.append(text)
+
+    c = DeltaCoalescer(send, window=0.02)
+    await c.add("partial ")
+    await c.add("answer")
+    c.discard()
+    await asyncio.sleep(0.05)
+    assert sent == ["partial "]
+    await c.add("new")
+    await c.close()
+    assert sent == ["partial ", "new"]

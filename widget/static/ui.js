@@ -12,7 +12,7 @@
 
   // Protocol v1: every client and server frame type, and every error code (the test suite
   // compares these two lines with the server's definitions).
-  var FRAME_TYPES = ["hello", "message", "close", "rating", "welcome", "ack", "reply.start", "reply.delta", "reply.end", "ended", "notice", "error"];
+  var FRAME_TYPES = ["hello", "message", "close", "rating", "welcome", "ack", "reply.start", "reply.delta", "reply.restart", "reply.end", "ended", "notice", "error"];
   var ERROR_CODES = ["hello_required", "bad_frame", "message_too_long", "no_conversation", "rate_limited", "unavailable"];
 
   var kefu = window.Kefu;
@@ -1185,6 +1185,7 @@
         case "ack": onAck(f); break;
         case "reply.start": onReplyStart(f); break;
         case "reply.delta": onReplyDelta(f); break;
+        case "reply.restart": onReplyRestart(f); break;
         case "reply.end": onReplyEnd(f); break;
         case "ended": onEnded(f); break;
         case "notice": showNotice(f); break;
@@ -1339,6 +1340,16 @@
       renderMarkdown(r.bubble, r.text);
       refreshTyping();
       scrollToEnd(false, wasAtEnd);
+    }
+
+    // The pieces so far are replaced by what follows (a fallback model, or a filtered answer).
+    function onReplyRestart(f) {
+      var r = replies[str(f.reply)];
+      if (r && r.row && !r.done) {
+        r.text = "";
+        r.bubble.textContent = "";
+        refreshTyping();
+      }
     }
 
     function onReplyEnd(f) {

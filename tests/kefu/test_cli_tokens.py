@@ -1,0 +1,406 @@
+"""``kefu tokens``: packages, redemption, prices and the monthly cost report, with --json."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import string
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from core.db import Database
+from core.service_period import month_of
+from core.token_money import LEDGER_ZONE
+from core.tokens import record_call
+from core.types import utcnow
+from kefu.cli import app
+
+
+@pytest.fixture
+def cli_url(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The CLI's environment: each database in turn and a random 40-character secret."""
+    for name in list(os.environ):
+        if name.startswith("KEFU_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("KEFU_DATABASE_URL", db_url)
+    alphabet = string.ascii_letters + string.digits
+    monkeypatch.setenv("KEFU_SECRET_KEY", "".join(secrets.choice(alphabet) for _ in range(40)))
+    work = tmp_path / "cwd"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    return db_url
+
+
+@pytest.fixture
+def kefu(cli_url: str) -> Callable[..., Result]:
+    runner = CliRunner()
+
+    def run(*args: str, ok: bool = True) -> Result:
+        result = runner.invoke(app, list(args))
+        if ok:
+            assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
+        return result
+
+    return run
+
+
+def one_json(result: Result) -> dict[str, Any]:
+    data = json.loads(result.stdout)
+    assert isinstance(data, dict)
+    assert result.stdout.strip().count("\n") == 0
+    return data
+
+
+def assert_clean_error(result: Result, words: str = "") -> None:
+    assert result.exit_code != 0
+    assert result.stderr.strip()
+    assert words in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert not isinstance(result.exception, Exception)
+    assert result.stdout == ""
+
+
+def record(url: str, licensee_id: str, at: datetime, **tokens: int) -> str:
+    db = Database(url, sqlite_synchronous="NORMAL")
+    try:
+        return db.writer.run(
+            lambda conn: record_call(
+                conn,
+                licensee_id=licensee_id,
+                conversation_id=None,
+                reply_id=None,
+                provider="deepseek",
+                model="deepseek-chat",
+                input_tokens=tokens.get("inp", 0),
+                output_tokens=tokens.get("out", 0),
+                cache_hit_tokens=tokens.get("cache", 0),
+                latency_ms=300,
+                first_token_ms=90,
+                outcome="ok",
+                now=at,
+            )
+        )
+    finally:
+        db.close()
+
+
+def test_round_trip_add_redeem_price_call_report(kefu: Callable[..., Result], cli_url: str) -> None:
+    lic = one_json(
+        kefu("licensee", "create", "--name", "Shop", "--origin", "https://a.example.com", "--json")
+    )
+    added = one_json(
+        kefu(
+            "tokens",
+            "add-package",
+            "--provider",
+            "DeepSeek",
+            "--tokens",
+            "500000000",
+            "--price",
+            "2000",
+            "--name",
+            "first",
+            "--json",
+        )
+    )
+    assert added["id"].startswith("pkg_")
+    assert (added["provider"], added["tokens_total"], added["tokens_left"]) == (
+        "deepseek",
+        500_000_000,
+        500_000_000,
+    )
+    assert (added["price"], added["currency"], added["status"]) == ("2000", "CNY", "unredeemed")
+    assert added["redeemed_at"] is None and added["redeem_by"] is not None
+
+    redeemed = one_json(kefu("tokens", "redeem", added["id"], "--json"))
+    assert redeemed["status"] == "active"
+    expires = datetime.fromisoformat(redeemed["expires_at"])
+    assert expires - datetime.fromisoformat(redeemed["redeemed_at"]) == timedelta(days=360)
+
+    priced = one_json(
+        kefu(
+            "tokens",
+            "price",
+            "--provider",
+            "deepseek",
+            "--model",
+            "deepseek-chat",
+            "--input",
+            "2",
+            "--output",
+            "8",
+            "--cache-hit",
+            "0.5",
+            "--from",
+            "2020-01-01",
+            "--json",
+        )
+    )
+    assert priced == {
+        "provider": "deepseek",
+        "model": "deepseek-chat",
+        "effective_from": "2020-01-01",
+        "input_per_million": "2",
+        "output_per_million": "8",
+        "cache_hit_per_million": "0.5",
+        "currency": "CNY",
+    }
+
+    now = utcnow()
+    # 1,000,003 input tokens (3 of them cache hits) and 250,000 output: 1,250,003 tokens.
+    record(cli_url, lic["id"], now, inp=1_000_003, out=250_000, cache=3)
+    report = one_json(kefu("tokens", "report", "--json"))
+    assert report["month"] == month_of(now, LEDGER_ZONE)
+    assert "0.01" in report["rounding"]
+    [package] = report["packages"]
+    assert package["tokens_left"] == 500_000_000 - 1_250_003
+    assert package["used_cost"] == "5.0000120000"
+    [line] = report["licensees"]
+    assert line["id"] == lic["id"] and line["calls"] == 1
+    assert line["tokens"] == {
+        "input": 1_000_003,
+        "output": 250_000,
+        "cache_hit": 3,
+        "total": 1_250_003,
+    }
+    [cost] = line["costs"]
+    assert cost["currency"] == "CNY"
+    assert (cost["from_packages"], cost["from_packages_exact"]) == ("5.00", "5.0000120000")
+    assert (cost["pay_as_you_go"], cost["total"]) == ("0.00", "5.00")
+    assert line["revenue"] == [] and line["units"] == 0
+    assert line["margin"] == {"currency": "CNY", "amount": "-5.00", "amount_exact": "-5.0000120000"}
+    assert report["totals"] == [
+        {
+            "currency": "CNY",
+            "cost": "5.00",
+            "cost_exact": "5.0000120000",
+            "revenue": "0.00",
+            "revenue_exact": "0",
+            "margin": "-5.00",
+            "margin_exact": "-5.0000120000",
+        }
+    ]
+    assert report["alerts"] == []
+
+    text = kefu("tokens", "report").stdout
+    assert added["id"] in text and "rounded half-up to 0.01" in text
+    assert "CNY 5.00" in text
+
+
+def test_dates_are_the_ledgers_and_the_redeem_window_is_enforced(
+    kefu: Callable[..., Result],
+) -> None:
+    # A date means its start in Asia/Shanghai: 2020-01-31 is exactly 30 days after 2020-01-01.
+    on_time = one_json(
+        kefu(
+            "tokens",
+            "add-package",
+            "--provider",
+            "deepseek",
+            "--tokens",
+            "1000",
+            "--price",
+            "1",
+            "--purchased",
+            "2020-01-01",
+            "--json",
+        )
+    )
+    assert on_time["purchased_at"] == "2020-01-01T00:00:00+08:00"
+    assert on_time["redeem_by"] == "2020-01-31T00:00:00+08:00"
+    done = one_json(kefu("tokens", "redeem", on_time["id"], "--at", "2020-01-31", "--json"))
+    assert done["expires_at"] == "2021-01-25T00:00:00+08:00"
+    assert done["status"] == "expired"
+
+    late = one_json(
+        kefu(
+            "tokens",
+            "add-package",
+            "--provider",
+            "deepseek",
+            "--tokens",
+            "1000",
+            "--price",
+            "1",
+            "--purchased",
+            "2020-01-01T00:00:00+08:00",
+            "--json",
+        )
+    )
+    result = kefu("tokens", "redeem", late["id"], "--at", "2020-01-31T00:00:01+08:00", ok=False)
+    assert_clean_error(result, "void")
+    assert_clean_error(kefu("tokens", "redeem", on_time["id"], ok=False), "already redeemed")
+
+    report = one_json(kefu("tokens", "report", "--month", "2020-01", "--json"))
+    assert [a["kind"] for a in report["alerts"]] == ["void"]
+    assert {p["status"] for p in report["packages"]} == {"expired", "void"}
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("tokens", "redeem", "pkg_nope"),
+        ("tokens", "redeem", "pkg_nope", "--at", "2020-02-30"),
+        ("tokens", "add-package", "--provider", "p", "--tokens", "0", "--price", "1"),
+        ("tokens", "add-package", "--provider", "p", "--tokens", "10", "--price", "-1"),
+        (
+            "tokens",
+            "add-package",
+            "--provider",
+            "p",
+            "--tokens",
+            "10",
+            "--price",
+            "1",
+            "--currency",
+            "rmb",
+        ),
+        (
+            "tokens",
+            "add-package",
+            "--provider",
+            "p",
+            "--tokens",
+            "10",
+            "--price",
+            "1",
+            "--purchased",
+            "yesterday",
+        ),
+        (
+            "tokens",
+            "add-package",
+            "--provider",
+            "p",
+            "--tokens",
+            "10",
+            "--price",
+            "1",
+            "--purchased",
+            "2020-01-01T08:00",
+        ),
+        (
+            "tokens",
+            "add-package",
+            "--provider",
+            "p",
+            "--tokens",
+            "10",
+            "--price",
+            "1",
+            "--purchased",
+            "2999-01-01",
+        ),
+        (
+            "tokens",
+            "price",
+            "--provider",
+            "p",
+            "--model",
+            "m",
+            "--input",
+            "x",
+            "--output",
+            "1",
+            "--cache-hit",
+            "1",
+        ),
+        (
+            "tokens",
+            "price",
+            "--provider",
+            "p",
+            "--model",
+            "m",
+            "--input",
+            "1",
+            "--output",
+            "1",
+            "--cache-hit",
+            "1",
+            "--from",
+            "1/1/2026",
+        ),
+        ("tokens", "report", "--month", "2026-13"),
+    ],
+)
+def test_bad_input_is_a_clean_error(kefu: Callable[..., Result], args: tuple[str, ...]) -> None:
+    assert_clean_error(kefu(*args, ok=False))
+
+
+def test_redeeming_in_the_future_is_refused(kefu: Callable[..., Result]) -> None:
+    package = one_json(
+        kefu("tokens", "add-package", "--provider", "p", "--tokens", "9", "--price", "1", "--json")
+    )
+    later = (utcnow() + timedelta(days=2)).astimezone(UTC).isoformat()
+    assert_clean_error(kefu("tokens", "redeem", package["id"], "--at", later, ok=False), "future")
+
+
+def test_the_report_of_an_empty_ledger(kefu: Callable[..., Result]) -> None:
+    report = one_json(kefu("tokens", "report", "--month", "2026-01", "--json"))
+    assert (report["packages"], report["alerts"], report["licensees"], report["totals"]) == (
+        [],
+        [],
+        [],
+        [],
+    )
+    assert "(none)" in kefu("tokens", "report", "--month", "2026-01").stdout
+
+
+def test_a_price_takes_the_providers_currency(kefu: Callable[..., Result]) -> None:
+    kefu(
+        "tokens",
+        "add-package",
+        "--provider",
+        "openai",
+        "--tokens",
+        "9",
+        "--price",
+        "1",
+        "--currency",
+        "USD",
+    )
+    row = one_json(
+        kefu(
+            "tokens",
+            "price",
+            "--provider",
+            "openai",
+            "--model",
+            "gpt-4o-mini",
+            "--input",
+            "0.15",
+            "--output",
+            "0.6",
+            "--cache-hit",
+            "0.075",
+            "--json",
+        )
+    )
+    assert row["currency"] == "USD"
+    result = kefu(
+        "tokens",
+        "price",
+        "--provider",
+        "openai",
+        "--model",
+        "x",
+        "--input",
+        "1",
+        "--output",
+        "1",
+        "--cache-hit",
+        "1",
+        "--currency",
+        "CNY",
+        ok=False,
+    )
+    assert_clean_error(result, "bills in USD")
+    assert Decimal(row["cache_hit_per_million"]) == Decimal("0.075")
