@@ -90,13 +90,22 @@ def warm_up() -> None:
     leak_automaton()
 
 
+def _pool_limits() -> Any:  # httpx is imported late, like the SDKs
+    import httpx
+
+    return httpx.Limits(max_connections=2000, max_keepalive_connections=500, keepalive_expiry=60)
+
+
 def _build_openai(spec: BackendSpec) -> BaseChatModel:
     global _openai_http
     import openai
     from langchain_openai import ChatOpenAI
 
     if _openai_http is None:
-        _openai_http = openai.DefaultAsyncHttpxClient()
+        # Every concurrent stream holds a connection: the SDK's default pool (100) is smaller
+        # than the conversations one process streams at once, and a connection opened per
+        # answer costs a TCP and TLS handshake on the request path.
+        _openai_http = openai.DefaultAsyncHttpxClient(limits=_pool_limits())
     return ChatOpenAI(
         model=spec.model,
         base_url=spec.base_url,
@@ -118,7 +127,7 @@ def _build_ollama(spec: BackendSpec) -> BaseChatModel:
     from langchain_ollama import ChatOllama
 
     if _ollama_transport is None:
-        _ollama_transport = httpx.AsyncHTTPTransport()
+        _ollama_transport = httpx.AsyncHTTPTransport(limits=_pool_limits())
     headers = {"Authorization": f"Bearer {spec.api_key}"} if spec.api_key else {}
     return ChatOllama(
         model=spec.model,
