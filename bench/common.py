@@ -1,9 +1,14 @@
-"""Shared pieces of the chat-server benches: `kefu serve` on a temporary database, /proc figures."""
+"""Shared pieces of the chat-server benches: `kefu serve` on a temporary database, /proc figures,
+chat client processes."""
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import json
 import os
+import random
+import resource
 import secrets
 import signal
 import socket
@@ -11,13 +16,17 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections import Counter
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from websockets.typing import Origin
+
+if TYPE_CHECKING:
+    from websockets.asyncio.client import ClientConnection
 
 ORIGIN = Origin("https://shop.example.com")
 KEFU = Path(sys.executable).with_name("kefu")
@@ -76,6 +85,28 @@ def load_average() -> str:
     return f"load average {load_figures()} on {os.cpu_count()} CPUs"
 
 
+def mount_of(path: str) -> tuple[str, str]:
+    """The mount point holding ``path`` and its filesystem type, from /proc/mounts."""
+    best = ("?", "?")
+    real = os.path.realpath(path)
+    with open("/proc/mounts", encoding="utf-8") as fh:
+        for entry in fh:
+            parts = entry.split()
+            mount, kind = parts[1], parts[2]
+            inside = real == mount or real.startswith(mount.rstrip("/") + "/")
+            if inside and len(mount) >= len(best[0]):
+                best = (mount, kind)
+    return best
+
+
+def pct(values: list[float], q: float) -> float:
+    """The ``q`` quantile of ``values`` (nearest rank below); NaN when there are none."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
 # ---------------------------------------------------------------- processes
 
 
@@ -122,6 +153,92 @@ def kill_all(procs: list[subprocess.Popen[str]]) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def add_client_arguments(parser: argparse.ArgumentParser) -> None:
+    """The hidden arguments `client_processes` passes a client process, save those each bench
+    declares itself (--users, --warmup, --window and the bench's own)."""
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--first-user", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--start-at", type=float, default=0.0, help=argparse.SUPPRESS)
+    parser.add_argument("--seed", type=int, default=1, help=argparse.SUPPRESS)
+
+
+@dataclass(frozen=True)
+class ClientsRun:
+    """What `client_processes` measured."""
+
+    outs: list[dict[str, Any]]  # each client process's result
+    cpu: list[float]  # CPU seconds each watched process used in the window
+    clients_cpu: float  # CPU seconds the client processes used in the window
+    busy_cpu: float  # CPU seconds all cores spent busy in the window
+    load: str  # load_average() at the window's end
+
+
+def client_processes(
+    script: str,
+    url: str,
+    users: int,
+    processes: int,
+    *,
+    start_at: float,
+    warmup: float,
+    window: float,
+    seed: int,
+    extra: list[str],
+    watch: list[int],
+    grace: float = 60.0,
+) -> ClientsRun:
+    """``users`` visitors of ``url`` shared among ``processes`` client processes (``script
+    --child`` with ``extra`` arguments; seeds ``seed * 100`` on) that start at ``start_at``;
+    CPU figures over the ``window`` seconds after ``warmup``; each process's JSON result,
+    waited for until ``grace`` seconds after the window. The clients are killed if still there."""
+    clients: list[subprocess.Popen[str]] = []
+    try:
+        first = 0
+        for c, n in enumerate(shares(users, processes)):
+            clients.append(
+                spawn_child(
+                    script,
+                    [
+                        "--url",
+                        url,
+                        "--users",
+                        str(n),
+                        "--first-user",
+                        str(first),
+                        "--start-at",
+                        repr(start_at),
+                        "--warmup",
+                        repr(warmup),
+                        "--window",
+                        repr(window),
+                        *extra,
+                        "--seed",
+                        str(seed * 100 + c),
+                    ],
+                )
+            )
+            first += n
+        w0 = start_at + warmup
+        time.sleep(max(0.0, w0 - time.monotonic()))
+        p0 = [proc_cpu_seconds(pid) for pid in watch]
+        c0 = sum(proc_cpu_seconds(c.pid) for c in clients)
+        b0 = busy_cpu_seconds()
+        time.sleep(max(0.0, w0 + window - time.monotonic()))
+        p1 = [proc_cpu_seconds(pid) for pid in watch]
+        c1 = sum(proc_cpu_seconds(c.pid) for c in clients)
+        b1 = busy_cpu_seconds()
+        load = load_average()
+        outs = []
+        limit = time.monotonic() + grace
+        for client in clients:
+            out, _ = client.communicate(timeout=max(1.0, limit - time.monotonic()))
+            outs.append(json.loads(out))
+    finally:
+        kill_all(clients)
+    return ClientsRun(outs, [b - a for a, b in zip(p0, p1, strict=True)], c1 - c0, b1 - b0, load)
 
 
 def has_builtin_answerer() -> bool:
@@ -260,3 +377,79 @@ def bench_server(
             yield BenchServer(proc, port, info["site_key"])
         finally:
             stop_server(proc)
+
+
+# ---------------------------------------------------------------- inside a client process
+
+
+def questions() -> list[tuple[str, str]]:
+    """(text, locale) for every standard question and similar phrasing of the demo KB."""
+    out: list[tuple[str, str]] = []
+    for entry in json.loads(DEMO_KB.read_text(encoding="utf-8")):
+        locale = "en" if entry["question"].isascii() else "zh-CN"
+        out.extend((q, locale) for q in [entry["question"], *entry.get("similar", [])])
+    return out
+
+
+async def run_visitors(
+    url: str,
+    first: int,
+    n: int,
+    rng: random.Random,
+    qs: list[tuple[str, str]],
+    errors: Counter[str],
+    counts: Counter[str],
+    converse: Callable[[int, ClientConnection], Awaitable[None]],
+) -> float:
+    """Visitors ``first`` to ``first + n - 1`` of ``url`` at once; the CPU seconds it took.
+
+    Each connects (a failure counts in ``errors`` as ``connect:<exception>``), says hello in
+    the locale of a question drawn from ``qs``, waits for the welcome (``ready`` in ``counts``),
+    then runs ``converse(visitor, ws)``; an exception counts in ``errors`` by its name, and the
+    connection is closed however it ends."""
+    from websockets.asyncio.client import connect
+
+    async def visitor(u: int) -> None:
+        try:
+            ws = await connect(
+                url,
+                origin=ORIGIN,
+                compression=None,
+                max_size=None,
+                open_timeout=30,
+                close_timeout=1,
+                ping_interval=None,
+            )
+        except Exception as exc:
+            errors[f"connect:{type(exc).__name__}"] += 1
+            return
+        try:
+            _, locale = rng.choice(qs)
+            await ws.send(json.dumps({"type": "hello", "visitor": None, "locale": locale}))
+            while '"welcome"' not in await asyncio.wait_for(ws.recv(), 30):
+                pass
+            counts["ready"] += 1
+            await converse(u, ws)
+        except Exception as exc:
+            errors[type(exc).__name__] += 1
+        finally:
+            await ws.close()
+
+    cpu0 = time.process_time()
+    await asyncio.gather(*(visitor(first + u) for u in range(n)))
+    return time.process_time() - cpu0
+
+
+def run_client(main: Callable[[], Coroutine[Any, Any, dict[str, Any]]]) -> int:
+    """A client process: a higher open-file limit, ``main()`` on uvloop (on asyncio without it),
+    its result as JSON on stdout."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4096)), hard))
+    try:
+        import uvloop
+
+        result = uvloop.run(main())
+    except ImportError:
+        result = asyncio.run(main())
+    json.dump(result, sys.stdout)
+    return 0

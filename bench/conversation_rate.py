@@ -23,6 +23,7 @@ from common import (
     exit_on_sigterm,
     has_builtin_answerer,
     load_figures,
+    mount_of,
     proc_cpu_seconds,
 )
 
@@ -35,17 +36,8 @@ TMP_DIR: str | None = None  # where the databases go (--dir); default: the syste
 
 def filesystem_of(path: str) -> str:
     """The mount point and type holding ``path`` (fsync cost depends on it: tmpfs is free)."""
-    best = ("?", "?")
-    real = os.path.realpath(path)
-    with open("/proc/mounts", encoding="utf-8") as fh:
-        for line in fh:
-            parts = line.split()
-            mount, kind = parts[1], parts[2]
-            if (real == mount or real.startswith(mount.rstrip("/") + "/")) and len(mount) >= len(
-                best[0]
-            ):
-                best = (mount, kind)
-    return f"{best[1]} (mounted at {best[0]})"
+    mount, kind = mount_of(path)
+    return f"{kind} (mounted at {mount})"
 
 
 def fmt_spread(values: list[float], unit: str = "/s") -> str:

@@ -31,30 +31,36 @@ import json
 import os
 import random
 import re
-import resource
 import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from common import (
-    DEMO_KB,
     HELLO,
     ORIGIN,
     RAISED_LIMITS,
+    add_client_arguments,
     bench_server,
-    busy_cpu_seconds,
+    client_processes,
     exit_on_sigterm,
     has_builtin_answerer,
     kill_all,
     load_average,
-    proc_cpu_seconds,
-    shares,
+    mount_of,
+    pct,
+    questions,
+    run_client,
+    run_visitors,
     spawn_child,
 )
+
+if TYPE_CHECKING:
+    from websockets.asyncio.client import ClientConnection
 
 TARGET_MS = 5.0
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,22 +72,6 @@ ANSWER = re.compile(r"^\[a(\d+)p\d+\]")
 def piece_texts(answer: int, n: int) -> list[str]:
     """The pieces the fake streams for its ``answer``-th call: one unique marker each."""
     return [f"[a{answer:05d}p{i:02d}] " for i in range(n)]
-
-
-def pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def questions() -> list[tuple[str, str]]:
-    """(text, locale) for every standard question and similar phrasing of the demo KB."""
-    out: list[tuple[str, str]] = []
-    for entry in json.loads(DEMO_KB.read_text(encoding="utf-8")):
-        locale = "en" if entry["question"].isascii() else "zh-CN"
-        out.extend((q, locale) for q in [entry["question"], *entry.get("similar", [])])
-    return out
 
 
 # ---------------------------------------------------------------- fake model process
@@ -158,8 +148,6 @@ def fake_command(fake: subprocess.Popen[str], cmd: dict[str, Any]) -> Any:
 
 
 async def client_main(args: argparse.Namespace) -> dict[str, Any]:
-    from websockets.asyncio.client import connect
-
     qs = questions()
     rng = random.Random(args.seed)
     w0 = args.start_at + args.warmup
@@ -168,102 +156,65 @@ async def client_main(args: argparse.Namespace) -> dict[str, Any]:
     errors: Counter[str] = Counter()
     counts: Counter[str] = Counter()
 
-    async def user(u: int) -> None:
-        try:
-            ws = await connect(
-                args.url,
-                origin=ORIGIN,
-                compression=None,
-                max_size=None,
-                open_timeout=30,
-                close_timeout=1,
-                ping_interval=None,
+    async def user(u: int, ws: ClientConnection) -> None:
+        # Spread the conversations over one answer's length, so that they do not move in step.
+        first = args.start_at + rng.random() * args.cycle
+        await asyncio.sleep(max(0.0, first - time.monotonic()))
+        k = 0
+        while time.monotonic() <= w1:
+            k += 1
+            text, _ = rng.choice(qs)
+            tag = f"q{args.pass_id}-{u}-{k}"
+            frame = json.dumps(
+                {"type": "message", "id": f"m{k}", "text": f"[{tag}] {text}"},
+                ensure_ascii=False,
             )
-        except Exception as exc:
-            errors[f"connect:{type(exc).__name__}"] += 1
-            return
-        try:
-            _, locale = rng.choice(qs)
-            await ws.send(json.dumps({"type": "hello", "visitor": None, "locale": locale}))
-            while '"welcome"' not in await asyncio.wait_for(ws.recv(), 30):
-                pass
-            counts["ready"] += 1
-            # Spread the conversations over one answer's length, so that they do not move in step.
-            first = args.start_at + rng.random() * args.cycle
-            await asyncio.sleep(max(0.0, first - time.monotonic()))
-            k = 0
-            while time.monotonic() <= w1:
-                k += 1
-                text, _ = rng.choice(qs)
-                tag = f"q{args.pass_id}-{u}-{k}"
-                frame = json.dumps(
-                    {"type": "message", "id": f"m{k}", "text": f"[{tag}] {text}"},
-                    ensure_ascii=False,
-                )
-                rec: dict[str, Any] = {"tag": tag, "frames": [], "restarts": 0}
-                offset = 0
-                rec["sent"] = time.monotonic()
-                await ws.send(frame)
-                while True:
-                    raw = await asyncio.wait_for(ws.recv(), 30)
-                    now = time.monotonic()
-                    msg = json.loads(raw)
-                    kind = msg.get("type")
-                    if kind == "reply.delta":
-                        offset += len(msg["text"])
-                        rec["frames"].append((now, offset))
-                    elif kind == "ack":
-                        rec["ack"] = now
-                    elif kind == "reply.start":
-                        rec["start"] = now
-                    elif kind == "reply.restart":
-                        rec["restarts"] += 1
-                        offset = 0
-                    elif kind == "reply.end":
-                        rec["end"] = now
-                        rec["text"] = msg.get("text", "")
-                        rec["producer"] = (msg.get("ai") or {}).get("producer", "?")
-                        break
-                    elif kind == "error":
-                        errors[f"error:{msg.get('code', '?')}"] += 1
-                        rec["error"] = msg.get("code", "?")
-                        break
-                    else:
-                        counts[f"other frame: {kind}"] += 1
-                if w0 <= rec["sent"] <= w1:
-                    answers.append(rec)
-                if "end" in rec and w0 <= rec["end"] <= w1:
-                    counts["ended_in_window"] += 1
-                if "error" in rec:
-                    return
-                if args.think:
-                    await asyncio.sleep(rng.random() * 2 * args.think)
-        except Exception as exc:
-            errors[type(exc).__name__] += 1
-        finally:
-            await ws.close()
+            rec: dict[str, Any] = {"tag": tag, "frames": [], "restarts": 0}
+            offset = 0
+            rec["sent"] = time.monotonic()
+            await ws.send(frame)
+            while True:
+                raw = await asyncio.wait_for(ws.recv(), 30)
+                now = time.monotonic()
+                msg = json.loads(raw)
+                kind = msg.get("type")
+                if kind == "reply.delta":
+                    offset += len(msg["text"])
+                    rec["frames"].append((now, offset))
+                elif kind == "ack":
+                    rec["ack"] = now
+                elif kind == "reply.start":
+                    rec["start"] = now
+                elif kind == "reply.restart":
+                    rec["restarts"] += 1
+                    offset = 0
+                elif kind == "reply.end":
+                    rec["end"] = now
+                    rec["text"] = msg.get("text", "")
+                    rec["producer"] = (msg.get("ai") or {}).get("producer", "?")
+                    break
+                elif kind == "error":
+                    errors[f"error:{msg.get('code', '?')}"] += 1
+                    rec["error"] = msg.get("code", "?")
+                    break
+                else:
+                    counts[f"other frame: {kind}"] += 1
+            if w0 <= rec["sent"] <= w1:
+                answers.append(rec)
+            if "end" in rec and w0 <= rec["end"] <= w1:
+                counts["ended_in_window"] += 1
+            if "error" in rec:
+                return
+            if args.think:
+                await asyncio.sleep(rng.random() * 2 * args.think)
 
-    cpu0 = time.process_time()
-    await asyncio.gather(*(user(args.first_user + u) for u in range(args.users)))
+    cpu = await run_visitors(args.url, args.first_user, args.users, rng, qs, errors, counts, user)
     return {
         "answers": answers,
         "errors": dict(errors),
         "counts": dict(counts),
-        "cpu": time.process_time() - cpu0,
+        "cpu": cpu,
     }
-
-
-def run_client(args: argparse.Namespace) -> int:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4096)), hard))
-    try:
-        import uvloop
-
-        result = uvloop.run(client_main(args))
-    except ImportError:
-        result = asyncio.run(client_main(args))
-    json.dump(result, sys.stdout)
-    return 0
 
 
 # ---------------------------------------------------------------- what the server shows when
@@ -334,69 +285,39 @@ def one_pass(
     fake_command(fake, {"cmd": "pacing", "ttft": ttft, "delay": delay, "pieces": n})
     fake_command(fake, {"cmd": "dump"})  # forget earlier calls
     cycle = ttft + delay * (n - 1) + args.think
-    start_at = time.monotonic() + args.setup
-    clients: list[subprocess.Popen[str]] = []
-    try:
-        first = 0
-        for c, users in enumerate(shares(args.conversations, args.clients)):
-            clients.append(
-                spawn_child(
-                    __file__,
-                    [
-                        "--role",
-                        "client",
-                        "--url",
-                        url,
-                        "--users",
-                        str(users),
-                        "--first-user",
-                        str(first),
-                        "--start-at",
-                        repr(start_at),
-                        "--warmup",
-                        repr(args.warmup),
-                        "--window",
-                        repr(args.window),
-                        "--cycle",
-                        repr(cycle),
-                        "--think",
-                        repr(args.think),
-                        "--pass-id",
-                        str(pass_id),
-                        "--seed",
-                        str(pass_id * 100 + c),
-                    ],
-                )
-            )
-            first += users
-        w0 = start_at + args.warmup
-        time.sleep(max(0.0, w0 - time.monotonic()))
-        s0, f0 = proc_cpu_seconds(server_pid), proc_cpu_seconds(fake.pid)
-        c0 = sum(proc_cpu_seconds(c.pid) for c in clients)
-        b0 = busy_cpu_seconds()
-        time.sleep(max(0.0, w0 + args.window - time.monotonic()))
-        s1, f1 = proc_cpu_seconds(server_pid), proc_cpu_seconds(fake.pid)
-        c1 = sum(proc_cpu_seconds(c.pid) for c in clients)
-        b1 = busy_cpu_seconds()
-        load = load_average()
-        outs = []
-        limit = time.monotonic() + 60 + 2 * cycle
-        for client in clients:
-            out, _ = client.communicate(timeout=max(1.0, limit - time.monotonic()))
-            outs.append(json.loads(out))
-    finally:
-        kill_all(clients)
+    run = client_processes(
+        __file__,
+        url,
+        args.conversations,
+        args.clients,
+        start_at=time.monotonic() + args.setup,
+        warmup=args.warmup,
+        window=args.window,
+        seed=pass_id,
+        extra=[
+            "--role",
+            "client",
+            "--cycle",
+            repr(cycle),
+            "--think",
+            repr(args.think),
+            "--pass-id",
+            str(pass_id),
+        ],
+        watch=[server_pid, fake.pid],
+        grace=60 + 2 * cycle,
+    )
     calls = fake_command(fake, {"cmd": "dump"})
-    r = analyse(outs, calls, args.window)
-    server_cpu = s1 - s0
+    r = analyse(run.outs, calls, args.window)
+    server_cpu, fake_cpu = run.cpu
     ended = max(r["ended_in_window"], 1)
     r.update(
         server_cpu_ms=server_cpu / ended * 1000,
         server_util=server_cpu / args.window,
-        fake_util=(f1 - f0) / args.window,
-        client_util=(c1 - c0) / args.window,
-        other_util=max(0.0, (b1 - b0) - server_cpu - (f1 - f0) - (c1 - c0)) / args.window,
-        load=load,
+        fake_util=fake_cpu / args.window,
+        client_util=run.clients_cpu / args.window,
+        other_util=max(0.0, run.busy_cpu - server_cpu - fake_cpu - run.clients_cpu) / args.window,
+        load=run.load,
         delay=delay,
         fake_answer_s=ttft + delay * (n - 1),
     )
@@ -544,30 +465,13 @@ def report(label: str, r: dict[str, Any], args: argparse.Namespace) -> None:
     )
 
 
-def filesystem_of(path: str) -> str:
-    best = ("?", "?")
-    real = os.path.realpath(path)
-    with open("/proc/mounts", encoding="utf-8") as fh:
-        for entry in fh:
-            parts = entry.split()
-            mount, kind = parts[1], parts[2]
-            inside = real == mount or real.startswith(mount.rstrip("/") + "/")
-            if inside and len(mount) >= len(best[0]):
-                best = (mount, kind)
-    return best[1]
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    add_client_arguments(parser)
     parser.add_argument("--role", default="", help=argparse.SUPPRESS)
-    parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--users", type=int, default=0, help=argparse.SUPPRESS)
-    parser.add_argument("--first-user", type=int, default=0, help=argparse.SUPPRESS)
-    parser.add_argument("--start-at", type=float, default=0.0, help=argparse.SUPPRESS)
     parser.add_argument("--cycle", type=float, default=1.0, help=argparse.SUPPRESS)
     parser.add_argument("--pass-id", type=int, default=0, help=argparse.SUPPRESS)
-    parser.add_argument("--seed", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--conversations", type=int, default=200)
     parser.add_argument("--clients", type=int, default=2, help="client processes")
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds before each window")
@@ -595,7 +499,7 @@ def main() -> int:
     args = parser.parse_args()
     exit_on_sigterm()
     if args.child:
-        return run_fake(args) if args.role == "fake" else run_client(args)
+        return run_fake(args) if args.role == "fake" else run_client(partial(client_main, args))
 
     from run_all import machine
 
@@ -610,7 +514,7 @@ def main() -> int:
         f"pieces per answer. Each pass: {args.warmup:g} s warm-up + {args.window:g} s window; "
         f"questions back to back (pause 0-{2 * args.think * 1000:g} ms). Rate limits raised."
     )
-    print(f"Machine: {machine()}; database on {filesystem_of(tempfile.gettempdir())}")
+    print(f"Machine: {machine()}; database on {mount_of(tempfile.gettempdir())[1]}")
     print(f"At start: {load_average()}")
     print(f"Targets: p99 <= {TARGET_MS:g} ms for (a) and for (b), in every pass.")
     print(

@@ -7,56 +7,39 @@ import asyncio
 import json
 import os
 import random
-import resource
 import statistics
-import subprocess
 import sys
 import time
 from collections import Counter
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from common import (
-    DEMO_KB,
     HELLO,
     ORIGIN,
     RAISED_LIMITS,
+    add_client_arguments,
     bench_server,
-    busy_cpu_seconds,
+    client_processes,
     exit_on_sigterm,
     has_builtin_answerer,
-    kill_all,
-    load_average,
-    proc_cpu_seconds,
-    shares,
-    spawn_child,
+    pct,
+    questions,
+    run_client,
+    run_visitors,
 )
+
+if TYPE_CHECKING:
+    from websockets.asyncio.client import ClientConnection
 
 TARGET_P99_MS = 50.0
 TARGET_RATE = 1000.0  # answered messages per second
-
-
-def pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def questions() -> list[tuple[str, str]]:
-    """(text, locale) for every standard question and similar phrasing of the demo KB."""
-    out: list[tuple[str, str]] = []
-    for entry in json.loads(DEMO_KB.read_text(encoding="utf-8")):
-        locale = "en" if entry["question"].isascii() else "zh-CN"
-        out.extend((q, locale) for q in [entry["question"], *entry.get("similar", [])])
-    return out
 
 
 # ---------------------------------------------------------------- client process
 
 
 async def client_main(args: argparse.Namespace) -> dict[str, Any]:
-    from websockets.asyncio.client import connect
-
     qs = questions()
     rng = random.Random(args.seed)
     w0 = args.start_at + args.warmup
@@ -66,90 +49,53 @@ async def client_main(args: argparse.Namespace) -> dict[str, Any]:
     errors: Counter[str] = Counter()
     counts = Counter[str]()
 
-    async def user(u: int) -> None:
-        try:
-            ws = await connect(
-                args.url,
-                origin=ORIGIN,
-                compression=None,
-                max_size=None,
-                open_timeout=30,
-                close_timeout=1,
-                ping_interval=None,
-            )
-        except Exception as exc:
-            errors[f"connect:{type(exc).__name__}"] += 1
-            return
-        try:
-            text, locale = rng.choice(qs)
-            await ws.send(json.dumps({"type": "hello", "visitor": None, "locale": locale}))
-            while '"welcome"' not in await asyncio.wait_for(ws.recv(), 30):
-                pass
-            counts["ready"] += 1
-            interval = args.interval
-            now = time.monotonic()
-            if now < args.start_at:
-                await asyncio.sleep(args.start_at - now)
-            next_t = time.monotonic() + (rng.random() * interval if interval else 0.0)
-            k = 0
-            while True:
-                if interval:
-                    delay = next_t - time.monotonic()
-                    if delay > 0:
-                        await asyncio.sleep(delay)
-                    else:
-                        counts["late_sends"] += 1
-                    intended = next_t
-                    next_t += interval
+    async def user(u: int, ws: ClientConnection) -> None:
+        interval = args.interval
+        now = time.monotonic()
+        if now < args.start_at:
+            await asyncio.sleep(args.start_at - now)
+        next_t = time.monotonic() + (rng.random() * interval if interval else 0.0)
+        k = 0
+        while True:
+            if interval:
+                delay = next_t - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
                 else:
-                    intended = time.monotonic()
-                if intended > w1:
-                    return
-                text, _ = rng.choice(qs)
-                k += 1
-                sent = time.monotonic()
-                await ws.send(json.dumps({"type": "message", "id": f"u{u}-{k}", "text": text}))
-                while True:
-                    raw = await asyncio.wait_for(ws.recv(), 15)
-                    if '"reply.end"' in raw[:30]:
-                        done = time.monotonic()
-                        if w0 <= done <= w1:
-                            lat.append(done - sent)
-                            corrected.append(done - intended)
-                            counts["answered"] += 1
-                            if '"sources":[]' not in raw:
-                                counts["with_source"] += 1
-                        break
-                    if '"error"' in raw[:30]:
-                        errors[json.loads(raw).get("code", "?")] += 1
-                        break
-        except Exception as exc:
-            errors[type(exc).__name__] += 1
-        finally:
-            await ws.close()
+                    counts["late_sends"] += 1
+                intended = next_t
+                next_t += interval
+            else:
+                intended = time.monotonic()
+            if intended > w1:
+                return
+            text, _ = rng.choice(qs)
+            k += 1
+            sent = time.monotonic()
+            await ws.send(json.dumps({"type": "message", "id": f"u{u}-{k}", "text": text}))
+            while True:
+                raw = await asyncio.wait_for(ws.recv(), 15)
+                if '"reply.end"' in raw[:30]:
+                    done = time.monotonic()
+                    if w0 <= done <= w1:
+                        lat.append(done - sent)
+                        corrected.append(done - intended)
+                        counts["answered"] += 1
+                        if '"sources":[]' not in raw:
+                            counts["with_source"] += 1
+                    break
+                if '"error"' in raw[:30]:
+                    errors[json.loads(raw).get("code", "?")] += 1
+                    break
 
-    cpu0 = time.process_time()
-    await asyncio.gather(*(user(args.first_user + u) for u in range(args.users)))
+    cpu = await run_visitors(args.url, args.first_user, args.users, rng, qs, errors, counts, user)
     return {
         "lat": lat,
         "corrected": corrected,
         "errors": dict(errors),
         "counts": dict(counts),
-        "cpu": time.process_time() - cpu0,
+        "cpu": cpu,
     }
-
-
-def run_client(args: argparse.Namespace) -> int:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4096)), hard))
-    try:
-        import uvloop
-
-        result = uvloop.run(client_main(args))
-    except ImportError:
-        result = asyncio.run(client_main(args))
-    json.dump(result, sys.stdout)
-    return 0
 
 
 # ---------------------------------------------------------------- orchestration
@@ -170,54 +116,20 @@ def warm(url: str) -> None:
 def one_run(args: argparse.Namespace, interval: float, seed: int) -> dict[str, Any]:
     # Rate limits raised: 200 users on one site key, each far above a human's pace.
     with bench_server(RAISED_LIMITS, demo_kb=True) as server:
-        clients: list[subprocess.Popen[str]] = []
-        try:
-            url = server.chat_url
-            warm(url)
-            start_at = time.monotonic() + args.setup
-            first = 0
-            for c, n in enumerate(shares(args.users, args.clients)):
-                clients.append(
-                    spawn_child(
-                        __file__,
-                        [
-                            "--url",
-                            url,
-                            "--users",
-                            str(n),
-                            "--first-user",
-                            str(first),
-                            "--start-at",
-                            repr(start_at),
-                            "--warmup",
-                            repr(args.warmup),
-                            "--window",
-                            repr(args.window),
-                            "--interval",
-                            repr(interval),
-                            "--seed",
-                            str(seed * 100 + c),
-                        ],
-                    )
-                )
-                first += n
-            w0 = start_at + args.warmup
-            time.sleep(max(0.0, w0 - time.monotonic()))
-            s0 = proc_cpu_seconds(server.pid)
-            c0 = sum(proc_cpu_seconds(c.pid) for c in clients)
-            b0 = busy_cpu_seconds()
-            time.sleep(max(0.0, w0 + args.window - time.monotonic()))
-            s1 = proc_cpu_seconds(server.pid)
-            c1 = sum(proc_cpu_seconds(c.pid) for c in clients)
-            b1 = busy_cpu_seconds()
-            load = load_average()
-            outs = []
-            limit = time.monotonic() + 60
-            for client in clients:
-                out, _ = client.communicate(timeout=max(1.0, limit - time.monotonic()))
-                outs.append(json.loads(out))
-        finally:
-            kill_all(clients)
+        warm(server.chat_url)
+        run = client_processes(
+            __file__,
+            server.chat_url,
+            args.users,
+            args.clients,
+            start_at=time.monotonic() + args.setup,
+            warmup=args.warmup,
+            window=args.window,
+            seed=seed,
+            extra=["--interval", repr(interval)],
+            watch=[server.pid],
+        )
+    outs = run.outs
     lat = [v for o in outs for v in o["lat"]]
     corrected = [v for o in outs for v in o["corrected"]]
     counts: Counter[str] = Counter()
@@ -226,7 +138,7 @@ def one_run(args: argparse.Namespace, interval: float, seed: int) -> dict[str, A
         counts.update(o["counts"])
         errors.update(o["errors"])
     answered = len(lat)
-    server_cpu = s1 - s0
+    (server_cpu,) = run.cpu
     return {
         "rate": answered / args.window,
         "p50": pct(lat, 0.50) * 1000,
@@ -241,10 +153,10 @@ def one_run(args: argparse.Namespace, interval: float, seed: int) -> dict[str, A
         "errors": dict(errors),
         "server_cpu_ms": server_cpu / max(answered, 1) * 1000,
         "server_util": server_cpu / args.window,
-        "client_cpu_ms": (c1 - c0) / max(answered, 1) * 1000,
-        "client_util": (c1 - c0) / args.window,
-        "other_util": max(0.0, (b1 - b0) - server_cpu - (c1 - c0)) / args.window,
-        "load": load,
+        "client_cpu_ms": run.clients_cpu / max(answered, 1) * 1000,
+        "client_util": run.clients_cpu / args.window,
+        "other_util": max(0.0, run.busy_cpu - server_cpu - run.clients_cpu) / args.window,
+        "load": run.load,
     }
 
 
@@ -280,11 +192,7 @@ def spread(rows: list[dict[str, Any]], key: str, fmt: str) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--url", help=argparse.SUPPRESS)
-    parser.add_argument("--first-user", type=int, default=0, help=argparse.SUPPRESS)
-    parser.add_argument("--start-at", type=float, default=0.0, help=argparse.SUPPRESS)
-    parser.add_argument("--seed", type=int, default=1, help=argparse.SUPPRESS)
+    add_client_arguments(parser)
     parser.add_argument("--interval", type=float, default=0.0, help=argparse.SUPPRESS)
     parser.add_argument("--users", type=int, default=200)
     parser.add_argument("--clients", type=int, default=2, help="client processes")
@@ -308,7 +216,7 @@ def main() -> int:
     args = parser.parse_args()
     exit_on_sigterm()
     if args.child:
-        return run_client(args)
+        return run_client(partial(client_main, args))
     if not has_builtin_answerer():
         print("Throughput: skipped, the built-in answerer (bot.answerers.kb) is not there yet")
         print(f"  targets: p99 <= {TARGET_P99_MS:.0f} ms  FAIL (not measured)")

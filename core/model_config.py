@@ -80,11 +80,6 @@ def platform_links(settings: Settings) -> list[ModelLink]:
 
 
 def licensee_links(session: Session, licensee_id: str, server_secret: str) -> list[ModelLink]:
-    rows = session.exec(
-        select(LicenseeModel)
-        .where(LicenseeModel.licensee_id == licensee_id)
-        .order_by(col(LicenseeModel.slot))
-    ).all()
     return [
         ModelLink(
             provider=ModelProvider(row.provider),
@@ -94,13 +89,32 @@ def licensee_links(session: Session, licensee_id: str, server_secret: str) -> li
             first_token_timeout=row.first_token_timeout_ms / 1000,
             total_timeout=row.total_timeout_ms / 1000,
         )
-        for row in rows
+        for row in rows(session, licensee_id)
     ]
 
 
 def chain_for(session: Session, settings: Settings, licensee_id: str) -> list[ModelLink]:
     """The licensee's own models when it has any, else the platform's."""
     return licensee_links(session, licensee_id, settings.secret()) or platform_links(settings)
+
+
+def _row(session: Session, licensee_id: str, slot: int) -> LicenseeModel | None:
+    return session.exec(
+        select(LicenseeModel).where(
+            LicenseeModel.licensee_id == licensee_id, LicenseeModel.slot == slot
+        )
+    ).first()
+
+
+def rows(session: Session, licensee_id: str) -> list[LicenseeModel]:
+    """The licensee's own chain, primary first."""
+    return list(
+        session.exec(
+            select(LicenseeModel)
+            .where(LicenseeModel.licensee_id == licensee_id)
+            .order_by(col(LicenseeModel.slot))
+        ).all()
+    )
 
 
 def set_link(
@@ -121,11 +135,7 @@ def set_link(
         raise InvalidInput("slot must be 1 (primary) or 2 (secondary)")
     kind = _check(provider, base_url, model, first_token_timeout, total_timeout)
     licensee = get_licensee(session, licensee_id)
-    row = session.exec(
-        select(LicenseeModel).where(
-            LicenseeModel.licensee_id == licensee_id, LicenseeModel.slot == slot
-        )
-    ).first()
+    row = _row(session, licensee_id, slot)
     if row is None:
         row = LicenseeModel(
             licensee_id=licensee_id,
@@ -151,11 +161,7 @@ def set_link(
 
 def clear_link(session: Session, licensee_id: str, slot: int, now: datetime) -> bool:
     licensee = get_licensee(session, licensee_id)
-    row = session.exec(
-        select(LicenseeModel).where(
-            LicenseeModel.licensee_id == licensee_id, LicenseeModel.slot == slot
-        )
-    ).first()
+    row = _row(session, licensee_id, slot)
     if row is None:
         return False
     session.delete(row)

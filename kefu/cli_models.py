@@ -9,11 +9,9 @@ import sys
 from typing import Annotated
 
 import typer
-from sqlmodel import col, select
 
 from core import model_config
 from core.licensing import get_licensee
-from core.models import LicenseeModel
 from core.types import utcnow
 from kefu.cli import JsonOpt, database, emit, fail
 
@@ -102,12 +100,7 @@ def model_list(licensee_id: LicenseeArg, as_json: JsonOpt = False) -> None:
     """The licensee's chain as it answers now (API keys are never shown)."""
     with database() as (settings, db), db.session() as session:
         get_licensee(session, licensee_id)
-        rows = session.exec(
-            select(LicenseeModel)
-            .where(LicenseeModel.licensee_id == licensee_id)
-            .order_by(col(LicenseeModel.slot))
-        ).all()
-        own = [model_config.describe(r) for r in rows]
+        own = [model_config.describe(r) for r in model_config.rows(session, licensee_id)]
         platform = [
             {
                 "provider": link.provider.value,

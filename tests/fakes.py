@@ -37,6 +37,9 @@ class KeywordIndex:
         hits = self.search(text, 1)
         return hits[0] if hits else None
 
+    def confident(self, hit: Hit) -> bool:
+        return hit.score > 0
+
 
 class EchoAnswerer:
     """Answers with the best entry, or echoes the question, in three streamed pieces."""

@@ -11,6 +11,9 @@ in a thread of their own, record every request, and answer as scripted:
         answerer = ModelAnswerer(fake.spec("gpt-slow", first_token_timeout=0.5))
         ...
         call = fake.calls[-1]   # the request body and the usage the fake reported
+
+The pytest fixtures at the end (model clients set up and closed around each test, a pair of
+fakes) serve the test modules that import them.
 """
 
 from __future__ import annotations
@@ -21,12 +24,15 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
 
+import pytest
+
 from bot.answerers.base import Answerer, AnswerEvent, AnswerRequest, Delta, Final, Restart
+from bot.llm import aclose_clients, warm_up
 from bot.llm.backends import BackendSpec, Provider
 
 DEFAULT_REPLY = "Hello! This is the fake model speaking."
@@ -185,10 +191,16 @@ _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 500: "Internal Serv
 
 
 class _FakeServer:
-    """An asyncio HTTP/1.1 server (keep-alive, chunked responses) in a thread of its own."""
+    """An asyncio HTTP/1.1 server (keep-alive, chunked responses) in a thread of its own that
+    answers as a model provider: a subclass says how the provider words its answers."""
 
     default_model = "fake-model"
     provider: Provider = "openai"
+    base_path = ""  # base_url: the server's address and this
+    models_path = ""  # GET: the models served
+    chat_path = ""  # POST: one chat call
+    not_found = "not found"  # the error message for any other request
+    bad_json = "invalid JSON body"  # the error message for a body that is not a JSON object
 
     def __init__(self, default: Script | None = None) -> None:
         self.default = default or Script()
@@ -248,7 +260,7 @@ class _FakeServer:
 
     @property
     def base_url(self) -> str:
-        raise NotImplementedError
+        return f"http://127.0.0.1:{self.port}{self.base_path}"
 
     def start(self) -> Self:
         self._thread.start()
@@ -311,7 +323,71 @@ class _FakeServer:
 
     async def handle(self, request: _Request, out: _Responder) -> bool:
         """Answer ``request``; False when the connection must not be used again."""
+        if request.method == "GET" and request.path == self.models_path:
+            await out.send_json(200, self._models_payload())
+            return True
+        if request.method != "POST" or request.path != self.chat_path:
+            await out.send_json(404, self._error(self.not_found))
+            return True
+        found = self._call(request)
+        if found is None:
+            await out.send_json(400, self._error(self.bad_json))
+            return True
+        call, body = found
+        script = call.script or self.default
+        if script.retired:
+            await out.send_json(404, self._retired(call.model))
+            return True
+        if script.status >= 400:
+            await out.send_json(script.status, self._error(script.error, kind="server_error"))
+            return True
+        return await self._answer(out, call, body, script, _plan(call, script))
+
+    def _models_payload(self) -> dict[str, Any]:
+        """The body of the answer to ``GET models_path``."""
         raise NotImplementedError
+
+    def _error(self, message: str, kind: str = "invalid_request_error") -> Any:
+        """An error body saying ``message`` (``kind``: the OpenAI error type)."""
+        raise NotImplementedError
+
+    def _retired(self, model: str) -> Any:
+        """The error body saying that there is no such ``model``."""
+        raise NotImplementedError
+
+    async def _answer(
+        self, out: _Responder, call: Call, body: dict[str, Any], script: Script, pieces: list[str]
+    ) -> bool:
+        """Answer the chat ``call`` with ``pieces``; False when the connection was cut."""
+        raise NotImplementedError
+
+    async def _stream(
+        self,
+        out: _Responder,
+        call: Call,
+        script: Script,
+        pieces: list[str],
+        encode: Callable[[str], bytes],
+        malformed: bytes,
+    ) -> bool:
+        """Send each piece as the chunk ``encode(piece)``, delayed, cut short or preceded by the
+        ``malformed`` chunk as ``script`` says; False when the connection was cut."""
+        await asyncio.sleep(script.first_token_delay)
+        for i, piece in enumerate(pieces):
+            if i and script.token_delay:
+                await asyncio.sleep(script.token_delay)
+            if script.cut_after == i:
+                out.cut()
+                return False
+            if script.malformed_after == i:
+                await out.send_chunk(malformed)
+            await out.send_chunk(encode(piece))
+            call.piece_sent_at.append(time.monotonic())
+            call.pieces_sent += 1
+        if script.cut_after is not None and script.cut_after >= len(pieces):
+            out.cut()
+            return False
+        return True
 
     def _call(self, request: _Request) -> tuple[Call, dict[str, Any]] | None:
         try:
@@ -368,63 +444,30 @@ class FakeOpenAI(_FakeServer):
 
     default_model = "fake-gpt"
     provider: Provider = "openai"
+    base_path = "/v1"
+    models_path = "/v1/models"
+    chat_path = "/v1/chat/completions"
+    not_found = "Not found"
+    bad_json = "Invalid JSON body"
 
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
+    def _models_payload(self) -> dict[str, Any]:
+        data = [
+            {"id": m, "object": "model", "created": 0, "owned_by": "fake"} for m in self.models()
+        ]
+        return {"object": "list", "data": data}
 
-    async def handle(self, request: _Request, out: _Responder) -> bool:
-        if request.method == "GET" and request.path == "/v1/models":
-            data = [
-                {"id": m, "object": "model", "created": 0, "owned_by": "fake"}
-                for m in self.models()
-            ]
-            await out.send_json(200, {"object": "list", "data": data})
-            return True
-        if request.method != "POST" or request.path != "/v1/chat/completions":
-            await out.send_json(
-                404,
-                {
-                    "error": {
-                        "message": "Not found",
-                        "type": "invalid_request_error",
-                        "param": None,
-                        "code": None,
-                    }
-                },
-            )
-            return True
-        found = self._call(request)
-        if found is None:
-            await out.send_json(
-                400,
-                {
-                    "error": {
-                        "message": "Invalid JSON body",
-                        "type": "invalid_request_error",
-                        "param": None,
-                        "code": None,
-                    }
-                },
-            )
-            return True
-        call, body = found
-        script = call.script or self.default
-        if script.retired:
-            message = f"The model `{call.model}` does not exist or you do not have access to it."
-            error = {
-                "message": message,
-                "type": "invalid_request_error",
-                "param": None,
-                "code": "model_not_found",
-            }
-            await out.send_json(404, {"error": error})
-            return True
-        if script.status >= 400:
-            error = {"message": script.error, "type": "server_error", "param": None, "code": None}
-            await out.send_json(script.status, {"error": error})
-            return True
-        pieces = _plan(call, script)
+    def _error(
+        self, message: str, kind: str = "invalid_request_error", code: str | None = None
+    ) -> Any:
+        return {"error": {"message": message, "type": kind, "param": None, "code": code}}
+
+    def _retired(self, model: str) -> Any:
+        message = f"The model `{model}` does not exist or you do not have access to it."
+        return self._error(message, code="model_not_found")
+
+    async def _answer(
+        self, out: _Responder, call: Call, body: dict[str, Any], script: Script, pieces: list[str]
+    ) -> bool:
         call.cached_tokens = script.cached_tokens
         created = int(time.time())
         ident = f"chatcmpl-fake{len(self.calls)}"
@@ -471,20 +514,10 @@ class FakeOpenAI(_FakeServer):
 
         await out.start_stream("text/event-stream; charset=utf-8")
         await out.send_chunk(chunk({"role": "assistant", "content": "", "refusal": None}))
-        await asyncio.sleep(script.first_token_delay)
-        for i, piece in enumerate(pieces):
-            if i and script.token_delay:
-                await asyncio.sleep(script.token_delay)
-            if script.cut_after == i:
-                out.cut()
-                return False
-            if script.malformed_after == i:
-                await out.send_chunk(b'data: {"id": "broken", "choices": [\n\n')
-            await out.send_chunk(chunk({"content": piece}))
-            call.piece_sent_at.append(time.monotonic())
-            call.pieces_sent += 1
-        if script.cut_after is not None and script.cut_after >= len(pieces):
-            out.cut()
+        broken = b'data: {"id": "broken", "choices": [\n\n'
+        if not await self._stream(
+            out, call, script, pieces, lambda p: chunk({"content": p}), broken
+        ):
             return False
         if script.finish:
             await out.send_chunk(chunk({}, "stop"))
@@ -509,43 +542,32 @@ class FakeOllama(_FakeServer):
 
     default_model = "fake-llama:latest"
     provider: Provider = "ollama"
+    models_path = "/api/tags"
+    chat_path = "/api/chat"
 
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    def _models_payload(self) -> dict[str, Any]:
+        models = [
+            {
+                "name": m,
+                "model": m,
+                "modified_at": "2025-01-01T00:00:00Z",
+                "size": 1,
+                "digest": "0" * 64,
+                "details": {"format": "gguf", "family": "fake", "parameter_size": "1B"},
+            }
+            for m in self.models()
+        ]
+        return {"models": models}
 
-    async def handle(self, request: _Request, out: _Responder) -> bool:
-        if request.method == "GET" and request.path == "/api/tags":
-            models = [
-                {
-                    "name": m,
-                    "model": m,
-                    "modified_at": "2025-01-01T00:00:00Z",
-                    "size": 1,
-                    "digest": "0" * 64,
-                    "details": {"format": "gguf", "family": "fake", "parameter_size": "1B"},
-                }
-                for m in self.models()
-            ]
-            await out.send_json(200, {"models": models})
-            return True
-        if request.method != "POST" or request.path != "/api/chat":
-            await out.send_json(404, {"error": "not found"})
-            return True
-        found = self._call(request)
-        if found is None:
-            await out.send_json(400, {"error": "invalid JSON body"})
-            return True
-        call, body = found
-        script = call.script or self.default
-        if script.retired:
-            message = f'model "{call.model}" not found, try pulling it first'
-            await out.send_json(404, {"error": message})
-            return True
-        if script.status >= 400:
-            await out.send_json(script.status, {"error": script.error})
-            return True
-        pieces = _plan(call, script)
+    def _error(self, message: str, kind: str = "invalid_request_error") -> Any:
+        return {"error": message}
+
+    def _retired(self, model: str) -> Any:
+        return self._error(f'model "{model}" not found, try pulling it first')
+
+    async def _answer(
+        self, out: _Responder, call: Call, body: dict[str, Any], script: Script, pieces: list[str]
+    ) -> bool:
         started = time.monotonic_ns()
 
         def line(content: str, done: bool) -> dict[str, Any]:
@@ -573,24 +595,34 @@ class FakeOllama(_FakeServer):
             await out.send_json(200, line("".join(pieces), True))
             return True
         await out.start_stream("application/x-ndjson")
-        await asyncio.sleep(script.first_token_delay)
-        for i, piece in enumerate(pieces):
-            if i and script.token_delay:
-                await asyncio.sleep(script.token_delay)
-            if script.cut_after == i:
-                out.cut()
-                return False
-            if script.malformed_after == i:
-                await out.send_chunk(b'{"model": "broken", "message": {\n')
-            await out.send_chunk(
-                json.dumps(line(piece, False), ensure_ascii=False).encode() + b"\n"
-            )
-            call.piece_sent_at.append(time.monotonic())
-            call.pieces_sent += 1
-        if script.cut_after is not None and script.cut_after >= len(pieces):
-            out.cut()
+
+        def piece_line(piece: str) -> bytes:
+            return json.dumps(line(piece, False), ensure_ascii=False).encode() + b"\n"
+
+        broken = b'{"model": "broken", "message": {\n'
+        if not await self._stream(out, call, script, pieces, piece_line, broken):
             return False
         if script.finish:
             await out.send_chunk(json.dumps(line("", True)).encode() + b"\n")
         await out.end_stream()
         return True
+
+
+# ---------------------------------------------------------------- fixtures for test modules
+
+
+@pytest.fixture(autouse=True)
+async def model_clients() -> AsyncIterator[None]:
+    """Around every test: what a first model call needs imported before it (once; so that no
+    test's timing pays for it), the shared model connections closed after it (they belong to
+    its event loop)."""
+    warm_up()
+    yield
+    await aclose_clients()
+
+
+@pytest.fixture
+def fakes() -> Iterator[tuple[FakeOpenAI, FakeOllama]]:
+    """A fake OpenAI-compatible server and a fake Ollama, running."""
+    with FakeOpenAI() as openai_fake, FakeOllama() as ollama_fake:
+        yield openai_fake, ollama_fake

@@ -34,6 +34,11 @@ class KnowledgeIndex(Protocol):
         """The best entry when the index is confident enough to answer with it, else None."""
         ...
 
+    def confident(self, hit: Hit) -> bool:
+        """Whether ``hit`` (a search result) is good enough to answer with: ``best`` without
+        searching again."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class Turn:

@@ -325,9 +325,12 @@ class KnowledgeBaseIndex:
     def best(self, text: str) -> Hit | None:
         """The best entry if its score reaches the threshold, else None (do not answer)."""
         hits = self.search(text, 1)
-        if hits and hits[0].score >= self._settings.threshold:
+        if hits and self.confident(hits[0]):
             return hits[0]
         return None
+
+    def confident(self, hit: Hit) -> bool:
+        return hit.score >= self._settings.threshold
 
     def _query(self, text: str) -> tuple[npt.NDArray[np.int32], FloatArray] | None:
         hashes, values, is_function = _weighted(text, self._settings)

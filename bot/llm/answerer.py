@@ -124,8 +124,9 @@ class ModelAnswerer:
             producer=spec.producer,
             model=tally.model or spec.model,
             sources=[hit.entry for hit in prompt.hits],
-            resolved=(
-                request.index.best(request.question) is not None
+            resolved=(  # the top hit is the index's best: no second search
+                bool(prompt.hits)
+                and request.index.confident(prompt.hits[0])
                 and normalize(prompt.dont_know) not in said
             ),
         )

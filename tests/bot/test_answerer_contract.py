@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pytest
@@ -18,12 +18,13 @@ from bot.answerers.base import (
 )
 from bot.answerers.kb import DONT_KNOW_EN, DONT_KNOW_ZH, KnowledgeBaseAnswerer
 from bot.answerers.kb_index import KnowledgeBaseIndex
-from bot.llm import FallbackChain, ModelAnswerer, aclose_clients, warm_up
+from bot.llm import FallbackChain, ModelAnswerer
 from core.frames import Role
 from core.knowledge import KbEntry
-from tests.llm_fakes import Call, FakeOllama, FakeOpenAI, Script, collect
+from tests.llm_fakes import Call, FakeOllama, FakeOpenAI, Script, collect, fakes, model_clients
 
 pytestmark = pytest.mark.anyio
+__all__ = ["fakes", "model_clients"]  # the fixtures, re-used
 
 SHIPPING = KbEntry(
     "ship",
@@ -62,23 +63,6 @@ class Setup:
 
     def calls(self) -> list[Call]:
         return sorted((c for f in self.fakes for c in f.calls), key=lambda c: c.received_at)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _warm() -> None:
-    warm_up()
-
-
-@pytest.fixture(autouse=True)
-async def _clients() -> AsyncIterator[None]:
-    yield
-    await aclose_clients()
-
-
-@pytest.fixture
-def fakes() -> Iterator[tuple[FakeOpenAI, FakeOllama]]:
-    with FakeOpenAI() as openai_fake, FakeOllama() as ollama_fake:
-        yield openai_fake, ollama_fake
 
 
 def make(kind: str, fakes: tuple[FakeOpenAI, FakeOllama], reply: str) -> Setup:

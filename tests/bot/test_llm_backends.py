@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -16,30 +15,13 @@ from bot.llm import (
     ModelCallFailed,
     aclose_clients,
     chat_model,
-    warm_up,
 )
 from tests.fakes import KeywordIndex
-from tests.llm_fakes import FakeOllama, FakeOpenAI, Script, collect
+from tests.llm_fakes import FakeOllama, FakeOpenAI, Script, collect, fakes, model_clients
 
 pytestmark = pytest.mark.anyio
+__all__ = ["fakes", "model_clients"]  # the fixtures, re-used
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _warm() -> None:
-    warm_up()
-
-
-@pytest.fixture(autouse=True)
-async def _clients() -> AsyncIterator[None]:
-    yield
-    await aclose_clients()
-
-
-@pytest.fixture
-def fakes() -> Iterator[tuple[FakeOpenAI, FakeOllama]]:
-    with FakeOpenAI() as openai_fake, FakeOllama() as ollama_fake:
-        yield openai_fake, ollama_fake
 
 
 def request(records: list[CallRecord]) -> AnswerRequest:

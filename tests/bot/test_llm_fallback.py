@@ -6,7 +6,7 @@ import asyncio
 import logging
 import socket
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 import pytest
@@ -19,13 +19,12 @@ from bot.llm import (
     FallbackChain,
     ModelAnswerer,
     ModelCallFailed,
-    aclose_clients,
-    warm_up,
 )
 from core.knowledge import KbEntry
-from tests.llm_fakes import FakeOllama, FakeOpenAI, Script, collect
+from tests.llm_fakes import FakeOllama, FakeOpenAI, Script, collect, fakes, model_clients
 
 pytestmark = pytest.mark.anyio
+__all__ = ["fakes", "model_clients"]  # the fixtures, re-used
 
 FIRST = 0.3  # first-token timeout of the specs under test, seconds
 TOTAL = 0.8  # total timeout
@@ -66,23 +65,6 @@ FAILURES = {
     ),
     "no_finish": (Script(reply=LONG_REPLY, finish=False), CallOutcome.MALFORMED, 0.0, True),
 }
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _warm() -> None:
-    warm_up()
-
-
-@pytest.fixture(autouse=True)
-async def _clients() -> AsyncIterator[None]:
-    yield
-    await aclose_clients()
-
-
-@pytest.fixture
-def fakes() -> Iterator[tuple[FakeOpenAI, FakeOllama]]:
-    with FakeOpenAI() as openai_fake, FakeOllama() as ollama_fake:
-        yield openai_fake, ollama_fake
 
 
 def request(

@@ -58,20 +58,9 @@ def buy(
         return package.id
 
 
-def call(
-    db: Database,
-    licensee_id: str,
-    at: datetime,
-    *,
-    inp: int = 0,
-    out: int = 0,
-    cache: int = 0,
-    provider: str = "deepseek",
-    model: str = "deepseek-chat",
-) -> str:
-    return db.writer.run(
-        lambda conn: record(conn, licensee_id, at, inp, out, cache, provider, model)
-    )
+def call(db: Database, licensee_id: str, at: datetime, **figures: Any) -> str:
+    """`record` in a transaction of its own; ``figures`` are `record`'s keyword arguments."""
+    return db.writer.run(lambda conn: record(conn, licensee_id, at, **figures))
 
 
 def record(

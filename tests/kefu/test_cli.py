@@ -34,13 +34,12 @@ USAGE_HEADER = "id,started_at,ended_at,end_reason,billable,test,messages,end_use
 ORIGIN = "https://shop.example.com"
 
 
-@pytest.fixture
-def cli_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """The CLI's environment: a SQLite file in a temp dir and a random 40-character secret."""
+def cli_environment(url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The CLI's environment: no other KEFU_ variable, the database at ``url``, a random
+    40-character secret, and a fresh working directory in ``tmp_path``; ``url`` back."""
     for name in list(os.environ):
         if name.startswith("KEFU_"):
             monkeypatch.delenv(name)
-    url = f"sqlite:///{tmp_path}/data/kefu.db"
     monkeypatch.setenv("KEFU_DATABASE_URL", url)
     alphabet = string.ascii_letters + string.digits
     monkeypatch.setenv("KEFU_SECRET_KEY", "".join(secrets.choice(alphabet) for _ in range(40)))
@@ -48,6 +47,12 @@ def cli_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     work.mkdir()
     monkeypatch.chdir(work)
     return url
+
+
+@pytest.fixture
+def cli_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The CLI's environment: a SQLite file in a temp dir and a random 40-character secret."""
+    return cli_environment(f"sqlite:///{tmp_path}/data/kefu.db", tmp_path, monkeypatch)
 
 
 @pytest.fixture

@@ -2,69 +2,56 @@
 
 from __future__ import annotations
 
-import json
-import os
-import secrets
-import string
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
-from typer.testing import CliRunner, Result
+from typer.testing import Result
 
 from core.db import Database
 from core.service_period import month_of
 from core.token_money import LEDGER_ZONE
 from core.tokens import record_call
 from core.types import utcnow
-from kefu.cli import app
+from tests.kefu.test_cli import assert_clean_error as assert_clean_cli_error
+from tests.kefu.test_cli import cli_environment, kefu, one_json
+
+__all__ = ["kefu"]  # the fixture, re-used (on this module's cli_url)
 
 
 @pytest.fixture
 def cli_url(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """The CLI's environment: each database in turn and a random 40-character secret."""
-    for name in list(os.environ):
-        if name.startswith("KEFU_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("KEFU_DATABASE_URL", db_url)
-    alphabet = string.ascii_letters + string.digits
-    monkeypatch.setenv("KEFU_SECRET_KEY", "".join(secrets.choice(alphabet) for _ in range(40)))
-    work = tmp_path / "cwd"
-    work.mkdir()
-    monkeypatch.chdir(work)
-    return db_url
-
-
-@pytest.fixture
-def kefu(cli_url: str) -> Callable[..., Result]:
-    runner = CliRunner()
-
-    def run(*args: str, ok: bool = True) -> Result:
-        result = runner.invoke(app, list(args))
-        if ok:
-            assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
-        return result
-
-    return run
-
-
-def one_json(result: Result) -> dict[str, Any]:
-    data = json.loads(result.stdout)
-    assert isinstance(data, dict)
-    assert result.stdout.strip().count("\n") == 0
-    return data
+    """The CLI's environment on each database in turn."""
+    return cli_environment(db_url, tmp_path, monkeypatch)
 
 
 def assert_clean_error(result: Result, words: str = "") -> None:
-    assert result.exit_code != 0
-    assert result.stderr.strip()
+    """A clean error (test_cli's sense) whose message on stderr says ``words``."""
+    assert_clean_cli_error(result)
     assert words in result.stderr
-    assert "Traceback" not in result.stderr + result.stdout
-    assert not isinstance(result.exception, Exception)
-    assert result.stdout == ""
+
+
+def add_package(
+    *options: str, provider: str = "p", tokens: str = "10", price: str = "1"
+) -> tuple[str, ...]:
+    """The arguments of ``kefu tokens add-package`` with these values and ``options``."""
+    return ("tokens", "add-package", "--provider", provider, "--tokens", tokens, "--price", price,
+            *options)  # fmt: skip
+
+
+def set_price(
+    *options: str,
+    provider: str = "p",
+    model: str = "m",
+    per_input: str = "1",
+    per_output: str = "1",
+    per_cache_hit: str = "1",
+) -> tuple[str, ...]:
+    """The arguments of ``kefu tokens price`` with these prices per million and ``options``."""
+    return ("tokens", "price", "--provider", provider, "--model", model, "--input", per_input,
+            "--output", per_output, "--cache-hit", per_cache_hit, *options)  # fmt: skip
 
 
 def record(url: str, licensee_id: str, at: datetime, **tokens: int) -> str:
@@ -97,17 +84,9 @@ def test_round_trip_add_redeem_price_call_report(kefu: Callable[..., Result], cl
     )
     added = one_json(
         kefu(
-            "tokens",
-            "add-package",
-            "--provider",
-            "DeepSeek",
-            "--tokens",
-            "500000000",
-            "--price",
-            "2000",
-            "--name",
-            "first",
-            "--json",
+            *add_package(
+                "--name", "first", "--json", provider="DeepSeek", tokens="500000000", price="2000"
+            )
         )
     )
     assert added["id"].startswith("pkg_")
@@ -126,21 +105,16 @@ def test_round_trip_add_redeem_price_call_report(kefu: Callable[..., Result], cl
 
     priced = one_json(
         kefu(
-            "tokens",
-            "price",
-            "--provider",
-            "deepseek",
-            "--model",
-            "deepseek-chat",
-            "--input",
-            "2",
-            "--output",
-            "8",
-            "--cache-hit",
-            "0.5",
-            "--from",
-            "2020-01-01",
-            "--json",
+            *set_price(
+                "--from",
+                "2020-01-01",
+                "--json",
+                provider="deepseek",
+                model="deepseek-chat",
+                per_input="2",
+                per_output="8",
+                per_cache_hit="0.5",
+            )
         )
     )
     assert priced == {
@@ -197,43 +171,18 @@ def test_round_trip_add_redeem_price_call_report(kefu: Callable[..., Result], cl
 def test_dates_are_the_ledgers_and_the_redeem_window_is_enforced(
     kefu: Callable[..., Result],
 ) -> None:
+    def deepseek_1000(*options: str) -> tuple[str, ...]:
+        return add_package(*options, provider="deepseek", tokens="1000")
+
     # A date means its start in Asia/Shanghai: 2020-01-31 is exactly 30 days after 2020-01-01.
-    on_time = one_json(
-        kefu(
-            "tokens",
-            "add-package",
-            "--provider",
-            "deepseek",
-            "--tokens",
-            "1000",
-            "--price",
-            "1",
-            "--purchased",
-            "2020-01-01",
-            "--json",
-        )
-    )
+    on_time = one_json(kefu(*deepseek_1000("--purchased", "2020-01-01", "--json")))
     assert on_time["purchased_at"] == "2020-01-01T00:00:00+08:00"
     assert on_time["redeem_by"] == "2020-01-31T00:00:00+08:00"
     done = one_json(kefu("tokens", "redeem", on_time["id"], "--at", "2020-01-31", "--json"))
     assert done["expires_at"] == "2021-01-25T00:00:00+08:00"
     assert done["status"] == "expired"
 
-    late = one_json(
-        kefu(
-            "tokens",
-            "add-package",
-            "--provider",
-            "deepseek",
-            "--tokens",
-            "1000",
-            "--price",
-            "1",
-            "--purchased",
-            "2020-01-01T00:00:00+08:00",
-            "--json",
-        )
-    )
+    late = one_json(kefu(*deepseek_1000("--purchased", "2020-01-01T00:00:00+08:00", "--json")))
     result = kefu("tokens", "redeem", late["id"], "--at", "2020-01-31T00:00:01+08:00", ok=False)
     assert_clean_error(result, "void")
     assert_clean_error(kefu("tokens", "redeem", on_time["id"], ok=False), "already redeemed")
@@ -248,86 +197,14 @@ def test_dates_are_the_ledgers_and_the_redeem_window_is_enforced(
     [
         ("tokens", "redeem", "pkg_nope"),
         ("tokens", "redeem", "pkg_nope", "--at", "2020-02-30"),
-        ("tokens", "add-package", "--provider", "p", "--tokens", "0", "--price", "1"),
-        ("tokens", "add-package", "--provider", "p", "--tokens", "10", "--price", "-1"),
-        (
-            "tokens",
-            "add-package",
-            "--provider",
-            "p",
-            "--tokens",
-            "10",
-            "--price",
-            "1",
-            "--currency",
-            "rmb",
-        ),
-        (
-            "tokens",
-            "add-package",
-            "--provider",
-            "p",
-            "--tokens",
-            "10",
-            "--price",
-            "1",
-            "--purchased",
-            "yesterday",
-        ),
-        (
-            "tokens",
-            "add-package",
-            "--provider",
-            "p",
-            "--tokens",
-            "10",
-            "--price",
-            "1",
-            "--purchased",
-            "2020-01-01T08:00",
-        ),
-        (
-            "tokens",
-            "add-package",
-            "--provider",
-            "p",
-            "--tokens",
-            "10",
-            "--price",
-            "1",
-            "--purchased",
-            "2999-01-01",
-        ),
-        (
-            "tokens",
-            "price",
-            "--provider",
-            "p",
-            "--model",
-            "m",
-            "--input",
-            "x",
-            "--output",
-            "1",
-            "--cache-hit",
-            "1",
-        ),
-        (
-            "tokens",
-            "price",
-            "--provider",
-            "p",
-            "--model",
-            "m",
-            "--input",
-            "1",
-            "--output",
-            "1",
-            "--cache-hit",
-            "1",
-            "--from",
-            "1/1/2026",
-        ),
+        add_package(tokens="0"),
+        add_package(price="-1"),
+        add_package("--currency", "rmb"),
+        add_package("--purchased", "yesterday"),
+        add_package("--purchased", "2020-01-01T08:00"),
+        add_package("--purchased", "2999-01-01"),
+        set_price(per_input="x"),
+        set_price("--from", "1/1/2026"),
         ("tokens", "report", "--month", "2026-13"),
     ],
 )
@@ -336,9 +213,7 @@ def test_bad_input_is_a_clean_error(kefu: Callable[..., Result], args: tuple[str
 
 
 def test_redeeming_in_the_future_is_refused(kefu: Callable[..., Result]) -> None:
-    package = one_json(
-        kefu("tokens", "add-package", "--provider", "p", "--tokens", "9", "--price", "1", "--json")
-    )
+    package = one_json(kefu(*add_package("--json", tokens="9")))
     later = (utcnow() + timedelta(days=2)).astimezone(UTC).isoformat()
     assert_clean_error(kefu("tokens", "redeem", package["id"], "--at", later, ok=False), "future")
 
@@ -355,52 +230,20 @@ def test_the_report_of_an_empty_ledger(kefu: Callable[..., Result]) -> None:
 
 
 def test_a_price_takes_the_providers_currency(kefu: Callable[..., Result]) -> None:
-    kefu(
-        "tokens",
-        "add-package",
-        "--provider",
-        "openai",
-        "--tokens",
-        "9",
-        "--price",
-        "1",
-        "--currency",
-        "USD",
-    )
+    kefu(*add_package("--currency", "USD", provider="openai", tokens="9"))
     row = one_json(
         kefu(
-            "tokens",
-            "price",
-            "--provider",
-            "openai",
-            "--model",
-            "gpt-4o-mini",
-            "--input",
-            "0.15",
-            "--output",
-            "0.6",
-            "--cache-hit",
-            "0.075",
-            "--json",
+            *set_price(
+                "--json",
+                provider="openai",
+                model="gpt-4o-mini",
+                per_input="0.15",
+                per_output="0.6",
+                per_cache_hit="0.075",
+            )
         )
     )
     assert row["currency"] == "USD"
-    result = kefu(
-        "tokens",
-        "price",
-        "--provider",
-        "openai",
-        "--model",
-        "x",
-        "--input",
-        "1",
-        "--output",
-        "1",
-        "--cache-hit",
-        "1",
-        "--currency",
-        "CNY",
-        ok=False,
-    )
+    result = kefu(*set_price("--currency", "CNY", provider="openai", model="x"), ok=False)
     assert_clean_error(result, "bills in USD")
     assert Decimal(row["cache_hit_per_million"]) == Decimal("0.075")
