@@ -254,6 +254,31 @@ def test_markdown_subset_renders_safely(shop: Shop) -> None:
     assert row.locator("strong, a").count() == 0
 
 
+def test_a_restarted_reply_shows_only_what_replaces_it(shop: Shop) -> None:
+    page, server, _ = shop
+    open_chat(page)
+    server.auto_reply = False
+    ask(page, "refund?")
+    wait_until(page, lambda: len(server.sent("message")) == 1)
+    conn, to = server.last, server.sent("message")[0]["id"]
+    conn.send({"type": "reply.start", "reply": "r-x", "to": to})
+    conn.send({"type": "reply.delta", "reply": "r-x", "text": "The first model said half"})
+    bubble = robot_rows(page).first.locator(".bubble")
+    expect(bubble).to_have_text("The first model said half")
+    conn.send({"type": "reply.restart", "reply": "r-x"})  # it broke; the next link answers
+    expect(bubble).to_have_text("")
+    expect(part(page, "typing")).to_be_visible()  # waiting again, visibly
+    conn.send({"type": "reply.delta", "reply": "r-x", "text": "The fallback's "})
+    conn.send({"type": "reply.delta", "reply": "r-x", "text": "whole answer."})
+    expect(bubble).to_have_text("The fallback's whole answer.")
+    conn.send({"type": "reply.end", "reply": "r-x", "text": "The fallback's whole answer.",
+               "ai": {"label": "AI-generated", "producer": "kefu", "model": "kefu-kb-1",
+                      "content_id": "r-x"}, "sources": []})  # fmt: skip
+    expect(robot_rows(page).first).to_have_attribute("data-state", "done")
+    expect(robot_rows(page).first).to_have_attribute("data-ai-model", "kefu-kb-1")
+    expect(part(page, "typing")).to_be_hidden()
+
+
 # ---------------------------------------------------------------- keyboard and screen readers
 
 
