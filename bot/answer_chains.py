@@ -8,6 +8,7 @@ never at start-up.
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import datetime
 
 from bot.answerers.base import Answerer
@@ -17,17 +18,23 @@ from core.model_config import ModelLink, chain_for
 from core.models import Licensee
 from core.settings import Settings
 
+log = logging.getLogger("kefu.models")
+
 
 def build_chain(links: list[ModelLink], builtin: Answerer) -> Answerer:
+    """The chain for ``links`` (in a worker thread: it imports LangChain and builds the model
+    objects, once per process); a link that cannot be built is left out, loudly."""
     if not links:
         return builtin
     from bot.llm.answerer import ModelAnswerer
-    from bot.llm.backends import BackendSpec
+    from bot.llm.backends import BackendSpec, chat_model, warm_up
     from bot.llm.chain import FallbackChain
 
-    models: list[Answerer] = [
-        ModelAnswerer(
-            BackendSpec(
+    warm_up()
+    models: list[Answerer] = []
+    for link in links:
+        try:
+            spec = BackendSpec(
                 provider=link.provider.value,
                 base_url=link.base_url,
                 model=link.model,
@@ -35,10 +42,12 @@ def build_chain(links: list[ModelLink], builtin: Answerer) -> Answerer:
                 first_token_timeout=link.first_token_timeout,
                 total_timeout=link.total_timeout,
             )
-        )
-        for link in links
-    ]
-    return FallbackChain([*models, builtin])
+            chat_model(spec)
+        except Exception:
+            log.exception("model %s at %s cannot be used; left out", link.model, link.base_url)
+            continue
+        models.append(ModelAnswerer(spec))
+    return FallbackChain([*models, builtin]) if models else builtin
 
 
 class AnswererRegistry:

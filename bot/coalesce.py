@@ -47,6 +47,7 @@ class DeltaCoalescer:
     def _on_timer(self) -> None:
         self._timer = None
         self._timed = asyncio.ensure_future(self.flush())
+        self._timed.add_done_callback(_retrieve)
 
     async def flush(self) -> None:
         """Send what is pending as one frame (call it once more before the answer ends)."""
@@ -75,3 +76,10 @@ class DeltaCoalescer:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+
+
+def _retrieve(task: asyncio.Task[None]) -> None:
+    """A timed frame that could not be sent (the socket closed) is not an error to report: the
+    answer's own sends fail the same way and are handled there."""
+    if not task.cancelled():
+        task.exception()

@@ -18,9 +18,11 @@ from typing import TypeVar
 
 from sqlalchemy import Connection
 
+from bot.answerers import kb as kb_answerer
 from bot.answerers.base import (
     AnswerEvent,
     AnswerRequest,
+    CallOutcome,
     CallRecord,
     Delta,
     Final,
@@ -178,6 +180,7 @@ class ChatSession:
         self._answer_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
         self._turns: deque[Turn] = deque(maxlen=MEMORY_TURNS)
+        self._turns_of: str | None = None  # the conversation the turns belong to
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -278,8 +281,12 @@ class ChatSession:
 
     # ------------------------------------------------------------------ hello
 
-    def _visitor_token(self, visitor_id: str) -> str:
-        signature = sign(self.s.settings.secret(), f"visitor:{self.licensee.id}:{visitor_id}")
+    def _visitor_token(self, visitor_id: str, user_id: str | None = None) -> str:
+        # A verified user's visitor is signed in another domain: that token never resumes the
+        # user's conversation on its own (a browser after log-out, or a rotated identity
+        # secret); only a hello.user that verifies does.
+        domain = "visitor" if user_id is None else "user-visitor"
+        signature = sign(self.s.settings.secret(), f"{domain}:{self.licensee.id}:{visitor_id}")
         return f"{visitor_id}.{signature}"
 
     def _visitor_from(self, token: str | None) -> str | None:
@@ -347,11 +354,13 @@ class ChatSession:
             await self._remember_user(visitor_id, user_id, now)
         _, upcoming = maintenance.for_licensee(self.s.maintenance, self.licensee.id, now)
         self.link.conversation = conv
+        self._turns.clear()
+        self._turns_of = conv.id if conv else None
         for row in rows[-MEMORY_TURNS:]:
             self._turns.append(Turn(row.role, row.text))
         await self._send(
             Welcome(
-                visitor=self._visitor_token(visitor_id),
+                visitor=self._visitor_token(visitor_id, user_id),
                 conversation=ref(conv) if conv else None,
                 history=[history_item(r) for r in rows],
                 config=self.widget_config(),
@@ -437,24 +446,30 @@ class ChatSession:
     async def _answer(self, client_id: str, text: str, conv: units.ConvRef) -> None:
         async with self._answer_lock:
             reply_id = new_id("msg")
-            await self._send(ReplyStart(reply=reply_id, to=client_id))
             calls: list[CallRecord] = []
             reply = _Reply(self, reply_id)
             final: Final | None = None
             blocked: tuple[str, str] | None = None  # (direction, term)
+            matcher = self.s.content_filter
+            if self._turns_of != conv.id:  # a new conversation remembers nothing of the last
+                self._turns.clear()
+                self._turns_of = conv.id
             try:
+                await self._send(ReplyStart(reply=reply_id, to=client_id))
                 index = await self.s.index_cache.get(self.licensee.id, self.licensee.kb_version)
                 request = AnswerRequest(
                     licensee_id=self.licensee.id,
                     question=text,
                     locale="zh-CN" if self.lang == "zh" else "en",
-                    history=tuple(self._turns),
+                    # A turn the filter would stop never reaches a model, not even as memory.
+                    history=tuple(
+                        t for t in self._turns if matcher is None or matcher.find(t.text) is None
+                    ),
                     index=index,
                     conversation_id=conv.id,
                     business=self.licensee.title or self.licensee.name,
                     report=calls.append,
                 )
-                matcher = self.s.content_filter
                 hit = matcher.find(text) if matcher is not None else None
                 if hit is not None:
                     blocked = ("question", hit.term)
@@ -466,54 +481,64 @@ class ChatSession:
             except Exception:
                 log.exception("answering failed; sending the safe answer")
                 final = None
-            if blocked is not None:
-                await reply.replace(
-                    (branding.REFUSAL if blocked[0] == "question" else branding.WITHHELD)[self.lang]
-                )
-                final = Final(
-                    producer=branding.AI_CONTENT_PRODUCER,
-                    model=branding.FILTER_MODEL,
-                    sources=(),
-                    resolved=False,
-                )
-            elif final is None:
-                await reply.replace(reply.text or branding.SORRY[self.lang])
-                final = Final(
-                    producer=branding.AI_CONTENT_PRODUCER,
-                    model=branding.SAFE_MODEL,
-                    sources=(),
-                    resolved=False,
-                )
-            await reply.close()
-            full = reply.text
-            ai = AiLabel(
-                label=branding.AI_LABEL[self.lang],
-                producer=final.producer,
-                model=final.model,
-                content_id=reply_id,
-            )
-            sources = [SourceRef(id=e.id, question=e.question) for e in final.sources]
-            self._turns.append(Turn(Role.VISITOR, text))
-            self._turns.append(Turn(Role.ROBOT, full))
-            assert self.visitor_id is not None
             try:
-                await self.s.write(
-                    partial(
-                        units.record_reply,
-                        conversation_id=conv.id,
-                        licensee_id=self.licensee.id,
-                        visitor_id=self.visitor_id,
-                        message_id=reply_id,
-                        text=full,
-                        ai=ai.model_dump(),
-                        sources=[s.model_dump() for s in sources],
-                        now=self.s.clock(),
-                    )
+                await self._finish(reply, conv, text, blocked, final)
+            finally:
+                await self._account(conv.id, reply_id, calls, blocked)
+
+    async def _finish(
+        self,
+        reply: _Reply,
+        conv: units.ConvRef,
+        question: str,
+        blocked: tuple[str, str] | None,
+        final: Final | None,
+    ) -> None:
+        """The answer's last pieces, its record and reply.end; a socket gone meanwhile only
+        stops the sending."""
+        if blocked is not None or final is None:
+            if blocked is None:
+                text, model = branding.SORRY[self.lang], branding.SAFE_MODEL
+            else:
+                refusal = branding.REFUSAL if blocked[0] == "question" else branding.WITHHELD
+                text, model = refusal[self.lang], branding.FILTER_MODEL
+            final = Final(
+                producer=branding.AI_CONTENT_PRODUCER, model=model, sources=(), resolved=False
+            )
+            # Never a model's partial text under the server's own label.
+            with contextlib.suppress(Exception):
+                await reply.replace(text)
+        with contextlib.suppress(Exception):
+            await reply.close()
+        full = reply.text
+        ai = AiLabel(
+            label=branding.AI_LABEL[self.lang],
+            producer=final.producer,
+            model=final.model,
+            content_id=reply.reply_id,
+        )
+        sources = [SourceRef(id=e.id, question=e.question) for e in final.sources]
+        self._turns.append(Turn(Role.VISITOR, question))
+        self._turns.append(Turn(Role.ROBOT, full))
+        assert self.visitor_id is not None
+        try:
+            await self.s.write(
+                partial(
+                    units.record_reply,
+                    conversation_id=conv.id,
+                    licensee_id=self.licensee.id,
+                    visitor_id=self.visitor_id,
+                    message_id=reply.reply_id,
+                    text=full,
+                    ai=ai.model_dump(),
+                    sources=[s.model_dump() for s in sources],
+                    now=self.s.clock(),
                 )
-            except Exception:
-                log.exception("storing a reply failed")
-            await self._send(ReplyEnd(reply=reply_id, text=full, ai=ai, sources=sources))
-            await self._account(conv.id, reply_id, calls, blocked, final)
+            )
+        except Exception:
+            log.exception("storing a reply failed")
+        with contextlib.suppress(Exception):  # the end user left: the answer is stored anyway
+            await self._send(ReplyEnd(reply=reply.reply_id, text=full, ai=ai, sources=sources))
 
     async def _account(
         self,
@@ -521,12 +546,12 @@ class ChatSession:
         reply_id: str,
         calls: list[CallRecord],
         blocked: tuple[str, str] | None,
-        final: Final,
     ) -> None:
-        """The token ledger and the filter's log, after the answer is out."""
+        """The token ledger and the filter's log, after the answer is out; one failure does not
+        lose the other records."""
         now = self.s.clock()
-        try:
-            for call in calls:
+        for call in calls:
+            try:
                 await self.s.write(
                     partial(
                         tokens.record_call,
@@ -537,35 +562,44 @@ class ChatSession:
                         model=call.model,
                         input_tokens=call.input_tokens,
                         output_tokens=call.output_tokens,
-                        cache_hit_tokens=call.cache_hit_tokens,
+                        cache_hit_tokens=min(call.cache_hit_tokens, call.input_tokens),
                         latency_ms=call.latency_ms,
                         first_token_ms=call.first_token_ms,
                         outcome=call.outcome.value,
                         now=now,
                     )
                 )
-            if blocked is not None:
-                log.warning(
-                    "content filter stopped a %s of licensee %s (term %r)",
-                    blocked[0],
-                    self.licensee.id,
-                    blocked[1],
+            except Exception:
+                log.exception("recording a model call in the token ledger failed")
+        if blocked is None:
+            return
+        log.warning(
+            "content filter stopped a %s of licensee %s (term %r)",
+            blocked[0],
+            self.licensee.id,
+            blocked[1],
+        )
+        # Who wrote a blocked answer: the model that was streaming it (its call was ok or cut
+        # by the block), else the built-in answerer (every model had failed before it).
+        last = calls[-1] if calls and blocked[0] == "answer" else None
+        if last is not None and last.outcome not in (CallOutcome.OK, CallOutcome.CANCELLED):
+            last = None
+        try:
+            await self.s.write(
+                partial(
+                    moderation.record_block,
+                    licensee_id=self.licensee.id,
+                    conversation_id=conversation_id,
+                    reply_id=reply_id,
+                    direction=blocked[0],
+                    term=blocked[1],
+                    producer=last.provider if last else kb_answerer.PRODUCER,
+                    model=last.model if last else kb_answerer.MODEL,
+                    now=now,
                 )
-                await self.s.write(
-                    partial(
-                        moderation.record_block,
-                        licensee_id=self.licensee.id,
-                        conversation_id=conversation_id,
-                        reply_id=reply_id,
-                        direction=blocked[0],
-                        term=blocked[1],
-                        producer=calls[-1].provider if calls else final.producer,
-                        model=calls[-1].model if calls else final.model,
-                        now=now,
-                    )
-                )
+            )
         except Exception:
-            log.exception("recording model calls or a filter block failed")
+            log.exception("recording a content-filter block failed")
 
     # ------------------------------------------------------------------ close, rating
 

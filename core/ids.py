@@ -44,5 +44,9 @@ def sign(secret: str, message: str, length: int = 22) -> str:
     return _b32(int.from_bytes(digest, "big"), 52)[:length]
 
 
-def verify(secret: str, message: str, signature: str) -> bool:
-    return hmac.compare_digest(sign(secret, message, len(signature) or 22), signature)
+def verify(secret: str, message: str, signature: str, length: int = 22) -> bool:
+    """The whole signature, never a prefix the caller chose (a 1-character prefix of a base32
+    HMAC is guessable in two tries)."""
+    if len(signature) != length:
+        return False
+    return hmac.compare_digest(sign(secret, message, length), signature)

@@ -7,6 +7,7 @@ and never shown back: ``describe`` says only whether one is set.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -18,10 +19,11 @@ from sqlmodel import Session, col, select
 from core.errors import InvalidInput
 from core.licensing import get_licensee
 from core.models import LicenseeModel
-from core.secret_box import seal, unseal
+from core.secret_box import SealError, seal, unseal
 from core.settings import Settings
 
 SLOTS = (1, 2)  # primary, secondary
+log = logging.getLogger("kefu.models")
 
 
 class ModelProvider(StrEnum):
@@ -47,10 +49,12 @@ def _check(provider: str, base_url: str, model: str, first: float, total: float)
     except ValueError:
         raise InvalidInput(f"provider must be one of {[p.value for p in ModelProvider]}") from None
     url = urlsplit(base_url)
-    if url.scheme not in ("http", "https") or not url.netloc:
+    if url.scheme not in ("http", "https") or not url.hostname:
         raise InvalidInput("base URL must be an http:// or https:// URL")
-    if not model.strip() or len(model) > 200:
-        raise InvalidInput("model name must be 1-200 characters")
+    if url.username or url.password:
+        raise InvalidInput("base URL must not carry credentials: give the API key instead")
+    if not model.strip() or len(model) > 100:
+        raise InvalidInput("model name must be 1-100 characters")
     if not 0 < first <= total <= 600:
         raise InvalidInput("timeouts must satisfy 0 < first token <= total <= 600 seconds")
     return kind
@@ -80,17 +84,31 @@ def platform_links(settings: Settings) -> list[ModelLink]:
 
 
 def licensee_links(session: Session, licensee_id: str, server_secret: str) -> list[ModelLink]:
-    return [
-        ModelLink(
-            provider=ModelProvider(row.provider),
-            base_url=row.base_url,
-            model=row.model,
-            api_key=unseal(server_secret, row.api_key_sealed) if row.api_key_sealed else None,
-            first_token_timeout=row.first_token_timeout_ms / 1000,
-            total_timeout=row.total_timeout_ms / 1000,
+    """The licensee's own links; a link whose key this server secret cannot open (the secret
+    changed) is left out, loudly, rather than breaking every answer."""
+    links = []
+    for row in rows(session, licensee_id):
+        try:
+            key = unseal(server_secret, row.api_key_sealed) if row.api_key_sealed else None
+        except SealError:
+            log.error(
+                "licensee %s model slot %s: its API key cannot be opened with this server "
+                "secret; set it again with `kefu model set`",
+                licensee_id,
+                row.slot,
+            )
+            continue
+        links.append(
+            ModelLink(
+                provider=ModelProvider(row.provider),
+                base_url=row.base_url,
+                model=row.model,
+                api_key=key,
+                first_token_timeout=row.first_token_timeout_ms / 1000,
+                total_timeout=row.total_timeout_ms / 1000,
+            )
         )
-        for row in rows(session, licensee_id)
-    ]
+    return links
 
 
 def chain_for(session: Session, settings: Settings, licensee_id: str) -> list[ModelLink]:
@@ -149,7 +167,8 @@ def set_link(
     row.provider = kind.value
     row.base_url = base_url.rstrip("/")
     row.model = model.strip()
-    row.api_key_sealed = seal(settings.secret(), api_key) if api_key else None
+    if api_key is not None:  # None keeps the stored key; "" removes it
+        row.api_key_sealed = seal(settings.secret(), api_key) if api_key else None
     row.first_token_timeout_ms = round(first_token_timeout * 1000)
     row.total_timeout_ms = round(total_timeout * 1000)
     row.updated_at = now

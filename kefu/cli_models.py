@@ -50,6 +50,9 @@ def model_set(
     api_key_stdin: Annotated[
         bool, typer.Option(help="Read the API key from the first line of standard input.")
     ] = False,
+    clear_api_key: Annotated[
+        bool, typer.Option(help="Remove the stored API key (otherwise it is kept).")
+    ] = False,
     first_token_timeout: Annotated[
         float, typer.Option(help="Seconds to wait for the first token.")
     ] = 10.0,
@@ -58,6 +61,10 @@ def model_set(
 ) -> None:
     """Set one model of a licensee's chain (it replaces the platform default for it)."""
     key = _api_key(api_key_env, api_key_stdin)
+    if clear_api_key:
+        if key is not None:
+            fail("--clear-api-key and a new API key exclude each other")
+        key = ""
     with database() as (settings, db), db.session() as session:
         row = model_config.set_link(
             session,

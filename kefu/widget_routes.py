@@ -24,19 +24,39 @@ def _matches(if_none_match: str, etag: str) -> bool:
     return etag in tags or "*" in tags
 
 
+def accepts_gzip(accept_encoding: str) -> bool:
+    """Whether the client takes gzip: named (or ``*``) with a quality above 0."""
+    for part in accept_encoding.split(","):
+        name, _, params = part.partition(";")
+        if name.strip().lower() not in ("gzip", "*"):
+            continue
+        quality = 1.0
+        for param in params.split(";"):
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        return quality > 0
+    return False
+
+
 def serve_script(request: Request, asset: Asset, cache: str) -> Response:
+    gzipped = accepts_gzip(request.headers.get("accept-encoding", ""))
+    # Each representation has its own strong ETag.
+    etag = f'"{asset.digest}-gz"' if gzipped else asset.etag
     headers = {
         "Cache-Control": cache,
-        "ETag": asset.etag,
+        "ETag": etag,
         "Vary": "Accept-Encoding",
         "X-Content-Type-Options": "nosniff",
         # Host pages that isolate themselves (COEP) may still load the widget.
         "Cross-Origin-Resource-Policy": "cross-origin",
     }
-    if _matches(request.headers.get("if-none-match", ""), asset.etag):
+    if _matches(request.headers.get("if-none-match", ""), etag):
         return Response(status_code=304, headers=headers)
-    accepted = [p.strip() for p in request.headers.get("accept-encoding", "").split(",")]
-    if "gzip" in accepted or any(p.startswith("gzip;") and not p.endswith("q=0") for p in accepted):
+    if gzipped:
         headers["Content-Encoding"] = "gzip"
         return Response(asset.gzipped, media_type=JS, headers=headers)
     return Response(asset.body, media_type=JS, headers=headers)

@@ -91,18 +91,39 @@ async def test_a_verified_user_is_one_visitor_on_every_device(
     assert [r.visitor_id for r in stored] == [visitor_of(first)]
 
 
-async def test_the_visitor_token_of_a_verified_user_works_like_any_other(
+async def test_a_verified_users_token_alone_never_resumes_the_conversation(
     live: LiveServer, make_tenant: MakeTenant
 ) -> None:
     t = make_tenant()
-    chat, welcome = await hello(live, t, user(secret_of(live, t), "u-1"))
+    who = user(secret_of(live, t), "u-1")
+    chat, welcome = await hello(live, t, who)
     ack, _ = await chat.ask("a", "hi")
     await chat.close()
-    # The widget sends the token back with the user; without it, the token alone still resumes.
-    again, resumed = await hello(live, t, visitor=welcome["visitor"])
+    # After log-out (no user, or a hash that no longer verifies), the stored token is worth
+    # nothing: a new anonymous visitor, not the user's conversation.
+    for claim in (None, {"id": "u-1", "hash": "0" * 64}):
+        again, fresh = await hello(live, t, claim, visitor=welcome["visitor"])
+        assert fresh["user"] is None and fresh["conversation"] is None
+        assert visitor_of(fresh) != visitor_of(welcome)
+        await again.close()
+    # With the user, the conversation is there as before.
+    back, resumed = await hello(live, t, who, visitor=welcome["visitor"])
     assert resumed["conversation"]["id"] == ack["conversation"]["id"]
-    assert resumed["user"] is None
-    await again.close()
+    await back.close()
+
+
+async def test_a_truncated_visitor_signature_is_refused(
+    live: LiveServer, make_tenant: MakeTenant
+) -> None:
+    t = make_tenant()
+    chat, welcome = await hello(live, t)
+    await chat.ask("a", "hi")
+    await chat.close()
+    visitor_id = visitor_of(welcome)
+    for forged in (f"{visitor_id}.0", f"{visitor_id}.1", f"{visitor_id}.", welcome["visitor"][:-1]):
+        other, got = await hello(live, t, visitor=forged)
+        assert visitor_of(got) != visitor_id and got["conversation"] is None
+        await other.close()
 
 
 async def test_a_verified_user_ignores_an_anonymous_token(

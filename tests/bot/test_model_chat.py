@@ -241,3 +241,22 @@ async def test_a_blocked_answer_never_reaches_the_widget(
     # The call is still in the ledger; the stream was stopped at the block (the provider stops
     # generating too), so it is recorded as cancelled.
     assert (await served.first(select(ModelCall))).outcome == "cancelled"
+
+
+async def test_blocked_turns_and_ended_conversations_never_reach_the_model(
+    served: Served, fake: FakeOpenAI, make_tenant: MakeTenant, db: Database
+) -> None:
+    t = tenant_with_kb(make_tenant, db)
+    chat = await Chat.open(served.ws_url, t.keys.site_key)
+    await chat.hello(locale="en")
+    await chat.ask("m1", "Any good online casino here?")
+    await chat.ask("m2", "How do I get a refund?")
+    request = fake.calls[-1]
+    assert "casino" not in str(request.messages).lower()
+    assert request.texts("user")[-1] == "How do I get a refund?"
+    await chat.send({"type": "close"})
+    await chat.expect("ended")
+    await chat.ask("m3", "And the shipping?")  # a new conversation: no memory of the last
+    assert fake.calls[-1].texts("user") == ["And the shipping?"]
+    assert fake.calls[-1].texts("assistant") == []
+    await chat.close()

@@ -50,6 +50,16 @@ def test_set_list_clear_with_a_key_from_the_environment(
     assert listed["models"][1]["timeout"] == 30
     assert "sk-very-secret-123" not in listed_out.stdout
 
+    # Changing a timeout keeps the key; --clear-api-key removes it.
+    again = one_json(kefu("model", "set", lic, "--provider", "openai", "--base-url",
+                          "https://api.example.cn/v1", "--model", "deepseek-chat",
+                          "--timeout", "20", "--json"))  # fmt: skip
+    assert again["api_key"] == "set" and again["timeout"] == 20
+    cleared = one_json(kefu("model", "set", lic, "--provider", "openai", "--base-url",
+                            "https://api.example.cn/v1", "--model", "deepseek-chat",
+                            "--clear-api-key", "--json"))  # fmt: skip
+    assert cleared["api_key"] is None
+
     one_json(kefu("model", "clear", lic, "--slot", "2", "--json"))
     assert len(one_json(kefu("model", "list", lic, "--json"))["models"]) == 1
     assert_clean_error(kefu("model", "clear", lic, "--slot", "2", ok=False))
@@ -84,6 +94,8 @@ def test_the_key_from_standard_input(kefu: Callable[..., Result], cli_url: str) 
     [
         (["--provider", "anthropic", "--base-url", "https://x.cn", "--model", "m"], "provider"),
         (["--provider", "openai", "--base-url", "ftp://x.cn", "--model", "m"], "base URL"),
+        (["--provider", "openai", "--base-url", "https://u:pw@x.cn/v1", "--model", "m"],
+         "credentials"),
         (["--provider", "openai", "--base-url", "https://x.cn", "--model", "m", "--slot", "3"],
          "slot"),
         (["--provider", "openai", "--base-url", "https://x.cn", "--model", "m",

@@ -11,7 +11,7 @@ import pytest
 
 from bot.services import build_services
 from core.db import Database
-from kefu.widget_routes import LOADER_CACHE, UI_CACHE
+from kefu.widget_routes import LOADER_CACHE, UI_CACHE, accepts_gzip
 from tests.conftest import run_server, settings_for
 from widget import assets
 
@@ -65,7 +65,7 @@ def test_gzip_when_accepted(client: httpx.Client) -> None:
 def test_etag_revalidation(client: httpx.Client) -> None:
     first = client.get("/widget.js")
     etag = first.headers["etag"]
-    assert re.fullmatch(r'"[0-9a-f]{20}"', etag)
+    assert re.fullmatch(r'"[0-9a-f]{20}(-gz)?"', etag)  # httpx asks for gzip
     again = client.get("/widget.js", headers={"if-none-match": etag})
     assert again.status_code == 304
     assert again.content == b""
@@ -103,3 +103,29 @@ def test_demo_page_runs_under_a_strict_csp(client: httpx.Client) -> None:
 def test_no_demo_without_kefu_demo(sqlite_url: str) -> None:
     for client in _client(sqlite_url):
         assert client.get("/demo").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("header", "gzipped"),
+    [
+        ("gzip", True),
+        ("GZIP", True),
+        ("br, gzip;q=0.5", True),
+        ("*", True),
+        ("gzip;q=0", False),
+        ("gzip; q=0.000", False),
+        ("identity", False),
+        ("", False),
+    ],
+)
+def test_accept_encoding_negotiation(header: str, gzipped: bool) -> None:
+    assert accepts_gzip(header) is gzipped
+
+
+def test_each_representation_has_its_own_etag(client: httpx.Client) -> None:
+    plain = client.get("/widget.js", headers={"accept-encoding": "identity"}).headers["etag"]
+    packed = client.get("/widget.js", headers={"accept-encoding": "gzip"}).headers["etag"]
+    assert plain != packed and packed.endswith('-gz"')
+    # A client holding the plain body gets the gzip one (and vice versa), not a 304.
+    swapped = client.get("/widget.js", headers={"accept-encoding": "gzip", "if-none-match": plain})
+    assert swapped.status_code == 200

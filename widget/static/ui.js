@@ -696,6 +696,7 @@
     var lastNotice = null;
     var user = ctx.want.user;   // {id, hash} from Kefu.identify, or null
     var refused = 0;            // handshakes in a row that failed before the socket opened
+    var myVisitor = null;       // the visitor token of this tab's last welcome
     var REFUSED_BEFORE_BANNER = 3;
 
     // ---------------------------------------------------------------- panel
@@ -1004,7 +1005,18 @@
       started = true;
       connect();
       window.addEventListener("online", function () {
-        if (!ws && !unavailable) {
+        if (unavailable) {
+          return;
+        }
+        if (ws && ws.readyState !== 1) {
+          // An attempt made while offline may hang until its timeout: start afresh.
+          var stale = ws;
+          try {
+            stale.close();
+          } catch (e) { /* already closing */ }
+          onSocketGone(stale, 1006);
+        }
+        if (!ws) {
           attempt = 0;
           connectSoon(0);
         }
@@ -1026,6 +1038,10 @@
     function connectSoon(delay) {
       if (reconnectTimer) {
         clearTimeout(reconnectTimer);
+        reconnectTimer = null;
+      }
+      if (navigator.onLine === false) {
+        return; // the "online" event connects again, at once
       }
       reconnectTimer = setTimeout(function () {
         reconnectTimer = null;
@@ -1197,6 +1213,7 @@
     function onWelcome(f) {
       if (typeof f.visitor === "string" && f.visitor) {
         store("localStorage", keys.visitor, f.visitor);
+        myVisitor = f.visitor; // this tab's own visitor, whatever other tabs store later
       }
       config = f.config && typeof f.config === "object" ? f.config : {};
       if (str(config.locale)) {
@@ -1306,6 +1323,17 @@
         r = replies[replyId] = { row: null, bubble: null, to: null, text: "", done: false };
       }
       if (!r.row) {
+        // A reply the typing watchdog gave up on may still come: reuse its row.
+        r.row = Array.prototype.filter.call(ui.list.children, function (n) {
+          return n.getAttribute("data-reply") === replyId;
+        })[0] || null;
+        if (r.row) {
+          r.bubble = r.row.querySelector(".bubble");
+          r.text = "";
+          r.bubble.textContent = "";
+          r.row.setAttribute("data-state", "streaming");
+          return r;
+        }
         r.row = messageRow("robot", "", null);
         r.row.setAttribute("data-reply", replyId);
         r.row.setAttribute("data-state", "streaming");
@@ -1587,7 +1615,7 @@
 
     function tell(event) {
       if (channel) {
-        event.visitor = store("localStorage", keys.visitor);
+        event.visitor = myVisitor;
         try {
           channel.postMessage(event);
         } catch (e) { /* a closed channel */ }
@@ -1597,7 +1625,7 @@
     function onTab(ev) {
       var m = ev.data;
       if (!welcomed || !m || typeof m !== "object" || typeof m.id !== "string" ||
-          m.visitor !== store("localStorage", keys.visitor)) {
+          !myVisitor || m.visitor !== myVisitor) {
         return;
       }
       var text = str(m.text);
@@ -1696,6 +1724,7 @@
       },
       reset: function () {
         user = null;
+        myVisitor = null;
         conversation = null;
         outbox = [];
         acked = {};
