@@ -1,9 +1,10 @@
 """The leak guard: stops a streamed answer that starts to reproduce the model's instructions.
 
 Every WINDOW-character stretch of the instructions' fixed text (after folding case and runs of
-whitespace) is a pattern of one Aho-Corasick automaton, built once. Output is released only while
-at least HOLD non-space characters stay held back, so that a leak is caught before any of the
-matching text has been shown.
+whitespace) is a pattern of one Aho-Corasick automaton, built once. Only the end of the output
+that could still grow into such a stretch is held back: its longest suffix that occurs in the
+instructions (found by binary search: every suffix of a substring is a substring). Ordinary text
+shows at once; a leak is caught before any of the matching text has been shown.
 """
 
 from __future__ import annotations
@@ -25,6 +26,12 @@ _SPACE = re.compile(r"\s+")
 
 def normalize(text: str) -> str:
     return _SPACE.sub(" ", text.casefold())
+
+
+@functools.cache
+def instruction_text() -> str:
+    """The normalised instructions, segments apart (no stretch spans two of them)."""
+    return "\x00".join(normalize(segment) for segment in instruction_segments())
 
 
 @functools.cache
@@ -53,7 +60,7 @@ class LeakGuard:
             raise ModelCallFailed(CallOutcome.MALFORMED, "instructions leaked")
         self._scanned_tail = scan[-(WINDOW - 1) :]
         self._held += text
-        cut = _release_point(self._held)
+        cut = _release_point(self._held, instruction_text())
         shown, self._held = self._held[:cut], self._held[cut:]
         return shown
 
@@ -63,12 +70,26 @@ class LeakGuard:
         return shown
 
 
-def _release_point(text: str) -> int:
-    """Where the shortest suffix of ``text`` holding HOLD non-space characters starts."""
+def _release_point(text: str, instructions: str) -> int:
+    """Where the longest suffix of ``text`` that could start a leak begins (``len(text)``
+    when none could): the longest one whose normalised form occurs in ``instructions``,
+    looked for among the suffixes with at most HOLD non-space characters."""
+    low, high = 0, _suffix_limit(text)  # suffix lengths; the one of length 0 always occurs
+    while low < high:
+        mid = (low + high + 1) // 2
+        if normalize(text[len(text) - mid :]) in instructions:
+            low = mid
+        else:
+            high = mid - 1
+    return len(text) - low
+
+
+def _suffix_limit(text: str) -> int:
+    """The length of the longest suffix of ``text`` with at most HOLD non-space characters."""
     count = 0
     for i in range(len(text) - 1, -1, -1):
         if not text[i].isspace():
             count += 1
-            if count == HOLD:
-                return i
-    return 0
+            if count > HOLD:
+                return len(text) - 1 - i
+    return len(text)

@@ -55,13 +55,14 @@ FAILURES = {
     ),
     "http_500": (Script(status=500), CallOutcome.HTTP_ERROR, 0.0, False),
     "retired": (Script(retired=True), CallOutcome.RETIRED, 0.0, False),
-    # Cut or broken after three words: less than the leak guard holds back, so nothing shown.
-    "cut_stream": (Script(reply=LONG_REPLY, cut_after=3), CallOutcome.MALFORMED, 0.0, False),
+    # Cut or broken after three words: ordinary text shows at once (the leak guard holds back
+    # only what could start to repeat the instructions), so the Restart takes it back.
+    "cut_stream": (Script(reply=LONG_REPLY, cut_after=3), CallOutcome.MALFORMED, 0.0, True),
     "malformed_chunk": (
         Script(reply=LONG_REPLY, malformed_after=3),
         CallOutcome.MALFORMED,
         0.0,
-        False,
+        True,
     ),
     "no_finish": (Script(reply=LONG_REPLY, finish=False), CallOutcome.MALFORMED, 0.0, True),
 }

@@ -13,7 +13,7 @@ from bot.answerers.base import AnswerRequest, CallOutcome, CallRecord, Delta, Tu
 from bot.answerers.kb import DONT_KNOW_EN, DONT_KNOW_ZH, KnowledgeBaseAnswerer
 from bot.answerers.kb_index import KnowledgeBaseIndex
 from bot.llm import FallbackChain, ModelAnswerer, ModelCallFailed
-from bot.llm.guard import HOLD, WINDOW, LeakGuard, normalize
+from bot.llm.guard import HOLD, WINDOW, LeakGuard, instruction_text, normalize
 from bot.llm.prompt import HISTORY_TURNS, INSTRUCTIONS, build_prompt, instruction_segments
 from core.frames import Role
 from core.knowledge import KbEntry
@@ -245,8 +245,15 @@ async def test_the_leak_guard_lets_ordinary_answers_through_whole() -> None:
         shown = "".join(guard.feed(piece) for piece in tokens(answer))
         held = guard.flush()
         assert shown + held == answer
-        visible = "".join(answer.split())
-        assert len("".join(held.split())) == min(HOLD, len(visible))
+        # Only an end that could start to repeat the instructions is held back, never more.
+        assert normalize(held) in instruction_text()
+        assert len("".join(held.split())) <= HOLD
+
+
+async def test_the_leak_guard_shows_ordinary_text_at_once() -> None:
+    guard = LeakGuard()
+    first = guard.feed("Orders ship within 24 hours")
+    assert first.startswith("Orders ship")  # not 23 characters later
 
 
 async def test_every_instruction_text_starts_with_a_long_fixed_stretch() -> None:
