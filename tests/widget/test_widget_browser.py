@@ -588,7 +588,9 @@ def test_identified_user_continues_on_another_device(
 def test_screenshots(
     browser: Any, kefu_demo: KefuDemo, width: int, height: int, locale: str, question: str
 ) -> None:
+    dark = width == 1280 and locale == "en"  # one of them in dark mode, for the docs
     context = browser.new_context(
+        color_scheme="dark" if dark else "light",
         locale=locale,
         viewport={"width": width, "height": height},
         device_scale_factor=1,
@@ -609,7 +611,10 @@ def test_screenshots(
         expect(part(page, "typing")).to_be_hidden()
         page.wait_for_timeout(300)
         ARTIFACTS.mkdir(exist_ok=True)  # the good ones are kept in docs/images
-        page.screenshot(path=str(ARTIFACTS / f"widget-{width}-{locale[:2]}.png"))
+        name = f"widget-{width}-{locale[:2]}{'-dark' if dark else ''}.png"
+        page.screenshot(path=str(ARTIFACTS / name))
+        if dark:
+            assert part(page, "root").evaluate("e => e.classList.contains('dark')")
         panel = part(page, "panel").bounding_box()
         viewport = page.evaluate("[visualViewport.width, visualViewport.height]")
         assert panel is not None
