@@ -179,7 +179,9 @@ class ChatSession:
         self.closed = False
         self._answer_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._turns: deque[Turn] = deque(maxlen=MEMORY_TURNS)
+        # The last turns, each with whether the content filter lets it reach a model (decided
+        # once, when the turn is remembered, not again on every answer).
+        self._turns: deque[tuple[Turn, bool]] = deque(maxlen=MEMORY_TURNS)
         self._turns_of: str | None = None  # the conversation the turns belong to
 
     # ------------------------------------------------------------------ lifecycle
@@ -357,7 +359,7 @@ class ChatSession:
         self._turns.clear()
         self._turns_of = conv.id if conv else None
         for row in rows[-MEMORY_TURNS:]:
-            self._turns.append(Turn(row.role, row.text))
+            self._remember(Turn(row.role, row.text))
         await self._send(
             Welcome(
                 visitor=self._visitor_token(visitor_id, user_id),
@@ -462,9 +464,7 @@ class ChatSession:
                     question=text,
                     locale="zh-CN" if self.lang == "zh" else "en",
                     # A turn the filter would stop never reaches a model, not even as memory.
-                    history=tuple(
-                        t for t in self._turns if matcher is None or matcher.find(t.text) is None
-                    ),
+                    history=tuple(turn for turn, allowed in self._turns if allowed),
                     index=index,
                     conversation_id=conv.id,
                     business=self.licensee.title or self.licensee.name,
@@ -485,6 +485,13 @@ class ChatSession:
                 await self._finish(reply, conv, text, blocked, final)
             finally:
                 await self._account(conv.id, reply_id, calls, blocked)
+
+    def _remember(self, turn: Turn, allowed: bool | None = None) -> None:
+        """Keep ``turn`` as memory; ``allowed`` when already known, else the filter decides."""
+        if allowed is None:
+            matcher = self.s.content_filter
+            allowed = matcher is None or matcher.find(turn.text) is None
+        self._turns.append((turn, allowed))
 
     async def _finish(
         self,
@@ -518,8 +525,9 @@ class ChatSession:
             content_id=reply.reply_id,
         )
         sources = [SourceRef(id=e.id, question=e.question) for e in final.sources]
-        self._turns.append(Turn(Role.VISITOR, question))
-        self._turns.append(Turn(Role.ROBOT, full))
+        asked_blocked = blocked is not None and blocked[0] == "question"
+        self._remember(Turn(Role.VISITOR, question), allowed=not asked_blocked)
+        self._remember(Turn(Role.ROBOT, full))
         assert self.visitor_id is not None
         try:
             await self.s.write(
