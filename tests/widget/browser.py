@@ -146,6 +146,7 @@ class FakeServer:
         self.auto_reply = True
         self.ack_messages = True
         self.on_connect: Callable[[Conn], bool] | None = None
+        self.refusing = False  # True: every new connection is closed at once (server away)
         self.replies = 0
         self.ui_fetches: list[str] = []
         page.route_web_socket(
@@ -155,6 +156,9 @@ class FakeServer:
     def _accept(self, route: Any) -> None:
         conn = Conn(self, route)
         self.conns.append(conn)
+        if self.refusing:
+            conn.close(1011)
+            return
         if self.on_connect is not None and self.on_connect(conn):
             return
 

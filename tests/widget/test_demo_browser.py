@@ -124,18 +124,11 @@ def test_typing_indicator_always_clears(shop: tuple[Any, FakeServer, Watch]) -> 
 
     server.last.send({"type": "reply.start", "reply": "r3", "to": second})
     expect(typing).to_be_visible()
-    refusing = True
-
-    def refuse(conn: Conn) -> bool:
-        if refusing:
-            conn.close(1011)
-        return refusing
-
-    server.on_connect = refuse
+    server.refusing = True
     server.last.close(1011)  # connection lost mid-answer, and the server stays away
     expect(part(page, "panel")).to_have_attribute("data-status", "reconnecting")
     expect(typing).to_be_hidden()
-    refusing = False
+    server.refusing = False
     expect(part(page, "panel")).to_have_attribute("data-status", "ready", timeout=20_000)
 
     server.last.send({"type": "reply.start", "reply": "r4", "to": second})
@@ -165,14 +158,7 @@ def test_offline_queue_resends_unacknowledged_ids_once(
     unacked_id = server.sent("message")[1]["id"]
 
     # While the server refuses connections, the visitor keeps typing.
-    refusing = True
-
-    def refuse(conn: Conn) -> bool:
-        if refusing:
-            conn.close(1011)
-        return refusing
-
-    server.on_connect = refuse
+    server.refusing = True
     server.last.close(1001)
     expect(part(page, "panel")).to_have_attribute("data-status", "reconnecting")
     ask(page, "离线时输入的问题")
@@ -184,7 +170,7 @@ def test_offline_queue_resends_unacknowledged_ids_once(
 
     server.ack_messages = True
     server.auto_reply = True
-    refusing = False
+    server.refusing = False
     expect(part(page, "panel")).to_have_attribute("data-status", "ready", timeout=20_000)
     expect(visitor_rows(page)).to_have_count(3)
     for i in range(3):
