@@ -40,6 +40,21 @@ class Chat:
         )
         return cls(conn)
 
+    @classmethod
+    async def start(
+        cls,
+        ws_url: str,
+        key: str | None,
+        visitor: str | None = None,
+        *,
+        locale: str | None = "zh-CN",
+        origin: str | None = ORIGIN,
+    ) -> Chat:
+        """Open a socket and say hello (the welcome is kept in ``welcome``)."""
+        chat = await cls.open(ws_url, key, origin=origin)
+        await chat.hello(visitor, locale)
+        return chat
+
     async def hello(
         self, visitor: str | None = None, locale: str | None = "zh-CN"
     ) -> dict[str, Any]:

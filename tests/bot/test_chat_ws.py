@@ -77,8 +77,7 @@ async def test_wildcard_origin_and_server_side_secret_key(
     live: LiveServer, make_tenant: MakeTenant
 ) -> None:
     t = make_tenant(origins=["https://*.example.com"])
-    chat = await Chat.open(live.ws_url, t.keys.site_key, origin="https://a.b.example.com")
-    await chat.hello()
+    chat = await Chat.start(live.ws_url, t.keys.site_key, origin="https://a.b.example.com")
     await chat.close()
     assert await refused(live, t.keys.site_key, origin="https://example.com") == 403
     # A server-side client without an Origin authenticates with its secret key.
@@ -139,8 +138,7 @@ async def test_reconnect_and_second_tab_continue_the_same_unit(
     assert roles[0] == ("visitor", "<b>bold</b> & <script>alert(1)</script>")  # plain text
     assert roles[1][0] == "robot" and welcome["history"][1]["ai"]["model"] == "echo-1"
     assert welcome["history"][0]["client_id"] == "a"
-    tab2 = await Chat.open(live.ws_url, t.keys.site_key)
-    await tab2.hello(token)
+    tab2 = await Chat.start(live.ws_url, t.keys.site_key, token)
     ack2, _ = await tab2.ask("b", "second tab")
     ack3, _ = await again.ask("c", "first tab again")
     assert ack2["conversation"]["id"] == ack3["conversation"]["id"] == conv
@@ -173,8 +171,7 @@ async def test_duplicate_id_is_acked_again_and_answered_once(
     live: LiveServer, make_tenant: MakeTenant
 ) -> None:
     t = make_tenant()
-    chat = await Chat.open(live.ws_url, t.keys.site_key)
-    await chat.hello()
+    chat = await Chat.start(live.ws_url, t.keys.site_key)
     ack, _ = await chat.ask("same", "hello")
     await chat.send({"type": "message", "id": "same", "text": "hello"})
     assert await chat.expect("ack") == ack
@@ -192,8 +189,7 @@ async def test_fifty_concurrent_sends_of_one_id_make_one_message_one_answer(
     token = (await first.hello())["visitor"]
     tabs = [first]
     for _ in range(4):
-        tab = await Chat.open(live.ws_url, t.keys.site_key)
-        await tab.hello(token)
+        tab = await Chat.start(live.ws_url, t.keys.site_key, token)
         tabs.append(tab)
     frame = json.dumps({"type": "message", "id": "dup", "text": "once"})
     await asyncio.gather(*(tabs[i % 5].send(frame) for i in range(50)))
@@ -221,8 +217,7 @@ async def test_close_then_message_starts_a_new_unit_and_rating(
     live: LiveServer, make_tenant: MakeTenant
 ) -> None:
     t = make_tenant()
-    chat = await Chat.open(live.ws_url, t.keys.site_key)
-    await chat.hello()
+    chat = await Chat.start(live.ws_url, t.keys.site_key)
     await chat.send({"type": "rating", "score": 5})
     assert (await chat.expect("error"))["code"] == "no_conversation"
     await chat.send({"type": "close"})
@@ -242,8 +237,7 @@ async def test_close_then_message_starts_a_new_unit_and_rating(
 
 async def test_test_key_units_are_marked_test(live: LiveServer, make_tenant: MakeTenant) -> None:
     t = make_tenant()
-    chat = await Chat.open(live.ws_url, t.keys.test_site_key)
-    await chat.hello()
+    chat = await Chat.start(live.ws_url, t.keys.test_site_key)
     ack, _ = await chat.ask("t", "trying the integration")
     assert ack["conversation"]["test"] is True
     assert count(live, Conversation, test=True) == 1
@@ -288,8 +282,7 @@ async def test_ten_bad_frames_in_a_row_close_with_1008(
     live: LiveServer, make_tenant: MakeTenant
 ) -> None:
     t = make_tenant()
-    chat = await Chat.open(live.ws_url, t.keys.site_key)
-    await chat.hello()
+    chat = await Chat.start(live.ws_url, t.keys.site_key)
     for _ in range(10):
         await chat.send("nope")
     assert await chat.close_code() == 1008
@@ -299,8 +292,7 @@ async def test_frame_over_16_kib_closes_with_1009(
     live: LiveServer, make_tenant: MakeTenant
 ) -> None:
     t = make_tenant()
-    chat = await Chat.open(live.ws_url, t.keys.site_key)
-    await chat.hello()
+    chat = await Chat.start(live.ws_url, t.keys.site_key)
     await chat.send(json.dumps({"type": "message", "id": "big", "text": "x" * (17 * 1024)}))
     assert await chat.close_code() == 1009
     assert count(live, Message) == 0
@@ -311,10 +303,8 @@ async def test_flooding_visitor_is_rate_limited_others_are_not(
     live: LiveServer, make_tenant: MakeTenant
 ) -> None:
     t = make_tenant()
-    flood = await Chat.open(live.ws_url, t.keys.site_key)
-    await flood.hello()
-    calm = await Chat.open(live.ws_url, t.keys.site_key)
-    await calm.hello()
+    flood = await Chat.start(live.ws_url, t.keys.site_key)
+    calm = await Chat.start(live.ws_url, t.keys.site_key)
     limited = None
     for i in range(40):
         await flood.send({"type": "message", "id": f"f{i}", "text": "spam"})
@@ -337,8 +327,7 @@ async def test_idle_sweeper_ends_the_unit_and_tells_the_widget(
     live: LiveServer, make_tenant: MakeTenant
 ) -> None:
     t = make_tenant()
-    chat = await Chat.open(live.ws_url, t.keys.site_key)
-    await chat.hello()
+    chat = await Chat.start(live.ws_url, t.keys.site_key)
     ack, _ = await chat.ask("1", "hi")
     started = utcnow()
     live.services.clock = lambda: started + timedelta(minutes=31)
@@ -359,8 +348,7 @@ async def test_suspension_ends_units_and_closes_sockets_with_4403(
     live: LiveServer, make_tenant: MakeTenant
 ) -> None:
     t = make_tenant()
-    chat = await Chat.open(live.ws_url, t.keys.site_key)
-    await chat.hello()
+    chat = await Chat.start(live.ws_url, t.keys.site_key)
     ack, _ = await chat.ask("1", "hi")
     now = utcnow()
     with live.services.db.session() as s:
@@ -388,8 +376,7 @@ async def test_revoking_a_key_closes_its_open_sockets(
     live: LiveServer, make_tenant: MakeTenant
 ) -> None:
     t = make_tenant()
-    chat = await Chat.open(live.ws_url, t.keys.site_key)
-    await chat.hello()
+    chat = await Chat.start(live.ws_url, t.keys.site_key)
     with live.services.db.session() as s:
         revoke_key(s, t.keys.site_key, utcnow())
         s.commit()
@@ -478,8 +465,7 @@ async def test_a_failing_answerer_gives_one_safe_answer_and_the_unit_stands(
 ) -> None:
     t = make_tenant()
     live.services.answerers.fixed = BrokenAnswerer()
-    chat = await Chat.open(live.ws_url, t.keys.site_key)
-    await chat.hello(locale="en")
+    chat = await Chat.start(live.ws_url, t.keys.site_key, locale="en")
     _ack, frames = await chat.ask("1", "hello?")
     end = frames[-1]
     deltas = [f["text"] for f in frames if f["type"] == "reply.delta"]

@@ -89,8 +89,7 @@ def tenant_with_kb(make_tenant: MakeTenant, db: Database, name: str = "Shop") ->
 
 
 async def ask(served: Served, t: Tenant, text: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    chat = await Chat.open(served.ws_url, t.keys.site_key)
-    await chat.hello(locale="en")
+    chat = await Chat.start(served.ws_url, t.keys.site_key, locale="en")
     ack, frames = await chat.ask("m1", text)
     await chat.close()
     return ack, frames
@@ -247,8 +246,7 @@ async def test_blocked_turns_and_ended_conversations_never_reach_the_model(
     served: Served, fake: FakeOpenAI, make_tenant: MakeTenant, db: Database
 ) -> None:
     t = tenant_with_kb(make_tenant, db)
-    chat = await Chat.open(served.ws_url, t.keys.site_key)
-    await chat.hello(locale="en")
+    chat = await Chat.start(served.ws_url, t.keys.site_key, locale="en")
     await chat.ask("m1", "Any good online casino here?")
     await chat.ask("m2", "How do I get a refund?")
     request = fake.calls[-1]
