@@ -466,14 +466,20 @@
 
     // ---------------------------------------------------------------- DOM building
 
+    // An element that tests and styles find by its data-kefu name.
+    function part(tag, className, name, text) {
+      var node = el(tag, className, text);
+      node.setAttribute("data-kefu", name);
+      return node;
+    }
+
     var ui = { wrap: ctx.wrap, launcher: ctx.launcher };
 
     function buildUi() {
       ctx.addStyles(ctx.root, CSS_TEXT);
-      var panel = el("div", "panel");
+      var panel = part("div", "panel", "panel");
       panel.hidden = true;
       panel.id = "kefu-panel";
-      panel.setAttribute("data-kefu", "panel");
       panel.setAttribute("role", "dialog");
       panel.setAttribute("aria-modal", "true");
       panel.setAttribute("aria-labelledby", "kefu-title");
@@ -484,20 +490,16 @@
       var avatar = el("div", "avatar");
       avatar.appendChild(icon("agent"));
       var headText = el("div", "head-text");
-      var title = el("h2", "title");
+      var title = part("h2", "title", "title");
       title.id = "kefu-title";
-      title.setAttribute("data-kefu", "title");
-      var status = el("div", "status");
-      status.setAttribute("data-kefu", "status");
+      var status = part("div", "status", "status");
       status.setAttribute("role", "status");
       headText.appendChild(title);
       headText.appendChild(status);
-      var endBtn = el("button", "end-btn");
+      var endBtn = part("button", "end-btn", "end");
       endBtn.type = "button";
-      endBtn.setAttribute("data-kefu", "end");
-      var minBtn = el("button", "icon-btn");
+      var minBtn = part("button", "icon-btn", "minimise");
       minBtn.type = "button";
-      minBtn.setAttribute("data-kefu", "minimise");
       minBtn.appendChild(icon("minimise"));
       head.appendChild(avatar);
       head.appendChild(headText);
@@ -505,9 +507,8 @@
       head.appendChild(minBtn);
       panel.appendChild(head);
 
-      var banner = el("div", "banner");
+      var banner = part("div", "banner", "banner");
       banner.hidden = true;
-      banner.setAttribute("data-kefu", "banner");
       banner.setAttribute("role", "status");
       var bannerText = el("div", "banner-text");
       var bannerClose = el("button", "x", "\u00d7");
@@ -517,14 +518,12 @@
       panel.appendChild(banner);
 
       var body = el("div", "body");
-      var list = el("div", "list");
-      list.setAttribute("data-kefu", "messages");
+      var list = part("div", "list", "messages");
       list.setAttribute("role", "log");
       list.setAttribute("aria-live", "polite");
       list.tabIndex = 0; // scrollable with the keyboard
-      var typing = el("div", "typing");
+      var typing = part("div", "typing", "typing");
       typing.hidden = true;
-      typing.setAttribute("data-kefu", "typing");
       typing.appendChild(el("span"));
       typing.appendChild(el("span"));
       typing.appendChild(el("span"));
@@ -532,9 +531,8 @@
       typing.appendChild(typingLabel);
       body.appendChild(list);
 
-      var state = el("div", "state");
+      var state = part("div", "state", "unavailable");
       state.hidden = true;
-      state.setAttribute("data-kefu", "unavailable");
       state.setAttribute("role", "alert");
       var stateIcon = el("div", "state-icon");
       var stateTitle = el("div", "state-title");
@@ -547,31 +545,25 @@
       body.appendChild(state);
       panel.appendChild(body);
 
-      var counter = el("div", "counter");
+      var counter = part("div", "counter", "counter");
       counter.hidden = true;
-      counter.setAttribute("data-kefu", "counter");
       panel.appendChild(counter);
 
-      var composer = el("form", "composer");
-      composer.setAttribute("data-kefu", "composer");
-      var input = el("textarea");
+      var composer = part("form", "composer", "composer");
+      var input = part("textarea", "", "input");
       input.rows = 1;
-      input.setAttribute("data-kefu", "input");
-      var sendBtn = el("button", "send");
+      var sendBtn = part("button", "send", "send");
       sendBtn.type = "submit";
       sendBtn.disabled = true;
-      sendBtn.setAttribute("data-kefu", "send");
       sendBtn.appendChild(icon("send"));
       composer.appendChild(input);
       composer.appendChild(sendBtn);
       panel.appendChild(composer);
 
       var foot = el("div", "foot");
-      var attribution = el("span", "attribution");
-      attribution.setAttribute("data-kefu", "attribution");
+      var attribution = part("span", "attribution", "attribution");
       var sep = el("span", "sep", "\u00b7");
-      var disclaimer = el("span", "disclaimer");
-      disclaimer.setAttribute("data-kefu", "disclaimer");
+      var disclaimer = part("span", "disclaimer", "disclaimer");
       foot.appendChild(attribution);
       foot.appendChild(sep);
       foot.appendChild(disclaimer);
@@ -797,15 +789,13 @@
       if (lastInlineError && lastInlineError.parentNode) {
         lastInlineError.parentNode.removeChild(lastInlineError);
       }
-      lastInlineError = el("div", "inline-error", text);
-      lastInlineError.setAttribute("data-kefu", "error");
+      lastInlineError = part("div", "inline-error", "error", text);
       lastInlineError.setAttribute("role", "alert");
       return appendToList(lastInlineError);
     }
 
     function aiLabelNode(ai) {
-      var label = el("div", "ai-label");
-      label.setAttribute("data-kefu", "ai-label");
+      var label = part("div", "ai-label", "ai-label");
       label.appendChild(icon("spark"));
       var text = (config && str(config.ai_label)) || (ai && str(ai.label)) || t("aiLabel");
       label.appendChild(document.createTextNode(text));
@@ -1423,8 +1413,7 @@
       if (ratingBox && ratingBox.parentNode) {
         ratingBox.parentNode.removeChild(ratingBox);
       }
-      var box = el("div", "rating");
-      box.setAttribute("data-kefu", "rating");
+      var box = part("div", "rating", "rating");
       var label = el("div", "", t("rate"));
       var stars = el("div", "stars");
       var buttons = [];
