@@ -2,10 +2,11 @@
 
 Every frame costs a serialisation, a WebSocket frame and a socket write on the event loop; an
 answer arriving as many small pieces would spend more on framing than on answering. The first
-piece goes out at once (the end user sees the answer start without delay); later pieces are
-merged until ``window`` seconds have passed since the last frame. A timer sends what is pending
-when the window closes, so a piece never waits for the next one (a model that pauses mid-answer
-does not hold back what it already said), and the rest goes out at the end.
+piece goes out on the next turn of the event loop, with whatever else arrived in the same turn
+(an answer that is ready at once, such as a knowledge-base answer, is one frame); later pieces
+are merged until ``window`` seconds have passed since the last frame. A timer sends what is
+pending when the window closes, so a piece never waits for the next one (a model that pauses
+mid-answer does not hold back what it already said), and the rest goes out at the end.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ class DeltaCoalescer:
         self._clock = clock
         self._pending: list[str] = []
         self._last: float | None = None
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: asyncio.Handle | None = None
         self._timed: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()  # frames leave in order, one at a time
         self.frames = 0
@@ -39,10 +40,14 @@ class DeltaCoalescer:
             return
         self._pending.append(text)
         wait = 0.0 if self._last is None else self._window - (self._clock() - self._last)
+        loop = asyncio.get_running_loop()
         if wait <= 0:
-            await self.flush()
+            # Due now: on the next turn, unless that is already arranged.
+            if self._timer is None or isinstance(self._timer, asyncio.TimerHandle):
+                self._cancel_timer()
+                self._timer = loop.call_soon(self._on_timer)
         elif self._timer is None:
-            self._timer = asyncio.get_running_loop().call_later(wait, self._on_timer)
+            self._timer = loop.call_later(wait, self._on_timer)
 
     def _on_timer(self) -> None:
         self._timer = None

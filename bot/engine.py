@@ -139,16 +139,40 @@ class _Reply:
     ) -> tuple[Final | None, str | None]:
         """Pass an answerer's events on; returns its Final, or the blocked term."""
         guard = StreamGuard(matcher) if matcher is not None else None
+        # An answer the answerer knew whole before its first piece is checked once, as a whole
+        # (``Delta.whole``); its pieces then pass straight through. ``at``: how far they got.
+        checked: str | None = None
+        at = 0
         final: Final | None = None
         async with contextlib.aclosing(events) as stream:  # type: ignore[type-var]
             async for event in stream:
                 if isinstance(event, Delta):
-                    safe = guard.feed(event.text) if guard is not None else event.text
-                    if guard is not None and guard.blocked is not None:
+                    if guard is None or matcher is None:
+                        await self.add(event.text)
+                        continue
+                    if checked is None and event.whole and guard.fed == 0 and not self._parts:
+                        found = matcher.find_known(event.whole)
+                        if found is not None:
+                            return None, found.term
+                        checked, at = event.whole, 0
+                    if checked is not None:
+                        if event.whole is checked and checked.startswith(event.text, at):
+                            at += len(event.text)
+                            await self.add(event.text)
+                            continue
+                        # Anything else is filtered piece by piece, running on from what
+                        # was shown.
+                        checked = None
+                        found = guard.shown(self.text)
+                        if found is not None:
+                            return None, found.term
+                    safe = guard.feed(event.text)
+                    if guard.blocked is not None:
                         return None, guard.blocked.term
                     await self.add(safe)
                 elif isinstance(event, Restart):
                     guard = StreamGuard(matcher) if matcher is not None else None
+                    checked = None
                     await self.restart()
                 else:
                     final = event
@@ -487,10 +511,11 @@ class ChatSession:
                 await self._account(conv.id, reply_id, calls, blocked)
 
     def _remember(self, turn: Turn, allowed: bool | None = None) -> None:
-        """Keep ``turn`` as memory; ``allowed`` when already known, else the filter decides."""
+        """Keep ``turn`` as memory; ``allowed`` when already known, else the filter decides
+        (remembering its verdict: the server's own sentences recur verbatim)."""
         if allowed is None:
             matcher = self.s.content_filter
-            allowed = matcher is None or matcher.find(turn.text) is None
+            allowed = matcher is None or matcher.find_known(turn.text) is None
         self._turns.append((turn, allowed))
 
     async def _finish(
@@ -503,6 +528,7 @@ class ChatSession:
     ) -> None:
         """The answer's last pieces, its record and reply.end; a socket gone meanwhile only
         stops the sending."""
+        streamed = blocked is None and final is not None
         if blocked is not None or final is None:
             if blocked is None:
                 text, model = branding.SORRY[self.lang], branding.SAFE_MODEL
@@ -527,7 +553,9 @@ class ChatSession:
         sources = [SourceRef(id=e.id, question=e.question) for e in final.sources]
         asked_blocked = blocked is not None and blocked[0] == "question"
         self._remember(Turn(Role.VISITOR, question), allowed=not asked_blocked)
-        self._remember(Turn(Role.ROBOT, full))
+        # An answer that streamed through the filter unblocked is allowed as it stands; the
+        # server's own replacement sentences are checked like any text.
+        self._remember(Turn(Role.ROBOT, full), allowed=True if streamed else None)
         assert self.visitor_id is not None
         try:
             await self.s.write(

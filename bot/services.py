@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -58,7 +57,7 @@ class ChatServices:
 
     async def write(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn`` on the group-commit writer; returns once its transaction is durable."""
-        return await asyncio.wrap_future(self.db.writer.submit(fn))
+        return await self.db.writer.submit_async(fn)
 
     def load_maintenance(self) -> None:
         with self.db.read_session() as session:

@@ -30,6 +30,7 @@ from core.word_list import DEFAULT_WORD_LIST, WordList, load_word_list, parse_wo
 __all__ = [
     "DEFAULT_WORD_LIST",
     "MAX_GAP",
+    "VERDICTS",
     "Match",
     "Matcher",
     "StreamGuard",
@@ -39,6 +40,7 @@ __all__ = [
 ]
 
 MAX_GAP: Final = 2  # separator characters allowed between two characters of a term
+VERDICTS: Final = 4096  # texts whose verdict a Matcher remembers (find_known)
 _SEP, _WORD, _CJK = 0, 1, 2
 _BREAK: Final = "\x00"  # fed to the automaton where a gap exceeds MAX_GAP; never in a term
 _INVISIBLE_LETTERS: Final = frozenset("\u115f\u1160\u3164\uffa0")  # Hangul fillers
@@ -79,6 +81,21 @@ def _fold(char: str) -> tuple[tuple[str, int], ...]:
         else:
             folded.append((c, _SEP))
     return tuple(folded)
+
+
+class _ContentOnly(dict[int, str]):
+    """A ``str.translate`` table: each character to its normalised content characters, and
+    separators and invisible characters to nothing. Filled as characters are met (those of the
+    Basic Multilingual Plane kept, so the table stays small)."""
+
+    def __missing__(self, code: int) -> str:
+        content = "".join(c for c, kind in _fold(chr(code)) if kind != _SEP)
+        if code < 0x10000:
+            self[code] = content
+        return content
+
+
+_CONTENT_ONLY = _ContentOnly()
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +140,7 @@ class Matcher:
                 terms[key] = _Term(term, len(key), content[0][1] == _WORD, content[-1][1] == _WORD)
         self.longest: int = max((len(key) for key in terms), default=0)
         self._automaton: Any = None
+        self._verdicts: dict[str, Match | None] = {}  # find() of texts seen often, bounded
         if terms:
             self._automaton = ahocorasick.Automaton()
             for key, value in terms.items():
@@ -133,9 +151,26 @@ class Matcher:
         """The first blocked term in ``text`` (the one ending first; the longest if several do)."""
         if self._automaton is None:
             return None
+        # Any match is a run of consecutive content characters, so a text whose content alone
+        # holds no term at all is clean; most texts are decided here, without the scan.
+        if next(self._automaton.iter(text.translate(_CONTENT_ONLY)), None) is None:
+            return None
         scan = _Scan(self)
         found = scan.push(text)
         return found if found is not None else scan.close()
+
+    def find_known(self, text: str) -> Match | None:
+        """``find``, remembered for up to ``VERDICTS`` texts: for answers that recur verbatim,
+        such as a knowledge base's, so each is scanned once rather than on every reply."""
+        try:
+            return self._verdicts[text]
+        except KeyError:
+            pass
+        found = self.find(text)
+        if len(self._verdicts) >= VERDICTS:
+            self._verdicts.clear()
+        self._verdicts[text] = found
+        return found
 
     def blocked(self, text: str) -> bool:
         """Whether ``text`` contains a blocked term."""
@@ -299,6 +334,11 @@ class StreamGuard:
         return self._blocked
 
     @property
+    def fed(self) -> int:
+        """How many characters have been fed (or taken as shown) so far."""
+        return self._scan.consumed
+
+    @property
     def held(self) -> int:
         """How many characters fed are held back, not yet returned."""
         return self._scan.consumed - self._returned
@@ -319,6 +359,18 @@ class StreamGuard:
             return self._block(found)
         self._held.append(piece)
         return self._release(self._scan.safe_end())
+
+    def shown(self, text: str) -> Match | None:
+        """Takes ``text`` as already shown (it was checked whole beforehand), so that a term
+        running on from it into later pieces is still found. Returns a match found in it."""
+        if self._finished or self._blocked is not None:
+            return self._blocked
+        found = self._scan.push(text)
+        if found is not None:
+            self._block(found)
+            return found
+        self._returned = self._scan.consumed
+        return None
 
     def finish(self) -> str:
         """Everything still held, when the whole answer is clean; "" once blocked or finished."""

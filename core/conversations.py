@@ -26,6 +26,7 @@ from sqlalchemy import (
 from core.frames import EndReason, Role
 from core.ids import new_id
 from core.models import Conversation, Licensee, Message, Rating, table_of
+from core.prepared import Prepared
 
 _conversations = table_of(Conversation)
 _messages = table_of(Message)
@@ -65,6 +66,10 @@ _END = (
 )
 _INSERT_CONV = insert(_conversations)
 _INSERT_MSG = insert(_messages)
+# What every chat message runs, straight on the driver (see core.prepared).
+_SEEN_FAST, _OPEN_FAST, _NEXT_SEQ_FAST, _INSERT_MSG_FAST = map(
+    Prepared, (_SEEN, _OPEN, _NEXT_SEQ, _INSERT_MSG)
+)
 
 MAX_LENGTH = timedelta(hours=24)
 SWEEP_BATCH = 500  # units ended per sweeper transaction
@@ -156,20 +161,19 @@ def _end(conn: Connection, row: Any, reason: EndReason, at: datetime) -> Ending 
 
 
 def _open_row(conn: Connection, licensee_id: str, visitor_id: str) -> Any:
-    return conn.execute(_OPEN, {"lic": licensee_id, "vis": visitor_id}).first()
+    return _OPEN_FAST.first(conn, {"lic": licensee_id, "vis": visitor_id})
 
 
 def _next_seq(conn: Connection, conversation_id: str, now: datetime) -> int:
-    return int(conn.execute(_NEXT_SEQ, {"conv": conversation_id, "at": now}).scalar_one())
+    (row,) = _NEXT_SEQ_FAST.execute(conn, {"conv": conversation_id, "at": now})
+    return int(row.last_seq)
 
 
 def record_visitor_message(
     conn: Connection, who: Speaker, client_id: str, text: str, now: datetime
 ) -> Recorded:
     """Store a visitor message, opening a unit when none is open (rules 1-3)."""
-    seen = conn.execute(
-        _SEEN, {"lic": who.licensee_id, "vis": who.visitor_id, "cid": client_id}
-    ).first()
+    seen = _SEEN_FAST.first(conn, {"lic": who.licensee_id, "vis": who.visitor_id, "cid": client_id})
     if seen is not None:
         earlier = conn.execute(_CONV_BY_ID, {"conv": seen.conversation_id}).one()
         return Recorded(_ref(earlier), seen.id, duplicate=True, started=False)
@@ -208,8 +212,8 @@ def record_visitor_message(
         seq, started = _next_seq(conn, conv.id, now), False
 
     message_id = new_id("msg")
-    conn.execute(
-        _INSERT_MSG,
+    _INSERT_MSG_FAST.execute(
+        conn,
         {
             "id": message_id,
             "conversation_id": conv.id,
@@ -239,8 +243,8 @@ def record_reply(
     role: Role = Role.ROBOT,
 ) -> None:
     """Store a robot (or agent/system) message; it counts as activity while the unit is open."""
-    conn.execute(
-        _INSERT_MSG,
+    _INSERT_MSG_FAST.execute(
+        conn,
         {
             "id": message_id,
             "conversation_id": conversation_id,

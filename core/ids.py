@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import os
 import secrets
+import threading
 import time
 
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, lower case
@@ -19,6 +20,32 @@ def _b32(value: int, length: int) -> str:
     return "".join(reversed(out))
 
 
+class _RandomPool(threading.local):
+    """Random bytes from the OS, fetched 4 KiB at a time per thread.
+
+    One ``os.urandom`` call per identifier releases the GIL each time; on the event loop every
+    release can hand the interpreter to a busy thread for a whole switch interval.
+    """
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.buffer = b""
+        self.at = 0
+
+    def take(self, n: int) -> bytes:
+        if self.at + n > len(self.buffer):
+            self.buffer, self.at = os.urandom(4096), 0
+        self.at += n
+        return self.buffer[self.at - n : self.at]
+
+
+_pool = _RandomPool()
+# A forked child must not hand out the parent's remaining bytes again.
+os.register_at_fork(after_in_child=_pool.reset)
+
+
 def new_id(prefix: str) -> str:
     """``prefix_`` + 26 characters: 48 bits of milliseconds then 80 random bits (ULID layout).
 
@@ -26,7 +53,7 @@ def new_id(prefix: str) -> str:
     write rate of conversations and messages.
     """
     ms = time.time_ns() // 1_000_000
-    rand = int.from_bytes(os.urandom(10), "big")
+    rand = int.from_bytes(_pool.take(10), "big")
     return f"{prefix}_{_b32(ms, 10)}{_b32(rand, 16)}"
 
 

@@ -92,9 +92,15 @@ class AnswerRequest:
 
 @dataclass(frozen=True, slots=True)
 class Delta:
-    """A piece of the answer text, in order."""
+    """A piece of the answer text, in order.
+
+    ``whole`` is the whole answer the piece belongs to, when the answerer knows it before the
+    first piece (the built-in answerer does): the pieces carrying the same ``whole`` join to
+    exactly it. The content filter then checks that text once instead of piece by piece.
+    """
 
     text: str
+    whole: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from functools import lru_cache
 
 from bot.answerers.base import AnswerEvent, AnswerRequest, Delta, Final
 
@@ -25,7 +26,8 @@ _KANA = re.compile(r"[\u3040-\u30ff]")
 _LATIN = re.compile(r"[A-Za-z]")
 
 
-def pieces(text: str) -> list[str]:
+@lru_cache(maxsize=4096)  # the same few answers are given again and again
+def pieces(text: str) -> tuple[str, ...]:
     """``text`` cut after each sentence or clause; the pieces join back to exactly ``text``."""
     out: list[str] = []
     start = 0
@@ -35,7 +37,7 @@ def pieces(text: str) -> list[str]:
             start = match.end()
     if start < len(text):
         out.append(text[start:])
-    return out
+    return tuple(out)
 
 
 def is_clearly_chinese(text: str) -> bool:
@@ -60,7 +62,7 @@ class KnowledgeBaseAnswerer:
         hit = request.index.best(request.question)
         text = dont_know(request.locale, request.question) if hit is None else hit.entry.answer
         for piece in pieces(text):
-            yield Delta(piece)
+            yield Delta(piece, whole=text)
         if hit is None:
             yield Final(producer=PRODUCER, model=MODEL, sources=[], resolved=False)
         else:

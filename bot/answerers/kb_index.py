@@ -8,6 +8,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -132,27 +133,47 @@ def features(text: str, settings: IndexSettings = DEFAULT_SETTINGS) -> tuple[lis
     for token in _TOKEN.findall(normalize(text)):
         if _IS_CJK.match(token):
             previous = ""
-            for n in range(cjk_lo, min(cjk_hi, len(token)) + 1):
-                grams = ["h" + token[i : i + n] for i in range(len(token) - n + 1)]
-                cjk += grams
-                function += [g for g in grams if g[1:] in FUNCTION_CJK]
+            grams, function_grams = _cjk_features(token, cjk_lo, cjk_hi)
+            cjk += grams
+            function += function_grams
             continue
-        word = stem(token)
-        is_function = token in FUNCTION_WORDS
+        word, is_function, grams = _word_features(token, lo, hi)
         words.append("w" + word)
         if previous:
             pairs.append("p" + previous + " " + word)
             if is_function and previous_is_function:
                 function.append(pairs[-1])
         previous, previous_is_function = word, is_function
-        padded = f" {token} "
-        start = len(chars)
-        for n in range(lo, min(hi, len(padded)) + 1):
-            chars += ["c" + padded[i : i + n] for i in range(len(padded) - n + 1)]
+        chars += grams
         if is_function:
             function.append(words[-1])
-            function += chars[start:]
+            function += grams
     return words, pairs, chars, cjk, function
+
+
+# Words recur from question to question (few distinct ones make up most text), so each one's
+# stem and character n-grams are worked out once; runs of CJK characters likewise.
+@lru_cache(maxsize=1 << 15)
+def _word_features(token: str, lo: int, hi: int) -> tuple[str, bool, tuple[str, ...]]:
+    """A Latin-script word's stem, whether it is a function word, its character n-grams."""
+    padded = f" {token} "
+    grams = tuple(
+        "c" + padded[i : i + n]
+        for n in range(lo, min(hi, len(padded)) + 1)
+        for i in range(len(padded) - n + 1)
+    )
+    return stem(token), token in FUNCTION_WORDS, grams
+
+
+@lru_cache(maxsize=1 << 13)
+def _cjk_features(token: str, lo: int, hi: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """A run of CJK characters' n-grams, and those of them that are function words."""
+    grams = tuple(
+        "h" + token[i : i + n]
+        for n in range(lo, min(hi, len(token)) + 1)
+        for i in range(len(token) - n + 1)
+    )
+    return grams, tuple(g for g in grams if g[1:] in FUNCTION_CJK)
 
 
 def _weighted(
@@ -210,6 +231,13 @@ class KnowledgeBaseIndex:
         self._starts = phrase_starts  # first phrasing row of each entry, and the end
         self._centroid_norms = centroid_norms  # length of each entry's sum of phrasings
         self._shortlist_postings = shortlist_postings  # feature x entry centroid, uncommon only
+        # A small index is scored whole: through its postings (feature x phrasing), touching
+        # only the question's features instead of every phrasing's.
+        self._postings: sp.csr_matrix | None = None
+        if shortlist_postings is None:
+            self._postings = sp.csr_matrix(phrasings.T)
+            self._postings.sort_indices()
+            _freeze(self._postings)
         # A word the knowledge base never uses still counts in the question's length, so a
         # question mostly about something else scores low rather than matching on one word.
         n_docs = phrasings.shape[0] + settings.function_prior
@@ -301,7 +329,7 @@ class KnowledgeBaseIndex:
     def nbytes(self) -> int:
         """Memory held by the index's arrays (the entries themselves are not counted)."""
         total = sum(a.nbytes for a in (self._vocab, self._idf, self._starts, self._centroid_norms))
-        for m in (self._phrasings, self._shortlist_postings):
+        for m in (self._phrasings, self._shortlist_postings, self._postings):
             if m is not None:
                 total += m.data.nbytes + m.indices.nbytes + m.indptr.nbytes
         return int(total)
@@ -314,10 +342,18 @@ class KnowledgeBaseIndex:
         if query is None:
             return []
         ids, weights = query
-        candidates = self._shortlist(ids, weights, k)
-        scores = self._score(candidates, ids, weights)
+        if self._postings is not None:
+            candidates = np.arange(len(self._entries), dtype=np.int64)
+            scores = self._score_all(ids, weights)
+        else:
+            candidates = self._shortlist(ids, weights, k)
+            scores = self._score(candidates, ids, weights)
         # Best first; equal scores keep the knowledge base's own order.
-        order = np.lexsort((candidates, -scores))[:k]
+        order: Sequence[int]
+        if k == 1 and self._postings is not None:
+            order = [int(np.argmax(scores))]  # the first of equal best scores, as lexsort
+        else:
+            order = np.lexsort((candidates, -scores))[:k].tolist()
         return [
             Hit(self._entries[int(candidates[i])], float(scores[i])) for i in order if scores[i] > 0
         ]
@@ -363,6 +399,29 @@ class KnowledgeBaseIndex:
             return np.zeros(0, dtype=np.int64)
         return np.argpartition(-rough, n - 1)[:n].astype(np.int64)
 
+    def _score_all(self, ids: npt.NDArray[np.int32], weights: FloatArray) -> FloatArray:
+        """Every entry's score, from the postings of the question's features."""
+        postings = self._postings
+        assert postings is not None
+        at, which = _gather(postings.indptr, ids)
+        sims = np.bincount(
+            postings.indices[at],
+            weights=postings.data[at] * weights[which],
+            minlength=postings.shape[1],
+        )
+        return self._mix(sims, self._starts[:-1], self._centroid_norms)
+
+    def _mix(
+        self, sims: npt.NDArray[Any], starts: IntArray, centroid_norms: FloatArray
+    ) -> FloatArray:
+        """Entry scores from the similarities of their phrasings, each entry's a run from its
+        start."""
+        nearest = np.maximum.reduceat(sims, starts)
+        centroid = np.add.reduceat(sims, starts) / centroid_norms
+        a = self._settings.nearest
+        # Clipped only against float rounding: identical texts give 1.0000001 otherwise.
+        return np.minimum(a * nearest + (1 - a) * centroid, 1.0).astype(np.float32)
+
     def _score(
         self, candidates: IntArray, ids: npt.NDArray[np.int32], weights: FloatArray
     ) -> FloatArray:
@@ -376,12 +435,7 @@ class KnowledgeBaseIndex:
         at, which = _gather(self._phrasings.indptr, rows)
         products = self._phrasings.data[at] * dense[self._phrasings.indices[at]]
         sims = np.bincount(which, weights=products, minlength=len(rows))
-        local_starts = np.cumsum(counts) - counts
-        nearest = np.maximum.reduceat(sims, local_starts)
-        centroid = np.add.reduceat(sims, local_starts) / self._centroid_norms[candidates]
-        a = self._settings.nearest
-        # Clipped only against float rounding: identical texts give 1.0000001 otherwise.
-        return np.minimum(a * nearest + (1 - a) * centroid, 1.0).astype(np.float32)
+        return self._mix(sims, np.cumsum(counts) - counts, self._centroid_norms[candidates])
 
 
 def _gather(

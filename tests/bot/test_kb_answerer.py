@@ -181,15 +181,15 @@ def test_pieces_join_back_exactly(text: str) -> None:
 
 
 def test_pieces_cut_after_sentences_and_clauses() -> None:
-    assert pieces("One. Two, three! 四。五，六") == [
+    assert pieces("One. Two, three! 四。五，六") == (
         "One. ",
         "Two, ",
         "three! ",
         "四。",
         "五，",
         "六",
-    ]
-    assert pieces("Pay 3.50, not 1,000.") == ["Pay 3.50, ", "not 1,000."]
+    )
+    assert pieces("Pay 3.50, not 1,000.") == ("Pay 3.50, ", "not 1,000.")
 
 
 def test_is_clearly_chinese() -> None:

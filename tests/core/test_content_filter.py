@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import random
 import re
 import time
 from collections.abc import Iterable, Sequence
@@ -310,3 +311,28 @@ def test_a_long_answer_through_a_long_list_is_linear() -> None:
     # Only a bounded window is ever held back.
     assert most_held <= 5 + matcher.longest * (MAX_GAP + 1)
     assert elapsed < 2.0
+
+
+def test_the_quick_check_never_hides_a_match() -> None:
+    """``find`` skips the full scan when the text's content characters alone hold no term; on
+    texts built from the terms' own characters, separators, invisible and full-width forms,
+    it agrees with the full scan every time."""
+    rng = random.Random(7)
+    alphabet = [*"赌博网上场K粉gamblinsuyocte ", ".", "-", "\u200b", "ｇ", "Ａ", "\u0336", "x"]
+    agreed = blocked = 0
+    noise = [" ", ".", "-", "\u200b", "\u0336", "x", "赌"]
+    for _ in range(3_000):
+        if rng.random() < 0.5:
+            text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 14)))
+        else:  # a term, disguised and cut at random
+            text = ""
+            for char in rng.choice(TERMS):
+                text += char.upper() if rng.random() < 0.3 else char
+                text += "".join(rng.choice(noise) for _ in range(rng.choice([0, 0, 1, 2, 3])))
+        full = StreamGuard(MATCHER)
+        full.feed(text)
+        full.finish()
+        assert MATCHER.find(text) == full.blocked, text
+        agreed += 1
+        blocked += full.blocked is not None
+    assert agreed == 3_000 and blocked > 100  # the sample does exercise matches
