@@ -34,7 +34,7 @@ from bot.hub import Hub, Link
 from bot.services import ChatServices
 from core import appearance, branding, identity, maintenance, moderation, tokens
 from core import conversations as units
-from core.content_filter import Matcher, StreamGuard
+from core.content_filter import Matcher, StreamGuard, clean_cut
 from core.errors import LicenceUnavailable
 from core.frames import (
     BAD_FRAMES_BEFORE_CLOSE,
@@ -94,6 +94,10 @@ def history_item(row: units.HistoryRow) -> HistoryItem:
     )
 
 
+class BrokenAnswer(Exception):
+    """An answerer did not keep its word (``Delta.whole``): the reply becomes the safe answer."""
+
+
 class _Reply:
     """One answer on its way to the widget: coalesced pieces, restarts, the filter's guard."""
 
@@ -140,9 +144,12 @@ class _Reply:
         """Pass an answerer's events on; returns its Final, or the blocked term."""
         guard = StreamGuard(matcher) if matcher is not None else None
         # An answer the answerer knew whole before its first piece is checked once, as a whole
-        # (``Delta.whole``); its pieces then pass straight through. ``at``: how far they got.
+        # (``Delta.whole``). Its pieces are then shown as they come, as far as a cut after a
+        # separator (a prefix cut there holds no term the whole does not); ``at``: how far
+        # they got, ``held``: pieces since the last such cut.
         checked: str | None = None
         at = 0
+        held: list[str] = []
         final: Final | None = None
         async with contextlib.aclosing(events) as stream:  # type: ignore[type-var]
             async for event in stream:
@@ -156,26 +163,26 @@ class _Reply:
                             return None, found.term
                         checked, at = event.whole, 0
                     if checked is not None:
-                        if event.whole is checked and checked.startswith(event.text, at):
-                            at += len(event.text)
-                            await self.add(event.text)
-                            continue
-                        # Anything else is filtered piece by piece, running on from what
-                        # was shown.
-                        checked = None
-                        found = guard.shown(self.text)
-                        if found is not None:
-                            return None, found.term
+                        if event.whole is not checked or not checked.startswith(event.text, at):
+                            raise BrokenAnswer("a piece left the whole answer it announced")
+                        at += len(event.text)
+                        held.append(event.text)
+                        if at == len(checked) or clean_cut(checked, at):
+                            await self.add("".join(held))
+                            held.clear()
+                        continue
                     safe = guard.feed(event.text)
                     if guard.blocked is not None:
                         return None, guard.blocked.term
                     await self.add(safe)
                 elif isinstance(event, Restart):
                     guard = StreamGuard(matcher) if matcher is not None else None
-                    checked = None
+                    checked, held = None, []
                     await self.restart()
                 else:
                     final = event
+        if checked is not None and at != len(checked):
+            raise BrokenAnswer("the answer ended before the whole it announced")
         if guard is not None:
             rest = guard.finish()
             if guard.blocked is not None:
@@ -462,14 +469,22 @@ class ChatSession:
         if not rec.duplicate:
             for link in self.s.hub.of_visitor(self.licensee.id, self.visitor_id):
                 link.conversation = rec.conversation
-        await self._send(Ack(id=frame.id, conversation=ref(rec.conversation)))
-        if rec.duplicate:
-            return
-        task = asyncio.create_task(self._answer(frame.id, frame.text, rec.conversation))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        acked = asyncio.Event()
+        if not rec.duplicate:
+            # Started before the ack is sent, so that its first frames (reply.start and, from
+            # the knowledge base, the answer) can leave in the ack's write, after the ack.
+            task = asyncio.create_task(self._answer(frame.id, frame.text, rec.conversation, acked))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        try:
+            await self._send(Ack(id=frame.id, conversation=ref(rec.conversation)))
+        finally:
+            acked.set()
 
-    async def _answer(self, client_id: str, text: str, conv: units.ConvRef) -> None:
+    async def _answer(
+        self, client_id: str, text: str, conv: units.ConvRef, acked: asyncio.Event
+    ) -> None:
+        await acked.wait()  # reply.start never overtakes the ack
         async with self._answer_lock:
             reply_id = new_id("msg")
             calls: list[CallRecord] = []

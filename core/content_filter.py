@@ -35,6 +35,7 @@ __all__ = [
     "Matcher",
     "StreamGuard",
     "WordList",
+    "clean_cut",
     "load_word_list",
     "parse_word_list",
 ]
@@ -96,6 +97,21 @@ class _ContentOnly(dict[int, str]):
 
 
 _CONTENT_ONLY = _ContentOnly()
+
+
+def clean_cut(text: str, at: int) -> bool:
+    """Whether ``text[:at]`` shown alone can hold no term that ``text`` does not: true where the
+    cut follows a separator (invisible characters aside), or at either end.
+
+    A match ends on a content character; if a separator follows it in the prefix, the same
+    separator follows it in the whole text, so every match in such a prefix is one of the
+    whole's. Cut inside a word, "cock" of "cockpit" would be one of its own.
+    """
+    for i in range(at - 1, -1, -1):
+        folded = _fold(text[i])
+        if folded:
+            return folded[-1][1] == _SEP
+    return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -359,18 +375,6 @@ class StreamGuard:
             return self._block(found)
         self._held.append(piece)
         return self._release(self._scan.safe_end())
-
-    def shown(self, text: str) -> Match | None:
-        """Takes ``text`` as already shown (it was checked whole beforehand), so that a term
-        running on from it into later pieces is still found. Returns a match found in it."""
-        if self._finished or self._blocked is not None:
-            return self._blocked
-        found = self._scan.push(text)
-        if found is not None:
-            self._block(found)
-            return found
-        self._returned = self._scan.consumed
-        return None
 
     def finish(self) -> str:
         """Everything still held, when the whole answer is clean; "" once blocked or finished."""

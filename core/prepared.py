@@ -59,13 +59,13 @@ class Prepared:
 
     def __init__(self, statement: ExecutableReturnsRows | Insert | Any) -> None:
         self._statement = statement
-        self._plans: dict[tuple[str, frozenset[str] | None], _Plan] = {}
+        self._plans: dict[tuple[str, str, str, frozenset[str] | None], _Plan] = {}
         self._lock = threading.Lock()
 
     def execute(self, conn: Connection, params: Mapping[str, Any]) -> list[Any]:
         dialect = conn.dialect
         columns = frozenset(params) if isinstance(self._statement, Insert) else None
-        plan = self._plans.get((dialect.name, columns))
+        plan = self._plans.get((dialect.name, dialect.driver, dialect.paramstyle, columns))
         if plan is None:
             plan = self._plan(dialect, columns)
         driver = conn.connection.dbapi_connection
@@ -77,15 +77,20 @@ class Prepared:
             raws = cursor.fetchall() if plan.row is not None else []
         except dialect.loaded_dbapi.Error as exc:
             # Raised as Connection.execute would: IntegrityError and the rest, so that callers
-            # (the writer's retry of a lost unique-index race) see the same exceptions.
-            raise DBAPIError.instance(
+            # (the writer's retry of a lost unique-index race) see the same exceptions, and a
+            # lost connection is invalidated rather than handed out again.
+            lost = dialect.is_disconnect(exc, driver, cursor)
+            error = DBAPIError.instance(
                 plan.sql,
                 arguments,
                 exc,
                 dialect.loaded_dbapi.Error,
-                connection_invalidated=dialect.is_disconnect(exc, driver, cursor),
+                connection_invalidated=lost,
                 dialect=dialect,
-            ) from exc
+            )
+            if lost:
+                conn.invalidate(error)
+            raise error from exc
         finally:
             cursor.close()
         if plan.row is None:
@@ -107,6 +112,13 @@ class Prepared:
             )
             if "POSTCOMPILE" in compiled.string:  # pragma: no cover - a statement unfit here
                 raise ValueError("Prepared cannot run statements with post-compile parameters")
+            if compiled.insert_prefetch or compiled.update_prefetch:
+                # Python-side column defaults are computed by SQLAlchemy's execution context,
+                # which this path skips: they would be stored as NULL.
+                raise ValueError(
+                    "Prepared cannot run statements whose columns have Python-side defaults "
+                    "the parameters leave out"
+                )
             binds: dict[str, BindParameter[Any]] = compiled.binds
             names = tuple(compiled.positiontup or ()) if dialect.positional else tuple(binds)
             row: Callable[..., Any] | None = None
@@ -129,5 +141,5 @@ class Prepared:
                 row=row,
                 readers=readers,
             )
-            self._plans[(dialect.name, columns)] = plan
+            self._plans[(dialect.name, dialect.driver, dialect.paramstyle, columns)] = plan
             return plan

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from bot import api, ws
 from bot.background import LicenceWatcher, run_periodic, sweep_once
 from bot.services import ChatServices, build_services
+from bot.ws_protocol import CoalescingWebSocketsProtocol
 from core.db import Database
 from core.frames import MAX_FRAME_BYTES
 from core.settings import Settings
@@ -39,7 +40,8 @@ def _warm_imports(settings: Settings) -> None:
 def transport_options(settings: Settings) -> dict[str, Any]:
     """uvicorn's WebSocket settings for protocol v1 (the CLI and the test servers share them)."""
     return {
-        "ws": "websockets-sansio",
+        # websockets-sansio, writing the frames of one event-loop turn together
+        "ws": CoalescingWebSocketsProtocol,
         "ws_max_size": MAX_FRAME_BYTES,  # larger frames are closed with 1009 by the transport
         "ws_per_message_deflate": False,  # compression is not offered (CPU, and BREACH-style leaks)
         "ws_ping_interval": settings.ws_ping_interval_seconds,

@@ -133,11 +133,13 @@ def features(text: str, settings: IndexSettings = DEFAULT_SETTINGS) -> tuple[lis
     for token in _TOKEN.findall(normalize(text)):
         if _IS_CJK.match(token):
             previous = ""
-            grams, function_grams = _cjk_features(token, cjk_lo, cjk_hi)
+            cjk_features = _cjk_features if len(token) <= _CACHED_TOKEN else _cjk_features_of
+            grams, function_grams = cjk_features(token, cjk_lo, cjk_hi)
             cjk += grams
             function += function_grams
             continue
-        word, is_function, grams = _word_features(token, lo, hi)
+        word_features = _word_features if len(token) <= _CACHED_TOKEN else _word_features_of
+        word, is_function, grams = word_features(token, lo, hi)
         words.append("w" + word)
         if previous:
             pairs.append("p" + previous + " " + word)
@@ -151,10 +153,7 @@ def features(text: str, settings: IndexSettings = DEFAULT_SETTINGS) -> tuple[lis
     return words, pairs, chars, cjk, function
 
 
-# Words recur from question to question (few distinct ones make up most text), so each one's
-# stem and character n-grams are worked out once; runs of CJK characters likewise.
-@lru_cache(maxsize=1 << 15)
-def _word_features(token: str, lo: int, hi: int) -> tuple[str, bool, tuple[str, ...]]:
+def _word_features_of(token: str, lo: int, hi: int) -> tuple[str, bool, tuple[str, ...]]:
     """A Latin-script word's stem, whether it is a function word, its character n-grams."""
     padded = f" {token} "
     grams = tuple(
@@ -165,8 +164,7 @@ def _word_features(token: str, lo: int, hi: int) -> tuple[str, bool, tuple[str, 
     return stem(token), token in FUNCTION_WORDS, grams
 
 
-@lru_cache(maxsize=1 << 13)
-def _cjk_features(token: str, lo: int, hi: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def _cjk_features_of(token: str, lo: int, hi: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """A run of CJK characters' n-grams, and those of them that are function words."""
     grams = tuple(
         "h" + token[i : i + n]
@@ -174,6 +172,15 @@ def _cjk_features(token: str, lo: int, hi: int) -> tuple[tuple[str, ...], tuple[
         for i in range(len(token) - n + 1)
     )
     return grams, tuple(g for g in grams if g[1:] in FUNCTION_CJK)
+
+
+# Words recur from question to question (few distinct ones make up most text), so each one's
+# stem and character n-grams are worked out once; runs of CJK characters likewise. Only short
+# tokens are kept, so that what end users type cannot fill the memory: a cached token holds
+# about 0.2 KiB, a 2,000-character one about 350 KiB.
+_CACHED_TOKEN = 32
+_word_features = lru_cache(maxsize=1 << 15)(_word_features_of)
+_cjk_features = lru_cache(maxsize=1 << 13)(_cjk_features_of)
 
 
 def _weighted(

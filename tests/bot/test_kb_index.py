@@ -541,3 +541,16 @@ def test_one_threshold_serves_english_and_chinese(
     refused = sum(index.best(q) is None for q in unrelated) / len(unrelated)
     assert answered >= min_answered
     assert refused >= min_refused
+
+
+def test_long_tokens_are_never_cached(index: KnowledgeBaseIndex) -> None:
+    """What end users type must not fill the memory: only short words and CJK runs are kept."""
+    from bot.answerers import kb_index
+
+    words, runs = kb_index._word_features.cache_info(), kb_index._cjk_features.cache_info()
+    index.search("x" * 2_000 + " " + "退" * 2_000)
+    assert kb_index._word_features.cache_info()[:2] == words[:2]  # neither looked up nor kept
+    assert kb_index._cjk_features.cache_info()[:2] == runs[:2]
+    index.search("qwertyuiop 退货吗")
+    assert kb_index._word_features.cache_info().misses == words.misses + 1
+    assert kb_index._cjk_features.cache_info().misses == runs.misses + 1

@@ -10,9 +10,9 @@ import pytest
 
 from bot.answerers.base import AnswerEvent, Delta, Final, Restart
 from bot.answerers.kb import pieces
-from bot.engine import ChatSession, _Reply
+from bot.engine import BrokenAnswer, ChatSession, _Reply
 from core import content_filter
-from core.content_filter import Matcher, WordList
+from core.content_filter import Matcher, WordList, clean_cut
 from core.frames import ReplyDelta, ReplyRestart, ServerFrame
 
 pytestmark = pytest.mark.anyio
@@ -84,16 +84,50 @@ async def test_a_known_answer_with_a_blocked_term_shows_nothing() -> None:
     assert (session.frames, final, term) == ([], None, "gambling")
 
 
-async def test_pieces_that_leave_the_known_answer_are_filtered_from_where_it_stopped() -> None:
+async def test_pieces_that_leave_the_known_answer_break_it_and_show_no_term() -> None:
     matcher = CountingMatcher(["gambling"])
-    known = "We never offer gam"
+    known = "We never offer games."
     # The first piece belongs to the known answer; the next claims it but does not fit it,
-    # and the term runs across the two.
-    session, final, term = await run(
-        matcher, Delta(known, whole=known), Delta("bling tips.", whole=known), FINAL
-    )
-    assert (final, term) == (None, "gambling")
-    assert "bling" not in session.shown()
+    # and a term runs across the two.
+    first, odd = Delta("We never offer gam", whole=known), Delta("bling tips.", whole=known)
+    session = Session()
+    reply = _Reply(cast(ChatSession, session), "msg_1")
+    with pytest.raises(BrokenAnswer):
+        await reply.stream(events(first, odd, FINAL), matcher)
+    await reply.close()
+    assert session.shown() == ""  # cut inside a word: held, and never shown
+
+
+async def test_a_known_answer_cut_short_shows_only_what_a_separator_ends() -> None:
+    """A prefix cut inside a word can hold a term the whole does not ("cock" of "cockpit")."""
+    matcher = CountingMatcher(["cock"])
+    whole_text = "Book cockpit tours, see planes."
+    session = Session()
+    reply = _Reply(cast(ChatSession, session), "msg_1")
+    pieces_sent: list[AnswerEvent] = [
+        Delta("Book ", whole=whole_text),
+        Delta("cock", whole=whole_text),
+        FINAL,
+    ]
+    with pytest.raises(BrokenAnswer):
+        await reply.stream(events(*pieces_sent), matcher)
+    await reply.close()
+    assert session.shown() == "Book "
+
+
+@pytest.mark.parametrize(
+    ("text", "at", "clean"),
+    [
+        ("cockpit tours", 4, False),  # inside a word
+        ("Book cockpit", 5, True),  # after a space
+        ("好的，谢谢", 3, True),  # after a full-width comma
+        ("word\u200b more", 5, False),  # an invisible character does not make a separator
+        ("word \u200b", 6, True),
+        ("anything", 0, True),
+    ],
+)
+def test_clean_cuts(text: str, at: int, clean: bool) -> None:
+    assert clean_cut(text, at) is clean
 
 
 async def test_pieces_without_a_known_answer_are_guarded_piece_by_piece() -> None:

@@ -89,3 +89,19 @@ def test_errors_are_sqlalchemys_as_from_connection_execute(db: Database, method:
     bad = Prepared(insert(M))
     with pytest.raises(IntegrityError), db.engine.begin() as conn:
         getattr(bad, method)(conn, {"id": "m1"})
+
+
+def test_statements_needing_python_side_defaults_are_refused() -> None:
+    """SQLAlchemy computes Python-side defaults in the execution context this path skips."""
+    from sqlalchemy import Column, MetaData, String, Table, create_engine
+
+    table = Table(
+        "d", MetaData(), Column("k", String, primary_key=True), Column("v", String, default="x")
+    )
+    engine = create_engine("sqlite://")
+    table.metadata.create_all(engine)
+    with engine.begin() as conn, pytest.raises(ValueError, match="Python-side defaults"):
+        Prepared(insert(table)).execute(conn, {"k": "a"})
+    with engine.begin() as conn:  # given explicitly, the column needs no default
+        Prepared(insert(table)).execute(conn, {"k": "a", "v": "given"})
+        assert conn.execute(select(table.c.v)).scalar_one() == "given"

@@ -7,9 +7,11 @@ import asyncio
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import Connection, create_engine, text
+from sqlalchemy import Connection, create_engine, event, text
+from sqlalchemy.exc import IntegrityError
 
 from core.writer import Writer
 
@@ -109,31 +111,92 @@ def test_a_loop_gone_before_its_results_does_not_stop_the_writer(writer: Writer)
     assert keys(writer) == ["after", "orphan"]
 
 
-def paced_writer(tmp_path: Path, waits: list[float]) -> Writer:
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def paced_writer(tmp_path: Path, waits: list[float], clock: Clock) -> Writer:
     engine = create_engine(f"sqlite:///{tmp_path / 'p.db'}")
     with engine.begin() as conn:
         conn.execute(text("CREATE TABLE t (k TEXT PRIMARY KEY)"))
-    return Writer(engine, pace=0.5, sleep=waits.append)
+    return Writer(engine, pace=0.5, sleep=waits.append, clock=clock)
 
 
-def test_a_lone_write_starts_at_once(tmp_path: Path) -> None:
+def test_batches_start_at_most_every_pace(tmp_path: Path) -> None:
     waits: list[float] = []
-    writer = paced_writer(tmp_path, waits)
-    for i in range(5):
-        writer.run(insert(f"k{i}"))
+    clock = Clock()
+    writer = paced_writer(tmp_path, waits, clock)
+    writer.run(insert("first"))
+    assert waits == []  # nothing before it: at once
+    clock.now += 0.2
+    writer.run(insert("soon after"))
+    assert waits == [pytest.approx(0.3)]  # waits out the rest of the pace
+    clock.now += 5
+    writer.run(insert("after a quiet spell"))
     writer.close()
-    assert waits == []  # one at a time: nothing to wait for
+    assert len(waits) == 1  # at once again
 
 
-def test_under_load_a_batch_waits_for_company_at_most_the_pace(tmp_path: Path) -> None:
+def test_writes_arriving_meanwhile_share_the_next_commit(tmp_path: Path) -> None:
     waits: list[float] = []
-    writer = paced_writer(tmp_path, waits)
+    writer = paced_writer(tmp_path, waits, Clock())
     release = hold(writer)
     busy = [writer.submit(insert(f"a{i}")) for i in range(3)]  # queue up behind it
     release.set()
     for future in busy:
         future.result(5)
-    assert writer.batches == 2  # the held one alone, then the three together
-    writer.run(insert("next"))  # the last batch had company: this one is paced
     writer.close()
-    assert len(waits) == 1 and 0 < waits[0] <= 0.5
+    assert writer.batches == 2  # the held one alone, then the three together
+
+
+def test_a_batch_whose_commit_fails_is_never_reported_stored(tmp_path: Path) -> None:
+    """The commit, not only an operation, can fail (here a deferred foreign key): every
+    operation is then re-run alone, and only what really committed reports success."""
+    engine = create_engine(f"sqlite:///{tmp_path / 'fk.db'}")
+
+    @event.listens_for(engine, "connect")
+    def _foreign_keys(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.execute("PRAGMA foreign_keys=ON")
+
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE parent (k TEXT PRIMARY KEY)"))
+        conn.execute(text("CREATE TABLE child (k TEXT PRIMARY KEY, p TEXT REFERENCES parent(k))"))
+    writer = Writer(engine)
+
+    def orphan(conn: Connection) -> str:
+        conn.execute(text("PRAGMA defer_foreign_keys=ON"))  # the violation surfaces at COMMIT
+        conn.execute(text("INSERT INTO child (k, p) VALUES ('c', 'missing')"))
+        return "orphan stored"
+
+    def fine(conn: Connection) -> str:
+        conn.execute(text("INSERT INTO parent (k) VALUES ('p')"))
+        return "parent stored"
+
+    release = hold(writer)
+    bad, good = writer.submit(orphan), writer.submit(fine)
+    release.set()
+    with pytest.raises(IntegrityError):
+        bad.result(5)
+    assert good.result(5) == "parent stored"
+    rows = writer.run(lambda c: c.execute(text("SELECT count(*) FROM child")).scalar_one())
+    writer.close()
+    engine.dispose()
+    assert rows == 0
+
+
+def test_an_odd_exception_does_not_strand_its_batch_mates(writer: Writer) -> None:
+    def odd(conn: Connection) -> str:
+        raise StopIteration("asyncio futures refuse this exception")
+
+    async def main() -> list[str | BaseException]:
+        release = hold(writer)
+        futures = [writer.submit_async(odd), writer.submit_async(insert("mate"))]
+        release.set()
+        return await asyncio.wait_for(asyncio.gather(*futures, return_exceptions=True), 5)
+
+    failed, mate = asyncio.run(main())
+    assert isinstance(failed, RuntimeError) and mate == "mate"
