@@ -387,9 +387,21 @@ class ChatSession:
             await self._remember_user(visitor_id, user_id, now)
         _, upcoming = maintenance.for_licensee(self.s.maintenance, self.licensee.id, now)
         self.link.conversation = conv
+        # A question stored and acknowledged but never answered (the server stopped mid-answer)
+        # is answered now, unless this process is still storing or answering it.
+        last = rows[-1] if rows else None
+        unanswered = (
+            last
+            if conv is not None
+            and last is not None
+            and last.role == Role.VISITOR
+            and last.client_id
+            and (self.licensee.id, visitor_id, last.client_id) not in self.s.answering
+            else None
+        )
         self._turns.clear()
         self._turns_of = conv.id if conv else None
-        for row in rows[-MEMORY_TURNS:]:
+        for row in (rows[:-1] if unanswered else rows)[-MEMORY_TURNS:]:
             self._remember(Turn(row.role, row.text))
         await self._send(
             Welcome(
@@ -401,6 +413,10 @@ class ChatSession:
                 user=user_id,
             )
         )
+        if unanswered is not None and unanswered.client_id and conv is not None:
+            done = asyncio.Event()
+            done.set()
+            self._start_answer(unanswered.client_id, unanswered.text, conv, done)
 
     # ------------------------------------------------------------------ message
 
@@ -448,6 +464,14 @@ class ChatSession:
             beyond_term=term == TermState.BEYOND_TERM,
             policy=self.policy,
         )
+        key = self._claim(frame.id)  # held until its answer holds its own claim
+        try:
+            await self._store_and_ack(frame, who, now)
+        finally:
+            self._release(key)
+
+    async def _store_and_ack(self, frame: Message, who: units.Speaker, now: datetime) -> None:
+        assert self.visitor_id is not None
         try:
             rec = await self.s.write(
                 partial(
@@ -464,22 +488,40 @@ class ChatSession:
                 Error(code=ErrorCode.UNAVAILABLE, message="not stored, please resend", id=frame.id)
             )
             return
-        if rec.ended is not None:
-            await self.push_ended(rec.ended)
-        if not rec.duplicate:
-            for link in self.s.hub.of_visitor(self.licensee.id, self.visitor_id):
-                link.conversation = rec.conversation
         acked = asyncio.Event()
         if not rec.duplicate:
             # Started before the ack is sent, so that its first frames (reply.start and, from
             # the knowledge base, the answer) can leave in the ack's write, after the ack.
-            task = asyncio.create_task(self._answer(frame.id, frame.text, rec.conversation, acked))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._start_answer(frame.id, frame.text, rec.conversation, acked)
         try:
+            if rec.ended is not None:
+                await self.push_ended(rec.ended)
+            if not rec.duplicate:
+                for link in self.s.hub.of_visitor(self.licensee.id, self.visitor_id):
+                    link.conversation = rec.conversation
             await self._send(Ack(id=frame.id, conversation=ref(rec.conversation)))
         finally:
             acked.set()
+
+    def _claim(self, client_id: str) -> tuple[str, str, str]:
+        assert self.visitor_id is not None
+        key = (self.licensee.id, self.visitor_id, client_id)
+        self.s.answering[key] += 1
+        return key
+
+    def _release(self, key: tuple[str, str, str]) -> None:
+        self.s.answering[key] -= 1
+        if self.s.answering[key] <= 0:
+            del self.s.answering[key]
+
+    def _start_answer(
+        self, client_id: str, text: str, conv: units.ConvRef, acked: asyncio.Event
+    ) -> None:
+        key = self._claim(client_id)
+        task = asyncio.create_task(self._answer(client_id, text, conv, acked))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(lambda _task: self._release(key))
 
     async def _answer(
         self, client_id: str, text: str, conv: units.ConvRef, acked: asyncio.Event

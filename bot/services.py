@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -54,6 +55,9 @@ class ChatServices:
     clock: Callable[[], datetime] = utcnow
     # Maintenance windows not yet over, refreshed by the licence watcher (read on every hello).
     maintenance: list[Window] = field(default_factory=list)
+    # (licensee, visitor, client id) of the visitor messages this process is storing or
+    # answering, with how many sends of each are under way: a hello never answers them again.
+    answering: Counter[tuple[str, str, str]] = field(default_factory=Counter)
 
     async def write(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn`` on the group-commit writer; returns once its transaction is durable."""

@@ -6,6 +6,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import Connection, func, select
@@ -473,3 +474,69 @@ async def test_a_failing_answerer_gives_one_safe_answer_and_the_unit_stands(
     assert end["ai"]["model"] == "kefu-safe-reply" and end["sources"] == []
     assert count(live, Conversation) == 1 and count(live, Message, role="robot") == 1
     await chat.close()
+
+
+async def until_end(chat: Chat) -> list[dict[str, Any]]:
+    """The frames up to and including the next reply.end."""
+    frames = [await chat.recv()]
+    while frames[-1]["type"] != "reply.end":
+        frames.append(await chat.recv())
+    return frames
+
+
+async def test_a_question_acknowledged_but_never_answered_is_answered_on_the_next_hello(
+    live: LiveServer, make_tenant: MakeTenant
+) -> None:
+    """The server stopped between the ack and the answer (kill -9): the stored question is
+    answered when the visitor comes back, once, and remembered as asked only once."""
+    t = make_tenant()
+    chat = await Chat.open(live.ws_url, t.keys.site_key)
+    token = (await chat.hello())["visitor"]
+    await chat.ask("m1", "first")
+    await chat.close()
+    row = live.services.db.read(
+        lambda c: c.execute(select(Conversation.__table__)).one()  # type: ignore[attr-defined]
+    )
+    who = units.Speaker(t.licensee.id, row.visitor_id, row.key_id, False, False, units.UnitPolicy())
+    live.services.db.writer.run(
+        lambda c: units.record_visitor_message(
+            c, who, "m2", "stored, then the server died", utcnow()
+        )
+    )
+
+    back = await Chat.open(live.ws_url, t.keys.site_key)
+    welcome = await back.hello(token)
+    assert [h.get("client_id") for h in welcome["history"]][-1] == "m2"
+    frames = await until_end(back)
+    assert frames[0]["type"] == "reply.start" and frames[0]["to"] == "m2"
+    assert frames[-1]["text"] == "echo: stored, then the server died"
+    await back.close()
+    assert count(live, Message, role="robot") == 2
+
+    again = await Chat.open(live.ws_url, t.keys.site_key)
+    await again.hello(token)  # the answer is stored: nothing is answered twice
+    with pytest.raises(TimeoutError):
+        await again.recv(wait=0.5)
+    await again.close()
+    assert live.answerer.calls == 2
+
+
+async def test_a_question_still_being_answered_is_not_answered_again_by_another_tab(
+    live: LiveServer, make_tenant: MakeTenant
+) -> None:
+    t = make_tenant()
+    live.answerer.delay = 0.2  # each of three pieces: the answer takes 0.6 s
+    tab1 = await Chat.open(live.ws_url, t.keys.site_key)
+    token = (await tab1.hello())["visitor"]
+    await tab1.send({"type": "message", "id": "q", "text": "slow one"})
+    await tab1.expect("ack")
+    tab2 = await Chat.open(live.ws_url, t.keys.site_key)
+    welcome = await tab2.hello(token)  # tab 1 is still answering "q"
+    assert welcome["history"][-1]["client_id"] == "q"
+    await until_end(tab1)
+    with pytest.raises(TimeoutError):
+        await tab2.recv(wait=0.8)
+    await tab1.close()
+    await tab2.close()
+    assert live.answerer.calls == 1
+    assert count(live, Message, role="robot") == 1

@@ -123,6 +123,26 @@ async def test_kill_9_loses_no_acknowledged_unit_and_doubles_none(
         per_visitor = Counter(row[0] for row in conversations)
         assert all(n == 1 for n in per_visitor.values()), per_visitor  # no unit twice
 
+        # Questions acknowledged but cut off before their answer are answered when their
+        # visitor comes back, so every conversation ends with the robot's answer.
+        unanswered = 0
+        for token in acked:
+            chat = await Chat.open(f"ws://127.0.0.1:{port}", keys.site_key)
+            history = (await chat.hello(token))["history"]
+            if history and history[-1]["role"] == "visitor":
+                unanswered += 1
+                frames = [await chat.recv()]
+                while frames[-1]["type"] != "reply.end":
+                    frames.append(await chat.recv())
+                assert frames[0]["to"] == history[-1]["client_id"]
+            await chat.close()
+        convs = db.read(lambda c: c.execute(select(msg.conversation_id, msg.seq, msg.role)).all())
+        last: dict[str, tuple[int, str]] = {}
+        for conv_id, seq, role in convs:
+            if conv_id not in last or seq > last[conv_id][0]:
+                last[conv_id] = (seq, role)
+        assert all(role == "robot" for _seq, role in last.values()), (unanswered, last)
+
         # After the restart a resend of an acknowledged id is recognised, not answered again.
         token, mine = next((t, m) for t, m in acked.items() if m)
         cid, conv = next(iter(mine.items()))
