@@ -383,40 +383,55 @@ class ChatSession:
             return conv, (units.history(conn, conv.id) if conv else []), known
 
         conv, rows, known = await asyncio.to_thread(self.s.db.read, load)
-        if user_id is not None and not known:
-            await self._remember_user(visitor_id, user_id, now)
-        _, upcoming = maintenance.for_licensee(self.s.maintenance, self.licensee.id, now)
-        self.link.conversation = conv
-        # A question stored and acknowledged but never answered (the server stopped mid-answer)
-        # is answered now, unless this process is still storing or answering it.
-        last = rows[-1] if rows else None
-        unanswered = (
-            last
-            if conv is not None
-            and last is not None
-            and last.role == Role.VISITOR
-            and last.client_id
-            and (self.licensee.id, visitor_id, last.client_id) not in self.s.answering
-            else None
-        )
-        self._turns.clear()
-        self._turns_of = conv.id if conv else None
-        for row in (rows[:-1] if unanswered else rows)[-MEMORY_TURNS:]:
-            self._remember(Turn(row.role, row.text))
-        await self._send(
-            Welcome(
-                visitor=self._visitor_token(visitor_id, user_id),
-                conversation=ref(conv) if conv else None,
-                history=[history_item(r) for r in rows],
-                config=self.widget_config(),
-                notice=self.maintenance_notice(upcoming) if upcoming else None,
-                user=user_id,
+        # Questions stored and acknowledged but never answered (the server stopped between the
+        # ack and the answer) are answered after the welcome, unless this process is storing or
+        # answering them. Claimed at once, in the step that checked, so that no other tab's
+        # hello can take them too.
+        waiting = [
+            r
+            for r in units.unanswered(rows)
+            if r.client_id and (self.licensee.id, visitor_id, r.client_id) not in self.s.answering
+        ]
+        claims = [self._claim(r.client_id) for r in waiting if r.client_id]
+        try:
+            if user_id is not None and not known:
+                await self._remember_user(visitor_id, user_id, now)
+            _, upcoming = maintenance.for_licensee(self.s.maintenance, self.licensee.id, now)
+            self.link.conversation = conv
+            self._turns.clear()
+            self._turns_of = conv.id if conv else None
+            waiting_ids = {r.id for r in waiting}
+            for row in [r for r in rows if r.id not in waiting_ids][-MEMORY_TURNS:]:
+                self._remember(Turn(row.role, row.text))
+            await self._send(
+                Welcome(
+                    visitor=self._visitor_token(visitor_id, user_id),
+                    conversation=ref(conv) if conv else None,
+                    history=[history_item(r) for r in rows],
+                    config=self.widget_config(),
+                    notice=self.maintenance_notice(upcoming) if upcoming else None,
+                    user=user_id,
+                )
             )
-        )
-        if unanswered is not None and unanswered.client_id and conv is not None:
-            done = asyncio.Event()
-            done.set()
-            self._start_answer(unanswered.client_id, unanswered.text, conv, done)
+            if waiting and conv is not None:
+                await self._resume(conv, waiting)
+        finally:
+            for key in claims:
+                self._release(key)
+
+    async def _resume(self, conv: units.ConvRef, waiting: list[units.HistoryRow]) -> None:
+        """Answer ``waiting`` (claimed) in order, those still unanswered: read again now that
+        they are claimed, in case another tab answered them while this hello was reading."""
+
+        def still(conn: Connection) -> set[str]:
+            return {r.id for r in units.unanswered(units.history(conn, conv.id))}
+
+        unanswered = await asyncio.to_thread(self.s.db.read, still)
+        ready = asyncio.Event()
+        ready.set()
+        for row in waiting:
+            if row.id in unanswered and row.client_id:
+                self._start_answer(row.client_id, row.text, conv, ready)
 
     # ------------------------------------------------------------------ message
 
@@ -517,8 +532,8 @@ class ChatSession:
     def _start_answer(
         self, client_id: str, text: str, conv: units.ConvRef, acked: asyncio.Event
     ) -> None:
-        key = self._claim(client_id)
         task = asyncio.create_task(self._answer(client_id, text, conv, acked))
+        key = self._claim(client_id)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         task.add_done_callback(lambda _task: self._release(key))

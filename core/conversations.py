@@ -349,6 +349,18 @@ def history(conn: Connection, conversation_id: str) -> list[HistoryRow]:
     ]
 
 
+def unanswered(rows: Sequence[HistoryRow]) -> list[HistoryRow]:
+    """The visitor messages of a conversation's history that have no robot answer, oldest first.
+
+    Every stored visitor message gets exactly one robot reply, stored after it, and replies are
+    made in the order their questions came; so the last (visitor messages - robot replies) visitor
+    messages are the ones waiting (stored and acknowledged, then the server stopped).
+    """
+    visitors = [r for r in rows if r.role == Role.VISITOR]
+    waiting = len(visitors) - sum(r.role == Role.ROBOT for r in rows)
+    return visitors[-waiting:] if waiting > 0 else []
+
+
 def record_rating(
     conn: Connection,
     licensee_id: str,

@@ -49,9 +49,11 @@ class EchoAnswerer:
     def __init__(self, delay: float = 0.0) -> None:
         self.delay = delay
         self.calls = 0
+        self.requests: list[AnswerRequest] = []
 
     async def stream(self, request: AnswerRequest) -> AsyncIterator[AnswerEvent]:
         self.calls += 1
+        self.requests.append(request)
         hit = request.index.best(request.question)
         text = hit.entry.answer if hit else f"echo: {request.question}"
         third = max(1, len(text) // 3)

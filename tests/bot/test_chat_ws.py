@@ -6,6 +6,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 import pytest
@@ -476,6 +477,10 @@ async def test_a_failing_answerer_gives_one_safe_answer_and_the_unit_stands(
     await chat.close()
 
 
+def lost_question(conn: Connection, who: units.Speaker, client_id: str) -> units.Recorded:
+    return units.record_visitor_message(conn, who, client_id, f"lost {client_id}", utcnow())
+
+
 async def until_end(chat: Chat) -> list[dict[str, Any]]:
     """The frames up to and including the next reply.end."""
     frames = [await chat.recv()]
@@ -498,27 +503,30 @@ async def test_a_question_acknowledged_but_never_answered_is_answered_on_the_nex
         lambda c: c.execute(select(Conversation.__table__)).one()  # type: ignore[attr-defined]
     )
     who = units.Speaker(t.licensee.id, row.visitor_id, row.key_id, False, False, units.UnitPolicy())
-    live.services.db.writer.run(
-        lambda c: units.record_visitor_message(
-            c, who, "m2", "stored, then the server died", utcnow()
-        )
-    )
+    for cid in ("m2", "m3"):  # two questions in a row, both cut off
+        live.services.db.writer.run(partial(lost_question, who=who, client_id=cid))
 
     back = await Chat.open(live.ws_url, t.keys.site_key)
     welcome = await back.hello(token)
-    assert [h.get("client_id") for h in welcome["history"]][-1] == "m2"
-    frames = await until_end(back)
-    assert frames[0]["type"] == "reply.start" and frames[0]["to"] == "m2"
-    assert frames[-1]["text"] == "echo: stored, then the server died"
+    assert [h.get("client_id") for h in welcome["history"]][-2:] == ["m2", "m3"]
+    first, second = await until_end(back), await until_end(back)
+    assert (first[0]["type"], first[0]["to"]) == ("reply.start", "m2")
+    assert first[-1]["text"] == "echo: lost m2"
+    assert (second[0]["to"], second[-1]["text"]) == ("m3", "echo: lost m3")
     await back.close()
-    assert count(live, Message, role="robot") == 2
+    assert count(live, Message, role="robot") == 3
+    # Each resumed question reached the answerer once, with the turns before it as memory.
+    resumed = live.answerer.requests[-2:]
+    assert [r.question for r in resumed] == ["lost m2", "lost m3"]
+    assert [turn.text for turn in resumed[0].history] == ["first", "echo: first"]
+    assert [turn.text for turn in resumed[1].history][-2:] == ["lost m2", "echo: lost m2"]
 
     again = await Chat.open(live.ws_url, t.keys.site_key)
-    await again.hello(token)  # the answer is stored: nothing is answered twice
+    await again.hello(token)  # the answers are stored: nothing is answered twice
     with pytest.raises(TimeoutError):
         await again.recv(wait=0.5)
     await again.close()
-    assert live.answerer.calls == 2
+    assert live.answerer.calls == 3
 
 
 async def test_a_question_still_being_answered_is_not_answered_again_by_another_tab(

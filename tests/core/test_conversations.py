@@ -654,3 +654,14 @@ def test_rating_rates_the_last_ended_unit_and_replaces_an_earlier_rating(
         lambda conn: conn.execute(select(func.count()).select_from(ratings_t)).scalar_one()
     )
     assert count == 1
+
+
+def test_unanswered_questions_are_the_last_ones_beyond_the_replies() -> None:
+    def row(role: Role, n: int) -> units.HistoryRow:
+        return units.HistoryRow(f"m{n}", role, f"text {n}", T0)
+
+    v, r = Role.VISITOR, Role.ROBOT
+    assert units.unanswered([row(v, 1), row(r, 2)]) == []
+    assert units.unanswered([row(v, 1), row(v, 2), row(r, 3)]) == [row(v, 2)]  # q1, q2, answer 1
+    assert units.unanswered([row(v, 1), row(v, 2)]) == [row(v, 1), row(v, 2)]
+    assert units.unanswered([]) == []
