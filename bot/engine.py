@@ -629,29 +629,24 @@ class ChatSession:
         # server's own replacement sentences are checked like any text.
         self._remember(Turn(Role.ROBOT, full), allowed=True if streamed else None)
         assert self.visitor_id is not None
-        # The reply is queued for storing before reply.end is sent, so it keeps its place
-        # before anything the visitor says next, but reply.end does not wait for its commit:
-        # the conversation itself was durable before the ack, and a reply lost to a crash in
-        # between is made again when the visitor comes back (``units.unanswered``).
-        stored = self.s.queue_write(
-            partial(
-                units.record_reply,
-                conversation_id=conv.id,
-                licensee_id=self.licensee.id,
-                visitor_id=self.visitor_id,
-                message_id=reply.reply_id,
-                text=full,
-                ai=ai.model_dump(),
-                sources=[s.model_dump() for s in sources],
-                now=self.s.clock(),
-            )
-        )
-        with contextlib.suppress(Exception):  # the end user left: the answer is stored anyway
-            await self._send(ReplyEnd(reply=reply.reply_id, text=full, ai=ai, sources=sources))
         try:
-            await stored
+            await self.s.write(
+                partial(
+                    units.record_reply,
+                    conversation_id=conv.id,
+                    licensee_id=self.licensee.id,
+                    visitor_id=self.visitor_id,
+                    message_id=reply.reply_id,
+                    text=full,
+                    ai=ai.model_dump(),
+                    sources=[s.model_dump() for s in sources],
+                    now=self.s.clock(),
+                )
+            )
         except Exception:
             log.exception("storing a reply failed")
+        with contextlib.suppress(Exception):  # the end user left: the answer is stored anyway
+            await self._send(ReplyEnd(reply=reply.reply_id, text=full, ai=ai, sources=sources))
 
     async def _account(
         self,

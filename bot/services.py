@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -63,11 +62,6 @@ class ChatServices:
     async def write(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn`` on the group-commit writer; returns once its transaction is durable."""
         return await self.db.writer.submit_async(fn)
-
-    def queue_write(self, fn: Callable[[Connection], T]) -> asyncio.Future[T]:
-        """``write``, queued at once (it keeps its place before later writes); the future
-        resolves once its transaction is durable."""
-        return self.db.writer.submit_async(fn)
 
     def load_maintenance(self) -> None:
         with self.db.read_session() as session:
