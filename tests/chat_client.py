@@ -79,12 +79,14 @@ class Chat:
         """Send a message; return its ack and every frame up to and including reply.end."""
         await self.send({"type": "message", "id": client_id, "text": text})
         ack = await self.expect("ack")
-        frames = []
-        while True:
-            frame = await self.recv()
-            frames.append(frame)
-            if frame["type"] == "reply.end":
-                return ack, frames
+        return ack, await self.answer()
+
+    async def answer(self) -> list[dict[str, Any]]:
+        """The frames up to and including the next reply.end."""
+        frames = [await self.recv()]
+        while frames[-1]["type"] != "reply.end":
+            frames.append(await self.recv())
+        return frames
 
     async def close_code(self) -> int | None:
         """Read until the server closes the socket; return its close code."""

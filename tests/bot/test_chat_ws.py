@@ -7,7 +7,6 @@ import json
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any
 
 import pytest
 from sqlalchemy import Connection, func, select
@@ -481,14 +480,6 @@ def lost_question(conn: Connection, who: units.Speaker, client_id: str) -> units
     return units.record_visitor_message(conn, who, client_id, f"lost {client_id}", utcnow())
 
 
-async def until_end(chat: Chat) -> list[dict[str, Any]]:
-    """The frames up to and including the next reply.end."""
-    frames = [await chat.recv()]
-    while frames[-1]["type"] != "reply.end":
-        frames.append(await chat.recv())
-    return frames
-
-
 async def test_a_question_acknowledged_but_never_answered_is_answered_on_the_next_hello(
     live: LiveServer, make_tenant: MakeTenant
 ) -> None:
@@ -509,7 +500,7 @@ async def test_a_question_acknowledged_but_never_answered_is_answered_on_the_nex
     back = await Chat.open(live.ws_url, t.keys.site_key)
     welcome = await back.hello(token)
     assert [h.get("client_id") for h in welcome["history"]][-2:] == ["m2", "m3"]
-    first, second = await until_end(back), await until_end(back)
+    first, second = await back.answer(), await back.answer()
     assert (first[0]["type"], first[0]["to"]) == ("reply.start", "m2")
     assert first[-1]["text"] == "echo: lost m2"
     assert (second[0]["to"], second[-1]["text"]) == ("m3", "echo: lost m3")
@@ -541,7 +532,7 @@ async def test_a_question_still_being_answered_is_not_answered_again_by_another_
     tab2 = await Chat.open(live.ws_url, t.keys.site_key)
     welcome = await tab2.hello(token)  # tab 1 is still answering "q"
     assert welcome["history"][-1]["client_id"] == "q"
-    await until_end(tab1)
+    await tab1.answer()
     with pytest.raises(TimeoutError):
         await tab2.recv(wait=0.8)
     await tab1.close()

@@ -131,9 +131,7 @@ async def test_kill_9_loses_no_acknowledged_unit_and_doubles_none(
             history = (await chat.hello(token))["history"]
             if history and history[-1]["role"] == "visitor":
                 unanswered += 1
-                frames = [await chat.recv()]
-                while frames[-1]["type"] != "reply.end":
-                    frames.append(await chat.recv())
+                frames = await chat.answer()
                 assert frames[0]["to"] == history[-1]["client_id"]
             await chat.close()
         convs = db.read(lambda c: c.execute(select(msg.conversation_id, msg.seq, msg.role)).all())
