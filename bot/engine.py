@@ -390,7 +390,7 @@ class ChatSession:
         waiting = [
             r
             for r in units.unanswered(rows)
-            if r.client_id and (self.licensee.id, visitor_id, r.client_id) not in self.s.answering
+            if r.client_id and self._key(r.client_id) not in self.s.answering
         ]
         claims = [self._claim(r.client_id) for r in waiting if r.client_id]
         try:
@@ -518,9 +518,13 @@ class ChatSession:
         finally:
             acked.set()
 
-    def _claim(self, client_id: str) -> tuple[str, str, str]:
+    def _key(self, client_id: str) -> tuple[str, str, str]:
+        """Which of this visitor's messages, in ``ChatServices.answering``."""
         assert self.visitor_id is not None
-        key = (self.licensee.id, self.visitor_id, client_id)
+        return (self.licensee.id, self.visitor_id, client_id)
+
+    def _claim(self, client_id: str) -> tuple[str, str, str]:
+        key = self._key(client_id)
         self.s.answering[key] += 1
         return key
 
