@@ -28,8 +28,7 @@ log = logging.getLogger("kefu.writer")
 @dataclass(slots=True)
 class _Op:
     fn: Callable[[Connection], Any]
-    future: Future[Any] | asyncio.Future[Any]
-    loop: asyncio.AbstractEventLoop | None = None  # set for an asyncio future
+    future: Future[Any] | asyncio.Future[Any]  # a thread's, or a coroutine's on its loop
 
     def claim(self) -> bool:
         """Whether the caller still waits. A caller that gave up (its task was cancelled, e.g.
@@ -105,9 +104,8 @@ class Writer:
         with the rest of its batch in one call onto the loop."""
         if self._closed:
             raise RuntimeError("writer is closed")
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
-        self._queue.put(_Op(fn, future, loop))
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue.put(_Op(fn, future))
         return future
 
     def run(self, fn: Callable[[Connection], T]) -> T:
@@ -187,10 +185,10 @@ class Writer:
         by_loop: dict[asyncio.AbstractEventLoop, list[_Outcome]] = {}
         for outcome in outcomes:
             op = outcome[0]
-            if op.loop is None:
+            if isinstance(op.future, Future):
                 _settle([outcome])
             else:
-                by_loop.setdefault(op.loop, []).append(outcome)
+                by_loop.setdefault(op.future.get_loop(), []).append(outcome)
         for loop, theirs in by_loop.items():
             try:
                 loop.call_soon_threadsafe(_settle, theirs)
