@@ -59,9 +59,10 @@ class ChatServices:
     # answering, with how many sends of each are under way: a hello never answers them again.
     answering: Counter[tuple[str, str, str]] = field(default_factory=Counter)
 
-    async def write(self, fn: Callable[[Connection], T]) -> T:
-        """Run ``fn`` on the group-commit writer; returns once its transaction is durable."""
-        return await self.db.writer.submit_async(fn)
+    async def write(self, fn: Callable[[Connection], T], *, bulk: bool = False) -> T:
+        """Run ``fn`` in a group commit; returns once its transaction is durable. ``bulk``
+        marks an operation that may touch thousands of rows (kept off the event loop)."""
+        return await self.db.write(fn, bulk=bulk)
 
     def load_maintenance(self) -> None:
         with self.db.read_session() as session:

@@ -14,6 +14,7 @@ from sqlalchemy.pool import NullPool
 from sqlmodel import Session
 
 import core.models  # noqa: F401  (registers every table on SQLModel.metadata)
+from core.loop_writer import LoopWriter
 from core.writer import Writer
 
 T = TypeVar("T")
@@ -23,7 +24,12 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 
 
 def make_engine(
-    url: str, *, sqlite_synchronous: str = "FULL", pool_size: int = 8, immediate: bool = False
+    url: str,
+    *,
+    sqlite_synchronous: str = "FULL",
+    pool_size: int = 8,
+    immediate: bool = False,
+    busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS,
 ) -> Engine:
     """An engine for ``url``; SQLite gets WAL, a busy timeout and foreign keys."""
     parsed = make_url(url)
@@ -32,7 +38,7 @@ def make_engine(
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
             url,
-            connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+            connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000},
             pool_size=pool_size,
             max_overflow=pool_size,
         )
@@ -45,10 +51,18 @@ def make_engine(
                 dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            cur.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
             cur.execute(f"PRAGMA synchronous={sqlite_synchronous}")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
+
+        @event.listens_for(engine, "checkin")
+        def _end_open_transaction(dbapi_conn: Any, _record: Any) -> None:
+            # A COMMIT that failed (a deferred constraint, a full disk) leaves SQLite's
+            # transaction open while SQLAlchemy counts it as over, so the pool's own reset skips
+            # it: the connection would keep the write lock and block every other writer.
+            if dbapi_conn is not None and dbapi_conn.in_transaction:
+                dbapi_conn.rollback()
 
         if immediate:
 
@@ -74,13 +88,42 @@ class Database:
             if self.is_sqlite
             else self.engine
         )
+        self._sqlite_synchronous = sqlite_synchronous
         self._writer: Writer | None = None
+        self._loop_writer: LoopWriter | None = None
 
     @property
     def writer(self) -> Writer:
         if self._writer is None:
             self._writer = Writer(self.write_engine)
         return self._writer
+
+    async def write(self, fn: Callable[[Connection], T], *, bulk: bool = False) -> T:
+        """Run ``fn`` in a group commit from the event loop; returns once it is durable.
+
+        On SQLite the statements run on the loop and only the commit in a thread
+        (``LoopWriter``); on PostgreSQL, whose statements are network round trips, all of it
+        runs in the writer thread. ``bulk`` marks an operation that may touch thousands of rows.
+        """
+        if not self.is_sqlite:
+            return await self.writer.submit_async(fn)
+        return await self.loop_writer.submit_async(fn, bulk=bulk)
+
+    @property
+    def loop_writer(self) -> LoopWriter:
+        """SQLite's group commit for the event loop (see ``write``)."""
+        if self._loop_writer is None:
+            # Its own connection never waits for the write lock: a busy lock sends the batch
+            # to the thread writer instead of blocking the event loop.
+            engine = make_engine(
+                self.url,
+                sqlite_synchronous=self._sqlite_synchronous,
+                pool_size=1,
+                immediate=True,
+                busy_timeout_ms=0,
+            )
+            self._loop_writer = LoopWriter(engine, self.writer)
+        return self._loop_writer
 
     def session(self) -> Session:
         """An ORM session for operator work (CLI, API); it writes through the write engine."""
@@ -98,6 +141,8 @@ class Database:
         migrate(self.write_engine)
 
     def close(self) -> None:
+        if self._loop_writer is not None:
+            self._loop_writer.close()
         if self._writer is not None:
             self._writer.close()
         self.engine.dispose()

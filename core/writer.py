@@ -26,7 +26,7 @@ log = logging.getLogger("kefu.writer")
 
 
 @dataclass(slots=True)
-class _Op:
+class Op:
     fn: Callable[[Connection], Any]
     future: Future[Any] | asyncio.Future[Any]  # a thread's, or a coroutine's on its loop
 
@@ -40,10 +40,10 @@ class _Op:
         return not self.future.cancelled()
 
 
-_Outcome = tuple[_Op, Any, BaseException | None]
+Outcome = tuple[Op, Any, BaseException | None]
 
 
-def _settle(outcomes: list[_Outcome]) -> None:
+def settle(outcomes: list[Outcome]) -> None:
     """On the caller's event loop: resolve the futures of one batch, those still waited for.
     One future's trouble never leaves the others of its batch waiting."""
     for op, result, error in outcomes:
@@ -58,6 +58,19 @@ def _settle(outcomes: list[_Outcome]) -> None:
                 op.future.set_exception(error)
         except Exception:  # pragma: no cover - resolved meanwhile (cancelled on its loop)
             log.debug("a write's caller had already gone", exc_info=True)
+
+
+@dataclass(slots=True)
+class _Handover:
+    ops: list[Op]
+    together: bool
+    future: Future[list[Outcome]]
+
+    def run(self, outcomes: Callable[[list[Op], bool], list[Outcome]]) -> None:
+        try:
+            self.future.set_result(outcomes(self.ops, self.together))
+        except BaseException as exc:  # pragma: no cover - the writer's own failure
+            self.future.set_exception(exc)
 
 
 _STOP = object()
@@ -96,7 +109,7 @@ class Writer:
         if self._closed:
             raise RuntimeError("writer is closed")
         future: Future[T] = Future()
-        self._queue.put(_Op(fn, future))
+        self._queue.put(Op(fn, future))
         return future
 
     def submit_async(self, fn: Callable[[Connection], T]) -> asyncio.Future[T]:
@@ -105,7 +118,7 @@ class Writer:
         if self._closed:
             raise RuntimeError("writer is closed")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.put(_Op(fn, future))
+        self._queue.put(Op(fn, future))
         return future
 
     def run(self, fn: Callable[[Connection], T]) -> T:
@@ -118,52 +131,67 @@ class Writer:
             self._queue.put(_STOP)
             self._thread.join()
 
+    def submit_batch(self, ops: list[Op], *, together: bool) -> Future[list[Outcome]]:
+        """Run operations another writer already claimed (``LoopWriter`` when the write lock is
+        held elsewhere, or when its batch failed); their outcomes come back in one future,
+        unsettled. ``together`` first tries them in one transaction, as a batch."""
+        if self._closed:
+            raise RuntimeError("writer is closed")
+        handover = _Handover(ops, together, Future())
+        self._queue.put(handover)
+        return handover.future
+
     def _run(self) -> None:
         while True:
             first = self._queue.get()
             if first is _STOP:
                 return
+            if isinstance(first, _Handover):
+                first.run(self._outcomes)
+                continue
             # Batches start at most every ``pace`` seconds: under a steady stream of writes
             # the ones arriving meanwhile share a commit instead of paying for one each.
             wait = self._last_start + self._pace - self._clock()
             if wait > 0:
                 self._sleep(wait)
             self._last_start = self._clock()
-            batch: list[_Op] = [first]
-            stop = False
+            batch: list[Op] = [first]
+            after: Any = None  # a stop or a handover, run after this batch
             while len(batch) < self._max_batch:
                 try:
                     item = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if item is _STOP:
-                    stop = True
+                if item is _STOP or isinstance(item, _Handover):
+                    after = item
                     break
                 batch.append(item)
             self._commit(batch)
-            if stop:
+            if after is _STOP:
                 return
+            if after is not None:
+                after.run(self._outcomes)
 
-    def _commit(self, batch: list[_Op]) -> None:
+    def _commit(self, batch: list[Op]) -> None:
         batch = [op for op in batch if op.claim()]
         if not batch:
             return
         self.batches += 1
         self.operations += len(batch)
-        outcomes: list[_Outcome] | None = None
-        if len(batch) > 1:
+        self._deliver(self._outcomes(batch, together=True))
+
+    def _outcomes(self, batch: list[Op], together: bool) -> list[Outcome]:
+        if together and len(batch) > 1:
             try:
                 with self._engine.begin() as conn:
                     results = [op.fn(conn) for op in batch]
             except Exception:  # an operation, or the commit itself, failed
                 log.debug("batch of %d failed, re-running one by one", len(batch), exc_info=True)
             else:  # only a committed batch reports its results
-                outcomes = [(op, r, None) for op, r in zip(batch, results, strict=True)]
-        if outcomes is None:
-            outcomes = [self._commit_one(op) for op in batch]
-        self._deliver(outcomes)
+                return [(op, r, None) for op, r in zip(batch, results, strict=True)]
+        return [self._commit_one(op) for op in batch]
 
-    def _commit_one(self, op: _Op, attempts: int = 3) -> _Outcome:
+    def _commit_one(self, op: Op, attempts: int = 3) -> Outcome:
         for attempt in range(attempts):
             try:
                 with self._engine.begin() as conn:
@@ -180,17 +208,17 @@ class Writer:
         raise AssertionError("unreachable")  # pragma: no cover
 
     @staticmethod
-    def _deliver(outcomes: list[_Outcome]) -> None:
+    def _deliver(outcomes: list[Outcome]) -> None:
         """Threads' futures at once; each event loop's in one call, not one wake-up per op."""
-        by_loop: dict[asyncio.AbstractEventLoop, list[_Outcome]] = {}
+        by_loop: dict[asyncio.AbstractEventLoop, list[Outcome]] = {}
         for outcome in outcomes:
             op = outcome[0]
             if isinstance(op.future, Future):
-                _settle([outcome])
+                settle([outcome])
             else:
                 by_loop.setdefault(op.future.get_loop(), []).append(outcome)
         for loop, theirs in by_loop.items():
             try:
-                loop.call_soon_threadsafe(_settle, theirs)
+                loop.call_soon_threadsafe(settle, theirs)
             except RuntimeError:  # the loop has closed: nobody is waiting any more
                 log.debug("event loop closed before %d writes were acknowledged", len(theirs))

@@ -20,12 +20,12 @@ from bot.ws_protocol import CoalescingWebSocketsProtocol
 from core.db import Database
 from core.frames import MAX_FRAME_BYTES
 from core.settings import Settings
-from kefu import widget_routes
+from kefu import heap, widget_routes
 
 log = logging.getLogger("kefu")
 
 
-def _warm_imports(settings: Settings) -> None:
+def _warm_imports(settings: Settings, freeze_heap: bool) -> None:
     # The retrieval stack (NumPy, SciPy, scikit-learn) takes a second to import, LangChain's
     # OpenAI client another: do it after the server already accepts connections, not before,
     # and not on the first question.
@@ -35,6 +35,8 @@ def _warm_imports(settings: Settings) -> None:
         from bot.llm.backends import warm_up
 
         warm_up()
+    if freeze_heap:  # start-up is over: what is alive now lives as long as the process
+        heap.freeze_long_lived()
 
 
 def transport_options(settings: Settings) -> dict[str, Any]:
@@ -50,9 +52,16 @@ def transport_options(settings: Settings) -> dict[str, Any]:
 
 
 def create_app(
-    settings: Settings, *, db: Database | None = None, services: ChatServices | None = None
+    settings: Settings,
+    *,
+    db: Database | None = None,
+    services: ChatServices | None = None,
+    freeze_heap: bool = False,
 ) -> FastAPI:
-    """The whole product as one ASGI app; tests may hand in a database or prepared services."""
+    """The whole product as one ASGI app; tests may hand in a database or prepared services.
+
+    ``freeze_heap`` (for the process that serves, ``kefu serve``) freezes the objects alive
+    after start-up out of the garbage collector's passes (``kefu.heap``)."""
     database = (
         services.db
         if services
@@ -74,7 +83,7 @@ def create_app(
         tasks = [
             asyncio.create_task(sweeper),
             asyncio.create_task(watch),
-            asyncio.create_task(asyncio.to_thread(_warm_imports, settings)),
+            asyncio.create_task(asyncio.to_thread(_warm_imports, settings, freeze_heap)),
         ]
         try:
             yield

@@ -1,0 +1,204 @@
+"""The SQLite group commit on the event loop: statements on the loop, the commit in a thread,
+never waiting for a write lock held elsewhere, in order, and one failing write failing alone."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Connection, text
+from sqlalchemy.exc import IntegrityError
+
+from core.db import Database, make_engine
+from core.loop_writer import LoopWriter
+from core.writer import Writer
+
+
+class Pair:
+    """A loop writer and the thread writer it hands batches to, on one SQLite file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        url = f"sqlite:///{path}"
+        self.thread_engine = make_engine(url, sqlite_synchronous="NORMAL", immediate=True)
+        with self.thread_engine.begin() as conn:
+            conn.execute(text("CREATE TABLE t (n INTEGER PRIMARY KEY, k TEXT UNIQUE)"))
+        self.fallback = Writer(self.thread_engine)
+        loop_engine = make_engine(
+            url, sqlite_synchronous="NORMAL", pool_size=1, immediate=True, busy_timeout_ms=0
+        )
+        self.writer = LoopWriter(loop_engine, self.fallback)
+
+    def keys(self) -> list[str]:
+        with self.thread_engine.connect() as conn:
+            return [r.k for r in conn.execute(text("SELECT k FROM t ORDER BY n"))]
+
+    def close(self) -> None:
+        self.writer.close()
+        self.fallback.close()
+        self.thread_engine.dispose()
+
+
+@pytest.fixture
+def pair(tmp_path: Path) -> Iterator[Pair]:
+    p = Pair(tmp_path / "w.db")
+    yield p
+    p.close()
+
+
+threads: list[int] = []
+
+
+def insert(key: str) -> Callable[[Connection], str]:
+    def op(conn: Connection) -> str:
+        threads.append(threading.get_ident())
+        conn.execute(text("INSERT INTO t (k) VALUES (:k)"), {"k": key})
+        return key
+
+    return op
+
+
+def test_statements_run_on_the_loop_and_many_writes_share_few_commits(pair: Pair) -> None:
+    threads.clear()
+
+    async def main() -> list[str]:
+        futures = [pair.writer.submit_async(insert(f"k{i:03}")) for i in range(200)]
+        return list(await asyncio.gather(*futures))
+
+    assert asyncio.run(main()) == [f"k{i:03}" for i in range(200)]
+    assert set(threads) == {threading.get_ident()}  # this thread ran the loop
+    assert pair.writer.batches == pair.writer.on_loop <= 2
+    assert pair.keys() == [f"k{i:03}" for i in range(200)]
+
+
+def test_a_failing_write_fails_alone(pair: Pair) -> None:
+    async def main() -> list[str | BaseException]:
+        futures = [
+            pair.writer.submit_async(insert("a")),
+            pair.writer.submit_async(insert("a")),  # violates the unique key
+            pair.writer.submit_async(insert("b")),
+        ]
+        return await asyncio.gather(*futures, return_exceptions=True)
+
+    first, dup, last = asyncio.run(main())
+    assert (first, last) == ("a", "b")
+    assert isinstance(dup, IntegrityError)
+    assert pair.keys() == ["a", "b"]
+
+
+def test_a_lock_held_elsewhere_never_blocks_the_loop(pair: Pair) -> None:
+    """Another connection (a CLI, say) holds the write lock for 0.3 s: the batch goes to the
+    thread writer, which waits for the lock; the loop keeps turning meanwhile; the writes
+    submitted after it still commit after it."""
+    holder = sqlite3.connect(pair.path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    threading.Timer(0.3, holder.execute, ["COMMIT"]).start()
+    threads.clear()
+
+    async def main() -> tuple[list[str], float]:
+        first = pair.writer.submit_async(insert("while locked"))
+        worst = 0.0
+        while not first.done():
+            started = time.monotonic()
+            await asyncio.sleep(0.005)
+            worst = max(worst, time.monotonic() - started)
+        later = [pair.writer.submit_async(insert(f"after {i}")) for i in range(3)]
+        return [await first, *await asyncio.gather(*later)], worst
+
+    results, worst_turn = asyncio.run(main())
+    holder.close()
+    assert results == ["while locked", "after 0", "after 1", "after 2"]
+    assert worst_turn < 0.1  # the loop never sat on the lock
+    assert threads[0] != threading.get_ident()  # the locked batch ran in the thread writer
+    assert pair.keys() == results
+    assert pair.writer.on_loop == pair.writer.batches - 1
+
+
+def test_writes_commit_in_the_order_submitted_across_a_handed_over_batch(pair: Pair) -> None:
+    """A batch handed to the thread writer is the only one in flight: writes submitted while it
+    waits for the lock are not slipped in before it on the loop."""
+    holder = sqlite3.connect(pair.path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+
+    async def main() -> list[str]:
+        futures = [pair.writer.submit_async(insert("1"))]
+        await asyncio.sleep(0.05)  # the first batch is with the thread writer, waiting
+        futures += [pair.writer.submit_async(insert(k)) for k in ("2", "3")]
+        await asyncio.sleep(0.05)
+        holder.execute("COMMIT")
+        return list(await asyncio.gather(*futures))
+
+    assert asyncio.run(main()) == ["1", "2", "3"]
+    holder.close()
+    assert pair.keys() == ["1", "2", "3"]
+
+
+def test_a_batch_whose_commit_fails_is_never_reported_stored(pair: Pair) -> None:
+    with pair.thread_engine.begin() as conn:
+        conn.execute(text("CREATE TABLE parent (k TEXT PRIMARY KEY)"))
+        conn.execute(text("CREATE TABLE child (k TEXT PRIMARY KEY, p TEXT REFERENCES parent(k))"))
+
+    def orphan(conn: Connection) -> str:
+        conn.execute(text("PRAGMA defer_foreign_keys=ON"))  # the violation surfaces at COMMIT
+        conn.execute(text("INSERT INTO child (k, p) VALUES ('c', 'missing')"))
+        return "orphan stored"
+
+    async def main() -> list[str | BaseException]:
+        futures = [pair.writer.submit_async(orphan), pair.writer.submit_async(insert("fine"))]
+        return await asyncio.gather(*futures, return_exceptions=True)
+
+    bad, good = asyncio.run(main())
+    assert isinstance(bad, IntegrityError)
+    assert good == "fine"
+    with pair.thread_engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM child")).scalar_one() == 0
+    assert pair.keys() == ["fine"]
+
+
+def test_a_caller_that_gave_up_is_not_written_for(pair: Pair) -> None:
+    async def main() -> str:
+        gone = pair.writer.submit_async(insert("gone"))
+        gone.cancel()
+        return await pair.writer.submit_async(insert("kept"))
+
+    assert asyncio.run(main()) == "kept"
+    assert pair.keys() == ["kept"]
+
+
+def test_bulk_writes_run_in_the_thread_writer_in_their_turn(pair: Pair) -> None:
+    threads.clear()
+
+    async def main() -> list[str]:
+        futures = [
+            pair.writer.submit_async(insert("small")),
+            pair.writer.submit_async(insert("bulk"), bulk=True),
+            pair.writer.submit_async(insert("small again")),
+        ]
+        return list(await asyncio.gather(*futures))
+
+    assert asyncio.run(main()) == ["small", "bulk", "small again"]
+    me = threading.get_ident()
+    assert [t == me for t in threads] == [True, False, True]
+    assert pair.keys() == ["small", "bulk", "small again"]
+
+
+def test_the_database_writes_sqlite_on_the_loop(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'k.db'}", sqlite_synchronous="NORMAL")
+    db.migrate()
+
+    def where(conn: Connection) -> int:
+        conn.execute(text("SELECT 1"))
+        return threading.get_ident()
+
+    async def main() -> list[int]:
+        return [await db.write(where), await db.write(where, bulk=True)]
+
+    on_loop, bulk = asyncio.run(main())
+    db.close()
+    assert on_loop == threading.get_ident()
+    assert bulk != threading.get_ident()
