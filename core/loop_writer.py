@@ -23,9 +23,10 @@ import logging
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, RootTransaction
 from sqlalchemy.exc import OperationalError
 
 from core.writer import Op, Outcome, Writer, settle
@@ -66,14 +67,20 @@ class LoopWriter:
     ) -> asyncio.Future[T]:
         """Queue ``fn(conn)``; the future resolves after the transaction that ran it committed.
         A ``bulk`` operation (one that may touch thousands of rows) runs in the thread writer,
-        in its turn, so that it never holds up the event loop."""
+        in its turn, so that it never holds up the event loop.
+
+        One event loop at a time uses a writer (a server has one). When that loop has closed,
+        the next one takes the writer over; what was queued on the closed loop had nobody left
+        to tell and is dropped, unwritten (its callers never saw an ack)."""
         if self._closed:
             raise RuntimeError("writer is closed")
         loop = asyncio.get_running_loop()
         if loop is not self._loop:
-            if self._in_flight or self._pending:
+            busy = self._in_flight or self._pending
+            if busy and self._loop is not None and not self._loop.is_closed():
                 raise RuntimeError("the writer is busy on another event loop")
-            self._loop, self._scheduled = loop, False
+            self._loop, self._pending = loop, deque()
+            self._in_flight = self._scheduled = False
         future: asyncio.Future[T] = loop.create_future()
         self._pending.append((Op(fn, future), bulk))
         self._schedule()
@@ -94,16 +101,17 @@ class LoopWriter:
         # arriving meanwhile share one commit.
         wait = self._last_start + self._pace - self._loop.time()
         if wait > 0:
-            self._loop.call_later(wait, self._start)
+            self._loop.call_later(wait, self._start, self._loop)
         else:
-            self._loop.call_soon(self._start)
+            self._loop.call_soon(self._start, self._loop)
 
-    def _start(self) -> None:
+    def _start(self, loop: asyncio.AbstractEventLoop) -> None:
+        if loop is not self._loop:
+            return  # scheduled on a loop that has since closed and been replaced
         self._scheduled = False
         if self._in_flight:
             return
-        assert self._loop is not None
-        self._last_start = self._loop.time()
+        self._last_start = loop.time()
         batch: list[Op] = []
         bulk = False
         while self._pending and len(batch) < self._max_batch:
@@ -120,23 +128,33 @@ class LoopWriter:
         self._in_flight = True
         self.batches += 1
         self.operations += len(batch)
-        self._loop.create_task(self._run(batch, bulk))
+        task = loop.create_task(self._run(batch, bulk))
+        task.add_done_callback(partial(self._finished, loop, batch))
 
-    async def _run(self, batch: list[Op], bulk: bool) -> None:
-        try:
-            outcomes = True if bulk else await self._on_loop(batch)
-            if not isinstance(outcomes, list):  # the thread writer takes the batch
-                handed = self._fallback.submit_batch(batch, together=outcomes)
-                outcomes = await asyncio.wrap_future(handed)
-            settle(outcomes)
-        except BaseException as exc:  # pragma: no cover - the writer's own failure
-            log.exception("a write batch failed")
-            settle([(op, None, exc) for op in batch])
-            if not isinstance(exc, Exception):
-                raise
-        finally:
+    async def _run(self, batch: list[Op], bulk: bool) -> list[Outcome]:
+        outcomes = True if bulk else await self._on_loop(batch)
+        if isinstance(outcomes, list):
+            return outcomes
+        # The thread writer takes the batch over. Were this task cancelled (its loop ending),
+        # the batch would be dropped if the thread has not begun it, and finished if it has.
+        return await asyncio.wrap_future(self._fallback.submit_batch(batch, together=outcomes))
+
+    def _finished(
+        self, loop: asyncio.AbstractEventLoop, batch: list[Op], task: asyncio.Task[list[Outcome]]
+    ) -> None:
+        """On the loop, however the batch ended: its callers told, the next batch started."""
+        if task.cancelled():
+            for op in batch:
+                op.future.cancel()
+        elif (error := task.exception()) is not None:  # the writer's own failure
+            log.error("a write batch failed", exc_info=error)
+            settle([(op, None, error) for op in batch])
+        else:
+            settle(task.result())
+        if loop is self._loop:
             self._in_flight = False
-            self._schedule()
+            if not loop.is_closed():
+                self._schedule()
 
     async def _on_loop(self, batch: list[Op]) -> list[Outcome] | bool:
         """The batch's statements on the loop and its commit in a thread. Or, for the thread
@@ -144,26 +162,35 @@ class LoopWriter:
         True when the write lock is held elsewhere, False when the batch failed (rolled back)."""
         conn = self._engine.connect()
         try:
-            try:
-                tx = conn.begin()
-            except OperationalError:  # the write lock is held by another connection
-                log.debug("write lock busy, %d writes go to the thread writer", len(batch))
-                return True
-            try:
-                results: list[Any] = [op.fn(conn) for op in batch]
-            except Exception:
-                tx.rollback()
-                log.debug("batch of %d failed, re-running one by one", len(batch), exc_info=True)
-                return False
-            assert self._loop is not None
-            try:
-                await self._loop.run_in_executor(self._committer, tx.commit)
-            except Exception:
-                log.debug("commit of %d writes failed, re-running", len(batch), exc_info=True)
-                if tx.is_active:
-                    tx.rollback()
-                return False
-        finally:
+            tx = conn.begin()
+        except OperationalError:  # the write lock is held by another connection
             conn.close()
+            log.debug("write lock busy, %d writes go to the thread writer", len(batch))
+            return True
+        try:
+            results: list[Any] = [op.fn(conn) for op in batch]
+        except Exception:
+            tx.rollback()
+            conn.close()
+            log.debug("batch of %d failed, re-running one by one", len(batch), exc_info=True)
+            return False
+        # From here the connection is the commit thread's: it commits and gives the connection
+        # back itself, so that nothing on the loop (a cancellation, say) touches it meanwhile.
+        assert self._loop is not None
+        if not await self._loop.run_in_executor(self._committer, _commit, conn, tx, len(batch)):
+            return False
         self.on_loop += 1
         return [(op, r, None) for op, r in zip(batch, results, strict=True)]
+
+
+def _commit(conn: Connection, tx: RootTransaction, size: int) -> bool:
+    """In the commit thread: whether the transaction committed; the connection is closed
+    (given back to its pool, rolled back if still open) either way."""
+    try:
+        tx.commit()
+    except Exception:
+        log.debug("commit of %d writes failed, re-running", size, exc_info=True)
+        return False
+    finally:
+        conn.close()
+    return True

@@ -67,10 +67,16 @@ class _Handover:
     future: Future[list[Outcome]]
 
     def run(self, outcomes: Callable[[list[Op], bool], list[Outcome]]) -> None:
+        # A handover its writer gave up on before it began (its loop ended) is not written;
+        # once begun it can no longer be cancelled, and its outcomes are always set.
+        if not self.future.set_running_or_notify_cancel():
+            return
         try:
-            self.future.set_result(outcomes(self.ops, self.together))
+            result = outcomes(self.ops, self.together)
         except BaseException as exc:  # pragma: no cover - the writer's own failure
             self.future.set_exception(exc)
+        else:
+            self.future.set_result(result)
 
 
 _STOP = object()

@@ -9,9 +9,10 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, event, text
 from sqlalchemy.exc import IntegrityError
 
 from core.db import Database, make_engine
@@ -113,29 +114,114 @@ def test_a_lock_held_elsewhere_never_blocks_the_loop(pair: Pair) -> None:
     results, worst_turn = asyncio.run(main())
     holder.close()
     assert results == ["while locked", "after 0", "after 1", "after 2"]
-    assert worst_turn < 0.1  # the loop never sat on the lock
+    assert worst_turn < 0.2  # the loop never sat on the 0.3 s lock
     assert threads[0] != threading.get_ident()  # the locked batch ran in the thread writer
     assert pair.keys() == results
     assert pair.writer.on_loop == pair.writer.batches - 1
 
 
-def test_writes_commit_in_the_order_submitted_across_a_handed_over_batch(pair: Pair) -> None:
-    """A batch handed to the thread writer is the only one in flight: writes submitted while it
-    waits for the lock are not slipped in before it on the loop."""
-    holder = sqlite3.connect(pair.path, isolation_level=None)
+def test_no_second_batch_while_one_is_with_the_thread_writer(tmp_path: Path) -> None:
+    """The thread writer has a handed-over batch queued but holds no lock (it is pacing a write
+    of its own), so a second batch started on the loop meanwhile would commit first."""
+    url = f"sqlite:///{tmp_path / 'o.db'}"
+    thread_engine = make_engine(url, sqlite_synchronous="NORMAL", immediate=True)
+    with thread_engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (n INTEGER PRIMARY KEY, k TEXT)"))
+    fallback = Writer(thread_engine, pace=0.3)
+    loop_engine = make_engine(
+        url, sqlite_synchronous="NORMAL", pool_size=1, immediate=True, busy_timeout_ms=0
+    )
+    writer = LoopWriter(loop_engine, fallback)
+    fallback.run(insert("direct 0"))
+    fallback.submit(insert("direct 1"))  # the thread writer now waits out its pace, unlocked
+
+    async def main() -> list[str]:
+        first = writer.submit_async(insert("1"), bulk=True)  # queued behind "direct 1"
+        await asyncio.sleep(0.05)
+        second = writer.submit_async(insert("2"))
+        return [await first, await second]
+
+    assert asyncio.run(main()) == ["1", "2"]
+    writer.close()
+    fallback.close()
+    with thread_engine.connect() as conn:
+        keys = [r.k for r in conn.execute(text("SELECT k FROM t ORDER BY n"))]
+    thread_engine.dispose()
+    assert keys == ["direct 0", "direct 1", "1", "2"]
+
+
+def _writer_task() -> asyncio.Task[Any]:
+    (task,) = (t for t in asyncio.all_tasks() if t is not asyncio.current_task())
+    return task
+
+
+def test_a_batch_cancelled_with_the_thread_writer_leaves_both_writers_working(pair: Pair) -> None:
+    """The loop ends (its tasks are cancelled) while a batch waits in the thread writer for a
+    lock: the thread writer lives on, and later writes, bulk or not, are still made."""
+    holder = sqlite3.connect(pair.path, isolation_level=None, check_same_thread=False)
     holder.execute("BEGIN IMMEDIATE")
 
     async def main() -> list[str]:
-        futures = [pair.writer.submit_async(insert("1"))]
-        await asyncio.sleep(0.05)  # the first batch is with the thread writer, waiting
-        futures += [pair.writer.submit_async(insert(k)) for k in ("2", "3")]
+        gone = pair.writer.submit_async(insert("a"))
+        await asyncio.sleep(0.05)  # handed over: the thread writer waits for the lock
+        _writer_task().cancel()
         await asyncio.sleep(0.05)
+        assert gone.cancelled()
         holder.execute("COMMIT")
-        return list(await asyncio.gather(*futures))
+        later = [
+            pair.writer.submit_async(insert("b"), bulk=True),
+            pair.writer.submit_async(insert("c")),
+        ]
+        return list(await asyncio.wait_for(asyncio.gather(*later), 5))
 
-    assert asyncio.run(main()) == ["1", "2", "3"]
+    assert asyncio.run(main()) == ["b", "c"]
     holder.close()
-    assert pair.keys() == ["1", "2", "3"]
+    assert pair.fallback._thread.is_alive()
+    assert pair.keys() == ["a", "b", "c"]  # "a" had begun: it was written (no ack was sent)
+
+
+def test_the_commit_thread_alone_gives_its_connection_back(pair: Pair) -> None:
+    """Cancelled while its commit runs, the batch leaves the connection to the commit thread:
+    nothing on the loop rolls it back or returns it to the pool under the thread's feet."""
+    seen: list[tuple[str, int, str]] = []
+
+    @event.listens_for(pair.writer._engine, "commit")
+    def _slow_commit(conn: Connection) -> None:  # stands in for a slow fsync
+        dbapi_conn = conn.connection.dbapi_connection
+        seen.append(("commit", id(dbapi_conn), threading.current_thread().name))
+        time.sleep(0.3)
+
+    @event.listens_for(pair.writer._engine.pool, "checkin")
+    def _checkin(dbapi_conn: Any, record: Any) -> None:
+        seen.append(("checkin", id(dbapi_conn), threading.current_thread().name))
+
+    async def main() -> str:
+        first = pair.writer.submit_async(insert("a"))
+        await asyncio.sleep(0.05)  # committing in the commit thread
+        _writer_task().cancel()
+        await asyncio.sleep(0.01)
+        assert first.cancelled()
+        return await asyncio.wait_for(pair.writer.submit_async(insert("b")), 5)
+
+    assert asyncio.run(main()) == "b"
+    what, committed, commit_thread = seen[0]
+    assert what == "commit" and commit_thread.startswith("kefu-commit")
+    # The cancelled batch's connection came back from the commit thread, after its commit.
+    assert next(e for e in seen if e[:2] == ("checkin", committed))[2] == commit_thread
+    assert pair.keys() == ["a", "b"]
+
+
+def test_a_new_loop_takes_over_from_one_that_ended_with_writes_queued(pair: Pair) -> None:
+    async def first() -> None:
+        await pair.writer.submit_async(insert("a"))
+        pair.writer.submit_async(insert("never"))  # paced to 5 ms later: the loop ends first
+
+    async def second() -> str:
+        return await asyncio.wait_for(pair.writer.submit_async(insert("b")), 5)
+
+    asyncio.run(first())
+    assert asyncio.run(second()) == "b"
+    assert pair.keys() == ["a", "b"]
 
 
 def test_a_batch_whose_commit_fails_is_never_reported_stored(pair: Pair) -> None:

@@ -64,5 +64,5 @@ def test_an_app_for_tests_does_not_freeze(sqlite_url: str) -> None:
     db.migrate()
     app = create_app(settings_for(sqlite_url), db=db)
     with TestClient(app):
-        time.sleep(0.5)
-        assert gc.get_freeze_count() == 0
+        pass  # the lifespan waits for its warm-up (where a freeze would be) before it ends
+    assert gc.get_freeze_count() == 0
