@@ -99,7 +99,6 @@ def writer_run(n: int, inflight: int | None, sync: str) -> dict[str, Any]:
                 )
 
             async def drive() -> list[Any]:
-                await db.write(lambda conn: None)  # open the write connection before timing
                 if inflight is None:
                     return list(await asyncio.gather(*(db.write(op(who)) for who in speakers)))
                 # A closed loop: each of ``inflight`` workers submits its next visitor as soon
@@ -112,7 +111,8 @@ def writer_run(n: int, inflight: int | None, sync: str) -> dict[str, Any]:
                 chunks = await asyncio.gather(*(worker() for _ in range(min(inflight, n))))
                 return [r for chunk in chunks for r in chunk]
 
-            b0, o0 = writer.batches + 1, writer.operations + 1  # not the warm-up
+            asyncio.run(db.write(lambda conn: None))  # open the write connection before timing
+            b0, o0 = writer.batches, writer.operations
             cpu0 = time.process_time()
             busy0 = busy_cpu_seconds()
             t0 = time.perf_counter()

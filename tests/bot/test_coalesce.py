@@ -20,6 +20,13 @@ class Clock:
         return self.now
 
 
+class Sent(list[str]):
+    """The frames a coalescer sent, in order; ``send`` is what it calls."""
+
+    async def send(self, text: str) -> None:
+        self.append(text)
+
+
 async def turns(n: int = 2) -> None:
     """Let the event loop run: a scheduled send, then the task that sends."""
     for _ in range(n):
@@ -27,13 +34,10 @@ async def turns(n: int = 2) -> None:
 
 
 async def test_first_piece_goes_on_the_next_turn_then_pieces_merge_within_the_window() -> None:
-    sent: list[str] = []
+    sent = Sent()
     clock = Clock()
 
-    async def send(text: str) -> None:
-        sent.append(text)
-
-    c = DeltaCoalescer(send, window=0.04, clock=clock)
+    c = DeltaCoalescer(sent.send, window=0.04, clock=clock)
     await c.add("Hel")
     await turns()
     assert sent == ["Hel"]  # never held for the window
@@ -55,12 +59,9 @@ async def test_first_piece_goes_on_the_next_turn_then_pieces_merge_within_the_wi
 
 
 async def test_an_answer_ready_at_once_is_one_frame() -> None:
-    sent: list[str] = []
+    sent = Sent()
 
-    async def send(text: str) -> None:
-        sent.append(text)
-
-    c = DeltaCoalescer(send, clock=Clock())
+    c = DeltaCoalescer(sent.send, clock=Clock())
     for piece in ["一，", "二，", "三。", "四"]:
         await c.add(piece)
     await c.close()
@@ -68,12 +69,9 @@ async def test_an_answer_ready_at_once_is_one_frame() -> None:
 
 
 async def test_pieces_of_one_turn_go_together_and_the_next_waits_for_the_window() -> None:
-    sent: list[str] = []
+    sent = Sent()
 
-    async def send(text: str) -> None:
-        sent.append(text)
-
-    c = DeltaCoalescer(send, window=0.03)
+    c = DeltaCoalescer(sent.send, window=0.03)
     await c.add("A")
     await c.add("B")
     await turns()
@@ -87,12 +85,9 @@ async def test_pieces_of_one_turn_go_together_and_the_next_waits_for_the_window(
 
 
 async def test_a_pause_does_not_hold_back_what_was_said() -> None:
-    sent: list[str] = []
+    sent = Sent()
 
-    async def send(text: str) -> None:
-        sent.append(text)
-
-    c = DeltaCoalescer(send, window=0.02)
+    c = DeltaCoalescer(sent.send, window=0.02)
     await c.add("A")
     await turns()
     await c.add("B")  # inside the window: held
@@ -109,12 +104,9 @@ async def test_a_pause_does_not_hold_back_what_was_said() -> None:
 
 
 async def test_discard_drops_pending_pieces_and_their_timer() -> None:
-    sent: list[str] = []
+    sent = Sent()
 
-    async def send(text: str) -> None:
-        sent.append(text)
-
-    c = DeltaCoalescer(send, window=0.02)
+    c = DeltaCoalescer(sent.send, window=0.02)
     await c.add("partial ")
     await turns()
     await c.add("answer")
