@@ -33,8 +33,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.answerers.kb_index import DEFAULT_SETTINGS, IndexSettings, KnowledgeBaseIndex
-from core.knowledge import KbEntry
+from bot.answerers.retrieval import DEFAULT_SETTINGS, IndexSettings, KnowledgeBaseIndex
+from core.knowledge.entries import KbEntry
 
 DEFAULT_EVAL_DIR = Path(__file__).resolve().parents[2] / "shared" / "eval"
 SHOTS = 10

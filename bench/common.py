@@ -243,9 +243,9 @@ def client_processes(
 
 
 def has_builtin_answerer() -> bool:
-    """Whether bot.answerers.kb imports (`kefu serve` needs the built-in answerer)."""
+    """Whether bot.answerers.knowledge_base imports (`kefu serve` needs the built-in answerer)."""
     try:
-        import bot.answerers.kb  # noqa: F401
+        import bot.answerers.knowledge_base  # noqa: F401
     except ImportError:
         return False
     return True

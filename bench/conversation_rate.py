@@ -57,10 +57,10 @@ def writer_run(n: int, inflight: int | None, sync: str) -> dict[str, Any]:
     """
     from sqlmodel import select
 
-    from core import conversations as units
-    from core.db import Database
-    from core.licensing import create_licensee
-    from core.models import ApiKey, KeyKind
+    from core.chat import conversations as units
+    from core.db.engine import Database
+    from core.db.tables import ApiKey, KeyKind
+    from core.licensing.licensees import create_licensee
     from core.types import utcnow
 
     with tempfile.TemporaryDirectory(prefix="kefu-bench-", dir=TMP_DIR) as tmp:
@@ -205,7 +205,7 @@ async def e2e_client(url: str, n: int, conns: int, deadline: float) -> dict[str,
 
 def bench_e2e(n: int, runs: int, conns: int, budget: float) -> list[float] | None:
     if not has_builtin_answerer():
-        print("\n[end to end] skipped: the built-in answerer (bot.answerers.kb) is not there yet")
+        print("\n[end to end] skipped: the built-in answerer is not there yet")
         return None
     print(
         f"\n[end to end] real `kefu serve` (SQLite FULL), {n:,} new visitors per run over "

@@ -209,9 +209,7 @@ def main() -> int:
     if args.child:
         return run_client(args)
     if not has_builtin_answerer():
-        print(
-            "Idle connections: skipped, the built-in answerer (bot.answerers.kb) is not there yet"
-        )
+        print("Idle connections: skipped, the built-in answerer is not there yet")
         print(f"  target <= {TARGET_KIB:.0f} KiB per connection  FAIL (not measured)")
         return 0
 

@@ -231,7 +231,7 @@ def release_offsets(pieces: list[str]) -> tuple[list[int], set[int]]:
     found = _releases.get(shape)
     if found is None:
         from bot.llm.guard import LeakGuard
-        from core.content_filter import Matcher, StreamGuard, load_word_list
+        from core.moderation.matcher import Matcher, StreamGuard, load_word_list
 
         words = os.environ.get("KEFU_FILTER_WORDS_FILE")
         flt = StreamGuard(Matcher(load_word_list(Path(words) if words else None)))
@@ -525,7 +525,7 @@ def main() -> int:
         "stream ends count from the last piece). Both include the client's and fake's share."
     )
     if not has_builtin_answerer():
-        print("  skipped: the built-in answerer (bot.answerers.kb) is not there yet")
+        print("  skipped: the built-in answerer is not there yet")
         print(f"  (a) and (b): target p99 <= {TARGET_MS:g} ms  FAIL (not measured)")
         return 0
 

@@ -26,8 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.answerers.kb_index import KnowledgeBaseIndex
-from core.knowledge import KbEntry
+from bot.answerers.retrieval import KnowledgeBaseIndex
+from core.knowledge.entries import KbEntry
 
 DEFAULT_EVAL_DIR = Path(__file__).resolve().parents[2] / "shared" / "eval"
 TARGET_P99_MS = 2.0

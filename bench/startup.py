@@ -32,8 +32,8 @@ LIMIT_S = 30.0  # a server that is not up by then counts as failed
 
 def create_licensee_inline(url: str) -> str:
     """Create a licensee straight through core (used on the fresh database, once migrated)."""
-    from core.db import Database
-    from core.licensing import create_licensee
+    from core.db.engine import Database
+    from core.licensing.licensees import create_licensee
     from core.types import utcnow
 
     db = Database(url)
@@ -124,15 +124,15 @@ def main() -> int:
     args = parser.parse_args()
     exit_on_sigterm()
     if not has_builtin_answerer():
-        print("Start-up: skipped, the built-in answerer (bot.answerers.kb) is not there yet")
+        print("Start-up: skipped, the built-in answerer is not there yet")
         print(f"  target: accepts connections within {TARGET_ACCEPT_S:.0f} s  FAIL (not measured)")
         return 0
 
     # Import here, not inside the timed runs on a fresh database.
     import websockets.sync.client  # noqa: F401
 
-    import core.db
-    import core.licensing  # noqa: F401
+    import core.db.engine
+    import core.licensing.licensees  # noqa: F401
 
     print(f"Start-up of `kefu serve` (SQLite): target accepts within {TARGET_ACCEPT_S:.0f} s")
     print(f"Machine at start: {load_average()}")

@@ -220,7 +220,7 @@ def main() -> int:
     if args.child:
         return run_client(partial(client_main, args))
     if not has_builtin_answerer():
-        print("Throughput: skipped, the built-in answerer (bot.answerers.kb) is not there yet")
+        print("Throughput: skipped, the built-in answerer is not there yet")
         print(f"  targets: p99 <= {TARGET_P99_MS:.0f} ms  FAIL (not measured)")
         print(f"           >= {TARGET_RATE:,.0f} answered messages/s  FAIL (not measured)")
         return 0

@@ -7,10 +7,10 @@ from typing import Annotated
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 
-from bot.services import ChatServices
+from bot.chat.services import ChatServices
+from core.db.tables import KeyKind
 from core.errors import AuthError
-from core.licensing import KeyContext, authenticate_key
-from core.models import KeyKind
+from core.licensing.licensees import KeyContext, authenticate_key
 
 
 def services_of(app: FastAPI) -> ChatServices:

@@ -9,11 +9,11 @@ from fastapi import APIRouter, WebSocket
 from starlette.responses import PlainTextResponse
 from starlette.websockets import WebSocketState
 
+from bot.chat.session import ChatSession
 from bot.deps import services_of
-from bot.engine import ChatSession
+from core.chat.frames import ServerFrame, dump_frame
 from core.errors import AuthError, OriginRefused
-from core.frames import ServerFrame, dump_frame
-from core.licensing import KeyContext, authenticate_chat
+from core.licensing.licensees import KeyContext, authenticate_chat
 
 log = logging.getLogger("kefu.ws")
 router = APIRouter()

@@ -13,14 +13,16 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
-from bot import api, ws
-from bot.background import LicenceWatcher, run_periodic, sweep_once
-from bot.services import ChatServices, build_services
+from bot import ws
+from bot.api import usage as api
+from bot.chat.services import ChatServices, build_services
+from bot.jobs.periodic import LicenceWatcher, run_periodic, sweep_once
 from bot.ws_protocol import CoalescingWebSocketsProtocol
-from core.db import Database
-from core.frames import MAX_FRAME_BYTES
+from core.chat.frames import MAX_FRAME_BYTES
+from core.db.engine import Database
 from core.settings import Settings
-from kefu import heap, widget_routes
+from kefu import heap
+from widget import routes as widget_routes
 
 log = logging.getLogger("kefu")
 
@@ -29,7 +31,7 @@ def _warm_imports(settings: Settings, freeze_heap: bool) -> None:
     # The retrieval stack (NumPy, SciPy, scikit-learn) takes a second to import, LangChain's
     # OpenAI client another: do it after the server already accepts connections, not before,
     # and not on the first question.
-    import bot.answerers.kb_index  # noqa: F401
+    import bot.answerers.retrieval  # noqa: F401
 
     if settings.model_base_url:
         from bot.llm.backends import warm_up

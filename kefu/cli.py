@@ -12,7 +12,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from core.db import Database
+from core.db.engine import Database
 from core.errors import KefuError
 from core.settings import Settings, load_settings
 
@@ -142,7 +142,7 @@ def licensee_create(
     as_json: JsonOpt = False,
 ) -> None:
     """Create a licensee; prints its id, site keys and secret key (shown only this once)."""
-    from core.licensing import create_licensee, parse_price
+    from core.licensing.licensees import create_licensee, parse_price
     from core.types import utcnow
 
     with database() as (settings, db), db.session() as session:
@@ -177,8 +177,8 @@ def licensee_create(
 def _licensee_summary(session: Any, licensee: Any) -> dict[str, Any]:
     from sqlmodel import select
 
-    from core.licensing import list_origins
-    from core.models import ApiKey
+    from core.db.tables import ApiKey
+    from core.licensing.licensees import list_origins
 
     keys = session.exec(select(ApiKey).where(ApiKey.licensee_id == licensee.id)).all()
     return {
@@ -212,7 +212,7 @@ def licensee_list(as_json: JsonOpt = False) -> None:
     """List every licensee."""
     from sqlmodel import col, select
 
-    from core.models import Licensee
+    from core.db.tables import Licensee
 
     with database() as (_s, db), db.read_session() as session:
         rows = session.exec(select(Licensee).order_by(col(Licensee.created_at))).all()
@@ -235,7 +235,7 @@ def licensee_list(as_json: JsonOpt = False) -> None:
 @licensee_app.command("show")
 def licensee_show(licensee_id: str, as_json: JsonOpt = False) -> None:
     """Show one licensee with its origins and keys (secret keys only by prefix)."""
-    from core.licensing import get_licensee
+    from core.licensing.licensees import get_licensee
 
     with database() as (_s, db), db.read_session() as session:
         data = _licensee_summary(session, get_licensee(session, licensee_id))
@@ -243,10 +243,10 @@ def licensee_show(licensee_id: str, as_json: JsonOpt = False) -> None:
 
 
 def _set_status(licensee_id: str, status: str, as_json: bool) -> None:
-    from core import conversations as units
-    from core.frames import EndReason
-    from core.licensing import set_status
-    from core.models import LicenceStatus
+    from core.chat import conversations as units
+    from core.chat.frames import EndReason
+    from core.db.tables import LicenceStatus
+    from core.licensing.licensees import set_status
     from core.types import utcnow
 
     with database() as (_s, db):
@@ -278,8 +278,8 @@ def licensee_configure(
     as_json: JsonOpt = False,
 ) -> None:
     """Set the widget's look; prints the widget config that new connections get."""
-    from core import branding
-    from core.appearance import configure, widget_config
+    from core.chat import branding
+    from core.licensing.appearance import configure, widget_config
     from core.types import utcnow
 
     with database() as (settings, db), db.session() as session:
@@ -316,8 +316,8 @@ def licensee_identity_secret(
     as_json: JsonOpt = False,
 ) -> None:
     """Print the secret the licensee's server signs user ids with (hello.user)."""
-    from core import identity
-    from core.licensing import get_licensee
+    from core.licensing import identity
+    from core.licensing.licensees import get_licensee
     from core.types import utcnow
 
     with database() as (settings, db), db.session() as session:
@@ -360,8 +360,8 @@ def key_create(
     as_json: JsonOpt = False,
 ) -> None:
     """Create a key; a secret key is shown only this once."""
-    from core.licensing import get_licensee, issue_key
-    from core.models import KeyKind
+    from core.db.tables import KeyKind
+    from core.licensing.licensees import get_licensee, issue_key
     from core.types import utcnow
 
     if kind not in {k.value for k in KeyKind}:
@@ -379,7 +379,7 @@ def key_revoke(
     key: Annotated[str, typer.Argument(help="The key, or its id.")], as_json: JsonOpt = False
 ) -> None:
     """Revoke a key: new connections get 401, open ones are closed with a notice."""
-    from core.licensing import revoke_key
+    from core.licensing.licensees import revoke_key
     from core.types import utcnow
 
     with database() as (_s, db), db.session() as session:
@@ -392,7 +392,7 @@ def key_revoke(
 @origin_app.command("add")
 def origin_add(licensee: LicenseeOpt, origin: str, as_json: JsonOpt = False) -> None:
     """Allow an origin (scheme://host[:port], or https://*.example.com)."""
-    from core.licensing import add_origin
+    from core.licensing.licensees import add_origin
 
     with database() as (_s, db), db.session() as session:
         pattern = add_origin(session, licensee, origin)
@@ -403,7 +403,7 @@ def origin_add(licensee: LicenseeOpt, origin: str, as_json: JsonOpt = False) -> 
 @origin_app.command("remove")
 def origin_remove(licensee: LicenseeOpt, origin: str, as_json: JsonOpt = False) -> None:
     """Stop allowing an origin."""
-    from core.licensing import remove_origin
+    from core.licensing.licensees import remove_origin
 
     with database() as (_s, db), db.session() as session:
         pattern = remove_origin(session, licensee, origin)
@@ -430,9 +430,9 @@ def kb_import(
     """Import a knowledge base; a file with bad rows imports nothing unless --skip-bad."""
     from tqdm import tqdm
 
-    from core.kb import import_rows
-    from core.kb_files import read_kb_file
-    from core.licensing import get_licensee
+    from core.knowledge.files import read_kb_file
+    from core.knowledge.store import import_rows
+    from core.licensing.licensees import get_licensee
     from core.types import utcnow
 
     with database() as (_s, db):
@@ -475,9 +475,9 @@ def kb_export(
     as_json: JsonOpt = False,
 ) -> None:
     """Export a licensee's knowledge base in the import format."""
-    from core.kb import load_entries
-    from core.kb_files import write_kb_file
-    from core.licensing import get_licensee
+    from core.knowledge.files import write_kb_file
+    from core.knowledge.store import load_entries
+    from core.licensing.licensees import get_licensee
 
     with database() as (_s, db), db.read_session() as session:
         get_licensee(session, licensee)
@@ -514,8 +514,8 @@ def maintenance_announce(
     as_json: JsonOpt = False,
 ) -> None:
     """Announce planned maintenance: widgets show it now and pause the chat during it."""
-    from core.licensing import get_licensee
-    from core.maintenance import announce
+    from core.licensing.licensees import get_licensee
+    from core.licensing.maintenance import announce
     from core.types import utcnow
 
     with database() as (_s, db), db.session() as session:
@@ -543,7 +543,7 @@ def maintenance_announce(
 @maintenance_app.command("list")
 def maintenance_list(as_json: JsonOpt = False) -> None:
     """Windows that have not ended yet."""
-    from core.maintenance import current_and_upcoming
+    from core.licensing.maintenance import current_and_upcoming
     from core.types import utcnow
 
     with database() as (_s, db), db.read_session() as session:
@@ -583,9 +583,9 @@ def usage(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to a file.")] = None,
 ) -> None:
     """A month's conversations (usage units) as CSV, one line per conversation."""
-    from core.licensing import get_licensee
+    from core.licensing.licensees import get_licensee
+    from core.reporting.usage import USAGE_COLUMNS, month_usage
     from core.spreadsheet import csv_bytes
-    from core.usage import USAGE_COLUMNS, month_usage
 
     with database() as (_s, db), db.read_session() as session:
         lic = get_licensee(session, licensee)
@@ -613,8 +613,8 @@ def _ledger_moment(value: str | None, name: str, now: Any) -> Any:
     """``now``; a YYYY-MM-DD date, meaning its start in the ledger's zone; or an ISO time."""
     from datetime import datetime, time
 
-    from core.service_period import zone
-    from core.token_money import LEDGER_ZONE
+    from core.ledger.money import LEDGER_ZONE
+    from core.licensing.service_period import zone
 
     if value is None:
         return now
@@ -626,7 +626,7 @@ def _ledger_moment(value: str | None, name: str, now: Any) -> Any:
 
 def _amounts(**named: Any) -> dict[str, str]:
     """Each amount rounded for reading and exact for adding up."""
-    from core.token_money import cents, plain
+    from core.ledger.money import cents, plain
 
     out: dict[str, str] = {}
     for key, amount in named.items():
@@ -636,7 +636,7 @@ def _amounts(**named: Any) -> dict[str, str]:
 
 
 def _package_data(package: Any, status: str) -> dict[str, Any]:
-    from core.token_money import plain, shown
+    from core.ledger.money import plain, shown
 
     def when(moment: Any) -> str | None:
         return None if moment is None else shown(moment)
@@ -671,7 +671,7 @@ def tokens_add_package(
     as_json: JsonOpt = False,
 ) -> None:
     """Record a bought token package: it must be redeemed within 30 days to fund anything."""
-    from core.tokens import add_package, package_status
+    from core.ledger.tokens import add_package, package_status
     from core.types import utcnow
 
     now = utcnow()
@@ -693,7 +693,7 @@ def tokens_redeem(
     as_json: JsonOpt = False,
 ) -> None:
     """Redeem a package: its tokens fund calls from then on and expire 360 days later."""
-    from core.tokens import package_status, redeem
+    from core.ledger.tokens import package_status, redeem
     from core.types import utcnow
 
     now = utcnow()
@@ -726,9 +726,9 @@ def tokens_price(
     as_json: JsonOpt = False,
 ) -> None:
     """Set a model's pay-as-you-go prices, used once the provider's packages run out."""
-    from core.service_period import local_date
-    from core.token_money import LEDGER_ZONE, plain
-    from core.tokens import set_price
+    from core.ledger.money import LEDGER_ZONE, plain
+    from core.ledger.tokens import set_price
+    from core.licensing.service_period import local_date
     from core.types import utcnow
 
     day = _parse_date(effective, "--from") or local_date(utcnow(), LEDGER_ZONE)
@@ -868,9 +868,9 @@ def tokens_report(
 ) -> None:
     """Packages with what is left and when it expires, alerts, and each licensee's month:
     calls, tokens, cost, revenue and margin."""
-    from core.service_period import month_of
-    from core.token_money import LEDGER_ZONE, plain, shown
-    from core.token_report import alerts, monthly_report
+    from core.ledger.money import LEDGER_ZONE, plain, shown
+    from core.ledger.report import alerts, monthly_report
+    from core.licensing.service_period import month_of
     from core.types import utcnow
 
     now = utcnow()

@@ -10,8 +10,8 @@ from typing import Annotated
 
 import typer
 
-from core import model_config
-from core.licensing import get_licensee
+from core.licensing import model_chain as model_config
+from core.licensing.licensees import get_licensee
 from core.types import utcnow
 from kefu.cli import JsonOpt, database, emit, fail
 

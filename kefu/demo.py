@@ -6,11 +6,11 @@ from importlib import resources
 
 from sqlmodel import select
 
-from core.db import Database
-from core.kb import import_rows
-from core.kb_files import read_kb_bytes
-from core.licensing import add_origin, create_licensee
-from core.models import ApiKey, KeyKind, Licensee
+from core.db.engine import Database
+from core.db.tables import ApiKey, KeyKind, Licensee
+from core.knowledge.files import read_kb_bytes
+from core.knowledge.store import import_rows
+from core.licensing.licensees import add_origin, create_licensee
 from core.settings import Settings
 from core.types import utcnow
 

@@ -16,10 +16,10 @@ import pytest
 import uvicorn
 from sqlalchemy import create_engine, text
 
-from bot.services import ChatServices, build_services
-from core.db import Database
-from core.licensing import CreatedKeys, create_licensee
-from core.models import Licensee
+from bot.chat.services import ChatServices, build_services
+from core.db.engine import Database
+from core.db.tables import Licensee
+from core.licensing.licensees import CreatedKeys, create_licensee
 from core.settings import Settings, load_settings
 from core.types import utcnow
 from kefu.app import create_app, transport_options

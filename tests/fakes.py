@@ -6,8 +6,8 @@ import asyncio
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
-from bot.answerers.base import AnswerEvent, AnswerRequest, Delta, Final, Hit
-from core.knowledge import KbEntry
+from bot.answerers.contract import AnswerEvent, AnswerRequest, Delta, Final, Hit
+from core.knowledge.entries import KbEntry
 
 
 @dataclass

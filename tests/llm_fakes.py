@@ -31,7 +31,7 @@ from typing import Any, Self
 
 import pytest
 
-from bot.answerers.base import Answerer, AnswerEvent, AnswerRequest, Delta, Final, Restart
+from bot.answerers.contract import Answerer, AnswerEvent, AnswerRequest, Delta, Final, Restart
 from bot.llm import aclose_clients, warm_up
 from bot.llm.backends import BackendSpec, Provider
 

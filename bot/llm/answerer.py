@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from bot.answerers.base import (
+from bot.answerers.contract import (
     AnswerEvent,
     AnswerRequest,
     CallOutcome,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Sequence
 
-from bot.answerers.base import Answerer, AnswerEvent, AnswerRequest, Delta, Final, Restart
+from bot.answerers.contract import Answerer, AnswerEvent, AnswerRequest, Delta, Final, Restart
 
 log = logging.getLogger(__name__)
 

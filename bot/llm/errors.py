@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.answerers.base import CallOutcome
+from bot.answerers.contract import CallOutcome
 
 
 class ModelCallFailed(Exception):

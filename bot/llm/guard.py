@@ -15,7 +15,7 @@ from typing import Any
 
 import ahocorasick
 
-from bot.answerers.base import CallOutcome
+from bot.answerers.contract import CallOutcome
 from bot.llm.errors import ModelCallFailed
 from bot.llm.prompt import instruction_segments
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from bot.answerers.base import CallOutcome
+from bot.answerers.contract import CallOutcome
 from bot.llm.errors import ModelCallFailed
 
 # Said by providers about a model they no longer serve (OpenAI: 404 model_not_found).

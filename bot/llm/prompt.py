@@ -9,9 +9,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from bot.answerers.base import AnswerRequest, Hit, Turn
-from bot.answerers.kb import DONT_KNOW_ZH, dont_know
-from core.frames import Role
+from bot.answerers.contract import AnswerRequest, Hit, Turn
+from bot.answerers.knowledge_base import DONT_KNOW_ZH, dont_know
+from core.chat.frames import Role
 
 if TYPE_CHECKING:
     from langchain_core.messages import BaseMessage

@@ -12,11 +12,11 @@ import pytest
 from sqlalchemy import Connection, func, select
 from websockets.exceptions import InvalidStatus
 
-from bot.answerers.base import AnswerEvent, AnswerRequest, Delta
-from core import conversations as units
-from core.frames import EndReason
-from core.licensing import revoke_key, set_status
-from core.models import Conversation, LicenceStatus, Message
+from bot.answerers.contract import AnswerEvent, AnswerRequest, Delta
+from core.chat import conversations as units
+from core.chat.frames import EndReason
+from core.db.tables import Conversation, LicenceStatus, Message
+from core.licensing.licensees import revoke_key, set_status
 from core.types import utcnow
 from tests.chat_client import Chat
 from tests.conftest import LiveServer, MakeTenant
@@ -388,7 +388,7 @@ async def test_revoking_a_key_closes_its_open_sockets(
 async def test_maintenance_is_announced_then_enforced(
     live: LiveServer, make_tenant: MakeTenant
 ) -> None:
-    from core.maintenance import announce
+    from core.licensing.maintenance import announce
 
     t, other = make_tenant(), make_tenant(name="Other")
     now = utcnow()

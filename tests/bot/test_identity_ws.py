@@ -10,10 +10,10 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from core.identity import identity_secret, user_hash
-from core.licensing import get_licensee
-from core.models import Conversation, EndUser, table_of
-from core.service_period import local_date
+from core.db.tables import Conversation, EndUser, table_of
+from core.licensing.identity import identity_secret, user_hash
+from core.licensing.licensees import get_licensee
+from core.licensing.service_period import local_date
 from core.types import utcnow
 from kefu.cli import app
 from tests.chat_client import Chat

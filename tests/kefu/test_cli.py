@@ -21,12 +21,12 @@ from sqlalchemy import Connection, select
 from sqlmodel import select as orm_select
 from typer.testing import CliRunner, Result
 
-from core import conversations as units
-from core.conversations import Recorded, Speaker, UnitPolicy
-from core.db import Database
-from core.frames import EndReason
-from core.licensing import authenticate_key
-from core.models import ApiKey, Conversation, KbEntryRecord, KeyKind
+from core.chat import conversations as units
+from core.chat.conversations import Recorded, Speaker, UnitPolicy
+from core.chat.frames import EndReason
+from core.db.engine import Database
+from core.db.tables import ApiKey, Conversation, KbEntryRecord, KeyKind
+from core.licensing.licensees import authenticate_key
 from kefu.cli import app
 
 BOM = b"\xef\xbb\xbf"

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from typer.testing import Result
 
-from core.db import Database
-from core.service_period import month_of
-from core.token_money import LEDGER_ZONE
-from core.tokens import record_call
+from core.db.engine import Database
+from core.ledger.money import LEDGER_ZONE
+from core.ledger.tokens import record_call
+from core.licensing.service_period import month_of
 from core.types import utcnow
 from tests.kefu.test_cli import assert_clean_error as assert_clean_cli_error
 from tests.kefu.test_cli import cli_environment, kefu, one_json

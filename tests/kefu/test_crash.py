@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from core.db import Database
-from core.licensing import create_licensee
-from core.models import Conversation, Message
+from core.db.engine import Database
+from core.db.tables import Conversation, Message
+from core.licensing.licensees import create_licensee
 from core.types import utcnow
 from tests.chat_client import Chat
 from tests.conftest import ORIGIN

@@ -6,9 +6,9 @@ from importlib import resources
 
 import pytest
 
-from bot.answerers.kb_index import KnowledgeBaseIndex
-from core.kb_files import read_kb_bytes
-from core.knowledge import KbEntry
+from bot.answerers.retrieval import KnowledgeBaseIndex
+from core.knowledge.entries import KbEntry
+from core.knowledge.files import read_kb_bytes
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from core.db import Database
+from core.db.engine import Database
 from kefu import cli
 from kefu.heap import freeze_long_lived
 from tests.conftest import settings_for

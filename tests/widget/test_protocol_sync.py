@@ -15,7 +15,7 @@ import jinja2
 import pytest
 
 import widget
-from core import frames
+from core.chat import frames
 from widget import assets
 
 LOADER_JS = widget.STATIC_DIR / "loader.js"

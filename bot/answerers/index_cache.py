@@ -1,0 +1,53 @@
+"""One retrieval index per licensee and KB version, built off the event loop and shared."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+
+import anyio.to_thread
+
+from bot.answerers.contract import KnowledgeIndex
+from core.db.engine import Database
+from core.knowledge.entries import KbEntry
+from core.knowledge.store import load_entries
+
+IndexBuilder = Callable[[Sequence[KbEntry]], KnowledgeIndex]
+
+
+class IndexCache:
+    def __init__(self, db: Database, build: IndexBuilder) -> None:
+        self._db = db
+        self._build = build
+        self._ready: dict[str, tuple[int, KnowledgeIndex]] = {}
+        self._pending: dict[tuple[str, int], asyncio.Future[KnowledgeIndex]] = {}
+
+    async def get(self, licensee_id: str, version: int) -> KnowledgeIndex:
+        ready = self._ready.get(licensee_id)
+        if ready is not None and ready[0] >= version:
+            return ready[1]
+        key = (licensee_id, version)
+        pending = self._pending.get(key)
+        if pending is None:
+            pending = asyncio.get_running_loop().create_future()
+            self._pending[key] = pending
+            try:
+                index = await anyio.to_thread.run_sync(self._load, licensee_id)
+            except BaseException as exc:
+                pending.set_exception(exc)
+                pending.exception()  # mark retrieved: waiters (if any) re-raise it themselves
+                raise
+            finally:
+                self._pending.pop(key, None)
+            self._ready[licensee_id] = (version, index)
+            pending.set_result(index)
+            return index
+        return await asyncio.shield(pending)
+
+    def _load(self, licensee_id: str) -> KnowledgeIndex:
+        with self._db.read_session() as session:
+            entries = load_entries(session, licensee_id)
+        return self._build(entries)
+
+    def invalidate(self, licensee_id: str) -> None:
+        self._ready.pop(licensee_id, None)

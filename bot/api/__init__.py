@@ -1,0 +1,1 @@
+"""The licensee API (secret key)."""

@@ -1,0 +1,1 @@
+"""The chat session: its state machine, answering pipeline and connections."""

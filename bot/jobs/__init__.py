@@ -1,0 +1,1 @@
+"""The chat server's periodic work: idle sweeper and licence watcher."""

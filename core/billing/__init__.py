@@ -1,0 +1,1 @@
+"""What licensees are billed: unit prices and, to come, statements."""

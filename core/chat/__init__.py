@@ -1,0 +1,1 @@
+"""Conversations (= usage units), messages, ratings and the protocol v1 frames."""

@@ -1,0 +1,402 @@
+"""Conversations as usage units (PRODUCT.md "One conversation = one unit"), over one connection.
+
+Every function here takes a SQLAlchemy ``Connection`` and ``now``; the writer runs the ones that
+change data inside its group-commit transactions, so a result is only acted on once durable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
+
+from core.chat.frames import EndReason, Role
+from core.db.prepared import Prepared
+from core.db.tables import Conversation, Licensee, Message, Rating, table_of
+from core.ids import new_id
+
+_conversations = table_of(Conversation)
+_messages = table_of(Message)
+_ratings = table_of(Rating)
+_licensees = table_of(Licensee)
+C, M, L = _conversations.c, _messages.c, _licensees.c
+
+# The hot path's statements are built once: building a statement per call (and computing its
+# cache key) cost more than SQLite itself did, about 0.6 ms of every new conversation.
+_SEEN = select(M.id, M.conversation_id).where(
+    M.licensee_id == bindparam("lic"),
+    M.visitor_id == bindparam("vis"),
+    M.client_id == bindparam("cid"),
+)
+_CONV_BY_ID = select(C.id, C.started_at, C.test).where(C.id == bindparam("conv"))
+_OPEN = select(C.id, C.licensee_id, C.visitor_id, C.started_at, C.last_activity_at, C.test).where(
+    C.licensee_id == bindparam("lic"), C.visitor_id == bindparam("vis"), C.ended_at.is_(None)
+)
+# Take the next message seq and count the message as activity, in one statement. A reply that
+# lands after its unit ended (the end user closed it meanwhile) is stored without reviving it.
+_NEXT_SEQ = (
+    update(_conversations)
+    .where(C.id == bindparam("conv"))
+    .values(
+        last_seq=C.last_seq + 1,
+        last_activity_at=case(
+            (C.ended_at.is_(None), bindparam("at", type_=C.last_activity_at.type)),
+            else_=C.last_activity_at,
+        ),
+    )
+    .returning(C.last_seq)
+)
+_END = (
+    update(_conversations)
+    .where(C.id == bindparam("conv"), C.ended_at.is_(None))
+    .values(ended_at=bindparam("at"), end_reason=bindparam("reason"))
+)
+_INSERT_CONV = insert(_conversations)
+_INSERT_MSG = insert(_messages)
+# What every chat message runs, straight on the driver (see core.db.prepared).
+_SEEN_FAST, _OPEN_FAST, _NEXT_SEQ_FAST, _INSERT_MSG_FAST = map(
+    Prepared, (_SEEN, _OPEN, _NEXT_SEQ, _INSERT_MSG)
+)
+
+MAX_LENGTH = timedelta(hours=24)
+SWEEP_BATCH = 500  # units ended per sweeper transaction
+MIN_IDLE = timedelta(minutes=5)
+
+
+@dataclass(frozen=True, slots=True)
+class UnitPolicy:
+    idle: timedelta = timedelta(minutes=30)
+    max_length: timedelta = MAX_LENGTH
+
+
+@dataclass(frozen=True, slots=True)
+class Speaker:
+    """The end user on one connection: whose unit a message opens or continues."""
+
+    licensee_id: str
+    visitor_id: str
+    key_id: str
+    test: bool
+    beyond_term: bool
+    policy: UnitPolicy
+
+
+@dataclass(frozen=True, slots=True)
+class ConvRef:
+    id: str
+    started_at: datetime
+    test: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Ending:
+    conversation: ConvRef
+    licensee_id: str
+    visitor_id: str
+    reason: EndReason
+    ended_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """What storing one visitor message did."""
+
+    conversation: ConvRef
+    message_id: str
+    duplicate: bool  # the client id was stored before: ack again, answer nothing
+    started: bool  # this message started a new usage unit
+    ended: Ending | None = None  # a lapsed unit that was ended first
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRow:
+    id: str
+    role: Role
+    text: str
+    at: datetime
+    client_id: str | None = None
+    ai: dict[str, Any] | None = None
+    sources: list[dict[str, Any]] | None = field(default=None)
+
+
+def due_end(
+    started_at: datetime, last_activity_at: datetime, policy: UnitPolicy, now: datetime
+) -> tuple[EndReason, datetime] | None:
+    """When and why an open unit has ended by ``now`` (None while it is still open).
+
+    The end time is the moment the rule fired, not the moment somebody noticed: a late sweep
+    must not stretch a conversation.
+    """
+    idle_end = last_activity_at + policy.idle
+    cap_end = started_at + policy.max_length
+    if now < min(idle_end, cap_end):
+        return None
+    if idle_end < cap_end:
+        return EndReason.IDLE, idle_end
+    return EndReason.MAX_LENGTH, cap_end
+
+
+def _ref(row: Any) -> ConvRef:
+    return ConvRef(id=row.id, started_at=row.started_at, test=row.test)
+
+
+def _end(conn: Connection, row: Any, reason: EndReason, at: datetime) -> Ending | None:
+    done = conn.execute(_END, {"conv": row.id, "at": at, "reason": reason.value})
+    if done.rowcount != 1:
+        return None
+    return Ending(_ref(row), row.licensee_id, row.visitor_id, reason, at)
+
+
+def _open_row(conn: Connection, licensee_id: str, visitor_id: str) -> Any:
+    return _OPEN_FAST.first(conn, {"lic": licensee_id, "vis": visitor_id})
+
+
+def _next_seq(conn: Connection, conversation_id: str, now: datetime) -> int:
+    (row,) = _NEXT_SEQ_FAST.execute(conn, {"conv": conversation_id, "at": now})
+    return int(row.last_seq)
+
+
+def record_visitor_message(
+    conn: Connection, who: Speaker, client_id: str, text: str, now: datetime
+) -> Recorded:
+    """Store a visitor message, opening a unit when none is open (rules 1-3)."""
+    seen = _SEEN_FAST.first(conn, {"lic": who.licensee_id, "vis": who.visitor_id, "cid": client_id})
+    if seen is not None:
+        earlier = conn.execute(_CONV_BY_ID, {"conv": seen.conversation_id}).one()
+        return Recorded(_ref(earlier), seen.id, duplicate=True, started=False)
+
+    ended: Ending | None = None
+    row = _open_row(conn, who.licensee_id, who.visitor_id)
+    if row is not None:
+        due = due_end(row.started_at, row.last_activity_at, who.policy, now)
+        if due is not None:
+            ended = _end(conn, row, *due)
+            row = None
+        elif row.test != who.test:
+            # A unit never mixes test and live keys: a test unit must not carry billed traffic.
+            ended = _end(conn, row, EndReason.CLOSED, now)
+            row = None
+
+    if row is None:
+        conv = ConvRef(id=new_id("conv"), started_at=now, test=who.test)
+        conn.execute(
+            _INSERT_CONV,
+            {
+                "id": conv.id,
+                "licensee_id": who.licensee_id,
+                "visitor_id": who.visitor_id,
+                "key_id": who.key_id,
+                "test": who.test,
+                "beyond_term": who.beyond_term,
+                "started_at": now,
+                "last_activity_at": now,
+                "last_seq": 1,
+            },
+        )
+        seq, started = 1, True
+    else:
+        conv = _ref(row)
+        seq, started = _next_seq(conn, conv.id, now), False
+
+    message_id = new_id("msg")
+    _INSERT_MSG_FAST.execute(
+        conn,
+        {
+            "id": message_id,
+            "conversation_id": conv.id,
+            "licensee_id": who.licensee_id,
+            "visitor_id": who.visitor_id,
+            "seq": seq,
+            "role": Role.VISITOR.value,
+            "text": text,
+            "client_id": client_id,
+            "created_at": now,
+        },
+    )
+    return Recorded(conv, message_id, duplicate=False, started=started, ended=ended)
+
+
+def record_reply(
+    conn: Connection,
+    *,
+    conversation_id: str,
+    licensee_id: str,
+    visitor_id: str,
+    message_id: str,
+    text: str,
+    ai: dict[str, Any],
+    sources: list[dict[str, Any]],
+    now: datetime,
+    role: Role = Role.ROBOT,
+) -> None:
+    """Store a robot (or agent/system) message; it counts as activity while the unit is open."""
+    _INSERT_MSG_FAST.execute(
+        conn,
+        {
+            "id": message_id,
+            "conversation_id": conversation_id,
+            "licensee_id": licensee_id,
+            "visitor_id": visitor_id,
+            "seq": _next_seq(conn, conversation_id, now),
+            "role": role.value,
+            "text": text,
+            "client_id": None,
+            "created_at": now,
+            "ai": ai,
+            "sources": sources,
+        },
+    )
+
+
+def open_conversation(
+    conn: Connection, licensee_id: str, visitor_id: str, policy: UnitPolicy, now: datetime
+) -> ConvRef | None:
+    """The visitor's open unit, or None when there is none or it has already lapsed."""
+    row = _open_row(conn, licensee_id, visitor_id)
+    if row is None or due_end(row.started_at, row.last_activity_at, policy, now) is not None:
+        return None
+    return _ref(row)
+
+
+def end_open(
+    conn: Connection,
+    licensee_id: str,
+    visitor_id: str,
+    reason: EndReason,
+    now: datetime,
+    policy: UnitPolicy | None = None,
+) -> Ending | None:
+    """End the visitor's open unit (by the end user, an agent...); a lapsed one keeps its rule."""
+    row = _open_row(conn, licensee_id, visitor_id)
+    if row is None:
+        return None
+    due = due_end(row.started_at, row.last_activity_at, policy, now) if policy else None
+    if due is not None:
+        return _end(conn, row, *due)
+    return _end(conn, row, reason, now)
+
+
+# Open units with their licensee's idle time: what both suspension and the sweeper judge.
+_OPEN_WITH_IDLE = (
+    select(
+        C.id,
+        C.licensee_id,
+        C.visitor_id,
+        C.started_at,
+        C.last_activity_at,
+        C.test,
+        L.idle_timeout_minutes,
+    )
+    .join(_licensees, L.id == C.licensee_id)
+    .where(C.ended_at.is_(None))
+)
+
+
+def _lapse(row: Any, now: datetime) -> tuple[EndReason, datetime] | None:
+    return due_end(
+        row.started_at,
+        row.last_activity_at,
+        UnitPolicy(idle=timedelta(minutes=row.idle_timeout_minutes)),
+        now,
+    )
+
+
+def end_all_open(
+    conn: Connection, licensee_id: str, reason: EndReason, now: datetime
+) -> list[Ending]:
+    """End every open unit of a licensee (suspension); a unit that had already lapsed keeps
+    the rule and time that ended it, so nothing is stretched to the suspension time."""
+    rows = conn.execute(_OPEN_WITH_IDLE.where(C.licensee_id == licensee_id)).all()
+    endings = (_end(conn, row, *(_lapse(row, now) or (reason, now))) for row in rows)
+    return [e for e in endings if e is not None]
+
+
+def sweep(conn: Connection, now: datetime, limit: int = SWEEP_BATCH) -> list[Ending]:
+    """End the units whose idle time or 24-hour cap has passed (the idle sweeper's one step)."""
+    rows = conn.execute(
+        _OPEN_WITH_IDLE.where(
+            (C.last_activity_at <= now - MIN_IDLE) | (C.started_at <= now - MAX_LENGTH)
+        )
+        .order_by(C.last_activity_at)
+        .limit(limit)
+    ).all()
+    endings = (_end(conn, row, *due) for row in rows if (due := _lapse(row, now)) is not None)
+    return [e for e in endings if e is not None]
+
+
+def history(conn: Connection, conversation_id: str) -> list[HistoryRow]:
+    rows = conn.execute(
+        select(M.id, M.role, M.text, M.created_at, M.client_id, M.ai, M.sources)
+        .where(M.conversation_id == conversation_id)
+        .order_by(M.seq)
+    ).all()
+    return [
+        HistoryRow(r.id, Role(r.role), r.text, r.created_at, r.client_id, r.ai, r.sources)
+        for r in rows
+    ]
+
+
+def unanswered(rows: Sequence[HistoryRow]) -> list[HistoryRow]:
+    """The visitor messages of a conversation's history that have no robot answer, oldest first.
+
+    Every stored visitor message gets exactly one robot reply, stored after it, and replies are
+    made in the order their questions came; so the last (visitor messages - robot replies) visitor
+    messages are the ones waiting (stored and acknowledged, then the server stopped).
+    """
+    visitors = [r for r in rows if r.role == Role.VISITOR]
+    waiting = len(visitors) - sum(r.role == Role.ROBOT for r in rows)
+    return visitors[-waiting:] if waiting > 0 else []
+
+
+def record_rating(
+    conn: Connection,
+    licensee_id: str,
+    visitor_id: str,
+    score: int,
+    comment: str | None,
+    now: datetime,
+) -> ConvRef | None:
+    """Rate the visitor's last ended unit (a new rating replaces the old one); None if none."""
+    last = conn.execute(
+        select(C.id, C.started_at, C.test)
+        .where(C.licensee_id == licensee_id, C.visitor_id == visitor_id, C.ended_at.is_not(None))
+        .order_by(C.ended_at.desc())
+        .limit(1)
+    ).first()
+    if last is None:
+        return None
+    conn.execute(delete(_ratings).where(_ratings.c.conversation_id == last.id))
+    conn.execute(
+        insert(_ratings).values(
+            conversation_id=last.id,
+            licensee_id=licensee_id,
+            score=score,
+            comment=comment,
+            created_at=now,
+        )
+    )
+    return _ref(last)
+
+
+def message_counts(conn: Connection, conversation_ids: Sequence[str]) -> dict[str, int]:
+    if not conversation_ids:
+        return {}
+    rows = conn.execute(
+        select(M.conversation_id, func.count())
+        .where(and_(M.conversation_id.in_(conversation_ids)))
+        .group_by(M.conversation_id)
+    ).all()
+    return {r[0]: int(r[1]) for r in rows}

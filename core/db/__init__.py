@@ -1,0 +1,1 @@
+"""Storage: engines, sessions, the write path, tables and migrations."""

@@ -1,0 +1,354 @@
+"""SQLModel tables: licensees, keys, origins, conversations (usage units), messages, KB entries,
+identified end users, and the upstream model token ledger."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Column,
+    Index,
+    Table,
+    UniqueConstraint,
+    text,
+)
+from sqlmodel import Field, SQLModel
+
+from core.types import DecimalText, UTCDateTime
+
+
+class LicenceStatus(StrEnum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    REVOKED = "revoked"
+
+
+class KeyKind(StrEnum):
+    LIVE = "live"  # pk_live_: public, billed
+    TEST = "test"  # pk_test_: public, recorded, never billed
+    SECRET = "secret"  # noqa: S105 - sk_: server-to-server, stored hashed only
+
+
+class WidgetPosition(StrEnum):
+    """The corner of the page the widget sits in."""
+
+    RIGHT = "right"
+    LEFT = "left"
+
+
+def _utc(**kw: Any) -> Any:
+    return Field(sa_column=Column(UTCDateTime(), **kw))
+
+
+class Licensee(SQLModel, table=True):
+    __tablename__ = "licensees"
+
+    id: str = Field(primary_key=True, max_length=40)
+    name: str = Field(max_length=200)
+    status: str = Field(default=LicenceStatus.ACTIVE, max_length=20)
+    timezone: str = Field(default="Asia/Shanghai", max_length=64)
+    service_start: date
+    service_end: date
+    idle_timeout_minutes: int = 30
+    locale: str = Field(default="zh-CN", max_length=16)
+    title: str = Field(default="", max_length=100)
+    greeting: str = Field(default="", max_length=500)
+    theme_color: str = Field(default="#2563eb", max_length=16)
+    widget_position: str = Field(
+        default=WidgetPosition.RIGHT, max_length=8, sa_column_kwargs={"server_default": "right"}
+    )
+    # Part of what the identity secret is derived from: bumping it invalidates every hash made
+    # with the previous secret (core/licensing/identity.py).
+    identity_epoch: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    kb_version: int = 0
+    created_at: datetime = _utc(nullable=False)
+    updated_at: datetime = _utc(nullable=False)
+
+
+class PriceSchedule(SQLModel, table=True):
+    """The unit price in force from ``effective_from`` (licensee's date) until the next one."""
+
+    __tablename__ = "price_schedules"
+    __table_args__ = (UniqueConstraint("licensee_id", "effective_from"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    licensee_id: str = Field(foreign_key="licensees.id", index=True, max_length=40)
+    effective_from: date
+    unit_price: Decimal = Field(sa_column=Column(DecimalText(), nullable=False))
+    currency: str = Field(default="CNY", max_length=3)
+
+
+class ApiKey(SQLModel, table=True):
+    __tablename__ = "api_keys"
+
+    id: str = Field(primary_key=True, max_length=40)
+    licensee_id: str = Field(foreign_key="licensees.id", index=True, max_length=40)
+    kind: str = Field(max_length=10)
+    token_hash: str = Field(unique=True, max_length=64)
+    # Site keys are public and shown in full; a secret key keeps only a recognisable prefix.
+    display: str = Field(max_length=80)
+    created_at: datetime = _utc(nullable=False)
+    revoked_at: datetime | None = _utc(nullable=True)
+
+
+class AllowedOrigin(SQLModel, table=True):
+    __tablename__ = "allowed_origins"
+    __table_args__ = (UniqueConstraint("licensee_id", "pattern"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    licensee_id: str = Field(foreign_key="licensees.id", index=True, max_length=40)
+    pattern: str = Field(max_length=300)
+
+
+class Conversation(SQLModel, table=True):
+    """One conversation = one usage unit (PRODUCT.md, "One conversation = one unit")."""
+
+    __tablename__ = "conversations"
+    __table_args__ = (
+        # At most one open conversation per end user and licensee, enforced by the database
+        # so that two tabs or two processes can never open two units at once.
+        Index(
+            "uq_conversations_open_visitor",
+            "licensee_id",
+            "visitor_id",
+            unique=True,
+            sqlite_where=text("ended_at IS NULL"),
+            postgresql_where=text("ended_at IS NULL"),
+        ),
+        Index("ix_conversations_licensee_started", "licensee_id", "started_at"),
+        Index(
+            "ix_conversations_open_activity",
+            "last_activity_at",
+            sqlite_where=text("ended_at IS NULL"),
+            postgresql_where=text("ended_at IS NULL"),
+        ),
+    )
+
+    id: str = Field(primary_key=True, max_length=40)
+    licensee_id: str = Field(foreign_key="licensees.id", max_length=40)
+    visitor_id: str = Field(max_length=40)
+    key_id: str = Field(foreign_key="api_keys.id", max_length=40)
+    test: bool = False
+    beyond_term: bool = False
+    started_at: datetime = _utc(nullable=False)
+    last_activity_at: datetime = _utc(nullable=False)
+    ended_at: datetime | None = _utc(nullable=True)
+    end_reason: str | None = Field(default=None, max_length=20)
+    # The seq of the conversation's last message: the next one is taken with one UPDATE ...
+    # RETURNING instead of a SELECT max(seq), on the hot path of every message.
+    last_seq: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+
+
+class EndUser(SQLModel, table=True):
+    """An end user the licensee's page identified (``hello.user``), under the visitor id derived
+    from it. Written once, at the first verified ``hello``; usage reports join it on the visitor,
+    so the hot message path stays as it is."""
+
+    __tablename__ = "end_users"
+
+    licensee_id: str = Field(foreign_key="licensees.id", primary_key=True, max_length=40)
+    visitor_id: str = Field(primary_key=True, max_length=40)
+    user_id: str = Field(max_length=128)
+    first_seen_at: datetime = _utc(nullable=False)
+
+
+class Message(SQLModel, table=True):
+    __tablename__ = "messages"
+    __table_args__ = (
+        # A client message id is unique per visitor: a resend is recognised, never stored twice.
+        UniqueConstraint("licensee_id", "visitor_id", "client_id", name="uq_messages_client_id"),
+        UniqueConstraint("conversation_id", "seq", name="uq_messages_seq"),
+    )
+
+    id: str = Field(primary_key=True, max_length=40)
+    conversation_id: str = Field(foreign_key="conversations.id", max_length=40)
+    licensee_id: str = Field(max_length=40)
+    visitor_id: str = Field(max_length=40)
+    seq: int
+    role: str = Field(max_length=10)
+    text: str
+    client_id: str | None = Field(default=None, max_length=64)
+    created_at: datetime = _utc(nullable=False)
+    ai: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    sources: list[dict[str, Any]] | None = Field(
+        default=None, sa_column=Column(JSON, nullable=True)
+    )
+
+
+class Rating(SQLModel, table=True):
+    __tablename__ = "ratings"
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: str = Field(foreign_key="conversations.id", index=True, max_length=40)
+    licensee_id: str = Field(max_length=40, index=True)
+    score: int
+    comment: str | None = Field(default=None, max_length=500)
+    created_at: datetime = _utc(nullable=False)
+
+
+class KbEntryRecord(SQLModel, table=True):
+    __tablename__ = "kb_entries"
+    __table_args__ = (UniqueConstraint("licensee_id", "question", name="uq_kb_question"),)
+
+    id: str = Field(primary_key=True, max_length=40)
+    licensee_id: str = Field(foreign_key="licensees.id", index=True, max_length=40)
+    question: str = Field(max_length=500)
+    answer: str
+    similar: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    tags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = _utc(nullable=False)
+    updated_at: datetime = _utc(nullable=False)
+
+
+class MaintenanceWindow(SQLModel, table=True):
+    """Planned maintenance, for one licensee or (licensee_id NULL) for the whole platform."""
+
+    __tablename__ = "maintenance_windows"
+
+    id: str = Field(primary_key=True, max_length=40)
+    licensee_id: str | None = Field(default=None, foreign_key="licensees.id", max_length=40)
+    starts_at: datetime = _utc(nullable=False, index=True)
+    ends_at: datetime = _utc(nullable=False, index=True)
+    text: str = Field(default="", max_length=500)
+    created_at: datetime = _utc(nullable=False)
+
+
+def _tokens(**kw: Any) -> Any:
+    # Token counts of a package run to billions: BIGINT on PostgreSQL.
+    return Field(sa_column=Column(BigInteger(), nullable=False, **kw))
+
+
+def _money() -> Any:
+    return Field(sa_column=Column(DecimalText(), nullable=False))
+
+
+class TokenPackage(SQLModel, table=True):
+    """A prepaid package of a model provider's tokens (PRODUCT.md, "Upstream model cost")."""
+
+    __tablename__ = "token_packages"
+    __table_args__ = (
+        CheckConstraint(
+            "tokens_left >= 0 AND tokens_left <= tokens_total", name="ck_token_packages_left"
+        ),
+    )
+
+    id: str = Field(primary_key=True, max_length=40)
+    provider: str = Field(max_length=40)
+    name: str = Field(default="", max_length=100)
+    tokens_total: int = _tokens()
+    tokens_left: int = _tokens()
+    price: Decimal = _money()
+    currency: str = Field(default="CNY", max_length=3)
+    purchased_at: datetime = _utc(nullable=False)
+    redeem_by: datetime = _utc(nullable=False)
+    redeemed_at: datetime | None = _utc(nullable=True)
+    expires_at: datetime | None = _utc(nullable=True)
+    created_at: datetime = _utc(nullable=False)
+
+
+class ModelPrice(SQLModel, table=True):
+    """A provider's pay-as-you-go price of a model, from ``effective_from`` until the next one."""
+
+    __tablename__ = "model_prices"
+    __table_args__ = (UniqueConstraint("provider", "model", "effective_from"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    provider: str = Field(max_length=40)
+    model: str = Field(max_length=100)
+    effective_from: date
+    input_per_million: Decimal = _money()
+    output_per_million: Decimal = _money()
+    cache_hit_per_million: Decimal = _money()
+    currency: str = Field(default="CNY", max_length=3)
+
+
+class ModelCall(SQLModel, table=True):
+    """One call to an upstream model and what it cost; append-only, like the usage units.
+
+    ``conversation_id`` and ``reply_id`` carry no foreign key on purpose: conversations are
+    purged a month after a licence ends, billing records stay.
+    """
+
+    __tablename__ = "model_calls"
+    __table_args__ = (Index("ix_model_calls_licensee_created", "licensee_id", "created_at"),)
+
+    id: str = Field(primary_key=True, max_length=40)
+    # Indexed by ix_model_calls_licensee_created, whose first column it is.
+    licensee_id: str = Field(foreign_key="licensees.id", max_length=40)
+    conversation_id: str | None = Field(default=None, index=True, max_length=40)
+    reply_id: str | None = Field(default=None, max_length=40)
+    provider: str = Field(max_length=40)
+    model: str = Field(max_length=100)
+    input_tokens: int = _tokens()
+    output_tokens: int = _tokens()
+    cache_hit_tokens: int = _tokens()
+    latency_ms: int
+    first_token_ms: int | None = None
+    outcome: str = Field(max_length=32)
+    cost: Decimal = _money()
+    currency: str = Field(default="CNY", max_length=3)
+    created_at: datetime = _utc(nullable=False)
+
+
+class TokenDraw(SQLModel, table=True):
+    """Tokens of one call taken from one package, or paid as you go (``package_id`` NULL)."""
+
+    __tablename__ = "token_draws"
+
+    id: int | None = Field(default=None, primary_key=True)
+    call_id: str = Field(foreign_key="model_calls.id", index=True, max_length=40)
+    package_id: str | None = Field(
+        default=None, foreign_key="token_packages.id", index=True, max_length=40
+    )
+    tokens: int = _tokens()
+    cost: Decimal = _money()
+    # False for pay-as-you-go tokens that had no price in force: costed at 0, and flagged.
+    priced: bool = True
+
+
+class LicenseeModel(SQLModel, table=True):
+    """One model of a licensee's own chain (slot 1 primary, 2 secondary); the key sealed."""
+
+    __tablename__ = "licensee_models"
+    __table_args__ = (UniqueConstraint("licensee_id", "slot"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    licensee_id: str = Field(foreign_key="licensees.id", index=True, max_length=40)
+    slot: int
+    provider: str = Field(max_length=20)
+    base_url: str = Field(max_length=500)
+    model: str = Field(max_length=200)
+    api_key_sealed: str | None = Field(default=None, max_length=1000)
+    first_token_timeout_ms: int = 10_000
+    total_timeout_ms: int = 60_000
+    created_at: datetime = _utc(nullable=False)
+    updated_at: datetime = _utc(nullable=False)
+
+
+class ContentBlock(SQLModel, table=True):
+    """A question or an answer the content filter stopped (the matched term, not the text)."""
+
+    __tablename__ = "content_blocks"
+    __table_args__ = (Index("ix_content_blocks_licensee_created", "licensee_id", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    licensee_id: str = Field(foreign_key="licensees.id", max_length=40)
+    conversation_id: str | None = Field(default=None, max_length=40)
+    reply_id: str | None = Field(default=None, max_length=40)
+    direction: str = Field(max_length=10)  # "question" or "answer"
+    term: str = Field(max_length=200)
+    producer: str = Field(max_length=40)
+    model: str = Field(max_length=200)
+    created_at: datetime = _utc(nullable=False)
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The Core table of a model, for the hot paths that skip the ORM."""
+    table: Table = model.__table__  # type: ignore[attr-defined]  # set by SQLModel's metaclass
+    return table

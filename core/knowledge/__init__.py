@@ -1,0 +1,1 @@
+"""A licensee's knowledge base: entries, their store, import and export files."""

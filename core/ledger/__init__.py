@@ -1,0 +1,1 @@
+"""The upstream model token ledger: packages, prices, model calls, cost report."""

@@ -1,0 +1,1 @@
+"""Licensees, keys, origins, identity, service period, maintenance and look."""

@@ -1,0 +1,255 @@
+"""Licensees, their keys and allowed origins: creating, looking up and changing them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+
+from sqlmodel import Session, col, select
+
+from core.db.tables import AllowedOrigin, ApiKey, KeyKind, LicenceStatus, Licensee, PriceSchedule
+from core.errors import AuthError, InvalidInput, LicenceUnavailable, NotFound, OriginRefused
+from core.ids import new_id, new_token, token_hash
+from core.licensing.origins import normalise_pattern, origin_allowed
+from core.licensing.service_period import TermState, default_period, local_date, term_state, zone
+
+KEY_PREFIXES = {KeyKind.LIVE: "pk_live_", KeyKind.TEST: "pk_test_", KeyKind.SECRET: "sk_live_"}
+MIN_IDLE_MINUTES, MAX_IDLE_MINUTES = 5, 24 * 60
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedKeys:
+    site_key: str
+    test_site_key: str
+    secret_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class KeyContext:
+    """Who is on the other end of a request: the licensee and the key it used."""
+
+    licensee: Licensee
+    key_id: str
+    kind: KeyKind
+    origins: tuple[str, ...]
+
+    @property
+    def test(self) -> bool:
+        return self.kind == KeyKind.TEST
+
+
+def parse_price(value: str | Decimal) -> Decimal:
+    try:
+        price = Decimal(value)
+    except (InvalidOperation, TypeError):
+        raise InvalidInput(f"not a price: {value!r}") from None
+    if not price.is_finite() or price < 0 or price.as_tuple().exponent < -4:  # type: ignore[operator]
+        raise InvalidInput(f"a unit price is >= 0 with at most 4 decimals: {value}")
+    return price
+
+
+def issue_key(session: Session, licensee_id: str, kind: KeyKind, now: datetime) -> str:
+    """Create a key and return its plaintext: the only time a secret key is ever shown."""
+    token = new_token(KEY_PREFIXES[kind])
+    display = token if kind != KeyKind.SECRET else token[:12] + "…"
+    session.add(
+        ApiKey(
+            id=new_id("key"),
+            licensee_id=licensee_id,
+            kind=kind,
+            token_hash=token_hash(token),
+            display=display,
+            created_at=now,
+        )
+    )
+    return token
+
+
+def create_licensee(
+    session: Session,
+    *,
+    name: str,
+    origins: list[str],
+    now: datetime,
+    unit_price: Decimal = Decimal("0.50"),
+    start: date | None = None,
+    end: date | None = None,
+    timezone: str = "Asia/Shanghai",
+    idle_timeout_minutes: int = 30,
+) -> tuple[Licensee, CreatedKeys]:
+    name = name.strip()
+    if not name:
+        raise InvalidInput("a licensee needs a name")
+    zone(timezone)
+    check_idle_timeout(idle_timeout_minutes)
+    patterns = sorted({normalise_pattern(o) for o in origins})
+    first, last = default_period(local_date(now, timezone))
+    start = start or first
+    end = end or (last if start == first else default_period(start)[1])
+    if end < start:
+        raise InvalidInput("the service end date is before its start date")
+    licensee = Licensee(
+        id=new_id("lic"),
+        name=name,
+        timezone=timezone,
+        service_start=start,
+        service_end=end,
+        idle_timeout_minutes=idle_timeout_minutes,
+        title=name,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(licensee)
+    session.flush()
+    for pattern in patterns:
+        session.add(AllowedOrigin(licensee_id=licensee.id, pattern=pattern))
+    session.add(
+        PriceSchedule(
+            licensee_id=licensee.id, effective_from=start, unit_price=parse_price(unit_price)
+        )
+    )
+    keys = CreatedKeys(
+        site_key=issue_key(session, licensee.id, KeyKind.LIVE, now),
+        test_site_key=issue_key(session, licensee.id, KeyKind.TEST, now),
+        secret_key=issue_key(session, licensee.id, KeyKind.SECRET, now),
+    )
+    session.flush()
+    return licensee, keys
+
+
+def check_idle_timeout(minutes: int) -> None:
+    if not MIN_IDLE_MINUTES <= minutes <= MAX_IDLE_MINUTES:
+        raise InvalidInput("the idle timeout is between 5 minutes and 24 hours")
+
+
+def get_licensee(session: Session, licensee_id: str) -> Licensee:
+    licensee = session.get(Licensee, licensee_id)
+    if licensee is None:
+        raise NotFound(f"no licensee {licensee_id!r}")
+    return licensee
+
+
+def set_status(
+    session: Session, licensee_id: str, status: LicenceStatus, now: datetime
+) -> Licensee:
+    licensee = get_licensee(session, licensee_id)
+    licensee.status = status
+    licensee.updated_at = now
+    session.add(licensee)
+    return licensee
+
+
+def revoke_key(session: Session, key_or_id: str, now: datetime) -> ApiKey:
+    key = session.exec(
+        select(ApiKey).where(
+            (ApiKey.id == key_or_id) | (ApiKey.token_hash == token_hash(key_or_id))
+        )
+    ).first()
+    if key is None:
+        raise NotFound("no such key")
+    if key.revoked_at is None:
+        key.revoked_at = now
+        session.add(key)
+        licensee = get_licensee(session, key.licensee_id)
+        licensee.updated_at = now  # the running servers watch this to close the key's sockets
+        session.add(licensee)
+    return key
+
+
+def list_origins(session: Session, licensee_id: str) -> list[str]:
+    rows = session.exec(
+        select(AllowedOrigin.pattern)
+        .where(AllowedOrigin.licensee_id == licensee_id)
+        .order_by(col(AllowedOrigin.pattern))
+    )
+    return list(rows)
+
+
+def add_origin(session: Session, licensee_id: str, origin: str) -> str:
+    get_licensee(session, licensee_id)
+    pattern = normalise_pattern(origin)
+    if pattern not in list_origins(session, licensee_id):
+        session.add(AllowedOrigin(licensee_id=licensee_id, pattern=pattern))
+    return pattern
+
+
+def remove_origin(session: Session, licensee_id: str, origin: str) -> str:
+    pattern = normalise_pattern(origin)
+    row = session.exec(
+        select(AllowedOrigin).where(
+            AllowedOrigin.licensee_id == licensee_id, AllowedOrigin.pattern == pattern
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"{pattern} is not an allowed origin of {licensee_id}")
+    session.delete(row)
+    return pattern
+
+
+def licence_availability(licensee: Licensee, now: datetime) -> TermState:
+    """Raise LicenceUnavailable when the licence may not serve; else say whether beyond term."""
+    if licensee.status == LicenceStatus.SUSPENDED:
+        raise LicenceUnavailable("suspended", "this service is suspended")
+    state = term_state(licensee.service_end, local_date(now, licensee.timezone))
+    if licensee.status == LicenceStatus.REVOKED or state == TermState.LAPSED:
+        raise LicenceUnavailable("revoked", "this service is no longer available")
+    return state
+
+
+def authenticate_key(session: Session, token: str | None, kinds: set[KeyKind]) -> KeyContext:
+    """Resolve a key to its licensee; unknown, revoked, lapsed or wrong-kind keys are AuthError."""
+    if not token or len(token) > 200:
+        raise AuthError("missing key")
+    row = session.exec(select(ApiKey).where(ApiKey.token_hash == token_hash(token))).first()
+    if row is None or row.revoked_at is not None or KeyKind(row.kind) not in kinds:
+        raise AuthError("unknown or revoked key")
+    licensee = get_licensee(session, row.licensee_id)
+    if licensee.status == LicenceStatus.REVOKED:
+        raise AuthError("unknown or revoked key")
+    return KeyContext(
+        licensee=licensee,
+        key_id=row.id,
+        kind=KeyKind(row.kind),
+        origins=tuple(list_origins(session, licensee.id)),
+    )
+
+
+def authenticate_chat(
+    session: Session, site_key: str | None, origin: str | None, bearer: str | None
+) -> KeyContext:
+    """The handshake check: a site key from an allowed origin, or a secret key with no Origin."""
+    if origin is None and bearer:
+        ctx = authenticate_key(session, bearer, {KeyKind.SECRET})
+        if site_key:
+            site = authenticate_key(session, site_key, {KeyKind.LIVE, KeyKind.TEST})
+            if site.licensee.id != ctx.licensee.id:
+                raise AuthError("the site key and the secret key belong to different licensees")
+            return site
+        # A server-side client with only its secret key chats as a live (billed) end user.
+        live = session.exec(
+            select(ApiKey).where(
+                ApiKey.licensee_id == ctx.licensee.id,
+                ApiKey.kind == KeyKind.LIVE,
+                col(ApiKey.revoked_at).is_(None),
+            )
+        ).first()
+        if live is None:
+            raise AuthError("the licensee has no live site key")
+        return KeyContext(ctx.licensee, live.id, KeyKind.LIVE, ctx.origins)
+    ctx = authenticate_key(session, site_key, {KeyKind.LIVE, KeyKind.TEST})
+    if not origin_allowed(origin, list(ctx.origins)):
+        raise OriginRefused("origin not allowed")
+    return ctx
+
+
+def unit_price_on(session: Session, licensee_id: str, day: date) -> Decimal:
+    """The unit price in force on ``day`` (licensee's date): the latest schedule not after it."""
+    row = session.exec(
+        select(PriceSchedule)
+        .where(PriceSchedule.licensee_id == licensee_id, PriceSchedule.effective_from <= day)
+        .order_by(col(PriceSchedule.effective_from).desc())
+    ).first()
+    if row is None:
+        raise NotFound("no unit price in force")
+    return row.unit_price

@@ -1,0 +1,1 @@
+"""The content filter: word lists, the matcher and the log of blocks."""

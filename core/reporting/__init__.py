@@ -1,0 +1,1 @@
+"""What the licensor and licensees read: usage details and figures."""

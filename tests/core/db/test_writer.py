@@ -1,0 +1,202 @@
+"""The group-commit writer seen from an event loop: results after the commit, one failing
+operation never failing its batch-mates, and a caller that gave up never written for."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Connection, create_engine, event, text
+from sqlalchemy.exc import IntegrityError
+
+from core.db.writer import Writer
+
+
+@pytest.fixture
+def writer(tmp_path: Path) -> Iterator[Writer]:
+    engine = create_engine(f"sqlite:///{tmp_path / 'w.db'}")
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (k TEXT PRIMARY KEY)"))
+    w = Writer(engine)
+    yield w
+    w.close()
+    engine.dispose()
+
+
+def insert(key: str) -> Callable[[Connection], str]:
+    def op(conn: Connection) -> str:
+        conn.execute(text("INSERT INTO t (k) VALUES (:k)"), {"k": key})
+        return key
+
+    return op
+
+
+def hold(writer: Writer) -> threading.Event:
+    """Keeps the writer busy until the returned event is set; returns once it is busy."""
+    started, release = threading.Event(), threading.Event()
+
+    def op(conn: Connection) -> None:
+        started.set()
+        release.wait(5)
+
+    writer.submit(op)
+    assert started.wait(5)
+    return release
+
+
+def keys(writer: Writer) -> list[str]:
+    return writer.run(lambda conn: [r.k for r in conn.execute(text("SELECT k FROM t ORDER BY k"))])
+
+
+def test_many_writes_from_a_loop_resolve_in_few_batches(writer: Writer) -> None:
+    async def main() -> list[str]:
+        futures = [writer.submit_async(insert(f"k{i:03}")) for i in range(200)]
+        return list(await asyncio.gather(*futures))
+
+    assert asyncio.run(main()) == [f"k{i:03}" for i in range(200)]
+    assert len(keys(writer)) == 200
+    assert writer.batches < 200  # shared transactions, not one commit each
+
+
+def test_a_failing_write_fails_alone(writer: Writer) -> None:
+    writer.run(insert("taken"))
+    release = hold(writer)  # so that the next ones form one batch
+
+    async def main() -> list[str | BaseException]:
+        futures = [writer.submit_async(insert(k)) for k in ("a", "taken", "b")]
+        release.set()
+        return await asyncio.gather(*futures, return_exceptions=True)
+
+    a, taken, b = asyncio.run(main())
+    assert (a, b) == ("a", "b")
+    assert isinstance(taken, Exception) and "UNIQUE" in str(taken)
+    assert keys(writer) == ["a", "b", "taken"]
+
+
+def test_a_caller_that_gave_up_is_not_written_for(writer: Writer) -> None:
+    release = hold(writer)
+    ran: list[str] = []
+
+    def op(conn: Connection) -> None:
+        ran.append("ran")
+
+    async def main() -> None:
+        task = asyncio.ensure_future(writer.submit_async(op))
+        await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        release.set()
+
+    asyncio.run(main())
+    writer.run(lambda conn: None)  # everything queued before has been handled
+    assert ran == []
+
+
+def test_a_loop_gone_before_its_results_does_not_stop_the_writer(writer: Writer) -> None:
+    release = hold(writer)
+    loop = asyncio.new_event_loop()
+
+    async def submit() -> asyncio.Future[str]:
+        return writer.submit_async(insert("orphan"))
+
+    loop.run_until_complete(submit())
+    loop.close()
+    release.set()
+    assert writer.run(insert("after")) == "after"
+    assert keys(writer) == ["after", "orphan"]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def paced_writer(tmp_path: Path, waits: list[float], clock: Clock) -> Writer:
+    engine = create_engine(f"sqlite:///{tmp_path / 'p.db'}")
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (k TEXT PRIMARY KEY)"))
+    return Writer(engine, pace=0.5, sleep=waits.append, clock=clock)
+
+
+def test_batches_start_at_most_every_pace(tmp_path: Path) -> None:
+    waits: list[float] = []
+    clock = Clock()
+    writer = paced_writer(tmp_path, waits, clock)
+    writer.run(insert("first"))
+    assert waits == []  # nothing before it: at once
+    clock.now += 0.2
+    writer.run(insert("soon after"))
+    assert waits == [pytest.approx(0.3)]  # waits out the rest of the pace
+    clock.now += 5
+    writer.run(insert("after a quiet spell"))
+    writer.close()
+    assert len(waits) == 1  # at once again
+
+
+def test_writes_arriving_meanwhile_share_the_next_commit(tmp_path: Path) -> None:
+    waits: list[float] = []
+    writer = paced_writer(tmp_path, waits, Clock())
+    release = hold(writer)
+    busy = [writer.submit(insert(f"a{i}")) for i in range(3)]  # queue up behind it
+    release.set()
+    for future in busy:
+        future.result(5)
+    writer.close()
+    assert writer.batches == 2  # the held one alone, then the three together
+
+
+def test_a_batch_whose_commit_fails_is_never_reported_stored(tmp_path: Path) -> None:
+    """The commit, not only an operation, can fail (here a deferred foreign key): every
+    operation is then re-run alone, and only what really committed reports success."""
+    engine = create_engine(f"sqlite:///{tmp_path / 'fk.db'}")
+
+    @event.listens_for(engine, "connect")
+    def _foreign_keys(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.execute("PRAGMA foreign_keys=ON")
+
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE parent (k TEXT PRIMARY KEY)"))
+        conn.execute(text("CREATE TABLE child (k TEXT PRIMARY KEY, p TEXT REFERENCES parent(k))"))
+    writer = Writer(engine)
+
+    def orphan(conn: Connection) -> str:
+        conn.execute(text("PRAGMA defer_foreign_keys=ON"))  # the violation surfaces at COMMIT
+        conn.execute(text("INSERT INTO child (k, p) VALUES ('c', 'missing')"))
+        return "orphan stored"
+
+    def fine(conn: Connection) -> str:
+        conn.execute(text("INSERT INTO parent (k) VALUES ('p')"))
+        return "parent stored"
+
+    release = hold(writer)
+    bad, good = writer.submit(orphan), writer.submit(fine)
+    release.set()
+    with pytest.raises(IntegrityError):
+        bad.result(5)
+    assert good.result(5) == "parent stored"
+    rows = writer.run(lambda c: c.execute(text("SELECT count(*) FROM child")).scalar_one())
+    writer.close()
+    engine.dispose()
+    assert rows == 0
+
+
+def test_an_odd_exception_does_not_strand_its_batch_mates(writer: Writer) -> None:
+    def odd(conn: Connection) -> str:
+        raise StopIteration("asyncio futures refuse this exception")
+
+    async def main() -> list[str | BaseException]:
+        release = hold(writer)
+        futures = [writer.submit_async(odd), writer.submit_async(insert("mate"))]
+        release.set()
+        return await asyncio.wait_for(asyncio.gather(*futures, return_exceptions=True), 5)
+
+    failed, mate = asyncio.run(main())
+    assert isinstance(failed, RuntimeError) and mate == "mate"
