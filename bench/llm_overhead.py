@@ -1,6 +1,6 @@
 """Time the chat server adds around a streaming model: message -> model request, token -> frame.
 
-A fake OpenAI-compatible model (tests/llm_fakes.py) runs in a process of its own and streams
+A fake OpenAI-compatible model (testkit/providers.py) runs in a process of its own and streams
 every answer as ``--pieces`` pieces, each a unique marker such as ``[a00017p05] `` (answer 17,
 piece 5), after a fixed time to first token. It records when each request arrived and when each
 piece left; the chat clients record when each message left and when each frame arrived.
@@ -63,7 +63,6 @@ if TYPE_CHECKING:
     from websockets.asyncio.client import ClientConnection
 
 TARGET_MS = 5.0
-ROOT = Path(__file__).resolve().parent.parent
 MODEL_PRODUCER = "openai-compatible"  # ai.producer of an answer an OpenAI-compatible model wrote
 TAG = re.compile(r"^\[(q\d+-\d+-\d+)\]")
 ANSWER = re.compile(r"^\[a(\d+)p\d+\]")
@@ -79,8 +78,7 @@ def piece_texts(answer: int, n: int) -> list[str]:
 
 def run_fake(args: argparse.Namespace) -> int:
     """Serve the fake model; print its address; obey JSON commands on stdin (pacing, dump)."""
-    sys.path.insert(0, str(ROOT))  # the fakes live in the tests package
-    from tests.llm_fakes import FakeOpenAI, Script, _Request, _Responder
+    from testkit.providers import FakeOpenAI, Request, Responder, Script
 
     class MarkedFake(FakeOpenAI):
         """Every chat completion gets a script of its own: fresh markers, current pacing."""
@@ -90,7 +88,7 @@ def run_fake(args: argparse.Namespace) -> int:
             self.pacing = (args.first_token_delay, args.token_delay, args.pieces)
             self.answers = 0
 
-        async def handle(self, request: _Request, out: _Responder) -> bool:
+        async def handle(self, request: Request, out: Responder) -> bool:
             if request.method == "POST" and request.path == "/v1/chat/completions":
                 # The base class takes ``default`` for the call before its first await.
                 self.answers += 1

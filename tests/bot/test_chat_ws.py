@@ -18,8 +18,9 @@ from core.chat.frames import EndReason
 from core.db.tables import Conversation, LicenceStatus, Message
 from core.licensing.licensees import revoke_key, set_status
 from core.types import utcnow
-from tests.chat_client import Chat
-from tests.conftest import LiveServer, MakeTenant
+from testkit.chat_client import Chat
+from testkit.servers import LiveServer
+from testkit.tenants import MakeTenant
 
 pytestmark = pytest.mark.anyio
 

@@ -16,8 +16,9 @@ from core.licensing.licensees import get_licensee
 from core.licensing.service_period import local_date
 from core.types import utcnow
 from kefu.cli import app
-from tests.chat_client import Chat
-from tests.conftest import LiveServer, MakeTenant, Tenant
+from testkit.chat_client import Chat
+from testkit.servers import LiveServer
+from testkit.tenants import MakeTenant, Tenant
 
 pytestmark = pytest.mark.anyio
 

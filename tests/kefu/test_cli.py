@@ -6,8 +6,6 @@ import csv
 import io
 import json
 import os
-import secrets
-import string
 import subprocess
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -19,7 +17,7 @@ import pytest
 from openpyxl import Workbook
 from sqlalchemy import Connection, select
 from sqlmodel import select as orm_select
-from typer.testing import CliRunner, Result
+from typer.testing import Result
 
 from core.chat import conversations as units
 from core.chat.conversations import Recorded, Speaker, UnitPolicy
@@ -27,61 +25,11 @@ from core.chat.frames import EndReason
 from core.db.engine import Database
 from core.db.tables import ApiKey, Conversation, KbEntryRecord, KeyKind
 from core.licensing.licensees import authenticate_key
-from kefu.cli import app
+from testkit.cli import assert_clean_error, one_json
 
 BOM = b"\xef\xbb\xbf"
 USAGE_HEADER = "id,started_at,ended_at,end_reason,billable,test,messages,end_user"
 ORIGIN = "https://shop.example.com"
-
-
-def cli_environment(url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """The CLI's environment: no other KEFU_ variable, the database at ``url``, a random
-    40-character secret, and a fresh working directory in ``tmp_path``; ``url`` back."""
-    for name in list(os.environ):
-        if name.startswith("KEFU_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("KEFU_DATABASE_URL", url)
-    alphabet = string.ascii_letters + string.digits
-    monkeypatch.setenv("KEFU_SECRET_KEY", "".join(secrets.choice(alphabet) for _ in range(40)))
-    work = tmp_path / "cwd"
-    work.mkdir()
-    monkeypatch.chdir(work)
-    return url
-
-
-@pytest.fixture
-def cli_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """The CLI's environment: a SQLite file in a temp dir and a random 40-character secret."""
-    return cli_environment(f"sqlite:///{tmp_path}/data/kefu.db", tmp_path, monkeypatch)
-
-
-@pytest.fixture
-def kefu(cli_url: str) -> Callable[..., Result]:
-    runner = CliRunner()
-
-    def run(*args: str, ok: bool = True) -> Result:
-        result = runner.invoke(app, list(args))
-        if ok:
-            assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
-        return result
-
-    return run
-
-
-def one_json(result: Result) -> dict[str, Any]:
-    """stdout holds exactly one JSON object and nothing else."""
-    data = json.loads(result.stdout)
-    assert isinstance(data, dict)
-    assert result.stdout.strip().count("\n") == 0
-    return data
-
-
-def assert_clean_error(result: Result) -> None:
-    assert result.exit_code != 0
-    assert result.stderr.strip()
-    assert "Traceback" not in result.stderr + result.stdout
-    assert not isinstance(result.exception, Exception)  # a clean exit, not a crash
-    assert result.stdout == ""
 
 
 @pytest.fixture

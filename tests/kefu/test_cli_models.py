@@ -10,9 +10,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from kefu.cli import app
-from tests.kefu.test_cli import assert_clean_error, cli_url, kefu, one_json
-
-__all__ = ["cli_url", "kefu"]  # the fixtures, re-used
+from testkit.cli import assert_clean_error, one_json
 
 
 def licensee(kefu: Callable[..., Result]) -> str:

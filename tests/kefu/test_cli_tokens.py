@@ -15,10 +15,8 @@ from core.ledger.money import LEDGER_ZONE
 from core.ledger.tokens import record_call
 from core.licensing.service_period import month_of
 from core.types import utcnow
-from tests.kefu.test_cli import assert_clean_error as assert_clean_cli_error
-from tests.kefu.test_cli import cli_environment, kefu, one_json
-
-__all__ = ["kefu"]  # the fixture, re-used (on this module's cli_url)
+from testkit.cli import assert_clean_error as assert_clean_cli_error
+from testkit.cli import cli_environment, one_json
 
 
 @pytest.fixture

@@ -21,8 +21,8 @@ from core.db.engine import Database
 from core.db.tables import Conversation, Message
 from core.licensing.licensees import create_licensee
 from core.types import utcnow
-from tests.chat_client import Chat
-from tests.conftest import ORIGIN
+from testkit.chat_client import Chat
+from testkit.tenants import ORIGIN
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 KEFU = Path(sys.executable).with_name("kefu")

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from core.db.engine import Database
 from kefu import cli
 from kefu.heap import freeze_long_lived
-from tests.conftest import settings_for
+from testkit.servers import settings_for
 
 
 @pytest.fixture(autouse=True)

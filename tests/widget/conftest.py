@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.widget.browser import (
+from testkit.browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
     SHOP,

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.widget.browser import (
+from testkit.browser import (
     AI,
     CONV,
     EN_CONFIG,

@@ -11,7 +11,7 @@ import pytest
 
 from bot.chat.services import build_services
 from core.db.engine import Database
-from tests.conftest import run_server, settings_for
+from testkit.servers import run_server, settings_for
 from widget import assets
 from widget.routes import LOADER_CACHE, UI_CACHE, accepts_gzip
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.widget.browser import (
+from testkit.browser import (
     ARTIFACTS,
     SHOP,
     SITE_KEY,

@@ -21,10 +21,9 @@ from bot.answerers.retrieval import KnowledgeBaseIndex
 from bot.llm import FallbackChain, ModelAnswerer
 from core.chat.frames import Role
 from core.knowledge.entries import KbEntry
-from tests.llm_fakes import Call, FakeOllama, FakeOpenAI, Script, collect, fakes, model_clients
+from testkit.providers import Call, FakeOllama, FakeOpenAI, Script, collect
 
-pytestmark = pytest.mark.anyio
-__all__ = ["fakes", "model_clients"]  # the fixtures, re-used
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("model_clients")]
 
 SHIPPING = KbEntry(
     "ship",

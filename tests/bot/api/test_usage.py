@@ -20,7 +20,7 @@ from core.db.tables import ApiKey
 from core.licensing.licensees import revoke_key
 from core.reporting.usage import USAGE_COLUMNS
 from core.spreadsheet import FORMULA_TRIGGERS, csv_bytes, restore_cell
-from tests.conftest import LiveServer
+from testkit.servers import LiveServer
 
 BOM = b"\xef\xbb\xbf"
 PATH = "/v1/usage/conversations"

@@ -16,11 +16,10 @@ from bot.llm import (
     aclose_clients,
     chat_model,
 )
-from tests.fakes import KeywordIndex
-from tests.llm_fakes import FakeOllama, FakeOpenAI, Script, collect, fakes, model_clients
+from testkit.answerers import KeywordIndex
+from testkit.providers import FakeOllama, FakeOpenAI, Script, collect
 
-pytestmark = pytest.mark.anyio
-__all__ = ["fakes", "model_clients"]  # the fixtures, re-used
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("model_clients")]
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -8,7 +8,7 @@ import ollama
 import openai
 import pytest
 
-from tests.llm_fakes import FakeOllama, FakeOpenAI, Script, tokens
+from testkit.providers import FakeOllama, FakeOpenAI, Script, tokens
 
 pytestmark = pytest.mark.anyio
 

@@ -21,10 +21,9 @@ from bot.llm import (
     ModelCallFailed,
 )
 from core.knowledge.entries import KbEntry
-from tests.llm_fakes import FakeOllama, FakeOpenAI, Script, collect, fakes, model_clients
+from testkit.providers import FakeOllama, FakeOpenAI, Script, collect
 
-pytestmark = pytest.mark.anyio
-__all__ = ["fakes", "model_clients"]  # the fixtures, re-used
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("model_clients")]
 
 FIRST = 0.3  # first-token timeout of the specs under test, seconds
 TOTAL = 0.8  # total timeout

@@ -25,9 +25,10 @@ from core.knowledge.store import import_rows
 from core.ledger import tokens
 from core.licensing import model_chain as model_config
 from core.types import utcnow
-from tests.chat_client import Chat
-from tests.conftest import MakeTenant, Tenant, run_server, settings_for
-from tests.llm_fakes import FakeOpenAI, Script
+from testkit.chat_client import Chat
+from testkit.providers import FakeOpenAI, Script
+from testkit.servers import run_server, settings_for
+from testkit.tenants import MakeTenant, Tenant
 
 pytestmark = pytest.mark.anyio
 

@@ -17,11 +17,10 @@ from bot.llm.guard import HOLD, WINDOW, LeakGuard, instruction_text, normalize
 from bot.llm.prompt import HISTORY_TURNS, INSTRUCTIONS, build_prompt, instruction_segments
 from core.chat.frames import Role
 from core.knowledge.entries import KbEntry
-from tests.fakes import KeywordIndex
-from tests.llm_fakes import FakeOllama, FakeOpenAI, Script, collect, model_clients, tokens
+from testkit.answerers import KeywordIndex
+from testkit.providers import FakeOllama, FakeOpenAI, Script, collect, tokens
 
-pytestmark = pytest.mark.anyio
-__all__ = ["model_clients"]  # the fixture, re-used
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("model_clients")]
 
 A_ENTRIES = [
     KbEntry("a1", "How long does delivery take?", "Acme delivers in 2 working days."),

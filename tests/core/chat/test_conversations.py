@@ -18,8 +18,9 @@ from core.chat import conversations as units
 from core.chat.conversations import Recorded, Speaker, UnitPolicy, due_end
 from core.chat.frames import EndReason, Role
 from core.db.engine import Database
-from core.db.tables import ApiKey, Conversation, KeyKind, Message, Rating
+from core.db.tables import Conversation, KeyKind, Message, Rating
 from core.reporting.usage import month_usage
+from testkit.tenants import key_id
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 MIN = timedelta(minutes=1)
@@ -41,17 +42,6 @@ class ReplyFields(TypedDict):
     visitor_id: str
     ai: dict[str, Any]
     sources: list[dict[str, Any]]
-
-
-def key_id(db: Database, licensee_id: str, kind: KeyKind) -> str:
-    k = ApiKey.__table__.c  # type: ignore[attr-defined]
-    return str(
-        db.read(
-            lambda conn: conn.execute(
-                select(k.id).where(k.licensee_id == licensee_id, k.kind == kind.value)
-            ).scalar_one()
-        )
-    )
 
 
 def speaker(

@@ -13,8 +13,7 @@ from core.chat import conversations as units
 from core.db.engine import Database
 from core.db.prepared import Prepared
 from core.db.tables import Conversation, KeyKind, Message, table_of
-from tests.conftest import MakeTenant
-from tests.core.chat.test_conversations import key_id
+from testkit.tenants import MakeTenant, key_id
 
 C = table_of(Conversation)
 M = table_of(Message)

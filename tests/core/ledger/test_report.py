@@ -13,8 +13,8 @@ from core.db.tables import ApiKey, Conversation, KeyKind, PriceSchedule
 from core.errors import InvalidInput
 from core.ledger.report import Alert, AlertKind, LicenseeMonth, alerts, monthly_report
 from core.ledger.tokens import REDEEM_WINDOW, TOKEN_LIFETIME
-from tests.conftest import MakeTenant
-from tests.core.ledger.test_tokens import SECOND, T0, buy, call, price
+from testkit.ledger import SECOND, T0, buy, call, price
+from testkit.tenants import MakeTenant
 
 DAY = timedelta(days=1)
 

@@ -28,66 +28,13 @@ from core.ledger.tokens import (
     redeem,
     set_price,
 )
-from tests.conftest import MakeTenant
+from testkit.ledger import SECOND, T0, buy, call, price, record
+from testkit.tenants import MakeTenant
 
-T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
-SECOND = timedelta(seconds=1)
 CALLS, DRAWS, PACKAGES = table_of(ModelCall), table_of(TokenDraw), table_of(TokenPackage)
 
 
 # ------------------------------------------------------------------------------ helpers
-
-
-def buy(
-    db: Database,
-    *,
-    tokens: int = 1000,
-    price: str = "10",
-    provider: str = "deepseek",
-    purchased: datetime = T0,
-    redeemed: datetime | None = T0,
-    currency: str = "CNY",
-) -> str:
-    with db.session() as session:
-        package = add_package(
-            session, provider, tokens, Decimal(price), currency, "", purchased, purchased
-        )
-        if redeemed is not None:
-            redeem(session, package.id, redeemed)
-        session.commit()
-        return package.id
-
-
-def call(db: Database, licensee_id: str, at: datetime, **figures: Any) -> str:
-    """`record` in a transaction of its own; ``figures`` are `record`'s keyword arguments."""
-    return db.writer.run(lambda conn: record(conn, licensee_id, at, **figures))
-
-
-def record(
-    conn: Connection,
-    licensee_id: str,
-    at: datetime,
-    inp: int = 0,
-    out: int = 0,
-    cache: int = 0,
-    provider: str = "deepseek",
-    model: str = "deepseek-chat",
-) -> str:
-    return record_call(
-        conn,
-        licensee_id=licensee_id,
-        conversation_id=None,
-        reply_id=None,
-        provider=provider,
-        model=model,
-        input_tokens=inp,
-        output_tokens=out,
-        cache_hit_tokens=cache,
-        latency_ms=120,
-        first_token_ms=40,
-        outcome="ok",
-        now=at,
-    )
 
 
 def draws(db: Database, call_id: str) -> list[tuple[str | None, int, Decimal]]:
@@ -116,12 +63,6 @@ def left(db: Database, package_id: str) -> int:
             ).scalar_one()
         )
     )
-
-
-def price(db: Database, model: str, frm: date, inp: str, out: str, cache: str, **kw: Any) -> None:
-    with db.session() as session:
-        set_price(session, kw.pop("provider", "deepseek"), model, inp, out, cache, frm, **kw)
-        session.commit()
 
 
 @pytest.fixture

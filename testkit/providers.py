@@ -12,8 +12,8 @@ in a thread of their own, record every request, and answer as scripted:
         ...
         call = fake.calls[-1]   # the request body and the usage the fake reported
 
-The pytest fixtures at the end (model clients set up and closed around each test, a pair of
-fakes) serve the test modules that import them.
+A subclass may override ``handle`` (one ``Request`` in, written through a ``Responder``) to
+answer each call its own way, as the model-overhead benchmark does.
 """
 
 from __future__ import annotations
@@ -24,15 +24,12 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
 
-import pytest
-
 from bot.answerers.contract import Answerer, AnswerEvent, AnswerRequest, Delta, Final, Restart
-from bot.llm import aclose_clients, warm_up
 from bot.llm.backends import BackendSpec, Provider
 
 DEFAULT_REPLY = "Hello! This is the fake model speaking."
@@ -94,6 +91,7 @@ class Script:
     error: str = "The server had an error while processing your request."
     retired: bool = False  # 404, the provider's "no such model" (OpenAI: model_not_found)
     cut_after: int | None = None  # close the connection after this many content pieces
+    stall_after: int | None = None  # send nothing more after this many pieces (and never end)
     malformed_after: int | None = None  # send a chunk that is not JSON after this many pieces
     finish: bool = True  # False: the stream ends without finish_reason / done
     echo_system: bool = False  # reply with the request's system prompt instead
@@ -107,6 +105,7 @@ class Call:
     body: dict[str, Any]
     received_at: float  # time.monotonic()
     headers: dict[str, str] = field(default_factory=dict)  # names in lower case
+    connection: int = 0  # which TCP connection it came on: 1 for the fake's first, and so on
     model: str = ""
     script: Script | None = None
     reported_model: str = ""
@@ -141,14 +140,17 @@ def _text(message: dict[str, Any]) -> str:
 
 
 @dataclass
-class _Request:
+class Request:
+    """One HTTP request as the fake read it (header names in lower case, no query string)."""
+
     method: str
     path: str
     headers: dict[str, str]
     body: bytes
+    connection: int = 0  # which TCP connection it came on: 1 for the fake's first, and so on
 
 
-class _Responder:
+class Responder:
     """Writes one HTTP/1.1 response: a whole JSON body, or a chunked stream."""
 
     def __init__(self, writer: asyncio.StreamWriter) -> None:
@@ -213,6 +215,7 @@ class _FakeServer:
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
+        self._connections = 0
         self.port = 0
 
     # -- scripting ---------------------------------------------------------------------------
@@ -226,6 +229,17 @@ class _FakeServer:
         """Answer the next calls (to ``model``, or to any model) with these, in order."""
         with self._lock:
             self._queue.extend((model, s) for s in scripts)
+
+    async def received(self, count: int = 1, within: float = 10.0) -> list[Call]:
+        """The calls received so far, once there are at least ``count`` (from a test's own
+        event loop: the fake answers on another)."""
+        deadline = time.monotonic() + within
+        while len(self.calls) < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{len(self.calls)} calls, not {count}, in {within:g} s")
+            await asyncio.sleep(0.005)
+        with self._lock:
+            return list(self.calls)
 
     def clear(self) -> None:
         with self._lock:
@@ -307,12 +321,14 @@ class _FakeServer:
         assert task is not None
         self._tasks.add(task)
         self._writers.add(writer)
+        self._connections += 1
+        number = self._connections
         try:
             while True:
-                request = await _read_request(reader)
+                request = await _read_request(reader, number)
                 if request is None:
                     break
-                if not await self.handle(request, _Responder(writer)):
+                if not await self.handle(request, Responder(writer)):
                     break
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
             pass
@@ -321,7 +337,7 @@ class _FakeServer:
             self._tasks.discard(task)
             writer.transport.abort()
 
-    async def handle(self, request: _Request, out: _Responder) -> bool:
+    async def handle(self, request: Request, out: Responder) -> bool:
         """Answer ``request``; False when the connection must not be used again."""
         if request.method == "GET" and request.path == self.models_path:
             await out.send_json(200, self._models_payload())
@@ -356,14 +372,14 @@ class _FakeServer:
         raise NotImplementedError
 
     async def _answer(
-        self, out: _Responder, call: Call, body: dict[str, Any], script: Script, pieces: list[str]
+        self, out: Responder, call: Call, body: dict[str, Any], script: Script, pieces: list[str]
     ) -> bool:
         """Answer the chat ``call`` with ``pieces``; False when the connection was cut."""
         raise NotImplementedError
 
     async def _stream(
         self,
-        out: _Responder,
+        out: Responder,
         call: Call,
         script: Script,
         pieces: list[str],
@@ -379,6 +395,8 @@ class _FakeServer:
             if script.cut_after == i:
                 out.cut()
                 return False
+            if script.stall_after == i:
+                await asyncio.Event().wait()  # until the caller gives up (or the fake stops)
             if script.malformed_after == i:
                 await out.send_chunk(malformed)
             await out.send_chunk(encode(piece))
@@ -389,7 +407,7 @@ class _FakeServer:
             return False
         return True
 
-    def _call(self, request: _Request) -> tuple[Call, dict[str, Any]] | None:
+    def _call(self, request: Request) -> tuple[Call, dict[str, Any]] | None:
         try:
             body = json.loads(request.body or b"{}")
         except ValueError:
@@ -403,6 +421,7 @@ class _FakeServer:
             body,
             time.monotonic(),
             dict(request.headers),
+            request.connection,
             model,
             script,
             script.model or model,
@@ -410,7 +429,7 @@ class _FakeServer:
         return self._record(call), body
 
 
-async def _read_request(reader: asyncio.StreamReader) -> _Request | None:
+async def _read_request(reader: asyncio.StreamReader, connection: int) -> Request | None:
     try:
         head = await reader.readuntil(b"\r\n\r\n")
     except (asyncio.IncompleteReadError, asyncio.LimitOverrunError):
@@ -424,7 +443,7 @@ async def _read_request(reader: asyncio.StreamReader) -> _Request | None:
             headers[name.strip().lower()] = value.strip()
     length = int(headers.get("content-length", "0"))
     body = await reader.readexactly(length) if length else b""
-    return _Request(method, target.split("?", 1)[0], headers, body)
+    return Request(method, target.split("?", 1)[0], headers, body, connection)
 
 
 def _plan(call: Call, script: Script) -> list[str]:
@@ -466,7 +485,7 @@ class FakeOpenAI(_FakeServer):
         return self._error(message, code="model_not_found")
 
     async def _answer(
-        self, out: _Responder, call: Call, body: dict[str, Any], script: Script, pieces: list[str]
+        self, out: Responder, call: Call, body: dict[str, Any], script: Script, pieces: list[str]
     ) -> bool:
         call.cached_tokens = script.cached_tokens
         created = int(time.time())
@@ -566,7 +585,7 @@ class FakeOllama(_FakeServer):
         return self._error(f'model "{model}" not found, try pulling it first')
 
     async def _answer(
-        self, out: _Responder, call: Call, body: dict[str, Any], script: Script, pieces: list[str]
+        self, out: Responder, call: Call, body: dict[str, Any], script: Script, pieces: list[str]
     ) -> bool:
         started = time.monotonic_ns()
 
@@ -606,23 +625,3 @@ class FakeOllama(_FakeServer):
             await out.send_chunk(json.dumps(line("", True)).encode() + b"\n")
         await out.end_stream()
         return True
-
-
-# ---------------------------------------------------------------- fixtures for test modules
-
-
-@pytest.fixture(autouse=True)
-async def model_clients() -> AsyncIterator[None]:
-    """Around every test: what a first model call needs imported before it (once; so that no
-    test's timing pays for it), the shared model connections closed after it (they belong to
-    its event loop)."""
-    warm_up()
-    yield
-    await aclose_clients()
-
-
-@pytest.fixture
-def fakes() -> Iterator[tuple[FakeOpenAI, FakeOllama]]:
-    """A fake OpenAI-compatible server and a fake Ollama, running."""
-    with FakeOpenAI() as openai_fake, FakeOllama() as ollama_fake:
-        yield openai_fake, ollama_fake

@@ -10,7 +10,7 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.conftest import ORIGIN
+from testkit.tenants import ORIGIN
 
 
 class Chat:

@@ -12,11 +12,11 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import jinja2
 import pytest
 
@@ -36,7 +36,7 @@ CHROMIUM_ARGS = [
     "--disable-quic",
     "--no-first-run",
 ]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 XSS = "<img src=x onerror=alert(1)>"
 
 
@@ -284,7 +284,7 @@ class KefuDemo:
         kefu = Path(sys.executable).parent / "kefu"
         assert kefu.exists(), "the kefu command is not installed in this environment"
         log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
+        self.proc = subprocess.Popen(  # noqa: S603 - the installed kefu, arguments of our own
             [str(kefu), "demo", "--host", "127.0.0.1", "--port", str(self.port)],
             cwd=self.cwd,
             env=self.env,
@@ -320,8 +320,7 @@ class KefuDemo:
 
     def demo_site_key(self) -> str:
         """The live site key the demo page embeds."""
-        with urllib.request.urlopen(f"{self.url}/demo", timeout=10) as response:
-            html = response.read().decode()
+        html = httpx.get(f"{self.url}/demo", timeout=10).raise_for_status().text
         match = re.search(r'data-key="([^"]+)"', html)
         assert match, "the demo page embeds no site key"
         return match.group(1)
@@ -329,7 +328,7 @@ class KefuDemo:
     def cli(self, *args: str) -> Any:
         """Run `kefu ARGS --json` against this demo's database and return its JSON output."""
         kefu = Path(sys.executable).parent / "kefu"
-        out = subprocess.run(
+        out = subprocess.run(  # noqa: S603 - the installed kefu, arguments of our own
             [str(kefu), *args, "--json"],
             cwd=self.cwd,
             env=self.env,

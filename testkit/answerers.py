@@ -1,4 +1,4 @@
-"""Fakes for tests: a keyword index and an answerer that streams a scripted reply."""
+"""Fakes of the answering side: a keyword index and an answerer that streams a scripted reply."""
 
 from __future__ import annotations
 
