@@ -1,4 +1,5 @@
-"""The dependency arrows of ARCHITECTURE: core is pure, bot and admin meet only through kefu."""
+"""The dependency arrows of ARCHITECTURE: core is pure, bot and admin meet only through kefu;
+tests and benches share helpers only through testkit, which the product never imports."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+NOT_PRODUCT = {"testkit", "tests", "bench"}
 WEB_AND_TEMPLATES = {"fastapi", "starlette", "uvicorn", "jinja2", "langchain", "langchain_core"}
 
 
@@ -29,10 +31,16 @@ def imports_of(package: str, root: Path = ROOT) -> dict[str, set[str]]:
 @pytest.mark.parametrize(
     ("package", "forbidden"),
     [
-        ("core", WEB_AND_TEMPLATES | {"bot", "admin", "widget", "kefu"}),
-        ("bot", {"admin", "kefu", "jinja2"}),
-        ("admin", {"bot", "kefu", "langchain", "langchain_core"}),
-        ("widget", {"bot", "admin", "kefu", "langchain", "langchain_core"}),
+        ("core", WEB_AND_TEMPLATES | {"bot", "admin", "widget", "kefu"} | NOT_PRODUCT),
+        ("bot", {"admin", "kefu", "jinja2"} | NOT_PRODUCT),
+        ("admin", {"bot", "kefu", "langchain", "langchain_core"} | NOT_PRODUCT),
+        ("widget", {"bot", "admin", "kefu", "langchain", "langchain_core"} | NOT_PRODUCT),
+        ("kefu", NOT_PRODUCT),
+        # A test module never imports another (nor conftest.py: pytest finds the fixtures), and
+        # a bench never imports a test: what they share is in testkit.
+        ("tests", {"tests", "bench"}),
+        ("bench", {"tests"}),
+        ("testkit", {"tests", "bench"}),
     ],
 )
 def test_dependencies_point_one_way(package: str, forbidden: set[str]) -> None:
@@ -45,6 +53,20 @@ def test_dependencies_point_one_way(package: str, forbidden: set[str]) -> None:
 
 
 DOMAINS = {"db", "chat", "licensing", "knowledge", "moderation", "ledger", "billing", "reporting"}
+
+
+def test_tests_and_benches_import_nothing_relative() -> None:
+    # ``from . import x`` or ``from .test_y import z`` would import a test module by the back door.
+    found = []
+    for package in ("tests", "bench", "testkit"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+            found += [
+                f"{path.relative_to(ROOT)}:{node.lineno}"
+                for node in ast.walk(tree)
+                if isinstance(node, ast.ImportFrom) and node.level > 0
+            ]
+    assert not found, found
 
 
 def test_core_is_one_folder_per_domain() -> None:
