@@ -16,6 +16,7 @@ from bot.llm import (
     aclose_clients,
     chat_model,
 )
+from bot.llm.backends import Provider
 from testkit.answerers import KeywordIndex
 from testkit.providers import FakeOllama, FakeOpenAI, Script, collect
 
@@ -59,23 +60,18 @@ async def test_spec_hides_its_key_and_checks_itself() -> None:
 async def test_one_model_per_spec_and_shared_connections(
     fakes: tuple[FakeOpenAI, FakeOllama],
 ) -> None:
-    openai_fake, ollama_fake = fakes
-    first = chat_model(openai_fake.spec("a"))
-    assert chat_model(openai_fake.spec("a")) is first
-    second = chat_model(openai_fake.spec("b"))
-    assert second is not first
-    assert getattr(first, "http_async_client", None) is not None
-    assert getattr(first, "http_async_client", None) is getattr(second, "http_async_client", 1)
-
-    llama_a = chat_model(ollama_fake.spec("a"))
-    llama_b = chat_model(ollama_fake.spec("b"))
-    assert chat_model(ollama_fake.spec("a")) is llama_a
-    pool_a = llama_a._async_client._client._transport  # type: ignore[attr-defined]
-    pool_b = llama_b._async_client._client._transport  # type: ignore[attr-defined]
-    assert pool_a is pool_b
+    records: list[CallRecord] = []
+    firsts = [chat_model(fake.spec("a")) for fake in fakes]
+    for fake, first in zip(fakes, firsts, strict=True):
+        assert chat_model(fake.spec("a")) is first
+        assert chat_model(fake.spec("b")) is not first
+        # Every model of a kind shares one connection pool: b's call goes over a's connection.
+        await collect(ModelAnswerer(fake.spec("a")), request(records))
+        await collect(ModelAnswerer(fake.spec("b")), request(records))
+        assert [(c.model, c.connection) for c in fake.calls] == [("a", 1), ("b", 1)]
 
     await aclose_clients()
-    assert chat_model(openai_fake.spec("a")) is not first
+    assert all(chat_model(f.spec("a")) is not m for f, m in zip(fakes, firsts, strict=True))
 
 
 async def test_keys_go_only_where_they_belong(
@@ -94,17 +90,17 @@ async def test_keys_go_only_where_they_belong(
     assert [r.outcome for r in records] == [CallOutcome.OK] * 3
 
 
+@pytest.mark.parametrize("provider", ["openai", "ollama"])
 async def test_every_call_is_reported_once_even_when_the_backend_cannot_be_built(
-    monkeypatch: pytest.MonkeyPatch,
+    provider: Provider,
 ) -> None:
-    def broken(spec: BackendSpec) -> object:
-        raise RuntimeError("no such client library")
-
-    monkeypatch.setattr("bot.llm.answerer.chat_model", broken)
+    # A NUL in the host passes the spec's own check; both client libraries refuse it.
+    spec = BackendSpec(provider, "http://\x00/v1", "m")
     records: list[CallRecord] = []
     with pytest.raises(ModelCallFailed) as failed:
-        await collect(ModelAnswerer(BackendSpec("openai", "http://x/v1", "m")), request(records))
+        await collect(ModelAnswerer(spec), request(records))
     assert failed.value.outcome is CallOutcome.HTTP_ERROR
+    assert failed.value.detail.startswith("the backend cannot be used")
     assert [r.outcome for r in records] == [CallOutcome.HTTP_ERROR]
 
 

@@ -25,9 +25,14 @@ from testkit.providers import FakeOllama, FakeOpenAI, Script, collect
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("model_clients")]
 
-FIRST = 0.3  # first-token timeout of the specs under test, seconds
-TOTAL = 0.8  # total timeout
-MARGIN = 0.4  # what the test allows beyond a timeout (the built-in answer, scheduling)
+FIRST = 0.3  # the first-token timeout under test, seconds
+TOTAL = 0.8  # the total timeout under test
+# A deadline that a case does not test is put where it cannot fire: the time a call takes to
+# start (building the client, connecting, a busy machine) must not turn one failure into another.
+NEVER = 30.0
+# What the test allows beyond a timeout: the built-in answer, a busy machine. The stalled models
+# below never finish on their own, so any answer at all shows that the deadline ended the call.
+MARGIN = 2.0
 SHIPPING = KbEntry(
     "ship",
     "How long does delivery take?",
@@ -39,15 +44,11 @@ LONG_REPLY = (
     "within one day and arrive in three to five working days, depending on where you live."
 )
 FAILURES = {
-    # failure: (script, outcome, the least and most the whole answer takes, pieces shown first)
-    "slow_first_token": (
-        Script(first_token_delay=5.0),
-        CallOutcome.TIMEOUT_FIRST_TOKEN,
-        FIRST,
-        False,
-    ),
+    # failure: (script, outcome, the timeout under test, pieces shown first)
+    "slow_first_token": (Script(stall_after=0), CallOutcome.TIMEOUT_FIRST_TOKEN, FIRST, False),
+    # A dozen pieces at once, then nothing: text is shown well before the deadline.
     "slow_total": (
-        Script(reply=LONG_REPLY, token_delay=0.1),
+        Script(reply=LONG_REPLY, stall_after=12),
         CallOutcome.TIMEOUT_TOTAL,
         TOTAL,
         True,
@@ -93,15 +94,18 @@ async def test_each_failure_falls_back_to_the_built_in_answer(
     script, outcome, limit, shown_first = FAILURES[failure]
     fake = pick(fakes, provider)
     fake.default = script
+    first = FIRST if outcome is CallOutcome.TIMEOUT_FIRST_TOKEN else NEVER
+    total = TOTAL if outcome is CallOutcome.TIMEOUT_TOTAL else NEVER
     chain = FallbackChain(
         [
-            ModelAnswerer(fake.spec(first_token_timeout=FIRST, total_timeout=TOTAL)),
+            ModelAnswerer(fake.spec(first_token_timeout=first, total_timeout=total)),
             KnowledgeBaseAnswerer(),
         ]
     )
     records: list[CallRecord] = []
+    asked = request(records)
     started = time.monotonic()
-    answer = await collect(chain, request(records))
+    answer = await collect(chain, asked)
     elapsed = time.monotonic() - started
 
     assert answer.text == SHIPPING.answer
@@ -111,7 +115,8 @@ async def test_each_failure_falls_back_to_the_built_in_answer(
     if limit:
         assert elapsed >= limit
     assert [r.outcome for r in records] == [outcome]
-    assert len(fake.calls) == 1
+    # Asked once (a call that timed out on a busy machine may not have reached the fake yet).
+    assert len(fake.calls) == 1 if not limit else len(fake.calls) <= 1
     record = records[0]
     assert record.provider == urlsplit(fake.base_url).netloc  # the ledger's account
     assert record.model == fake.default_model
@@ -208,7 +213,7 @@ async def test_an_end_user_leaving_is_reported_as_cancelled(
     provider: str, fakes: tuple[FakeOpenAI, FakeOllama]
 ) -> None:
     fake = pick(fakes, provider)
-    fake.default = Script(first_token_delay=5.0)
+    fake.default = Script(stall_after=0)
     records: list[CallRecord] = []
     answerer = ModelAnswerer(fake.spec())
 
@@ -216,8 +221,7 @@ async def test_an_end_user_leaving_is_reported_as_cancelled(
         await collect(answerer, request(records))
 
     task = asyncio.create_task(consume())
-    await asyncio.sleep(0.3)  # the request is sent; the first token is 5 s away
-    assert len(fake.calls) == 1
+    assert len(await fake.received()) == 1  # the request is sent; no token will ever come
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
