@@ -146,6 +146,7 @@ class MemoryRateLimiter:
         # Insertion order doubles as recency order: a charged bucket is re-inserted at the end.
         self._tats: dict[str, float] = {}
         self._high_water = min(max_buckets, self._MIN_HIGH_WATER)
+        self.swept = 0  # buckets looked at by sweeps so far: what the amortisation bounds
 
     def __len__(self) -> int:
         return len(self._tats)
@@ -166,6 +167,7 @@ class MemoryRateLimiter:
         return None
 
     def _make_room(self, now: float) -> None:
+        self.swept += len(self._tats)
         # Rebuilding (rather than deleting in place) lets the dict's storage shrink too.
         live = {k: t for k, t in self._tats.items() if t > now}
         # Keep a quarter of the capacity free so the next sweep is max_buckets/4 inserts away.
@@ -224,6 +226,7 @@ class RedisRateLimiter:
     warning at most once per minute. Rate limiting protects the service but is not worth an
     outage of the chat itself when the cache is down. After a failure Redis is not asked again
     for ``outage_backoff`` seconds, so a hung Redis does not add a timeout to every message.
+    ``clock`` (seconds) times that backoff and the warnings, never the buckets.
     """
 
     _WARN_EVERY: ClassVar[float] = 60.0
@@ -235,8 +238,10 @@ class RedisRateLimiter:
         *,
         timeout: float = 0.5,
         outage_backoff: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._prefix = prefix
+        self._clock = clock
         self._outage_backoff = outage_backoff
         # redis-py's default retry policy (10 retries with backoff) would stall a chat message
         # for seconds during an outage; one immediate retry still covers a stale pooled socket.
@@ -252,7 +257,7 @@ class RedisRateLimiter:
 
     async def hit(self, bucket: str, rate: Rate, now: float | None = None) -> float | None:
         """``now`` overrides the Redis server clock; leave it None outside tests."""
-        if time.monotonic() < self._skip_until:
+        if self._clock() < self._skip_until:
             return None
         args: list[str] = [repr(float(rate.per_seconds)), str(rate.count)]
         if now is not None:
@@ -268,7 +273,7 @@ class RedisRateLimiter:
         return float(wait)
 
     def _fail_open(self, exc: BaseException) -> None:
-        mono = time.monotonic()
+        mono = self._clock()
         self._skip_until = mono + self._outage_backoff
         if mono - self._last_warning >= self._WARN_EVERY:
             self._last_warning = mono

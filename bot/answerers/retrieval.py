@@ -133,12 +133,12 @@ def features(text: str, settings: IndexSettings = DEFAULT_SETTINGS) -> tuple[lis
     for token in _TOKEN.findall(normalize(text)):
         if _IS_CJK.match(token):
             previous = ""
-            cjk_features = _cjk_features if len(token) <= _CACHED_TOKEN else _cjk_features_of
+            cjk_features = cached_cjk_features if len(token) <= _CACHED_TOKEN else _cjk_features_of
             grams, function_grams = cjk_features(token, cjk_lo, cjk_hi)
             cjk += grams
             function += function_grams
             continue
-        word_features = _word_features if len(token) <= _CACHED_TOKEN else _word_features_of
+        word_features = cached_word_features if len(token) <= _CACHED_TOKEN else _word_features_of
         word, is_function, grams = word_features(token, lo, hi)
         words.append("w" + word)
         if previous:
@@ -179,8 +179,8 @@ def _cjk_features_of(token: str, lo: int, hi: int) -> tuple[tuple[str, ...], tup
 # tokens are kept, so that what end users type cannot fill the memory: a cached token holds
 # about 0.2 KiB, a 2,000-character one about 350 KiB.
 _CACHED_TOKEN = 32
-_word_features = lru_cache(maxsize=1 << 15)(_word_features_of)
-_cjk_features = lru_cache(maxsize=1 << 13)(_cjk_features_of)
+cached_word_features = lru_cache(maxsize=1 << 15)(_word_features_of)
+cached_cjk_features = lru_cache(maxsize=1 << 13)(_cjk_features_of)
 
 
 def _weighted(

@@ -547,10 +547,13 @@ def test_long_tokens_are_never_cached(index: KnowledgeBaseIndex) -> None:
     """What end users type must not fill the memory: only short words and CJK runs are kept."""
     from bot.answerers import retrieval as kb_index
 
-    words, runs = kb_index._word_features.cache_info(), kb_index._cjk_features.cache_info()
+    words, runs = (
+        kb_index.cached_word_features.cache_info(),
+        kb_index.cached_cjk_features.cache_info(),
+    )
     index.search("x" * 2_000 + " " + "退" * 2_000)
-    assert kb_index._word_features.cache_info()[:2] == words[:2]  # neither looked up nor kept
-    assert kb_index._cjk_features.cache_info()[:2] == runs[:2]
+    assert kb_index.cached_word_features.cache_info()[:2] == words[:2]  # neither looked up nor kept
+    assert kb_index.cached_cjk_features.cache_info()[:2] == runs[:2]
     index.search("qwertyuiop 退货吗")
-    assert kb_index._word_features.cache_info().misses == words.misses + 1
-    assert kb_index._cjk_features.cache_info().misses == runs.misses + 1
+    assert kb_index.cached_word_features.cache_info().misses == words.misses + 1
+    assert kb_index.cached_cjk_features.cache_info().misses == runs.misses + 1
