@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import anyio
 import ollama
 import openai
 import pytest
@@ -174,3 +175,33 @@ async def test_scripts_by_call_come_before_scripts_by_model(fake_openai: FakeOpe
             )
             replies.append(completion.choices[0].message.content)
     assert replies == ["any", "first", "by model", REPLY]
+
+
+async def test_a_stalled_stream_sends_its_pieces_then_nothing(fake_openai: FakeOpenAI) -> None:
+    fake_openai.default = Script(reply=REPLY, stall_after=2)
+    async with openai.AsyncOpenAI(
+        base_url=fake_openai.base_url, api_key="x", max_retries=0
+    ) as client:
+        stream = await client.chat.completions.create(
+            model="gpt-y", messages=[{"role": "user", "content": "Hi"}], stream=True
+        )
+        chunks = aiter(stream)
+        seen: list[str] = []
+        while len(seen) < 2:
+            chunk = await anext(chunks)
+            if chunk.choices and chunk.choices[0].delta.content:
+                seen.append(chunk.choices[0].delta.content)
+        with anyio.move_on_after(0.3) as waited:
+            await anext(chunks)
+        assert waited.cancelled_caught  # neither a third piece nor the end of the stream
+        await stream.close()
+    assert seen == tokens(REPLY)[:2]
+    assert fake_openai.calls[0].pieces_sent == 2
+
+
+async def test_each_call_knows_its_connection(fake_ollama: FakeOllama) -> None:
+    for _ in range(2):
+        async with ollama.AsyncClient(host=fake_ollama.base_url) as client:
+            for _ in range(2):
+                await client.chat(model="m", messages=[{"role": "user", "content": "Hi"}])
+    assert [c.connection for c in await fake_ollama.received(4)] == [1, 1, 2, 2]
