@@ -12,7 +12,7 @@ from starlette.websockets import WebSocketState
 from bot.chat.session import ChatSession
 from bot.deps import services_of
 from core.chat.frames import ServerFrame, dump_frame
-from core.errors import AuthError, OriginRefused
+from core.errors import KefuError
 from core.licensing.licensees import KeyContext, authenticate_chat
 
 log = logging.getLogger("kefu.ws")
@@ -44,11 +44,8 @@ async def chat(websocket: WebSocket) -> None:
 
     try:
         ctx = await asyncio.to_thread(check)
-    except AuthError as exc:
-        await _deny(websocket, 401, str(exc))
-        return
-    except OriginRefused as exc:
-        await _deny(websocket, 403, str(exc))
+    except KefuError as exc:  # unknown key 401, origin not allowed 403 (core.errors)
+        await _deny(websocket, exc.status, str(exc))
         return
 
     await websocket.accept()
