@@ -241,15 +241,3 @@ def authenticate_chat(
     if not origin_allowed(origin, list(ctx.origins)):
         raise OriginRefused("origin not allowed")
     return ctx
-
-
-def unit_price_on(session: Session, licensee_id: str, day: date) -> Decimal:
-    """The unit price in force on ``day`` (licensee's date): the latest schedule not after it."""
-    row = session.exec(
-        select(PriceSchedule)
-        .where(PriceSchedule.licensee_id == licensee_id, PriceSchedule.effective_from <= day)
-        .order_by(col(PriceSchedule.effective_from).desc())
-    ).first()
-    if row is None:
-        raise NotFound("no unit price in force")
-    return row.unit_price

@@ -7,7 +7,6 @@ import os
 import stat
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ from sqlalchemy import select
 from sqlmodel import select as orm_select
 
 from core.db.engine import Database
-from core.db.tables import ApiKey, KeyKind, LicenceStatus, Licensee, PriceSchedule
+from core.db.tables import ApiKey, KeyKind, LicenceStatus, Licensee
 from core.errors import (
     AuthError,
     ConfigError,
@@ -35,7 +34,6 @@ from core.licensing.licensees import (
     parse_price,
     revoke_key,
     set_status,
-    unit_price_on,
 )
 from core.licensing.origins import normalise_origin, normalise_pattern, origin_allowed
 from core.licensing.service_period import TermState, add_months, default_period, term_state
@@ -419,56 +417,6 @@ def test_licence_availability_refuses_suspended_and_revoked(
 
 
 # ------------------------------------------------------------------------------ prices
-
-
-def test_unit_price_is_the_one_in_force_on_the_day(
-    db: Database, make_tenant: Callable[..., Any]
-) -> None:
-    licensee = make_tenant(
-        "Shop",
-        now=NOW,
-        start=date(2026, 1, 1),
-        end=date(2026, 12, 31),
-        unit_price=Decimal("0.50"),
-    ).licensee
-    with db.session() as session:
-        session.add(
-            PriceSchedule(
-                licensee_id=licensee.id,
-                effective_from=date(2026, 7, 1),
-                unit_price=Decimal("0.4000"),
-            )
-        )
-        session.add(
-            PriceSchedule(
-                licensee_id=licensee.id, effective_from=date(2026, 4, 1), unit_price=Decimal("0.45")
-            )
-        )
-        session.commit()
-
-    with db.read_session() as session:
-        on = {
-            day: unit_price_on(session, licensee.id, day)
-            for day in (
-                date(2026, 1, 1),
-                date(2026, 3, 31),
-                date(2026, 4, 1),
-                date(2026, 6, 30),
-                date(2026, 7, 1),
-                date(2027, 5, 1),
-            )
-        }
-        with pytest.raises(NotFound):
-            unit_price_on(session, licensee.id, date(2025, 12, 31))
-    assert {d: str(p) for d, p in on.items()} == {
-        date(2026, 1, 1): "0.50",
-        date(2026, 3, 31): "0.50",
-        date(2026, 4, 1): "0.45",
-        date(2026, 6, 30): "0.45",
-        date(2026, 7, 1): "0.4000",
-        date(2027, 5, 1): "0.4000",
-    }
-    assert all(isinstance(p, Decimal) for p in on.values())
 
 
 @pytest.mark.parametrize("bad", ["-0.01", "abc", "0.00001", "NaN", "Infinity"])
