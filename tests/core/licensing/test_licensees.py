@@ -19,6 +19,7 @@ from core.db.tables import ApiKey, KeyKind, LicenceStatus, Licensee
 from core.errors import (
     AuthError,
     ConfigError,
+    Conflict,
     InvalidInput,
     LicenceUnavailable,
     NotFound,
@@ -31,6 +32,7 @@ from core.licensing.licensees import (
     create_licensee,
     licence_availability,
     list_origins,
+    named,
     parse_price,
     revoke_key,
     set_status,
@@ -525,3 +527,22 @@ def test_a_secret_another_first_run_wrote_meanwhile_is_reused(
 def test_invalid_settings_are_config_errors(clean_env: Path) -> None:
     with pytest.raises(ConfigError):
         load_settings(database_url=f"sqlite:///{clean_env}/kefu.db", default_idle_timeout_minutes=4)
+
+
+# ------------------------------------------------------------------------------ names
+
+
+def test_a_name_taken_ignoring_case_is_refused_unless_asked(db: Database) -> None:
+    with db.session() as session:
+        first, _ = create_licensee(session, name="Example Shop", origins=[ORIGIN], now=NOW)
+        for twin in ("example shop", "EXAMPLE SHOP", " Example Shop "):
+            with pytest.raises(Conflict, match=first.id):
+                create_licensee(session, name=twin, origins=[ORIGIN], now=NOW)
+        again, _ = create_licensee(
+            session, name="example SHOP", origins=[ORIGIN], now=NOW, allow_duplicate_name=True
+        )
+        session.commit()
+    assert again.id != first.id
+    with db.read_session() as session:
+        assert named(session, "EXAMPLE shop") == first  # the oldest of the two
+        assert named(session, "Other") is None
