@@ -21,8 +21,7 @@ from bot.chat.claims import Claim
 from bot.chat.memory import Memory
 from bot.chat.reply import Reply
 from bot.chat.services import ChatServices
-from bot.chat.store import Reply as StoredReply
-from bot.chat.store import attempt
+from bot.chat.store import ReplyRecord, attempt
 from core.chat import branding
 from core.chat import conversations as units
 from core.chat.frames import AiLabel, ReplyEnd, ReplyStart, Role, ServerFrame, SourceRef
@@ -172,7 +171,7 @@ class Answering:
         self.memory.remember(Turn(Role.ROBOT, full), allowed=True if streamed else None)
         visitor_id = self._asker.visitor_id
         assert visitor_id is not None
-        stored = StoredReply(
+        stored = ReplyRecord(
             licensee_id=licensee_id,
             visitor_id=visitor_id,
             conversation_id=question.conversation.id,

@@ -65,7 +65,7 @@ class Block:
 
 
 @dataclass(frozen=True, slots=True)
-class Reply:
+class ReplyRecord:
     """A robot reply, for its record."""
 
     licensee_id: str
@@ -99,7 +99,7 @@ class ChatStore(Protocol):
         self, who: units.Speaker, client_id: str, text: str, now: datetime
     ) -> units.Recorded: ...
 
-    async def record_reply(self, reply: Reply, now: datetime) -> None: ...
+    async def record_reply(self, reply: ReplyRecord, now: datetime) -> None: ...
 
     async def record_call(
         self,
@@ -186,7 +186,7 @@ class DatabaseStore:
             partial(units.record_visitor_message, who=who, client_id=client_id, text=text, now=now)
         )
 
-    async def record_reply(self, reply: Reply, now: datetime) -> None:
+    async def record_reply(self, reply: ReplyRecord, now: datetime) -> None:
         await self.db.write(
             partial(
                 units.record_reply,

@@ -69,6 +69,7 @@ class ChatKit:
     clock: Clock
     licensee: Licensee
     keys: CreatedKeys
+    site_key_id: str
     sessions: list[ChatSession] = field(default_factory=list)
 
     async def connect(self, key: str | None = None) -> tuple[ChatSession, Outbox]:
@@ -116,7 +117,9 @@ async def chat_kit(tmp_path: Path) -> AsyncIterator[ChatKit]:
         settings_for(db.url), db, answerer=answerer, index_builder=KeywordIndex.build
     )
     services.clock = clock
-    kit = ChatKit(db, services, answerer, clock, licensee, keys)
+    with db.read_session() as s:
+        key_id = authenticate_chat(s, keys.site_key, ORIGIN, None).key_id
+    kit = ChatKit(db, services, answerer, clock, licensee, keys, key_id)
     yield kit
     for session in kit.sessions:  # as the socket layer does: answers finish storing first
         await session.stop()
