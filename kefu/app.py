@@ -16,7 +16,9 @@ from fastapi.responses import JSONResponse
 from bot import ws
 from bot.api import usage as api
 from bot.chat.services import ChatServices, build_services
-from bot.jobs.periodic import LicenceWatcher, run_periodic, sweep_once
+from bot.jobs.licence_watcher import LicenceWatcher
+from bot.jobs.runner import run_periodic
+from bot.jobs.sweeper import sweep_once
 from bot.ws_protocol import CoalescingWebSocketsProtocol
 from core.chat.frames import MAX_FRAME_BYTES
 from core.db.engine import Database
