@@ -13,8 +13,9 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 ## demo: the product on its embedded default (SQLite, built-in answerer) with a shop page at /demo
+## (`make demo PORT=8001` for another port; KEFU_PORT works too)
 demo: $(STAMP)
-	$(BIN)/kefu demo
+	$(BIN)/kefu demo $(if $(PORT),--port $(PORT))
 
 serve: $(STAMP)
 	$(BIN)/kefu serve

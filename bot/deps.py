@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, Request
 
 from bot.chat.services import ChatServices
 from core.db.tables import KeyKind
@@ -28,7 +28,7 @@ ServicesDep = Annotated[ChatServices, Depends(get_services)]
 async def get_licensee_key(request: Request, services: ServicesDep) -> KeyContext:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise HTTPException(401, "missing secret key", headers={"WWW-Authenticate": "Bearer"})
+        raise AuthError("missing secret key")
 
     def check() -> KeyContext:
         with services.db.read_session() as session:
@@ -37,9 +37,8 @@ async def get_licensee_key(request: Request, services: ServicesDep) -> KeyContex
     try:
         return await asyncio.to_thread(check)
     except AuthError:
-        raise HTTPException(
-            401, "unknown or revoked secret key", headers={"WWW-Authenticate": "Bearer"}
-        ) from None
+        # Said the same way for every wrong key, site keys included: the API takes secret keys.
+        raise AuthError("unknown or revoked secret key") from None
 
 
 LicenseeKeyDep = Annotated[KeyContext, Depends(get_licensee_key)]

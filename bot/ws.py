@@ -1,4 +1,4 @@
-"""The /v1/chat WebSocket endpoint: handshake checks and frame I/O only (rules are in engine)."""
+"""The /v1/chat WebSocket endpoint: handshake checks and frame I/O only (rules: chat.session)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from starlette.websockets import WebSocketState
 from bot.chat.session import ChatSession
 from bot.deps import services_of
 from core.chat.frames import ServerFrame, dump_frame
-from core.errors import AuthError, OriginRefused
+from core.errors import KefuError
 from core.licensing.licensees import KeyContext, authenticate_chat
 
 log = logging.getLogger("kefu.ws")
@@ -32,6 +32,21 @@ async def _deny(websocket: WebSocket, status: int, text: str) -> None:
         await websocket.close(code=1008)
 
 
+class SocketSink:
+    """A session's output, written to its WebSocket while that is still open."""
+
+    def __init__(self, websocket: WebSocket) -> None:
+        self._websocket = websocket
+
+    async def send(self, frame: ServerFrame) -> None:
+        if self._websocket.application_state == WebSocketState.CONNECTED:
+            await self._websocket.send_text(dump_frame(frame))
+
+    async def close(self, code: int, reason: str) -> None:
+        if self._websocket.application_state == WebSocketState.CONNECTED:
+            await self._websocket.close(code=code, reason=reason)
+
+
 @router.websocket("/v1/chat")
 async def chat(websocket: WebSocket) -> None:
     services = services_of(websocket.app)
@@ -44,24 +59,12 @@ async def chat(websocket: WebSocket) -> None:
 
     try:
         ctx = await asyncio.to_thread(check)
-    except AuthError as exc:
-        await _deny(websocket, 401, str(exc))
-        return
-    except OriginRefused as exc:
-        await _deny(websocket, 403, str(exc))
+    except KefuError as exc:  # unknown key 401, origin not allowed 403 (core.errors)
+        await _deny(websocket, exc.status, str(exc))
         return
 
     await websocket.accept()
-
-    async def send(frame: ServerFrame) -> None:
-        if websocket.application_state == WebSocketState.CONNECTED:
-            await websocket.send_text(dump_frame(frame))
-
-    async def close(code: int, reason: str) -> None:
-        if websocket.application_state == WebSocketState.CONNECTED:
-            await websocket.close(code=code, reason=reason)
-
-    session = ChatSession(services, ctx, send, close)
+    session = ChatSession(services, ctx, SocketSink(websocket))
     if not await session.start():
         return
     try:

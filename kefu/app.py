@@ -16,12 +16,14 @@ from fastapi.responses import JSONResponse
 from bot import ws
 from bot.api import usage as api
 from bot.chat.services import ChatServices, build_services
-from bot.jobs.periodic import LicenceWatcher, run_periodic, sweep_once
+from bot.jobs.licence_watcher import LicenceWatcher
+from bot.jobs.runner import run_periodic
+from bot.jobs.sweeper import sweep_once
 from bot.ws_protocol import CoalescingWebSocketsProtocol
 from core.chat.frames import MAX_FRAME_BYTES
 from core.db.engine import Database
 from core.settings import Settings
-from kefu import heap
+from kefu import error_handler, heap
 from widget import routes as widget_routes
 
 log = logging.getLogger("kefu")
@@ -104,6 +106,7 @@ def create_app(
     app = FastAPI(title="Kefu", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.chat = services
     app.state.demo_site_key = None
+    error_handler.install(app)
     app.include_router(ws.router)
     app.include_router(api.router)
     app.include_router(widget_routes.router)

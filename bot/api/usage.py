@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from bot.deps import LicenseeKeyDep, ServicesDep
@@ -26,15 +26,12 @@ async def usage_conversations(
     request: Request, services: ServicesDep, ctx: LicenseeKeyDep, month: str | None = None
 ) -> Response:
     if not month:
-        raise HTTPException(400, "month is required, as YYYY-MM")
+        raise InvalidInput("month is required, as YYYY-MM")
 
     def load() -> MonthUsage:
         return services.db.read(lambda conn: month_usage(conn, ctx.licensee, month))
 
-    try:
-        usage = await asyncio.to_thread(load)
-    except InvalidInput as exc:
-        raise HTTPException(400, str(exc)) from None
+    usage = await asyncio.to_thread(load)
     if _wants_csv(request):
         body = csv_bytes(USAGE_COLUMNS, (line.as_row() for line in usage.lines))
         return Response(

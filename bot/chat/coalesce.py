@@ -14,8 +14,17 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 DEFAULT_WINDOW = 0.04
+
+
+class Timer(Protocol):
+    def cancel(self) -> None: ...
+
+
+# Call a function after so many seconds (the event loop's ``call_later`` unless a test's own).
+CallLater = Callable[[float, Callable[[], None]], Timer]
 
 
 class DeltaCoalescer:
@@ -24,13 +33,18 @@ class DeltaCoalescer:
         send: Callable[[str], Awaitable[None]],
         window: float = DEFAULT_WINDOW,
         clock: Callable[[], float] = time.monotonic,
+        call_later: CallLater | None = None,
     ) -> None:
+        """``clock`` and ``call_later`` must agree on what a second is (both the event loop's
+        by default, both a test's own otherwise)."""
         self._send = send
         self._window = window
         self._clock = clock
+        self._call_later = call_later
         self._pending: list[str] = []
         self._last: float | None = None
-        self._timer: asyncio.Handle | None = None
+        self._timer: Timer | None = None
+        self._timer_now = False  # the timer is for the next turn, not for the window's end
         self._timed: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()  # frames leave in order, one at a time
         self.frames = 0
@@ -40,13 +54,23 @@ class DeltaCoalescer:
             return
         self._pending.append(text)
         wait = 0.0 if self._last is None else self._window - (self._clock() - self._last)
-        loop = asyncio.get_running_loop()
         if wait <= 0:
             # Due now: on the next turn, unless that is already arranged.
-            if self._timer is None or isinstance(self._timer, asyncio.TimerHandle):
+            if self._timer is None or not self._timer_now:
                 self._cancel_timer()
-                self._timer = loop.call_soon(self._on_timer)
+                self._start_timer(0.0)
         elif self._timer is None:
+            self._start_timer(wait)
+
+    def _start_timer(self, wait: float) -> None:
+        self._timer_now = wait <= 0
+        if self._call_later is not None:
+            self._timer = self._call_later(wait, self._on_timer)
+            return
+        loop = asyncio.get_running_loop()
+        if wait <= 0:
+            self._timer = loop.call_soon(self._on_timer)
+        else:
             self._timer = loop.call_later(wait, self._on_timer)
 
     def _on_timer(self) -> None:

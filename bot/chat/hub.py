@@ -1,69 +1,74 @@
-"""The live connections of this process, by licensee, visitor and key, for pushes and closes."""
+"""The live chat sessions of this process, by licensee, visitor and key, for pushes and closes."""
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from core.chat.frames import ServerFrame
+from bot.chat.wire import ended_frame
+from core.chat import conversations as units
 
+if TYPE_CHECKING:
+    from bot.chat.session import ChatSession
 
-@dataclass(eq=False)
-class Link:
-    """One open WebSocket, as the hub sees it (transport hidden behind two callables)."""
-
-    licensee_id: str
-    key_id: str
-    send: Callable[[ServerFrame], Awaitable[None]]
-    close: Callable[[int, str], Awaitable[None]]
-    visitor_id: str | None = None
-    conversation: Any = None  # the ConvRef this socket believes is open, for pushes on end
-    extra: dict[str, Any] = field(default_factory=dict)
+log = logging.getLogger("kefu.chat")
 
 
 class Hub:
     def __init__(self) -> None:
-        self._by_licensee: dict[str, set[Link]] = defaultdict(set)
-        self._by_visitor: dict[tuple[str, str], set[Link]] = defaultdict(set)
+        self._by_licensee: dict[str, set[ChatSession]] = defaultdict(set)
+        self._by_visitor: dict[tuple[str, str], set[ChatSession]] = defaultdict(set)
 
     def __len__(self) -> int:
-        return sum(len(links) for links in self._by_licensee.values())
+        return sum(len(sessions) for sessions in self._by_licensee.values())
 
-    def add(self, link: Link) -> None:
-        self._by_licensee[link.licensee_id].add(link)
+    def add(self, session: ChatSession) -> None:
+        self._by_licensee[session.licensee_id].add(session)
 
-    def bind_visitor(self, link: Link, visitor_id: str) -> None:
-        link.visitor_id = visitor_id
-        self._by_visitor[(link.licensee_id, visitor_id)].add(link)
+    def bind_visitor(self, session: ChatSession) -> None:
+        """File ``session`` under its visitor (known once its hello is read)."""
+        assert session.visitor_id is not None
+        self._by_visitor[(session.licensee_id, session.visitor_id)].add(session)
 
-    def remove(self, link: Link) -> None:
-        self._discard(self._by_licensee, link.licensee_id, link)
-        if link.visitor_id is not None:
-            self._discard(self._by_visitor, (link.licensee_id, link.visitor_id), link)
+    def remove(self, session: ChatSession) -> None:
+        self._discard(self._by_licensee, session.licensee_id, session)
+        if session.visitor_id is not None:
+            self._discard(self._by_visitor, (session.licensee_id, session.visitor_id), session)
 
     @staticmethod
-    def _discard(index: dict[Any, set[Link]], key: Any, link: Link) -> None:
-        links = index.get(key)
-        if links is not None:
-            links.discard(link)
-            if not links:
+    def _discard(index: dict[Any, set[ChatSession]], key: Any, session: ChatSession) -> None:
+        sessions = index.get(key)
+        if sessions is not None:
+            sessions.discard(session)
+            if not sessions:
                 del index[key]
 
-    def of_visitor(self, licensee_id: str, visitor_id: str) -> list[Link]:
+    def of_visitor(self, licensee_id: str, visitor_id: str) -> list[ChatSession]:
         return list(self._by_visitor.get((licensee_id, visitor_id), ()))
 
-    def of_licensee(self, licensee_id: str) -> list[Link]:
+    def of_licensee(self, licensee_id: str) -> list[ChatSession]:
         return list(self._by_licensee.get(licensee_id, ()))
 
     def licensee_ids(self) -> list[str]:
         return list(self._by_licensee)
 
     def key_ids(self) -> set[str]:
-        return {link.key_id for links in self._by_licensee.values() for link in links}
+        return {s.key_id for sessions in self._by_licensee.values() for s in sessions}
 
-    def of_key(self, key_id: str) -> list[Link]:
-        return [
-            link for links in self._by_licensee.values() for link in links if link.key_id == key_id
-        ]
+    def of_key(self, key_id: str) -> list[ChatSession]:
+        sessions = self._by_licensee.values()
+        return [s for of_one in sessions for s in of_one if s.key_id == key_id]
+
+    async def push_ended(self, ending: units.Ending, also: ChatSession | None = None) -> None:
+        """Tell every session of the end user (and ``also``, when given) that their unit is over."""
+        frame = ended_frame(ending)
+        sessions = set(self.of_visitor(ending.licensee_id, ending.visitor_id))
+        if also is not None:
+            sessions.add(also)
+        for session in sessions:
+            session.conversation = None
+            try:
+                await session.send(frame)
+            except Exception:
+                log.debug("push to a closing socket failed", exc_info=True)

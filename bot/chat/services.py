@@ -1,51 +1,36 @@
-"""Everything the chat server shares across connections, built once per process."""
+"""Everything the chat server shares across connections, built once per process.
+
+Sessions reach storage only through ``store`` (a ``ChatStore``); ``db`` is kept for the socket's
+handshake, the licensee API and the tests.
+"""
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TypeVar
-
-from sqlalchemy import Connection
 
 from bot.answerers.contract import Answerer, KnowledgeIndex
 from bot.answerers.index_cache import IndexCache
 from bot.answerers.registry import AnswererRegistry
+from bot.chat.claims import Claims
 from bot.chat.hub import Hub
+from bot.chat.limits import Limits
+from bot.chat.store import ChatStore, DatabaseStore
 from core.db.engine import Database
 from core.knowledge.entries import KbEntry
 from core.licensing.maintenance import Window, current_and_upcoming
 from core.moderation.matcher import Matcher, load_word_list
-from core.ratelimit import Rate, RateLimiter, make_rate_limiter
+from core.ratelimit import RateLimiter, make_rate_limiter
 from core.settings import Settings
 from core.types import utcnow
-
-T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class Limits:
-    visitor_messages: Rate
-    key_messages: Rate
-    visitor_conversations: Rate
-    key_conversations: Rate
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Limits:
-        return cls(
-            visitor_messages=Rate.parse(settings.rate_visitor_messages),
-            key_messages=Rate.parse(settings.rate_key_messages),
-            visitor_conversations=Rate.parse(settings.rate_visitor_conversations),
-            key_conversations=Rate.parse(settings.rate_key_conversations),
-        )
 
 
 @dataclass
 class ChatServices:
     settings: Settings
     db: Database
+    store: ChatStore
     answerers: AnswererRegistry
     content_filter: Matcher | None
     index_cache: IndexCache
@@ -55,14 +40,8 @@ class ChatServices:
     clock: Callable[[], datetime] = utcnow
     # Maintenance windows not yet over, refreshed by the licence watcher (read on every hello).
     maintenance: list[Window] = field(default_factory=list)
-    # (licensee, visitor, client id) of the visitor messages this process is storing or
-    # answering, with how many sends of each are under way: a hello never answers them again.
-    answering: Counter[tuple[str, str, str]] = field(default_factory=Counter)
-
-    async def write(self, fn: Callable[[Connection], T], *, bulk: bool = False) -> T:
-        """Run ``fn`` in a group commit; returns once its transaction is durable. ``bulk``
-        marks an operation that may touch thousands of rows (kept off the event loop)."""
-        return await self.db.write(fn, bulk=bulk)
+    # The visitor messages this process is storing or answering: a hello never answers them again.
+    claims: Claims = field(default_factory=Claims)
 
     def load_maintenance(self) -> None:
         with self.db.read_session() as session:
@@ -86,6 +65,7 @@ def build_services(
     return ChatServices(
         settings=settings,
         db=db,
+        store=DatabaseStore(db),
         answerers=AnswererRegistry(settings, db, fixed=answerer),
         content_filter=Matcher(load_word_list(settings.filter_words_file)),
         index_cache=IndexCache(db, index_builder or build_default_index),

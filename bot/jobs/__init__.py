@@ -1,1 +1,1 @@
-"""The chat server's periodic work: idle sweeper and licence watcher."""
+"""The chat server's periodic work: the idle sweeper and the licence watcher, and their runner."""

@@ -18,6 +18,7 @@ from core.licensing.licensees import get_licensee
 class ImportCounts:
     added: int
     updated: int
+    unchanged: int  # rows whose entry was already exactly so
 
 
 def import_rows(
@@ -30,7 +31,7 @@ def import_rows(
         r.question: r
         for r in session.exec(select(KbEntryRecord).where(KbEntryRecord.licensee_id == licensee_id))
     }
-    added = updated = 0
+    added = updated = unchanged = 0
     for row in rows:
         record = existing.get(row.question)
         if record is None:
@@ -52,6 +53,7 @@ def import_rows(
                 list(row.similar),
                 list(row.tags),
             ):
+                unchanged += 1
                 continue
             record.answer, record.similar, record.tags = (
                 row.answer,
@@ -66,7 +68,7 @@ def import_rows(
         licensee.kb_version += 1
         licensee.updated_at = now
         session.add(licensee)
-    return ImportCounts(added, updated)
+    return ImportCounts(added, updated, unchanged)
 
 
 def load_entries(session: Session, licensee_id: str) -> list[KbEntry]:

@@ -6,8 +6,8 @@ units, never from counters; sums are exact, rounding is left to whoever shows th
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -17,7 +17,8 @@ from sqlalchemy import func, select
 from sqlmodel import Session, col
 from sqlmodel import select as orm_select
 
-from core.db.tables import Licensee, ModelCall, PriceSchedule, TokenDraw, TokenPackage, table_of
+from core.billing import prices
+from core.db.tables import Licensee, ModelCall, TokenDraw, TokenPackage, table_of
 from core.ledger.money import (
     LEDGER_ZONE,
     money_to_units,
@@ -103,10 +104,24 @@ class PackageBalance:
 
 
 @dataclass(frozen=True, slots=True)
+class CurrencyTotal:
+    """One currency's sums over every licensee of a month."""
+
+    currency: str
+    cost: Decimal
+    revenue: Decimal
+    margin: Decimal | None  # None when some licensee mixes currencies (no margin of its own)
+
+
+@dataclass(frozen=True, slots=True)
 class MonthlyReport:
     month: str
     licensees: list[LicenseeMonth]
     packages: list[PackageBalance]
+
+    @property
+    def totals(self) -> list[CurrencyTotal]:
+        return totals(self.licensees)
 
 
 # ---------------------------------------------------------------- packages and alerts
@@ -244,21 +259,16 @@ def _costs(
 
 
 def _revenue(session: Session, licensee: Licensee, days: Counter[date]) -> tuple[list[Money], int]:
-    """Each unit at the price in force on its start date (the rule of ``unit_price_on``)."""
-    schedules = session.exec(
-        orm_select(PriceSchedule)
-        .where(PriceSchedule.licensee_id == licensee.id)
-        .order_by(col(PriceSchedule.effective_from))
-    ).all()
-    starts = [s.effective_from for s in schedules]
+    """Each unit at the price in force on its start date (``core.billing.prices``)."""
+    ordered = prices.schedules(session, licensee.id)
     amounts: defaultdict[str, Decimal] = defaultdict(Decimal)
     unpriced = 0
     for day, count in days.items():
-        index = bisect_right(starts, day) - 1
-        if index < 0:
+        schedule = prices.in_force(ordered, day)
+        if schedule is None:
             unpriced += count
             continue
-        amounts[schedules[index].currency] += schedules[index].unit_price * count
+        amounts[schedule.currency] += schedule.unit_price * count
     return [Money(c, amounts[c]) for c in sorted(amounts)], unpriced
 
 
@@ -318,3 +328,25 @@ def monthly_report(session: Session, month: str, now: datetime) -> MonthlyReport
         if line.calls or line.conversations:
             lines.append(line)
     return MonthlyReport(month, lines, package_balances(session, now))
+
+
+def totals(lines: Sequence[LicenseeMonth]) -> list[CurrencyTotal]:
+    """Cost, revenue and margin per currency, summed exactly over the licensees' months."""
+    cost: defaultdict[str, Decimal] = defaultdict(Decimal)
+    revenue: defaultdict[str, Decimal] = defaultdict(Decimal)
+    for line in lines:
+        for c in line.costs:
+            cost[c.currency] += c.total
+        for r in line.revenue:
+            revenue[r.currency] += r.amount
+    # A margin per currency means something only when no licensee mixes currencies.
+    with_margin = all(line.margin is not None for line in lines)
+    return [
+        CurrencyTotal(
+            currency,
+            cost[currency],
+            revenue[currency],
+            revenue[currency] - cost[currency] if with_margin else None,
+        )
+        for currency in sorted(set(cost) | set(revenue))
+    ]

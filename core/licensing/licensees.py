@@ -9,7 +9,14 @@ from decimal import Decimal, InvalidOperation
 from sqlmodel import Session, col, select
 
 from core.db.tables import AllowedOrigin, ApiKey, KeyKind, LicenceStatus, Licensee, PriceSchedule
-from core.errors import AuthError, InvalidInput, LicenceUnavailable, NotFound, OriginRefused
+from core.errors import (
+    AuthError,
+    Conflict,
+    InvalidInput,
+    LicenceUnavailable,
+    NotFound,
+    OriginRefused,
+)
 from core.ids import new_id, new_token, token_hash
 from core.licensing.origins import normalise_pattern, origin_allowed
 from core.licensing.service_period import TermState, default_period, local_date, term_state, zone
@@ -77,10 +84,21 @@ def create_licensee(
     end: date | None = None,
     timezone: str = "Asia/Shanghai",
     idle_timeout_minutes: int = 30,
+    allow_duplicate_name: bool = False,
 ) -> tuple[Licensee, CreatedKeys]:
+    """A licensee with its origins, unit price and three keys (live, test, secret).
+
+    A name another licensee has already (ignoring case) is refused unless
+    ``allow_duplicate_name``: a second "Example Shop" is far more often a typo or a re-run
+    than a second business of that name."""
     name = name.strip()
     if not name:
         raise InvalidInput("a licensee needs a name")
+    if not allow_duplicate_name and (twin := named(session, name)) is not None:
+        raise Conflict(
+            f"licensee {twin.id} is already named {twin.name!r} (names are compared ignoring"
+            " case); ask for a duplicate name explicitly if this is another business"
+        )
     zone(timezone)
     check_idle_timeout(idle_timeout_minutes)
     patterns = sorted({normalise_pattern(o) for o in origins})
@@ -116,6 +134,14 @@ def create_licensee(
     )
     session.flush()
     return licensee, keys
+
+
+def named(session: Session, name: str) -> Licensee | None:
+    """The licensee with this name, ignoring case (Unicode case folding, not SQL ``lower``,
+    which SQLite applies to ASCII only); the oldest one if there are several."""
+    wanted = name.strip().casefold()
+    rows = session.exec(select(Licensee).order_by(col(Licensee.created_at)))
+    return next((r for r in rows if r.name.casefold() == wanted), None)
 
 
 def check_idle_timeout(minutes: int) -> None:
@@ -241,15 +267,3 @@ def authenticate_chat(
     if not origin_allowed(origin, list(ctx.origins)):
         raise OriginRefused("origin not allowed")
     return ctx
-
-
-def unit_price_on(session: Session, licensee_id: str, day: date) -> Decimal:
-    """The unit price in force on ``day`` (licensee's date): the latest schedule not after it."""
-    row = session.exec(
-        select(PriceSchedule)
-        .where(PriceSchedule.licensee_id == licensee_id, PriceSchedule.effective_from <= day)
-        .order_by(col(PriceSchedule.effective_from).desc())
-    ).first()
-    if row is None:
-        raise NotFound("no unit price in force")
-    return row.unit_price

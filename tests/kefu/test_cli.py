@@ -313,7 +313,7 @@ def test_kb_import_counts_added_then_updated(
     path = writer(tmp_path / f"kb.{suffix}", ROWS)
 
     first = one_json(kefu("kb", "import", "--licensee", licensee["id"], str(path), "--json"))
-    assert first == {"added": 3, "updated": 0, "rejected": []}
+    assert first == {"added": 3, "updated": 0, "unchanged": 0, "rejected": []}
     stored = kb_entries(database, licensee["id"])
     assert stored["How do I return an item?"] == (
         "Within 7 days, unused.",
@@ -323,12 +323,15 @@ def test_kb_import_counts_added_then_updated(
     assert stored["运费多少？"] == ("满99元包邮。", ["包邮吗", "邮费"], ["物流"])
 
     same = one_json(kefu("kb", "import", "--licensee", licensee["id"], str(path), "--json"))
-    assert same == {"added": 0, "updated": 0, "rejected": []}
+    assert same == {"added": 0, "updated": 0, "unchanged": 3, "rejected": []}
+    # A person reading it sees that every row was read and found as it is.
+    said = kefu("kb", "import", "--licensee", licensee["id"], str(path)).stdout
+    assert said == "added 0, updated 0, unchanged 3, rejected 0\n"
 
     changed = [(*ROWS[0][:1], "Within 30 days.", *ROWS[0][2:]), ROWS[1], ("New?", "Yes.", "", "")]
     path = writer(tmp_path / f"kb2.{suffix}", changed)
     again = one_json(kefu("kb", "import", "--licensee", licensee["id"], str(path), "--json"))
-    assert again == {"added": 1, "updated": 1, "rejected": []}
+    assert again == {"added": 1, "updated": 1, "unchanged": 1, "rejected": []}
     stored = kb_entries(database, licensee["id"])
     assert len(stored) == 4
     assert stored["How do I return an item?"][0] == "Within 30 days."
@@ -500,11 +503,11 @@ def test_kb_export_round_trips(
 
     # Re-importing the export into the same licensee changes nothing...
     same = one_json(kefu("kb", "import", "--licensee", licensee["id"], str(out), "--json"))
-    assert same == {"added": 0, "updated": 0, "rejected": []}
+    assert same == {"added": 0, "updated": 0, "unchanged": 4, "rejected": []}
     # ...and into a fresh licensee it rebuilds exactly the same knowledge base.
     other = one_json(kefu("licensee", "create", "--name", "B", "--origin", ORIGIN, "--json"))
     added = one_json(kefu("kb", "import", "--licensee", other["id"], str(out), "--json"))
-    assert added == {"added": 4, "updated": 0, "rejected": []}
+    assert added == {"added": 4, "updated": 0, "unchanged": 0, "rejected": []}
     assert kb_entries(database, other["id"]) == before
 
 

@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from core.db.engine import Database
-from kefu import cli
+from kefu.cli.serve import run_server
 from kefu.heap import freeze_long_lived
 from testkit.servers import settings_for
 
@@ -53,7 +53,7 @@ def test_kefu_serve_freezes_once_started(sqlite_url: str, monkeypatch: pytest.Mo
     served: list[Any] = []
     monkeypatch.setattr("uvicorn.run", lambda app, **kw: served.append(app))
     Database(sqlite_url).migrate()
-    cli._serve(settings_for(sqlite_url), "127.0.0.1", 0)
+    run_server(settings_for(sqlite_url), "127.0.0.1", 0)
     assert _wait_frozen(served[0]) > 0
 
 

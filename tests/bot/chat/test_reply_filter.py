@@ -4,13 +4,12 @@ whole, and anything else still goes through the piece-by-piece guard without a g
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
-from typing import Any, cast
 
 import pytest
 
 from bot.answerers.contract import AnswerEvent, Delta, Final, Restart
 from bot.answerers.knowledge_base import pieces
-from bot.chat.session import BrokenAnswer, ChatSession, _Reply
+from bot.chat.reply import BrokenAnswer, Reply
 from core.chat.frames import ReplyDelta, ReplyRestart, ServerFrame
 from core.moderation import matcher as content_filter
 from core.moderation.matcher import Matcher, WordList, clean_cut
@@ -37,7 +36,7 @@ class Session:
     def __init__(self) -> None:
         self.frames: list[ServerFrame] = []
 
-    async def _send(self, frame: ServerFrame) -> None:
+    async def send(self, frame: ServerFrame) -> None:
         self.frames.append(frame)
 
     def shown(self) -> str:
@@ -57,7 +56,7 @@ async def events(*items: AnswerEvent) -> AsyncIterator[AnswerEvent]:
 
 async def run(matcher: Matcher, *items: AnswerEvent) -> tuple[Session, Final | None, str | None]:
     session = Session()
-    reply = _Reply(cast(ChatSession, session), "msg_1")
+    reply = Reply(session.send, "msg_1")
     final, term = await reply.stream(events(*items), matcher)
     await reply.close()
     return session, final, term
@@ -91,7 +90,7 @@ async def test_pieces_that_leave_the_known_answer_break_it_and_show_no_term() ->
     # and a term runs across the two.
     first, odd = Delta("We never offer gam", whole=known), Delta("bling tips.", whole=known)
     session = Session()
-    reply = _Reply(cast(ChatSession, session), "msg_1")
+    reply = Reply(session.send, "msg_1")
     with pytest.raises(BrokenAnswer):
         await reply.stream(events(first, odd, FINAL), matcher)
     await reply.close()
@@ -103,7 +102,7 @@ async def test_a_known_answer_cut_short_shows_only_what_a_separator_ends() -> No
     matcher = CountingMatcher(["cock"])
     whole_text = "Book cockpit tours, see planes."
     session = Session()
-    reply = _Reply(cast(ChatSession, session), "msg_1")
+    reply = Reply(session.send, "msg_1")
     pieces_sent: list[AnswerEvent] = [
         Delta("Book ", whole=whole_text),
         Delta("cock", whole=whole_text),
@@ -149,11 +148,13 @@ async def test_after_a_restart_a_known_answer_is_checked_again() -> None:
     assert matcher.finds == [first, second]
 
 
-def test_remembered_verdicts_are_bounded(monkeypatch: Any) -> None:
+def test_remembered_verdicts_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(content_filter, "VERDICTS", 3)
     matcher = CountingMatcher(["gambling"])
-    for n in range(10):
+    for n in range(3):
         assert matcher.find_known(f"answer {n}") is None
-    assert len(matcher._verdicts) <= 3
+    assert matcher.find_known("answer 0") is None and len(matcher.finds) == 3  # remembered
+    assert matcher.find_known("answer 3") is None  # a fourth text: the memory starts afresh
+    assert matcher.find_known("answer 0") is None and len(matcher.finds) == 5  # scanned again
     found = matcher.find_known("no gambling here")
     assert found is not None and found.term == "gambling"

@@ -7,7 +7,6 @@ import os
 import stat
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +15,11 @@ from sqlalchemy import select
 from sqlmodel import select as orm_select
 
 from core.db.engine import Database
-from core.db.tables import ApiKey, KeyKind, LicenceStatus, Licensee, PriceSchedule
+from core.db.tables import ApiKey, KeyKind, LicenceStatus, Licensee
 from core.errors import (
     AuthError,
     ConfigError,
+    Conflict,
     InvalidInput,
     LicenceUnavailable,
     NotFound,
@@ -32,10 +32,10 @@ from core.licensing.licensees import (
     create_licensee,
     licence_availability,
     list_origins,
+    named,
     parse_price,
     revoke_key,
     set_status,
-    unit_price_on,
 )
 from core.licensing.origins import normalise_origin, normalise_pattern, origin_allowed
 from core.licensing.service_period import TermState, add_months, default_period, term_state
@@ -421,56 +421,6 @@ def test_licence_availability_refuses_suspended_and_revoked(
 # ------------------------------------------------------------------------------ prices
 
 
-def test_unit_price_is_the_one_in_force_on_the_day(
-    db: Database, make_tenant: Callable[..., Any]
-) -> None:
-    licensee = make_tenant(
-        "Shop",
-        now=NOW,
-        start=date(2026, 1, 1),
-        end=date(2026, 12, 31),
-        unit_price=Decimal("0.50"),
-    ).licensee
-    with db.session() as session:
-        session.add(
-            PriceSchedule(
-                licensee_id=licensee.id,
-                effective_from=date(2026, 7, 1),
-                unit_price=Decimal("0.4000"),
-            )
-        )
-        session.add(
-            PriceSchedule(
-                licensee_id=licensee.id, effective_from=date(2026, 4, 1), unit_price=Decimal("0.45")
-            )
-        )
-        session.commit()
-
-    with db.read_session() as session:
-        on = {
-            day: unit_price_on(session, licensee.id, day)
-            for day in (
-                date(2026, 1, 1),
-                date(2026, 3, 31),
-                date(2026, 4, 1),
-                date(2026, 6, 30),
-                date(2026, 7, 1),
-                date(2027, 5, 1),
-            )
-        }
-        with pytest.raises(NotFound):
-            unit_price_on(session, licensee.id, date(2025, 12, 31))
-    assert {d: str(p) for d, p in on.items()} == {
-        date(2026, 1, 1): "0.50",
-        date(2026, 3, 31): "0.50",
-        date(2026, 4, 1): "0.45",
-        date(2026, 6, 30): "0.45",
-        date(2026, 7, 1): "0.4000",
-        date(2027, 5, 1): "0.4000",
-    }
-    assert all(isinstance(p, Decimal) for p in on.values())
-
-
 @pytest.mark.parametrize("bad", ["-0.01", "abc", "0.00001", "NaN", "Infinity"])
 def test_bad_unit_price_is_refused(bad: str) -> None:
     with pytest.raises(InvalidInput):
@@ -577,3 +527,22 @@ def test_a_secret_another_first_run_wrote_meanwhile_is_reused(
 def test_invalid_settings_are_config_errors(clean_env: Path) -> None:
     with pytest.raises(ConfigError):
         load_settings(database_url=f"sqlite:///{clean_env}/kefu.db", default_idle_timeout_minutes=4)
+
+
+# ------------------------------------------------------------------------------ names
+
+
+def test_a_name_taken_ignoring_case_is_refused_unless_asked(db: Database) -> None:
+    with db.session() as session:
+        first, _ = create_licensee(session, name="Example Shop", origins=[ORIGIN], now=NOW)
+        for twin in ("example shop", "EXAMPLE SHOP", " Example Shop "):
+            with pytest.raises(Conflict, match=first.id):
+                create_licensee(session, name=twin, origins=[ORIGIN], now=NOW)
+        again, _ = create_licensee(
+            session, name="example SHOP", origins=[ORIGIN], now=NOW, allow_duplicate_name=True
+        )
+        session.commit()
+    assert again.id != first.id
+    with db.read_session() as session:
+        assert named(session, "EXAMPLE shop") == first  # the oldest of the two
+        assert named(session, "Other") is None

@@ -10,60 +10,83 @@ from typing import Annotated
 
 import typer
 
+from core.errors import InvalidInput, NotFound
 from core.licensing import model_chain as model_config
 from core.licensing.licensees import get_licensee
 from core.types import utcnow
-from kefu.cli import JsonOpt, database, emit, fail
+from kefu.cli.command import Typer, examples
+from kefu.cli.database import database
+from kefu.cli.options import JsonOpt, LicenseeArg
+from kefu.cli.output import emit
 
-model_app = typer.Typer(help="A licensee's own model chain (else the platform's KEFU_MODEL_*).")
+app = Typer(help="A licensee's own model chain.")
 
-LicenseeArg = Annotated[str, typer.Argument(help="The licensee's id.")]
-SlotOpt = Annotated[int, typer.Option("--slot", help="1 = primary, 2 = secondary.")]
+SlotOpt = Annotated[int, typer.Option("--slot", metavar="N", help="1 = primary, 2 = secondary.")]
 
 
 def _api_key(env: str | None, stdin: bool) -> str | None:
     if env and stdin:
-        fail("give the API key with --api-key-env or --api-key-stdin, not both")
+        raise InvalidInput("give the API key with --api-key-env or --api-key-stdin, not both")
     if env:
         value = os.environ.get(env)
         if not value:
-            fail(f"environment variable {env} is not set")
+            raise InvalidInput(f"environment variable {env} is not set")
         return value
     if stdin:
         value = sys.stdin.readline().strip()
         if not value:
-            fail("no API key on standard input")
+            raise InvalidInput("no API key on standard input")
         return value
     return None
 
 
-@model_app.command("set")
+@app.command(
+    "set",
+    epilog=examples(
+        "DEEPSEEK_KEY=sk-… kefu model set lic_… --provider openai"
+        " --base-url https://api.deepseek.com/v1 --model deepseek-chat --api-key-env DEEPSEEK_KEY",
+        "kefu model set lic_… --slot 2 --provider ollama --base-url http://127.0.0.1:11434"
+        " --model qwen2.5",
+    ),
+)
 def model_set(
     licensee_id: LicenseeArg,
-    provider: Annotated[str, typer.Option(help="openai (any OpenAI-compatible API) or ollama.")],
-    base_url: Annotated[str, typer.Option(help="e.g. https://api.deepseek.com/v1")],
-    model: Annotated[str, typer.Option(help="The provider's model name.")],
+    provider: Annotated[
+        str,
+        typer.Option(metavar="openai|ollama", help="openai (any OpenAI-compatible API) or ollama."),
+    ],
+    base_url: Annotated[str, typer.Option(metavar="URL", help="e.g. https://api.deepseek.com/v1")],
+    model: Annotated[str, typer.Option(metavar="MODEL", help="The provider's model name.")],
     slot: SlotOpt = 1,
     api_key_env: Annotated[
-        str | None, typer.Option(help="Read the API key from this environment variable.")
+        str | None,
+        typer.Option(metavar="VAR", help="Read the API key from this environment variable."),
     ] = None,
     api_key_stdin: Annotated[
-        bool, typer.Option(help="Read the API key from the first line of standard input.")
+        bool,
+        typer.Option(
+            "--api-key-stdin", help="Read the API key from the first line of standard input."
+        ),
     ] = False,
     clear_api_key: Annotated[
-        bool, typer.Option(help="Remove the stored API key (otherwise it is kept).")
+        bool,
+        typer.Option("--clear-api-key", help="Remove the stored API key (otherwise it is kept)."),
     ] = False,
     first_token_timeout: Annotated[
-        float, typer.Option(help="Seconds to wait for the first token.")
+        float, typer.Option(metavar="SECONDS", help="Seconds to wait for the first token.")
     ] = 10.0,
-    timeout: Annotated[float, typer.Option(help="Seconds for the whole answer.")] = 60.0,
+    timeout: Annotated[
+        float, typer.Option(metavar="SECONDS", help="Seconds for the whole answer.")
+    ] = 60.0,
     as_json: JsonOpt = False,
 ) -> None:
-    """Set one model of a licensee's chain (it replaces the platform default for it)."""
+    """Set one model of a licensee's chain.
+
+    It replaces the platform's default model for this licensee."""
     key = _api_key(api_key_env, api_key_stdin)
     if clear_api_key:
         if key is not None:
-            fail("--clear-api-key and a new API key exclude each other")
+            raise InvalidInput("--clear-api-key and a new API key exclude each other")
         key = ""
     with database() as (settings, db), db.session() as session:
         row = model_config.set_link(
@@ -91,20 +114,22 @@ def model_set(
     )
 
 
-@model_app.command("clear")
+@app.command("clear")
 def model_clear(licensee_id: LicenseeArg, slot: SlotOpt, as_json: JsonOpt = False) -> None:
     """Remove one model of a licensee's chain."""
     with database() as (_settings, db), db.session() as session:
         removed = model_config.clear_link(session, licensee_id, slot, utcnow())
         session.commit()
     if not removed:
-        fail(f"licensee {licensee_id} has no model in slot {slot}")
+        raise NotFound(f"licensee {licensee_id} has no model in slot {slot}")
     emit({"licensee": licensee_id, "slot": slot, "removed": True}, as_json, lambda: "removed")
 
 
-@model_app.command("list")
+@app.command("list")
 def model_list(licensee_id: LicenseeArg, as_json: JsonOpt = False) -> None:
-    """The licensee's chain as it answers now (API keys are never shown)."""
+    """The licensee's chain as it answers now.
+
+    API keys are never shown."""
     with database() as (settings, db), db.session() as session:
         get_licensee(session, licensee_id)
         own = [model_config.describe(r) for r in model_config.rows(session, licensee_id)]

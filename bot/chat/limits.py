@@ -1,0 +1,71 @@
+"""The rate limits of end users' messages: which buckets a message hits, and whether it waits."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from core.ratelimit import Rate, RateLimiter
+from core.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    visitor_messages: Rate
+    key_messages: Rate
+    visitor_conversations: Rate
+    key_conversations: Rate
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Limits:
+        return cls(
+            visitor_messages=Rate.parse(settings.rate_visitor_messages),
+            key_messages=Rate.parse(settings.rate_key_messages),
+            visitor_conversations=Rate.parse(settings.rate_visitor_conversations),
+            key_conversations=Rate.parse(settings.rate_key_conversations),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Sender:
+    """Whose message it is, as far as the limits care."""
+
+    licensee_id: str
+    visitor_id: str
+    key_id: str
+
+
+def buckets(limits: Limits, sender: Sender, opens: bool) -> list[tuple[str, Rate]]:
+    """The buckets one message is counted against, in the order they are checked.
+
+    Every message counts for its visitor and its key; one that may open a conversation (none is
+    open on its socket) also counts against the conversation rates.
+    """
+    lic, visitor, key = sender.licensee_id, sender.visitor_id, sender.key_id
+    hits = [
+        (f"vm:{lic}:{visitor}", limits.visitor_messages),
+        (f"km:{key}", limits.key_messages),
+    ]
+    if opens:
+        hits += [
+            (f"vc:{lic}:{visitor}", limits.visitor_conversations),
+            (f"kc:{key}", limits.key_conversations),
+        ]
+    return hits
+
+
+async def wait_for(
+    limiter: RateLimiter, limits: Limits, sender: Sender, opens: bool
+) -> float | None:
+    """None when the message may pass, else seconds until it may (the first full bucket's;
+    the buckets after it are not charged)."""
+    for bucket, rate in buckets(limits, sender, opens):
+        wait = await limiter.hit(bucket, rate)
+        if wait is not None:
+            return wait
+    return None
+
+
+def retry_after(wait: float) -> float:
+    """What ``error.retry_after`` says: the wait rounded up to a tenth of a second."""
+    return math.ceil(wait * 10) / 10

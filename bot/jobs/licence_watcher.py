@@ -1,0 +1,65 @@
+"""The licence watcher: applies licence changes made elsewhere to this process's open sockets.
+
+Changes come from the CLI, the console or another process, through the database: a new
+maintenance window, a revoked key, a suspended or lapsed licence, a new knowledge-base version.
+The watcher writes nothing: suspending a licensee ends its open units in the same transaction
+(core.licensing.suspension); here the sockets are only told (``ended``, a notice, 4403).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+
+from bot.chat.services import ChatServices
+from bot.chat.wire import ref
+from core.chat.frames import Ended, EndReason, ServerFrame
+from core.db.tables import Licensee
+from core.errors import LicenceUnavailable
+from core.licensing import maintenance
+from core.licensing.licensees import licence_availability
+
+
+class LicenceWatcher:
+    def __init__(self, services: ChatServices) -> None:
+        self.s = services
+        self._seen: dict[str, datetime] = {}
+
+    async def check_once(self) -> None:
+        await asyncio.to_thread(self.s.load_maintenance)
+        hub = self.s.hub
+        now = self.s.clock()
+        for licensee_id in hub.licensee_ids():
+            active, _ = maintenance.for_licensee(self.s.maintenance, licensee_id, now)
+            if active is not None:
+                for session in hub.of_licensee(licensee_id):
+                    await session.shut("maintenance", [], active)
+        ids = hub.licensee_ids()
+        if not ids:
+            return
+        licensees, revoked = await self.s.store.licences(ids, sorted(hub.key_ids()))
+        for licensee in licensees:
+            if self._seen.get(licensee.id) != licensee.updated_at:
+                self._seen[licensee.id] = licensee.updated_at
+                await self.apply(licensee)
+        for key_id in revoked:
+            for session in hub.of_key(key_id):
+                await session.shut("revoked", [])
+
+    async def apply(self, licensee: Licensee) -> None:
+        """Hand the licensee's new row to its sessions; close them if it may no longer serve."""
+        sessions = self.s.hub.of_licensee(licensee.id)
+        for session in sessions:
+            if session.licensee.kb_version != licensee.kb_version:
+                self.s.index_cache.invalidate(licensee.id)
+            session.licensee = licensee
+        try:
+            licence_availability(licensee, self.s.clock())
+        except LicenceUnavailable as exc:
+            for session in sessions:
+                frames: list[ServerFrame] = []
+                if session.conversation is not None:
+                    frames.append(
+                        Ended(conversation=ref(session.conversation), reason=EndReason.SUSPENDED)
+                    )
+                await session.shut(exc.kind, frames)

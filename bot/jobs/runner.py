@@ -1,0 +1,29 @@
+"""Runs one job every few seconds until told to stop (the sweeper, the licence watcher)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+log = logging.getLogger("kefu.jobs")
+
+
+async def run_periodic(
+    interval: float, step: Callable[[], Awaitable[object]], name: str, stop: asyncio.Event
+) -> None:
+    """Run ``step()`` every ``interval`` seconds until ``stop`` is set; a failing step is logged.
+
+    Stopping is cooperative, never a cancel: a step may be inside a database thread, and the
+    database must not be closed under it.
+    """
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)
+        if stop.is_set():
+            return
+        try:
+            await step()
+        except Exception:
+            log.exception("%s failed", name)

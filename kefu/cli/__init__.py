@@ -1,0 +1,29 @@
+"""The ``kefu`` command line: one module per command group, each thin (parse, call ``core``,
+print); ``kefu.cli.command`` turns core errors into messages and exit codes."""
+
+from __future__ import annotations
+
+from kefu.cli import kb, key, licensee, maintenance, model, origin, serve, tokens, usage
+from kefu.cli.command import Typer, examples
+
+app = Typer(
+    help="Kefu: a licensed customer-service robot.",
+    epilog=examples(
+        "kefu demo",
+        'kefu licensee create --name "Example Shop" --origin https://shop.example.com',
+        "kefu licensee create --help",
+    ),
+)
+app.add_typer(serve.app)
+app.add_typer(licensee.app, name="licensee")
+app.add_typer(key.app, name="key")
+app.add_typer(origin.app, name="origin")
+app.add_typer(kb.app, name="kb")
+app.add_typer(usage.app)
+app.add_typer(model.app, name="model")
+app.add_typer(tokens.app, name="tokens")
+app.add_typer(maintenance.app, name="maintenance")
+
+
+def main() -> None:
+    app()

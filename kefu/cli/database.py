@@ -1,0 +1,23 @@
+"""The settings and the migrated database one ``kefu`` command works on."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from core.db.engine import Database
+from core.settings import Settings, load_settings
+
+
+@contextmanager
+def database(migrate: bool = True) -> Iterator[tuple[Settings, Database]]:
+    """Settings read once and the database, migrated if needed, closed afterwards. Errors are
+    left to the command group (``kefu.cli.command``), which prints them."""
+    settings = load_settings()
+    db = Database(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
+    try:
+        if migrate:
+            db.migrate()
+        yield settings, db
+    finally:
+        db.close()

@@ -1,0 +1,108 @@
+"""``kefu kb``: import and export a licensee's knowledge base (CSV, XLSX or JSON)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from core.errors import ExitCode, InvalidInput
+from core.knowledge.store import import_rows, load_entries
+from core.licensing.licensees import get_licensee
+from core.types import utcnow
+from kefu.cli.command import Typer, examples
+from kefu.cli.database import database
+from kefu.cli.options import JsonOpt, LicenseeOpt
+from kefu.cli.output import emit
+
+app = Typer(help="Import and export a licensee's knowledge base.")
+
+PROGRESS_FROM_BYTES = 256 * 1024  # smaller files read faster than a bar can be seen
+
+
+@app.command(
+    "import",
+    epilog=examples(
+        "kefu kb import --licensee lic_… faq.xlsx",
+        "kefu kb import --licensee lic_… faq.csv --skip-bad --json",
+    ),
+)
+def kb_import(
+    licensee: LicenseeOpt,
+    file: Annotated[
+        Path,
+        typer.Argument(metavar="FILE", help="A .csv, .xlsx or .json file, one row per entry."),
+    ],
+    skip_bad: Annotated[
+        bool, typer.Option("--skip-bad", help="Import the good rows even if some are bad.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Import a knowledge base from CSV, XLSX or JSON.
+
+    The same question again updates its entry. A file with bad rows imports nothing unless
+    --skip-bad."""
+    # Imported here, not at the top: the spreadsheet reader (openpyxl, which brings NumPy) and
+    # the progress bar add about 0.3 s to the start of every other command (1.2 s -> 1.5 s for
+    # `kefu licensee list`, median of 7, 2-core machine).
+    from tqdm import tqdm
+
+    from core.knowledge.files import read_kb_file
+
+    with database() as (_s, db):
+        with db.read_session() as session:
+            get_licensee(session, licensee)
+        if not file.is_file():
+            raise InvalidInput(f"no such file: {file}")
+        show_bar = not as_json and sys.stderr.isatty() and file.stat().st_size > PROGRESS_FROM_BYTES
+        with tqdm(desc="reading", unit=" rows", disable=not show_bar, file=sys.stderr) as bar:
+
+            def progress(rows: int) -> None:
+                bar.update(rows - bar.n)
+
+            result = read_kb_file(file, on_progress=progress)
+        rejected = [{"line": r.line, "reason": r.reason} for r in result.rejected]
+        added = updated = unchanged = 0
+        if not rejected or skip_bad:
+            with db.session() as session:
+                counts = import_rows(session, licensee, [p.row for p in result.rows], utcnow())
+                session.commit()
+            added, updated, unchanged = counts.added, counts.updated, counts.unchanged
+    data = {"added": added, "updated": updated, "unchanged": unchanged, "rejected": rejected}
+
+    def human() -> str:
+        lines = [
+            f"added {added}, updated {updated}, unchanged {unchanged}, rejected {len(rejected)}"
+        ]
+        lines += [f"  line {r['line']}: {r['reason']}" for r in rejected]
+        if rejected and not skip_bad:
+            lines.append("nothing was imported: fix the rows above or pass --skip-bad")
+        return "\n".join(lines)
+
+    emit(data, as_json, human)
+    if rejected and not skip_bad:
+        raise typer.Exit(ExitCode.FAILED)
+
+
+@app.command("export", epilog=examples("kefu kb export --licensee lic_… faq.xlsx"))
+def kb_export(
+    licensee: LicenseeOpt,
+    file: Annotated[
+        Path, typer.Argument(metavar="FILE", help="Where to write: .csv, .xlsx or .json.")
+    ],
+    as_json: JsonOpt = False,
+) -> None:
+    """Export a licensee's knowledge base in the import format."""
+    from core.knowledge.files import write_kb_file  # lazily, as in kb_import
+
+    with database() as (_s, db), db.read_session() as session:
+        get_licensee(session, licensee)
+        entries = load_entries(session, licensee)
+    write_kb_file(entries, file)
+    emit(
+        {"entries": len(entries), "file": str(file)},
+        as_json,
+        lambda: f"exported {len(entries)} entries",
+    )
