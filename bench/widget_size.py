@@ -1,7 +1,8 @@
 """Size of the widget a licensee embeds: the loader and the chat UI, raw, minified and gzipped.
 
 The figures come from ``widget.assets.build()``, which makes exactly the bytes the server sends
-(minified, with the loader's UI path versioned, gzip level 9), and from the source files. The
+(minified, with the loader's UI path versioned, gzip level 9), and from the sources (the loader's
+file, and the chat UI's modules as ``widget.assets.ui_source()`` joins them). The
 loader is what every page of a host site downloads; the chat UI only when the chat is opened.
 """
 
@@ -15,7 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from widget import STATIC_DIR
-from widget.assets import build
+from widget.assets import build, ui_source
 
 TARGET_LOADER_GZ = 3_000  # bytes: "loader <= 3 KB gzipped"
 TARGET_TOTAL_GZ = 20_000  # bytes: "whole widget (loader + UI) <= 20 KB gzipped"
@@ -31,11 +32,10 @@ def main() -> int:
 
     built = build()
     rows = []
-    for name, source, asset in (
-        ("loader (/widget.js)", STATIC_DIR / "loader.js", built.loader),
-        (f"chat UI ({built.ui_path})", STATIC_DIR / "ui.js", built.ui),
+    for name, raw, asset in (
+        ("loader (/widget.js)", (STATIC_DIR / "loader.js").read_bytes(), built.loader),
+        (f"chat UI ({built.ui_path})", ui_source().encode("utf-8"), built.ui),
     ):
-        raw = source.read_bytes()
         rows.append((name, len(raw), len(gzip.compress(raw, 9, mtime=0)), asset))
 
     print("Widget size: bytes as served (minified, gzip -9), from widget.assets.build()")

@@ -1,8 +1,10 @@
-"""The widget's two scripts as served: minified, gzipped and versioned once per process.
+"""The widget's two scripts as served: assembled, minified, gzipped and versioned once per process.
 
 The loader (``/widget.js``) is what a host page's one tag fetches; it is small and cached for a
 short time so that a release reaches every page quickly. The chat UI is fetched by the loader from
-a path that carries a digest of its content, so it can be cached for a year.
+a path that carries a digest of its content, so it can be cached for a year. Its source is a few
+modules under ``static/ui/``, each declaring one name, joined in ``UI_MODULES`` order inside one
+function scope: no build tool, and nothing of it reaches the host page's globals.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import functools
 import gzip
 import hashlib
 import json
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +22,25 @@ import rjsmin
 from widget import STATIC_DIR
 
 UI_PLACEHOLDER = '"/widget/ui.js"'  # the loader's UI_PATH before the server versions it
+# Each module may use the ones before it; view.js ends by handing itself to the loader.
+UI_MODULES = (
+    "protocol.js",
+    "strings.js",
+    "styles.js",
+    "markdown.js",
+    "render.js",
+    "connection.js",
+    "tabs.js",
+    "view.js",
+)
+UI_HEADER = """/* Kefu chat widget UI: the protocol v1 client. Plain ES2019, no dependencies.
+ *
+ * Loaded by the loader (widget.js) when the chat is opened; it registers itself through
+ * `window.Kefu._mount` and defines no global of its own.
+ */
+(function () {
+  "use strict";
+"""
 
 
 @dataclass(frozen=True)
@@ -54,8 +76,14 @@ def minify(source: str) -> str:
     return str(rjsmin.jsmin(source, keep_bang_comments=True))
 
 
+def ui_source(static_dir: Path = STATIC_DIR) -> str:
+    """The chat UI's modules in one script, before minification."""
+    modules = [(static_dir / "ui" / name).read_text(encoding="utf-8") for name in UI_MODULES]
+    return UI_HEADER + "\n".join(textwrap.indent(m, "  ") for m in modules) + "})();\n"
+
+
 def build(static_dir: Path = STATIC_DIR) -> WidgetAssets:
-    ui = Asset.of(minify((static_dir / "ui.js").read_text(encoding="utf-8")))
+    ui = Asset.of(minify(ui_source(static_dir)))
     ui_path = f"/widget/ui.{ui.digest[:12]}.js"
     loader_source = (static_dir / "loader.js").read_text(encoding="utf-8")
     if loader_source.count(UI_PLACEHOLDER) != 1:
