@@ -22,6 +22,7 @@ import rjsmin
 from widget import STATIC_DIR
 
 UI_PLACEHOLDER = '"/widget/ui.js"'  # the loader's UI_PATH before the server versions it
+LOOK_PLACEHOLDER = "var LOOK={};"  # in the minified loader: a licensee's look replaces the {}
 # Each module may use the ones before it; view.js ends by handing itself to the loader.
 UI_MODULES = (
     "protocol.js",
@@ -61,14 +62,31 @@ class Asset:
 
 
 @dataclass(frozen=True)
+class Look:
+    """What the launcher wears from its first frame: the licensee's brand colour and corner."""
+
+    color: str  # #rgb or #rrggbb, as core.licensing.appearance checks it
+    position: str  # left or right
+
+
+@dataclass(frozen=True)
 class WidgetAssets:
-    loader: Asset
+    loader: Asset  # for a tag that names no key (or an unknown one): the default look
     ui: Asset
     ui_path: str  # /widget/ui.<digest>.js
 
     @property
     def ui_digest(self) -> str:
         return self.ui_path.rsplit(".", 2)[1]
+
+    def loader_for(self, look: Look) -> Asset:
+        """The loader with ``look`` written into it, for a tag whose URL names the key.
+
+        Made per request, not kept: it takes 0.16 ms (gzip -9 of 7 KB), less than finding the
+        key's licensee."""
+        values = json.dumps({"color": look.color, "position": look.position}, separators=(",", ":"))
+        text = self.loader.body.decode("utf-8")
+        return Asset.of(text.replace(LOOK_PLACEHOLDER, f"var LOOK={values};", 1))
 
 
 def minify(source: str) -> str:
@@ -88,8 +106,10 @@ def build(static_dir: Path = STATIC_DIR) -> WidgetAssets:
     loader_source = (static_dir / "loader.js").read_text(encoding="utf-8")
     if loader_source.count(UI_PLACEHOLDER) != 1:
         raise RuntimeError(f"loader.js must name {UI_PLACEHOLDER} exactly once")
-    loader = Asset.of(minify(loader_source.replace(UI_PLACEHOLDER, json.dumps(ui_path))))
-    return WidgetAssets(loader=loader, ui=ui, ui_path=ui_path)
+    loader_text = minify(loader_source.replace(UI_PLACEHOLDER, json.dumps(ui_path)))
+    if loader_text.count(LOOK_PLACEHOLDER) != 1:
+        raise RuntimeError(f"loader.js must declare {LOOK_PLACEHOLDER} exactly once")
+    return WidgetAssets(loader=Asset.of(loader_text), ui=ui, ui_path=ui_path)
 
 
 @functools.cache

@@ -233,11 +233,28 @@ def test_a_loader_without_its_placeholder_is_refused(tmp_path: Path) -> None:
     (tmp_path / "loader.js").write_text('var UI_PATH = "/elsewhere.js";\n', encoding="utf-8")
     with pytest.raises(RuntimeError, match="exactly once"):
         assets.build(tmp_path)
+    # Nor one without the place for a licensee's look.
+    (tmp_path / "loader.js").write_text('var UI_PATH = "/widget/ui.js";\n', encoding="utf-8")
+    with pytest.raises(RuntimeError, match=r"LOOK=\{\}"):
+        assets.build(tmp_path)
+
+
+def test_a_look_is_written_into_the_loader_once() -> None:
+    built = assets.build()
+    keyed = built.loader_for(assets.Look(color="#0a7d32", position="left")).body.decode()
+    assert keyed.count('var LOOK={"color":"#0a7d32","position":"left"};') == 1
+    assert assets.LOOK_PLACEHOLDER not in keyed
+    assert gzip.decompress(built.loader_for(assets.Look("#abc", "right")).gzipped).endswith(
+        b"})();"
+    )
 
 
 def test_size_budgets() -> None:
     built = assets.build()
-    loader, ui = len(built.loader.gzipped), len(built.ui.gzipped)
+    # The largest loader served: one carrying the longest look (#rrggbb, "right").
+    keyed = built.loader_for(assets.Look(color="#e4572e", position="right"))
+    loader, ui = len(keyed.gzipped), len(built.ui.gzipped)
+    assert len(built.loader.gzipped) <= loader
     assert loader <= LOADER_BUDGET, f"loader is {loader} bytes gzipped"
     assert loader + ui <= WIDGET_BUDGET, f"loader + chat UI are {loader + ui} bytes gzipped"
     # gzip really is what is measured: the body decompresses to the minified script.
@@ -254,5 +271,6 @@ def test_demo_page_embeds_the_widget_with_one_tag() -> None:
     html = env.get_template("demo.html").render(site_key='pk_live_"x"<y>', title="Kefu Demo Shop")
     assert re.search(r"<html lang=\"zh-CN\">", html)
     scripts = re.findall(r"<script\b[^>]*>", html)
-    assert scripts == ['<script src="/widget.js" data-key="pk_live_&#34;x&#34;&lt;y&gt;" async>']
+    # The key in the URL: the server writes the licensee's look into the loader it serves.
+    assert scripts == ['<script src="/widget.js?key=pk_live_%22x%22%3Cy%3E" async>']
     assert "<title>Kefu Demo Shop</title>" in html
