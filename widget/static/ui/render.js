@@ -252,6 +252,17 @@ function render(ctx, texts) {
     return box;
   }
 
+  // `text` in `node` with its last two words (or, without spaces, its last four characters) in
+  // one unbreakable span: a line break never leaves a lone word or character at the end.
+  function withTail(node, text) {
+    var words = text.split(" ");
+    var chars = Array.from(text);
+    var cut = words.length > 2 ? [words.slice(0, -2).join(" ") + " ", words.slice(-2).join(" ")] :
+      [chars.slice(0, -4).join(""), chars.slice(-4).join("")];
+    node.textContent = cut[0];
+    node.appendChild(el("span", "tail", cut[1]));
+  }
+
   return {
     icon: icon,
     part: part,
@@ -262,6 +273,7 @@ function render(ctx, texts) {
     messageRow: messageRow,
     visitorRow: visitorRow,
     setRowState: setRowState,
-    ratingBox: ratingBox
+    ratingBox: ratingBox,
+    withTail: withTail
   };
 }

@@ -3,12 +3,13 @@
  */
 var styles = [
   ".kefu{--fg:#1f2430;--muted:#6b7280;--line:#e6e8ee;--bg:#fff;--soft:#f4f6fa;--chip:#eceff5;",
-  "--danger:#c62828;--danger-bg:#fdecec;",
+  "--danger:#c62828;--danger-bg:#fdecec;--focus:#6b7280;--focus-ring:rgba(107,114,128,.2);",
   "font-family:system-ui,-apple-system,\"Segoe UI\",Roboto,\"PingFang SC\",\"Hiragino Sans GB\",",
   "\"Microsoft YaHei\",\"Noto Sans CJK SC\",\"Noto Sans SC\",\"Helvetica Neue\",Arial,sans-serif;",
   "font-size:14px;line-height:1.5;color:var(--fg);-webkit-font-smoothing:antialiased;}",
   ".kefu.dark{--fg:#e6e8ee;--muted:#9aa3b2;--line:#2c3340;--bg:#171b22;--soft:#0f1217;",
-  "--chip:#252b36;--danger:#f87171;--danger-bg:#3a1d1d;color-scheme:dark;}",
+  "--chip:#252b36;--danger:#f87171;--danger-bg:#3a1d1d;--focus:#9aa3b2;--focus-ring:rgba(154,163,178,.25);",
+  "color-scheme:dark;}",
   ".kefu *,.kefu *::before,.kefu *::after{box-sizing:border-box;}",
   ".panel button{font:inherit;color:inherit;cursor:pointer;border:0;background:none;padding:0;margin:0;}",
   ".panel button:focus-visible,textarea:focus-visible,a:focus-visible{outline:2px solid var(--brand);outline-offset:2px;}",
@@ -27,7 +28,9 @@ var styles = [
   "display:flex;align-items:center;justify-content:center;}",
   ".avatar svg{width:20px;height:20px;}",
   ".head-text{flex:1;min-width:0;}",
-  ".title{font-size:15px;font-weight:600;white-space:nowrap;overflow:hidden;text-overflow:ellipsis;margin:0;}",
+  // A long title wraps onto a second line rather than losing its end; beyond two it is clamped.
+  ".title{font-size:15px;font-weight:600;line-height:1.3;margin:0;overflow:hidden;overflow-wrap:anywhere;",
+  "display:-webkit-box;-webkit-box-orient:vertical;-webkit-line-clamp:2;text-wrap:balance;}",
   ".status{font-size:12px;opacity:.85;display:flex;align-items:center;gap:6px;}",
   ".status::before{content:\"\";width:7px;height:7px;border-radius:50%;background:#fbbf24;}",
   ".panel[data-status=ready] .status::before{background:#34d399;}",
@@ -108,7 +111,8 @@ var styles = [
   ".composer textarea{flex:1;resize:none;border:1px solid var(--line);border-radius:12px;",
   "padding:8px 12px;font:inherit;color:var(--fg);background:var(--bg);max-height:120px;min-height:38px;",
   "line-height:20px;outline:none;}",
-  ".composer textarea:focus{border-color:var(--brand);box-shadow:0 0 0 3px rgba(47,111,237,.12);}",
+  // A neutral ring: the brand colour may be a red or an orange, which reads as an error here.
+  ".composer textarea:focus{border-color:var(--focus);box-shadow:0 0 0 3px var(--focus-ring);}",
   ".composer textarea:disabled{background:var(--soft);}",
   ".send{width:38px;height:38px;border-radius:50%;background:var(--brand);color:var(--brand-text);",
   "display:flex;align-items:center;justify-content:center;flex:none;transition:opacity .15s;}",
@@ -118,9 +122,12 @@ var styles = [
   "background:var(--bg);}",
   ".counter[hidden]{display:none;}",
   ".counter.over{color:var(--danger);}",
+  // Lines of even length, so that a phone never leaves the disclaimer's last character alone
+  // (the "tail" span keeps its last words together where balancing is not supported).
   ".foot{flex:none;padding:6px 12px 9px;background:var(--bg);font-size:11px;color:var(--muted);",
-  "text-align:center;line-height:1.45;}",
-  ".foot .attribution{font-weight:500;}",
+  "text-align:center;line-height:1.45;text-wrap:balance;}",
+  ".foot .attribution{font-weight:500;white-space:nowrap;}",
+  ".foot .tail{white-space:nowrap;}",
   ".foot .sep{margin:0 6px;opacity:.6;}",
   ".sr-only{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap;}",
   "@media (max-width:480px){",

@@ -142,7 +142,7 @@ function view(ctx) {
     ui.list.setAttribute("aria-label", t("messages"));
     // The attribution line is a licence term: it is always shown, whatever the config says.
     ui.attribution.textContent = str(cfg.attribution) || t("attribution");
-    ui.disclaimer.textContent = str(cfg.disclaimer) || t("disclaimer");
+    dom.withTail(ui.disclaimer, str(cfg.disclaimer) || t("disclaimer"));
     updateStatus();
   }
 
