@@ -9,7 +9,9 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	# -qq: setuptools' notice that an editable install maps the packages by a path finder is
+	# not something an operator can act on; errors are still printed.
+	$(BIN)/python -m pip install --quiet --quiet -e '.[dev]'
 	touch $(STAMP)
 
 ## demo: the product on its embedded default (SQLite, built-in answerer) with a shop page at /demo

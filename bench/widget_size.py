@@ -1,7 +1,10 @@
 """Size of the widget a licensee embeds: the loader and the chat UI, raw, minified and gzipped.
 
 The figures come from ``widget.assets.build()``, which makes exactly the bytes the server sends
-(minified, with the loader's UI path versioned, gzip level 9), and from the source files. The
+(minified, with the loader's UI path versioned, gzip level 9), and from the sources (the loader's
+file, and the chat UI's modules as ``widget.assets.ui_source()`` joins them). A tag that names its
+key (``/widget.js?key=…``) gets the loader with the licensee's look written in; the largest such
+loader (the longest look) is the one judged against the target. The
 loader is what every page of a host site downloads; the chat UI only when the chat is opened.
 """
 
@@ -15,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from widget import STATIC_DIR
-from widget.assets import build
+from widget.assets import Look, build, ui_source
 
 TARGET_LOADER_GZ = 3_000  # bytes: "loader <= 3 KB gzipped"
 TARGET_TOTAL_GZ = 20_000  # bytes: "whole widget (loader + UI) <= 20 KB gzipped"
@@ -30,12 +33,12 @@ def main() -> int:
     parser.parse_args()
 
     built = build()
+    loader = built.loader_for(Look(color="#e4572e", position="right"))
     rows = []
-    for name, source, asset in (
-        ("loader (/widget.js)", STATIC_DIR / "loader.js", built.loader),
-        (f"chat UI ({built.ui_path})", STATIC_DIR / "ui.js", built.ui),
+    for name, raw, asset in (
+        ("loader (/widget.js?key=…)", (STATIC_DIR / "loader.js").read_bytes(), loader),
+        (f"chat UI ({built.ui_path})", ui_source().encode("utf-8"), built.ui),
     ):
-        raw = source.read_bytes()
         rows.append((name, len(raw), len(gzip.compress(raw, 9, mtime=0)), asset))
 
     print("Widget size: bytes as served (minified, gzip -9), from widget.assets.build()")
@@ -47,15 +50,16 @@ def main() -> int:
         )
     total_raw = sum(r[1] for r in rows)
     total_raw_gz = sum(r[2] for r in rows)
-    total_min = len(built.loader.body) + len(built.ui.body)
-    total_gz = len(built.loader.gzipped) + len(built.ui.gzipped)
+    total_min = len(loader.body) + len(built.ui.body)
+    total_gz = len(loader.gzipped) + len(built.ui.gzipped)
     print(
         f"  {'whole widget (loader + UI)':<38} {total_raw:>8,} {total_raw_gz:>8,} "
         f"{total_min:>9,} {total_gz:>8,}"
     )
     print("  (raw = source file; raw gz = the source file gzipped, for comparison only)")
+    print(f"  (/widget.js without a key, the default look: {len(built.loader.gzipped):,} min+gz)")
 
-    loader_gz = len(built.loader.gzipped)
+    loader_gz = len(loader.gzipped)
     print()
     print(
         f"Loader gzipped: {loader_gz:,} bytes (target <= {TARGET_LOADER_GZ:,} bytes, "

@@ -425,13 +425,13 @@ def plain_host(base: str) -> Iterator[str]:
     """A plain page on another loopback origin that embeds the widget cross-origin, as a
     licensee's site does: what the widget costs without the demo shop's own first render."""
     with urllib.request.urlopen(f"{base}/demo", timeout=10) as resp:
-        key = re.search(r'data-key="([^"]+)"', resp.read().decode())
+        key = re.search(r'src="/widget\.js\?key=([^"&]+)"', resp.read().decode())
     if key is None:
         raise RuntimeError("the demo page embeds no site key")
     body = (
         '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Plain host</title>'
         "</head><body><h1>An ordinary page</h1><p>Some text of the licensee's own.</p>"
-        f'<script src="{base}/widget.js" data-key="{key.group(1)}" async></script>'
+        f'<script src="{base}/widget.js?key={key.group(1)}" async></script>'
         "</body></html>"
     ).encode()
 

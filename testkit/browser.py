@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ import pytest
 
 import widget
 from widget import assets
+from widget.assets import Look
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect
@@ -75,6 +77,23 @@ def wait_until(page: Any, predicate: Callable[[], bool], timeout: float = 10.0) 
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         page.wait_for_timeout(50)
+
+
+# Run before a page's own scripts: every colour and left edge the launcher shows, frame by frame
+# (a change is recorded once), from the first frame in which it has a box.
+LAUNCHER_FRAMES = """
+window.__launcher = [];
+(function tick() {
+  const host = document.querySelector("kefu-widget");
+  const button = host && host.shadowRoot && host.shadowRoot.querySelector('[data-kefu="launcher"]');
+  const box = button && button.getBoundingClientRect();
+  if (box && box.width > 0) {
+    const seen = getComputedStyle(button).backgroundColor + " at x=" + Math.round(box.x);
+    if (window.__launcher[window.__launcher.length - 1] !== seen) window.__launcher.push(seen);
+  }
+  requestAnimationFrame(tick);
+})();
+"""
 
 
 # ---------------------------------------------------------------- a scripted server
@@ -214,8 +233,10 @@ class FakeServer:
         return self.conns[-1]
 
 
-def serve_widget(page: Any, origin: str) -> list[str]:
-    """Serve the loader and the chat UI as the product does; the list collects UI fetches."""
+def serve_widget(page: Any, origin: str, look: Look | None = None) -> list[str]:
+    """Serve the loader and the chat UI as the product does; the list collects UI fetches.
+
+    A loader asked for with ``?key=`` carries ``look``, as the server's does for a known key."""
     built = assets.build()
     fetched: list[str] = []
 
@@ -223,10 +244,12 @@ def serve_widget(page: Any, origin: str) -> list[str]:
         fetched.append(route.request.url)
         route.fulfill(body=built.ui.body, content_type="text/javascript")
 
-    page.route(
-        f"{origin}/widget.js",
-        lambda route: route.fulfill(body=built.loader.body, content_type="text/javascript"),
-    )
+    def loader(route: Any) -> None:
+        keyed = "key" in urllib.parse.parse_qs(urllib.parse.urlsplit(route.request.url).query)
+        asset = built.loader_for(look) if keyed and look else built.loader
+        route.fulfill(body=asset.body, content_type="text/javascript")
+
+    page.route(re.compile(re.escape(f"{origin}/widget.js") + r"(\?.*)?$"), loader)
     page.route(f"{origin}/widget/ui.*.js", ui)
     return fetched
 
@@ -321,9 +344,9 @@ class KefuDemo:
     def demo_site_key(self) -> str:
         """The live site key the demo page embeds."""
         html = httpx.get(f"{self.url}/demo", timeout=10).raise_for_status().text
-        match = re.search(r'data-key="([^"]+)"', html)
+        match = re.search(r'src="/widget\.js\?key=([^"&]+)"', html)
         assert match, "the demo page embeds no site key"
-        return match.group(1)
+        return urllib.parse.unquote(match.group(1))
 
     def cli(self, *args: str) -> Any:
         """Run `kefu ARGS --json` against this demo's database and return its JSON output."""

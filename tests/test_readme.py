@@ -48,7 +48,7 @@ def test_the_first_commands_run_as_written(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, (first, done.stdout, done.stderr)
     assert "Usage: kefu [OPTIONS] COMMAND" in done.stdout
-    assert '/widget.js" data-key="pk_live_' in done.stdout
+    assert "/widget.js?key=pk_live_" in done.stdout
     assert re.search(r"^ID +STATUS +SERVICE END +NAME$", done.stdout, re.M)
     assert re.search(r"^lic_\S+ +active +\S+ +Example Shop$", done.stdout, re.M)
 

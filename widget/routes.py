@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 
 from fastapi import APIRouter, Request
@@ -9,7 +10,12 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 
 import widget
-from widget.assets import Asset, assets
+from core.db.engine import Database
+from core.db.tables import KeyKind
+from core.errors import AuthError, InvalidInput
+from core.licensing.appearance import check_color, check_position
+from core.licensing.licensees import authenticate_key
+from widget.assets import Asset, Look, assets
 
 LOADER_CACHE = "public, max-age=300"  # short: a new release reaches every host page quickly
 UI_CACHE = "public, max-age=31536000, immutable"  # the path names the content's digest
@@ -62,9 +68,32 @@ def serve_script(request: Request, asset: Asset, cache: str) -> Response:
     return Response(asset.body, media_type=JS, headers=headers)
 
 
+def licensee_look(db: Database, site_key: str) -> Look | None:
+    """The look of the licensee whose site key this is; None for an unknown or revoked key."""
+    with db.read_session() as session:
+        try:
+            licensee = authenticate_key(session, site_key, {KeyKind.LIVE, KeyKind.TEST}).licensee
+        except AuthError:
+            return None
+    try:
+        color = check_color(licensee.theme_color)
+        position = check_position(licensee.widget_position).value
+    except InvalidInput:
+        return None  # a value not set through `configure`: the default look, not a broken script
+    return Look(color=color, position=position)
+
+
 @router.api_route("/widget.js", methods=["GET", "HEAD"], include_in_schema=False)
-async def loader(request: Request) -> Response:
-    return serve_script(request, assets().loader, LOADER_CACHE)
+async def loader(request: Request, key: str | None = None) -> Response:
+    # A tag whose URL names the key gets a loader that carries the licensee's look, so the
+    # launcher wears it from its first frame without a second request. The URL differs per key,
+    # so caches keep one copy per key; the look reaches pages within LOADER_CACHE of a change.
+    current = assets()
+    look = None
+    if key:
+        db: Database = request.app.state.chat.db
+        look = await asyncio.to_thread(licensee_look, db, key)
+    return serve_script(request, current.loader_for(look) if look else current.loader, LOADER_CACHE)
 
 
 @router.api_route("/widget/ui.{digest}.js", methods=["GET", "HEAD"], include_in_schema=False)

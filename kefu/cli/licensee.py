@@ -25,7 +25,7 @@ app = Typer(help="Create, list, configure, suspend and resume licensees.")
 
 def script_tag(base_url: str, key: str) -> str:
     """The one line a licensee pastes into its pages (docs/embedding.md)."""
-    return f'<script src="{base_url}/widget.js" data-key="{key}" async></script>'
+    return f'<script src="{base_url}/widget.js?key={key}" async></script>'
 
 
 @app.command(

@@ -368,7 +368,7 @@ def test_demo_end_to_end(demo_page: tuple[Any, Watch, FrameLog], kefu_demo: Kefu
     page, watch, frames = demo_page
     response = page.goto(f"{kefu_demo.url}/demo")
     assert response is not None and response.ok
-    assert page.locator('script[src="/widget.js"][data-key]').count() == 1
+    assert page.locator('script[src^="/widget.js?key="]').count() == 1
     shot(page, "demo-page")
 
     launcher = part(page, "launcher")

@@ -11,9 +11,14 @@ import pytest
 
 from bot.chat.services import build_services
 from core.db.engine import Database
+from core.licensing.appearance import configure
+from core.licensing.licensees import CreatedKeys, create_licensee, revoke_key
+from core.types import utcnow
 from testkit.servers import run_server, settings_for
 from widget import assets
 from widget.routes import LOADER_CACHE, UI_CACHE, accepts_gzip
+
+PLAIN = {"accept-encoding": "identity"}
 
 
 def _client(sqlite_url: str) -> Iterator[httpx.Client]:
@@ -127,3 +132,74 @@ def test_each_representation_has_its_own_etag(client: httpx.Client) -> None:
     # A client holding the plain body gets the gzip one (and vice versa), not a 304.
     swapped = client.get("/widget.js", headers={"accept-encoding": "gzip", "if-none-match": plain})
     assert swapped.status_code == 200
+
+
+def _licensee(sqlite_url: str, color: str, position: str) -> tuple[str, CreatedKeys]:
+    db = Database(sqlite_url)
+    db.migrate()
+    with db.session() as session:
+        licensee, keys = create_licensee(
+            session, name="Green Grocer", origins=["https://shop.example"], now=utcnow()
+        )
+        configure(session, licensee.id, utcnow(), color=color, position=position)
+        session.commit()
+    db.close()
+    return licensee.id, keys
+
+
+def _reconfigure(sqlite_url: str, licensee_id: str, color: str) -> None:
+    db = Database(sqlite_url)
+    with db.session() as session:
+        configure(session, licensee_id, utcnow(), color=color)
+        session.commit()
+    db.close()
+
+
+def test_a_loader_for_a_key_carries_the_licensees_look(sqlite_url: str) -> None:
+    licensee_id, keys = _licensee(sqlite_url, "#0A7D32", "left")
+    for client in _client(sqlite_url):
+        generic = client.get("/widget.js", headers=PLAIN)
+        assert "var LOOK={};" in generic.text
+        keyed = client.get("/widget.js", params={"key": keys.site_key}, headers=PLAIN)
+        assert keyed.status_code == 200
+        assert 'var LOOK={"color":"#0a7d32","position":"left"};' in keyed.text
+        assert keyed.text.replace('{"color":"#0a7d32","position":"left"}', "{}") == generic.text
+        # The same short cache as every loader; the URL, not a header, tells keys apart.
+        assert keyed.headers["cache-control"] == LOADER_CACHE
+        assert keyed.headers["vary"] == "Accept-Encoding"
+        assert keyed.headers["etag"] != generic.headers["etag"]
+        test_key = client.get("/widget.js", params={"key": keys.test_site_key}, headers=PLAIN)
+        assert test_key.content == keyed.content
+
+        etag = keyed.headers["etag"]
+        again = {**PLAIN, "if-none-match": etag}
+        assert (
+            client.get("/widget.js", params={"key": keys.site_key}, headers=again).status_code
+            == 304
+        )
+        # A new colour reaches the next request (and pages, once their cached copy expires).
+        _reconfigure(sqlite_url, licensee_id, "#7c3aed")
+        changed = client.get("/widget.js", params={"key": keys.site_key}, headers=again)
+        assert changed.status_code == 200
+        assert '"color":"#7c3aed"' in changed.text
+        assert changed.headers["etag"] != etag
+
+
+def test_a_loader_for_another_key_has_the_default_look(sqlite_url: str) -> None:
+    _, keys = _licensee(sqlite_url, "#0a7d32", "left")
+    db = Database(sqlite_url)
+    with db.session() as session:
+        revoke_key(session, keys.test_site_key, utcnow())
+        session.commit()
+    db.close()
+    for client in _client(sqlite_url):
+        generic = client.get("/widget.js", headers=PLAIN).content
+        for key in ["pk_live_unknown", keys.test_site_key, keys.secret_key, "", "x" * 300]:
+            response = client.get("/widget.js", params={"key": key}, headers=PLAIN)
+            assert response.status_code == 200
+            assert response.content == generic, key
+
+
+def test_the_demo_page_loader_wears_the_demo_colour(client: httpx.Client) -> None:
+    html = client.get("/demo").text
+    assert 'src="/widget.js?key=pk_live_demo"' in html

@@ -581,8 +581,9 @@ def test_identified_user_continues_on_another_device(
     [
         (1280, 800, "zh-CN", "怎么申请退款？"),
         (1280, 800, "en", "How do I get a refund?"),
+        (390, 844, "zh-CN", "怎么申请退款？"),
+        (390, 844, "en", "How do I get a refund?"),
         (320, 640, "zh-CN", "怎么申请退款？"),
-        (320, 640, "en", "How do I get a refund?"),
     ],
 )
 def test_screenshots(

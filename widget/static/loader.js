@@ -1,6 +1,7 @@
 /* Kefu chat widget loader. Plain ES2019, no dependencies.
  *
- * Embed with:  <script src="https://HOST/widget.js" data-key="pk_live_..." async></script>
+ * Embed with:  <script src="https://HOST/widget.js?key=pk_live_..." async></script>
+ * (older tags name the key in data-key="pk_live_..." on a plain /widget.js; they still work).
  *
  * This small script draws the launcher at once and defines `window.Kefu`, the only global. The
  * chat UI (ui.js, a versioned file with a long cache) is loaded only when the visitor opens the
@@ -15,16 +16,19 @@
 
   // The server replaces this path with the versioned file's when it serves the loader.
   var UI_PATH = "/widget/ui.js";
+  // The licensee's colour and corner, filled in by the server when the URL names the key, so
+  // that the launcher wears them from its first frame, even on a first visit.
+  var LOOK = {};
 
   var script = document.currentScript;
-  var siteKey = script ? (script.getAttribute("data-key") || "").trim() : "";
-  if (!siteKey) {
-    return;
-  }
   var scriptUrl;
   try {
     scriptUrl = new URL(script.src, window.location.href);
   } catch (e) {
+    return; // no script element (not loaded by a tag)
+  }
+  var siteKey = (script.getAttribute("data-key") || scriptUrl.searchParams.get("key") || "").trim();
+  if (!siteKey) {
     return;
   }
 
@@ -173,8 +177,8 @@
     }
   }
 
-  // The licensee's position comes with the welcome and is remembered for the next page;
-  // data-position on the script tag wins over it.
+  // The licensee's position comes with the loader (LOOK) or the welcome, which is remembered for
+  // the next page; data-position on the script tag wins over both.
   function setPosition(position) {
     wrap.classList.toggle("left", (options.position || position) === "left");
   }
@@ -188,9 +192,7 @@
     // fixed and empty, so it never moves the host page's layout.
     host = document.createElement("kefu-widget");
     host.setAttribute("data-kefu-widget", "");
-    host.style.setProperty("all", "initial");
-    host.style.setProperty("position", "fixed");
-    host.style.setProperty("z-index", "2147483647");
+    host.style.cssText = "all:initial;position:fixed;z-index:2147483647";
     root = host.attachShadow({ mode: "open" });
     addStyles(root, CSS_TEXT);
     wrap = el("div", "kefu");
@@ -209,8 +211,8 @@
     launcher.appendChild(el("span", "badge"));
     wrap.appendChild(launcher);
     launcherTexts();
-    setBrand(options.color || store("localStorage", keys.color));
-    setPosition(store("localStorage", keys.position));
+    setBrand(options.color || LOOK.color || store("localStorage", keys.color));
+    setPosition(LOOK.position || store("localStorage", keys.position));
     launcher.addEventListener("click", function () {
       if (chat) {
         chat.toggle();
@@ -260,7 +262,7 @@
       siteKey: siteKey, scriptUrl: scriptUrl, root: root, wrap: wrap, launcher: launcher,
       options: options, keys: keys, store: store, want: want, el: el, icon: icon,
       addStyles: addStyles, setBrand: setBrand, setPosition: setPosition, pageLocale: pageLocale,
-      lang: lang, isCssColor: isCssColor
+      isCssColor: isCssColor
     });
   }
 
