@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
 
-from sqlalchemy import Connection
+from sqlmodel import Session
 
 from bot.answerers.contract import Answerer, KnowledgeIndex
 from bot.answerers.index_cache import IndexCache
@@ -59,10 +59,9 @@ class ChatServices:
     # answering, with how many sends of each are under way: a hello never answers them again.
     answering: Counter[tuple[str, str, str]] = field(default_factory=Counter)
 
-    async def write(self, fn: Callable[[Connection], T], *, bulk: bool = False) -> T:
-        """Run ``fn`` in a group commit; returns once its transaction is durable. ``bulk``
-        marks an operation that may touch thousands of rows (kept off the event loop)."""
-        return await self.db.write(fn, bulk=bulk)
+    async def write(self, fn: Callable[[Session], T]) -> T:
+        """Run ``fn`` in a group commit; returns once its transaction is durable."""
+        return await self.db.write(fn)
 
     def load_maintenance(self) -> None:
         with self.db.read_session() as session:

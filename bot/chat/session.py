@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import TypeVar
 
-from sqlalchemy import Connection
+from sqlmodel import Session
 
 from bot.answerers import knowledge_base as kb_answerer
 from bot.answerers.contract import (
@@ -380,7 +380,7 @@ class ChatSession:
         self.s.hub.bind_visitor(self.link, visitor_id)
         now = self.s.clock()
 
-        def load(conn: Connection) -> tuple[units.ConvRef | None, list[units.HistoryRow], bool]:
+        def load(conn: Session) -> tuple[units.ConvRef | None, list[units.HistoryRow], bool]:
             conv = units.open_conversation(conn, self.licensee.id, visitor_id, self.policy, now)
             known = user_id is None or identity.is_recorded(conn, self.licensee.id, visitor_id)
             return conv, (units.history(conn, conv.id) if conv else []), known
@@ -426,7 +426,7 @@ class ChatSession:
         """Answer ``waiting`` (claimed) in order, those still unanswered: read again now that
         they are claimed, in case another tab answered them while this hello was reading."""
 
-        def still(conn: Connection) -> set[str]:
+        def still(conn: Session) -> set[str]:
             return {r.id for r in units.unanswered(units.history(conn, conv.id))}
 
         unanswered = await asyncio.to_thread(self.s.db.read, still)

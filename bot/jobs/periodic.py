@@ -28,7 +28,7 @@ async def sweep_once(services: ChatServices) -> int:
     """End every lapsed unit (idle or 24-hour cap) and tell connected widgets; returns count."""
     total = 0
     while True:
-        endings = await services.write(partial(units.sweep, now=services.clock()), bulk=True)
+        endings = await services.write(partial(units.sweep, now=services.clock()))
         for ending in endings:
             await push_ended(services.hub, ending)
         total += len(endings)
@@ -100,7 +100,6 @@ class LicenceWatcher:
                         reason=EndReason.SUSPENDED,
                         now=self.s.clock(),
                     ),
-                    bulk=True,
                 )
             for link in links:
                 frames: list[ServerFrame] = []
