@@ -17,7 +17,6 @@ from bot import ws
 from bot.api import usage as api
 from bot.chat.services import ChatServices, build_services
 from bot.jobs.periodic import LicenceWatcher, run_periodic, sweep_once
-from bot.ws_protocol import CoalescingWebSocketsProtocol
 from core.chat.frames import MAX_FRAME_BYTES
 from core.db.engine import Database
 from core.settings import Settings
@@ -44,8 +43,7 @@ def _warm_imports(settings: Settings, freeze_heap: bool) -> None:
 def transport_options(settings: Settings) -> dict[str, Any]:
     """uvicorn's WebSocket settings for protocol v1 (the CLI and the test servers share them)."""
     return {
-        # websockets-sansio, writing the frames of one event-loop turn together
-        "ws": CoalescingWebSocketsProtocol,
+        "ws": "websockets-sansio",
         "ws_max_size": MAX_FRAME_BYTES,  # larger frames are closed with 1009 by the transport
         "ws_per_message_deflate": False,  # compression is not offered (CPU, and BREACH-style leaks)
         "ws_ping_interval": settings.ws_ping_interval_seconds,
