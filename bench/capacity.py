@@ -38,6 +38,7 @@ from common import (
     client_processes,
     exit_on_sigterm,
     load_average,
+    mount_of,
     pct,
     run_client,
 )
@@ -150,7 +151,7 @@ def capacity(args: argparse.Namespace, tree: Tree, seed: int) -> tuple[float, Pr
     """The highest passing offered rate found, and the probe at it (None if even --low failed)."""
     low, high = math.log(args.low), math.log(args.high)
     best: Probe | None = None
-    with bench_server(RAISED_LIMITS, demo_kb=True, kefu=tree.kefu) as server:
+    with bench_server(RAISED_LIMITS, demo_kb=True, tmp_dir=args.dir, kefu=tree.kefu) as server:
         warm(server.chat_url)
         for step in range(args.steps):
             # The first probe is --low itself; then bisect between the best pass and the
@@ -188,6 +189,11 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--window", type=float, default=10.0)
     parser.add_argument("--setup", type=float, default=3.0, help="seconds to connect everyone")
+    parser.add_argument(
+        "--dir",
+        help="directory for the databases (default: the system's temporary directory); a "
+        "tmpfs takes the disk's fsync time out when other work shares the disk",
+    )
     parser.add_argument("--old-ref", default="old-shape", help="git ref of the old code")
     parser.add_argument(
         "--old-tree",
@@ -209,11 +215,13 @@ def main() -> int:
     old, new = ref_tree(path.resolve(), args.old_ref, "old"), this_tree()
     variants = [ref_tree(default_path(ref), ref, "variant") for ref in args.variant]
     trees = [old, *variants, new]
+    where = args.dir or tempfile.gettempdir()
+    kind = f"{mount_of(where)[1]} (mounted at {mount_of(where)[0]})"
     print(
         f"Capacity at SLO: p99 message -> reply.end <= {SLO_P99_MS:.0f} ms, {args.users} users, "
         f"one `kefu serve` (SQLite, demo KB); {args.steps} probes per search between "
         f"{args.low:,.0f} and {args.high:,.0f} msg/s, {args.warmup:.0f} s warm-up + "
-        f"{args.window:.0f} s window each.\n{load_average()}"
+        f"{args.window:.0f} s window each.\nDatabases in {where}: {kind}. {load_average()}"
     )
     found: dict[str, list[tuple[float, Probe | None]]] = {tree.label: [] for tree in trees}
     try:

@@ -20,13 +20,12 @@ from bot.jobs.periodic import LicenceWatcher, run_periodic, sweep_once
 from core.chat.frames import MAX_FRAME_BYTES
 from core.db.engine import Database
 from core.settings import Settings
-from kefu import heap
 from widget import routes as widget_routes
 
 log = logging.getLogger("kefu")
 
 
-def _warm_imports(settings: Settings, freeze_heap: bool) -> None:
+def _warm_imports(settings: Settings) -> None:
     # The retrieval stack (NumPy, SciPy, scikit-learn) takes a second to import, LangChain's
     # OpenAI client another: do it after the server already accepts connections, not before,
     # and not on the first question.
@@ -36,8 +35,6 @@ def _warm_imports(settings: Settings, freeze_heap: bool) -> None:
         from bot.llm.backends import warm_up
 
         warm_up()
-    if freeze_heap:  # start-up is over: what is alive now lives as long as the process
-        heap.freeze_long_lived()
 
 
 def transport_options(settings: Settings) -> dict[str, Any]:
@@ -56,12 +53,8 @@ def create_app(
     *,
     db: Database | None = None,
     services: ChatServices | None = None,
-    freeze_heap: bool = False,
 ) -> FastAPI:
-    """The whole product as one ASGI app; tests may hand in a database or prepared services.
-
-    ``freeze_heap`` (for the process that serves, ``kefu serve``) freezes the objects alive
-    after start-up out of the garbage collector's passes (``kefu.heap``)."""
+    """The whole product as one ASGI app; tests may hand in a database or prepared services."""
     database = (
         services.db
         if services
@@ -83,7 +76,7 @@ def create_app(
         tasks = [
             asyncio.create_task(sweeper),
             asyncio.create_task(watch),
-            asyncio.create_task(asyncio.to_thread(_warm_imports, settings, freeze_heap)),
+            asyncio.create_task(asyncio.to_thread(_warm_imports, settings)),
         ]
         try:
             yield
