@@ -1,0 +1,34 @@
+"""Fixtures of the chat-over-HTTP tests: two licensees on a live server, and their clients."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from openai import OpenAI
+
+from testkit.servers import LiveServer
+from testkit.tenants import MakeTenant, Tenant
+
+
+@pytest.fixture
+def shop_a(make_tenant: MakeTenant) -> Tenant:
+    return make_tenant("Shop A")
+
+
+@pytest.fixture
+def shop_b(make_tenant: MakeTenant) -> Tenant:
+    return make_tenant("Shop B")
+
+
+@pytest.fixture
+def http(live: LiveServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=live.url, timeout=20) as client:
+        yield client
+
+
+@pytest.fixture
+def openai_a(live: LiveServer, shop_a: Tenant) -> Iterator[OpenAI]:
+    with OpenAI(base_url=f"{live.url}/v1", api_key=shop_a.keys.secret_key, max_retries=0) as c:
+        yield c
