@@ -104,6 +104,7 @@ def create_app(
     app.include_router(api.router)
     app.include_router(completions.router)
     app.include_router(conversations.router)
+    completions.document(app)
     app.include_router(widget_routes.router)
 
     @app.get("/healthz", include_in_schema=False)

@@ -26,6 +26,4 @@ async def secret_key(request: Request, services: ChatServices) -> KeyContext:
         return await asyncio.to_thread(check)
     except AuthError:
         # Said the same way for every wrong key, site keys included.
-        raise ApiError(
-            401, f"unknown or revoked key: {KEYS_ACCEPTED}", "invalid_api_key"
-        ) from None
+        raise ApiError(401, f"unknown or revoked key: {KEYS_ACCEPTED}", "invalid_api_key") from None

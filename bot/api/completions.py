@@ -16,9 +16,10 @@ from functools import partial
 from typing import Any
 
 import anyio
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import ValidationError
+from pydantic.json_schema import models_json_schema
 from sqlalchemy.exc import IntegrityError
 
 from bot.api.auth import secret_key
@@ -315,6 +316,28 @@ async def _stream(turn: Turn, conversation: ConversationRef, created: int) -> As
         await turn.stop()
 
 
+_REF = "#/components/schemas/"
+
+
+def document(app: FastAPI) -> None:
+    """Put the bodies the route reads and streams itself (so that a bad body gets an OpenAI
+    error object, not FastAPI's 422) into the app's OpenAPI document."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            doc = build()
+            _, defs = models_json_schema(
+                [(CompletionRequest, "validation"), (CompletionChunk, "serialization")],
+                ref_template=_REF + "{model}",
+            )
+            doc.setdefault("components", {}).setdefault("schemas", {}).update(defs["$defs"])
+            app.openapi_schema = doc
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def _sse(body: AsyncIterator[str] | list[str]) -> StreamingResponse:
     return StreamingResponse(
         body,
@@ -331,15 +354,13 @@ def _sse(body: AsyncIterator[str] | list[str]) -> StreamingResponse:
         200: {
             "description": "the answer; with stream=true, chat.completion.chunk events "
             "(text/event-stream) ending with 'data: [DONE]'",
-            "content": {"text/event-stream": {"schema": CompletionChunk.model_json_schema()}},
+            "content": {"text/event-stream": {"schema": {"$ref": _REF + "CompletionChunk"}}},
         },
     },
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {
-                "application/json": {"schema": {"$ref": "#/components/schemas/CompletionRequest"}}
-            },
+            "content": {"application/json": {"schema": {"$ref": _REF + "CompletionRequest"}}},
         }
     },
 )
