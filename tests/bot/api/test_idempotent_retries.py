@@ -75,7 +75,7 @@ def test_fifty_concurrent_retries_store_one_message_one_answer_one_unit(
     with ThreadPoolExecutor(50) as pool:
         responses = list(pool.map(send, range(50)))
 
-    answers = set()
+    answers: set[tuple[str, str, str]] = set()
     for response in responses:
         assert response.status_code == 200, response.text
         if response.headers["content-type"].startswith("text/event-stream"):
@@ -86,12 +86,12 @@ def test_fifty_concurrent_retries_store_one_message_one_answer_one_unit(
                 for c in chunks[:-1]
                 if isinstance(c, dict)
             )
-            kefu = chunks[-2]["kefu"]  # type: ignore[index]
+            end = chunks[-2]
+            assert isinstance(end, dict)
+            kefu = end["kefu"]
         else:
-            text, kefu = (
-                response.json()["choices"][0]["message"]["content"],
-                response.json()["kefu"],
-            )
+            body = response.json()
+            text, kefu = body["choices"][0]["message"]["content"], body["kefu"]
         answers.add((text, kefu["message"], kefu["conversation"]["id"]))
     assert len(answers) == 1
     assert next(iter(answers))[0] == "echo: is it shipped"
