@@ -6,9 +6,10 @@ acknowledged only once it is durable (PRODUCT.md rule 4). Each commit costs an f
 ``BEGIN``; the writes that arrive while one batch commits go together in the next.
 
 Why a group commit and not a transaction per write: on SQLite with ``synchronous=FULL`` it
-recorded 1,948-2,834 new conversations a second against 458-635 for a transaction per write in
-a thread, 4-6x, and only it meets the 2,000 a second one process must take
-(``bench/conversation_rate.py``, 2026-12-06, a shared 2-core machine; docs/benchmarks.md).
+recorded 1,948-3,874 new conversations a second against 149-635 for a transaction per write in
+a thread (4-17x), and only it met the 2,000 a second one process must take
+(``bench/conversation_rate.py``, two runs on 2026-12-06, a busy 2-core machine; see
+docs/benchmarks.md).
 
 A failing write never takes its batch-mates down: the batch is rolled back and each write
 re-run in a session of its own.
