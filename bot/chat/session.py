@@ -90,6 +90,10 @@ class ChatSession:
     def key_id(self) -> str:
         return self.ctx.key_id
 
+    @property
+    def credentials(self) -> tuple[str, ...]:
+        return self.ctx.credentials
+
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> bool:
@@ -310,6 +314,7 @@ class ChatSession:
             test=self.ctx.test,
             beyond_term=term == TermState.BEYOND_TERM,
             policy=self.policy,
+            credentials=self.ctx.credentials,
         )
         with self.s.claims.claim(self._key(frame.id)):  # until its answer holds its own claim
             await self._store_and_ack(frame, who, now)
@@ -318,6 +323,9 @@ class ChatSession:
         assert self.visitor_id is not None
         try:
             rec = await self.s.store.record_message(who, frame.id, frame.text, now)
+        except LicenceUnavailable as exc:  # a key revoked since the watcher last looked
+            await self.shut(exc.kind, [])
+            return
         except Exception:
             log.exception("storing a message failed")
             await self.send(
