@@ -7,7 +7,7 @@ acknowledged only once it is durable (PRODUCT.md rule 4). Each commit costs an f
 SQLite (``bench/conversation_rate.py``, docs/benchmarks.md), this records new conversations
 several times faster than a transaction per write in a thread, which falls short of the
 2,000 a second PRODUCT.md needs from one process. A failing write never takes its batch-mates
-down: the batch is rolled back and each write re-run in a session of its own.
+down: each write runs in a savepoint, so one that fails is rolled back alone.
 """
 
 from __future__ import annotations
@@ -135,16 +135,37 @@ class Writer:
             return
         self.batches += 1
         self.operations += len(batch)
-        outcomes: list[_Outcome] | None = None
-        if len(batch) > 1:
-            try:
-                with Session(self._engine, expire_on_commit=False) as session, session.begin():
-                    results = [op.fn(session) for op in batch]
-            except Exception:  # a write, or the commit itself, failed
-                log.debug("batch of %d failed, re-running one by one", len(batch), exc_info=True)
-            else:  # only a committed batch reports its results
-                outcomes = [(op, r, None) for op, r in zip(batch, results, strict=True)]
+        outcomes = self._commit_batch(batch) if len(batch) > 1 else None
         self._deliver(outcomes or [self._commit_one(op) for op in batch])
+
+    def _commit_batch(self, batch: list[_Op]) -> list[_Outcome] | None:
+        """One transaction for the batch, each write in a savepoint of its own: a write that
+        raises is rolled back alone and its batch-mates still commit together, each run once
+        (re-running them all one by one cost every batch-mate a commit of its own, so one
+        client sending writes that fail could slow every other licensee's acks). A write that
+        lost a race on a unique index is re-run alone afterwards, where it reads the winner's
+        row. None when the transaction itself failed: then every write is re-run alone."""
+        outcomes: list[_Outcome] = []
+        raced: list[_Op] = []
+        try:
+            with Session(self._engine, expire_on_commit=False) as session, session.begin():
+                for op in batch:
+                    try:
+                        with session.begin_nested():
+                            result = op.fn(session)
+                    except DBAPIError as exc:
+                        if exc.connection_invalidated:
+                            raise
+                        raced.append(op)
+                    except Exception as exc:
+                        outcomes.append((op, None, exc))
+                    else:
+                        outcomes.append((op, result, None))
+        except Exception:  # the connection, or the commit itself, failed
+            log.debug("batch of %d failed, re-running one by one", len(batch), exc_info=True)
+            return None
+        # Only a committed batch reports its results.
+        return outcomes + [self._commit_one(op) for op in raced]
 
     def _commit_one(self, op: _Op, attempts: int = 3) -> _Outcome:
         for attempt in range(attempts):
