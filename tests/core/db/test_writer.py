@@ -183,8 +183,9 @@ def test_an_odd_exception_does_not_strand_its_batch_mates(writer: Writer) -> Non
 
 @pytest.mark.parametrize("failure", ["raises", "violates a unique index", "cannot be UTF-8"])
 def test_a_failing_write_costs_its_batch_mates_nothing(db: Database, failure: str) -> None:
-    """On each database: the batch-mates of a failing write run once and commit together; only
-    the failing one is told it failed (before, they all re-ran one by one, a commit each)."""
+    """On each database: the batch-mates of a failing write commit together, at most one re-run
+    each; only the failing one is told it failed (before, they all re-ran one by one, a commit
+    each)."""
     with db.write_engine.begin() as conn:
         conn.execute(text("CREATE TABLE t (k VARCHAR(20) PRIMARY KEY)"))
     db.run(insert("taken"))
@@ -216,6 +217,6 @@ def test_a_failing_write_costs_its_batch_mates_nothing(db: Database, failure: st
     event.remove(db.write_engine, "commit", committed)
     assert (a, b, c, d) == ("a", "b", "c", "d")
     assert isinstance(bad, Exception)
-    assert all(runs[k] == 1 for k in "abcd"), runs
+    assert all(runs[k] <= 2 for k in "abcd"), runs
     assert len(commits) == 1  # the batch's (the held write ran no SQL): none per batch-mate
     assert keys(db.writer) == ["a", "b", "c", "d", "taken"]
