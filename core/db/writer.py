@@ -148,7 +148,7 @@ class Writer:
         in one transaction, with each write in a savepoint of its own: the failing one is rolled
         back alone and its batch-mates commit together (re-running them one by one cost each
         a commit, so one client sending writes that fail slowed every other licensee's acks).
-        Savepoints only then: they cost about two thirds of the group commit's rate. None when
+        Savepoints only then: they cost half to two thirds of the group commit's rate. None when
         the transaction itself failed: then every write is re-run alone."""
         try:
             with Session(self._engine, expire_on_commit=False) as session, session.begin():
