@@ -13,6 +13,7 @@ Python string hashes), and NumPy releases the GIL for much of the scoring.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections import deque
 from collections.abc import Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
@@ -122,7 +123,7 @@ class WorkPool:
                 self._executor = ThreadPoolExecutor(self._workers, thread_name_prefix="kefu-work")
             self._running += 1
             done = asyncio.get_running_loop().run_in_executor(self._executor, call.fn)
-            done.add_done_callback(lambda f, k=licensee_id, c=call: self._finished(k, c, f))
+            done.add_done_callback(functools.partial(self._finished, licensee_id, call))
 
     def _finished(self, licensee_id: str, call: _Call, done: asyncio.Future[Any]) -> None:
         self._running -= 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 
 import pytest
@@ -69,7 +70,9 @@ async def test_a_flood_does_not_hold_up_another_licensees_call() -> None:
         ran.append(name)
         return name
 
-    flood = [asyncio.create_task(pool.run("flood", lambda i=i: work(f"f{i}"))) for i in range(30)]
+    flood = [
+        asyncio.create_task(pool.run("flood", functools.partial(work, f"f{i}"))) for i in range(30)
+    ]
     await asyncio.sleep(0)  # every flood call queued before the honest one
     honest = asyncio.create_task(pool.run("honest", lambda: work("h")))
     await asyncio.sleep(0)
