@@ -120,8 +120,8 @@ DEFAULT_SETTINGS = IndexSettings()
 
 # Only the start of a text is read: a customer's question says what it is about early, and the
 # work per question (and so how long one question holds a core) must not grow with what a
-# client chooses to send. 2,000 characters cost 3.7x a short question unbounded, 1.3x with this
-# cap (bench/retrieval_speed.py).
+# client chooses to send. With 3,000 entries a 2,000-character question cost 7.1x a short one
+# read whole, 1.5x with this cut (bench/retrieval_speed.py, docs/benchmarks.md).
 MAX_CHARS = 160
 
 
