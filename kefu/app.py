@@ -92,6 +92,7 @@ def create_app(
                 with contextlib.suppress(Exception):
                     await task
             await services.limiter.aclose()
+            services.workpool.close()
             if "bot.llm.backends" in sys.modules:  # model clients exist only once used
                 from bot.llm.backends import aclose_clients
 

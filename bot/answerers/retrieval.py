@@ -118,9 +118,17 @@ class IndexSettings:
 DEFAULT_SETTINGS = IndexSettings()
 
 
+# Only the start of a text is read: a customer's question says what it is about early, and the
+# work per question (and so how long one question holds a core) must not grow with what a
+# client chooses to send. With 3,000 entries a 2,000-character question cost 7.1x a short one
+# read whole, 1.5x with this cut (bench/retrieval_speed.py, docs/benchmarks.md).
+MAX_CHARS = 160
+
+
 def features(text: str, settings: IndexSettings = DEFAULT_SETTINGS) -> tuple[list[str], ...]:
     """The features of one text by kind (see ``IndexSettings.weights``), then again those of
-    them that come from function words only."""
+    them that come from function words only; only its first ``MAX_CHARS`` characters count."""
+    text = text[:MAX_CHARS]
     words: list[str] = []
     pairs: list[str] = []
     chars: list[str] = []

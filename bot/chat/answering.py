@@ -19,6 +19,7 @@ from bot.answerers.contract import AnswerRequest, CallRecord, Final, Turn
 from bot.chat.accounting import Blocked, Direction, account
 from bot.chat.claims import Claim
 from bot.chat.memory import Memory
+from bot.chat.prefetch import prefetch
 from bot.chat.reply import Reply
 from bot.chat.services import ChatServices
 from bot.chat.store import ReplyRecord, attempt
@@ -96,6 +97,8 @@ class Answering:
             try:
                 await self._send(ReplyStart(reply=reply.reply_id, to=question.client_id))
                 index = await self.s.index_cache.get(licensee.id, licensee.kb_version)
+                # Retrieval is CPU work: in the work pool, licensees taking turns.
+                index = await prefetch(self.s.workpool, licensee.id, index, question.text)
                 request = AnswerRequest(
                     licensee_id=licensee.id,
                     question=question.text,

@@ -17,6 +17,7 @@ from bot.chat.claims import Claims
 from bot.chat.hub import Hub
 from bot.chat.limits import Limits
 from bot.chat.store import ChatStore, DatabaseStore
+from bot.chat.workpool import WorkPool
 from core.db.engine import Database
 from core.knowledge.entries import KbEntry
 from core.licensing.maintenance import Window, current_and_upcoming
@@ -42,6 +43,8 @@ class ChatServices:
     maintenance: list[Window] = field(default_factory=list)
     # The visitor messages this process is storing or answering: a hello never answers them again.
     claims: Claims = field(default_factory=Claims)
+    # Where answers' CPU work (retrieval) runs, off the event loop and fair between licensees.
+    workpool: WorkPool = field(default_factory=WorkPool)
 
     def load_maintenance(self) -> None:
         with self.db.read_session() as session:

@@ -10,6 +10,7 @@ import pytest
 
 from bot.answerers.retrieval import (
     DEFAULT_SETTINGS,
+    MAX_CHARS,
     KnowledgeBaseIndex,
     features,
     normalize,
@@ -551,9 +552,28 @@ def test_long_tokens_are_never_cached(index: KnowledgeBaseIndex) -> None:
         kb_index.cached_word_features.cache_info(),
         kb_index.cached_cjk_features.cache_info(),
     )
-    index.search("x" * 2_000 + " " + "退" * 2_000)
+    index.search("x" * 100 + " " + "退" * 90)  # both runs within the characters read
     assert kb_index.cached_word_features.cache_info()[:2] == words[:2]  # neither looked up nor kept
     assert kb_index.cached_cjk_features.cache_info()[:2] == runs[:2]
     index.search("qwertyuiop 退货吗")
     assert kb_index.cached_word_features.cache_info().misses == words.misses + 1
     assert kb_index.cached_cjk_features.cache_info().misses == runs.misses + 1
+
+
+@pytest.mark.parametrize(
+    "unit", ["refund please ", "退款怎么办", "x", "supercalifragilistic-", "Ｒｅｆｕｎｄ！"]
+)
+def test_a_long_questions_features_are_bounded(unit: str) -> None:
+    """Work per question does not grow with what a client sends: only the first MAX_CHARS
+    characters are read, whatever the script, and a 2,000-character question has no more
+    features than its start."""
+    long = unit * (2_000 // len(unit) + 1)
+    assert features(long) == features(long[:MAX_CHARS])
+    assert sum(map(len, features(long))) <= sum(map(len, features(long[:400])))
+    assert features(long) != features(long[: MAX_CHARS // 2])  # the cut is not shorter
+
+
+def test_a_long_question_is_answered_from_its_start(index: KnowledgeBaseIndex) -> None:
+    question = "How do I reset my password? " + "Blah blah, nothing to do with it. " * 60
+    hit = index.best(question)
+    assert hit is not None and hit.entry.id == "pwd"

@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import pytest
 
-from bot.answerers.contract import AnswerEvent, AnswerRequest, CallOutcome, CallRecord, Delta
+from bot.answerers.contract import (
+    Answerer,
+    AnswerEvent,
+    AnswerRequest,
+    CallOutcome,
+    CallRecord,
+    Delta,
+)
 from bot.answerers.contract import Final as AnswerFinal
 from bot.chat.answering import Answering, Question
 from bot.chat.claims import MessageKey
 from bot.chat.memory import Memory
+from bot.chat.workpool import WorkPool
 from core.chat import branding
 from core.chat import conversations as units
 from core.chat.frames import ReplyDelta, ReplyEnd, ReplyRestart, ReplyStart, ServerFrame
@@ -23,6 +33,7 @@ from core.moderation.matcher import Matcher, WordList
 from testkit.sessions import ChatKit
 
 pytestmark = pytest.mark.anyio
+T = TypeVar("T")
 
 
 @dataclass
@@ -53,7 +64,7 @@ FINAL = AnswerFinal(producer="openai-compatible", model="m-1", sources=(), resol
 
 
 async def answer(
-    kit: ChatKit, answerer: Scripted, question: str = "hi", send_fails: bool = False
+    kit: ChatKit, answerer: Answerer, question: str = "hi", send_fails: bool = False
 ) -> list[ServerFrame]:
     """Answer ``question`` in a stored unit with ``answerer``; the frames sent."""
     kit.services.answerers.fixed = answerer
@@ -140,3 +151,30 @@ async def test_a_new_knowledge_base_reaches_the_next_answer(chat_kit: ChatKit) -
     await session.answering.wait()
     end = outbox.frames[-1]
     assert isinstance(end, ReplyEnd) and end.text == "Open the order, choose Refund."
+
+
+async def test_retrieval_runs_in_the_work_pool_under_the_licensee(chat_kit: ChatKit) -> None:
+    """A question's retrieval never runs on the event loop, and queues as its licensee's."""
+    from bot.answerers.knowledge_base import KnowledgeBaseAnswerer
+
+    with chat_kit.db.session() as s:
+        row = KbRow(question="how do I get a refund", answer="Open the order, choose Refund.")
+        import_rows(s, chat_kit.licensee.id, [row], chat_kit.clock())
+        s.commit()
+    seen: list[tuple[str, int]] = []
+
+    class Recording(WorkPool):
+        async def run(self, licensee_id: str, fn: Callable[[], T]) -> T:
+            def noted() -> T:
+                seen.append((licensee_id, threading.get_ident()))
+                return fn()
+
+            return await super().run(licensee_id, noted)
+
+    chat_kit.services.workpool = Recording()
+    frames = await answer(chat_kit, KnowledgeBaseAnswerer(), "refund please")
+    chat_kit.services.workpool.close()
+    end = frames[-1]
+    assert isinstance(end, ReplyEnd) and end.text == "Open the order, choose Refund."
+    assert [who for who, _ in seen] == [chat_kit.licensee.id]
+    assert seen[0][1] != threading.get_ident()
