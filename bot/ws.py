@@ -64,7 +64,8 @@ async def chat(websocket: WebSocket) -> None:
         return
 
     await websocket.accept()
-    session = ChatSession(services, ctx, SocketSink(websocket))
+    address = websocket.client.host if websocket.client else None
+    session = ChatSession(services, ctx, SocketSink(websocket), address)
     if not await session.start():
         return
     try:

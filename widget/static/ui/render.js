@@ -53,8 +53,12 @@ function render(ctx, texts) {
     title.id = "kefu-title";
     var status = part("div", "status", "status");
     status.setAttribute("role", "status");
+    // Connected with a test key: these conversations are not billed, and the visitor sees it.
+    var testMark = part("span", "test-mark", "test-mode");
+    testMark.hidden = true;
     headText.appendChild(title);
     headText.appendChild(status);
+    status.appendChild(testMark);
     var endBtn = part("button", "end-btn", "end");
     endBtn.type = "button";
     var minBtn = part("button", "icon-btn", "minimise");
@@ -134,7 +138,7 @@ function render(ctx, texts) {
       bannerClose: bannerClose, list: list, typing: typing, typingLabel: typingLabel, state: state,
       stateIcon: stateIcon, stateTitle: stateTitle, stateText: stateText, stateWhen: stateWhen,
       counter: counter, composer: composer, input: input, sendBtn: sendBtn,
-      attribution: attribution, disclaimer: disclaimer
+      attribution: attribution, disclaimer: disclaimer, testMark: testMark
     };
   }
 
