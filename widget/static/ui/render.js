@@ -58,7 +58,6 @@ function render(ctx, texts) {
     testMark.hidden = true;
     headText.appendChild(title);
     headText.appendChild(status);
-    status.appendChild(testMark);
     var endBtn = part("button", "end-btn", "end");
     endBtn.type = "button";
     var minBtn = part("button", "icon-btn", "minimise");
@@ -66,6 +65,7 @@ function render(ctx, texts) {
     minBtn.appendChild(icon("minimise"));
     head.appendChild(avatar);
     head.appendChild(headText);
+    head.appendChild(testMark);
     head.appendChild(endBtn);
     head.appendChild(minBtn);
     panel.appendChild(head);

@@ -35,7 +35,7 @@ var styles = [
   ".status::before{content:\"\";width:7px;height:7px;border-radius:50%;background:#fbbf24;}",
   ".panel[data-status=ready] .status::before{background:#34d399;}",
   ".panel[data-status=unavailable] .status::before{background:#f87171;}",
-  ".test-mark{font-size:11px;font-weight:600;padding:0 6px;border-radius:6px;",
+  ".test-mark{flex:none;font-size:11px;font-weight:600;line-height:18px;padding:0 6px;border-radius:6px;",
   "background:#fbbf24;color:#1f2430;}",
   ".test-mark[hidden]{display:none;}",
   ".earlier{display:block;margin:0 auto 8px;font-size:12px;color:var(--muted);padding:4px 10px;",
