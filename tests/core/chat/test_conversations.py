@@ -23,6 +23,7 @@ from core.db.engine import Database
 from core.db.tables import Conversation, KeyKind, LicenceStatus, Message, Rating
 from core.errors import LicenceUnavailable, RateLimited
 from core.licensing.licensees import set_status
+from core.licensing.suspension import suspend
 from core.reporting.usage import month_usage
 from testkit.tenants import key_id
 
@@ -779,3 +780,24 @@ def test_outside_the_chat_a_refusal_is_raised_as_the_errors_the_edges_know(
     set_licence(db, lic, LicenceStatus.SUSPENDED)
     with pytest.raises(LicenceUnavailable):
         say(db, speaker(db, lic), "m", T0)
+
+
+def test_a_start_waits_for_a_suspension_being_made_and_then_starts_nothing(
+    db: Database, lic: str
+) -> None:
+    if not db.url.startswith("postgresql"):
+        pytest.skip("SQLite has one writer: a start and a suspension cannot interleave")
+    outcome: list[Recorded | Refused] = []
+    starter = threading.Thread(
+        target=lambda: outcome.append(attempt(db, speaker(db, lic, "late"), "m", T0))
+    )
+    with db.session() as s:
+        suspend(s, lic, T0)  # the licence row is updated, not yet committed
+        s.flush()
+        starter.start()
+        starter.join(timeout=0.5)
+        assert starter.is_alive()  # the start waits on the licence's row ...
+        s.commit()
+    starter.join(timeout=10)
+    assert outcome == [Refused(Refusal.SUSPENDED)]  # ... and then sees the suspension
+    assert conv_rows(db, lic) == []
