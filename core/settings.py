@@ -36,13 +36,24 @@ class Settings(BaseSettings):
     # Conversations (= usage units).
     default_idle_timeout_minutes: int = Field(30, ge=5, le=24 * 60)
     sweep_interval_seconds: float = Field(5.0, gt=0, le=60)
-    licence_watch_interval_seconds: float = Field(2.0, gt=0, le=60)
+    # One check costs about 2.4 ms of CPU with 200 sockets of 20 licensees, 7.6 ms with 2,000 of
+    # 200 (bench/licence_watch.py): at 1 s that is 0.2-0.8 % of a core; 0.5 s doubles it.
+    licence_watch_interval_seconds: float = Field(1.0, gt=0, le=60)
+    # A unit's stored size: the visitor message after this many starts a new unit.
+    max_conversation_messages: int = Field(1000, ge=10, le=100_000)
+    # Test units (pk_test_ keys) a licensee may start per day of its time zone: PRODUCT.md says
+    # at most 100, so it can only be lowered.
+    test_conversations_per_day: int = Field(100, ge=0, le=100)
+    # Messages a welcome carries; earlier ones come page by page (the `history` frame).
+    welcome_history: int = Field(50, ge=1, le=500)
 
     # Rate limits, as "COUNT/PERIOD" (e.g. "20/10s", "600/min").
     rate_visitor_messages: str = "20/10s"
     rate_key_messages: str = "3000/10s"
     rate_visitor_conversations: str = "20/h"
     rate_key_conversations: str = "1200/min"
+    rate_visitor_hellos: str = "30/min"
+    rate_address_hellos: str = "600/min"
 
     # Per address (the client's IP, as the proxy reports it: README), per licensee: one address
     # cannot spend a key's whole budget. Sockets opened with a secret key are the licensee's own

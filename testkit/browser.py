@@ -159,8 +159,9 @@ class FakeServer:
     def __init__(self, page: Any) -> None:
         self.conns: list[Conn] = []
         self.log: list[tuple[str, dict[str, Any]]] = []
-        self.config = dict(ZH_CONFIG)
+        self.config: dict[str, Any] = dict(ZH_CONFIG)
         self.history: list[dict[str, Any]] = []
+        self.welcome_extra: dict[str, Any] = {}  # optional welcome fields (e.g. more_history)
         self.stored: set[str] = set()
         self.auto_reply = True
         self.ack_messages = True
@@ -191,6 +192,7 @@ class FakeServer:
                     "history": self.history,
                     "config": self.config,
                     "notice": None,
+                    **self.welcome_extra,
                 }
             )
         elif frame["type"] == "message":

@@ -17,6 +17,8 @@ class Limits:
     key_messages: Rate
     visitor_conversations: Rate
     key_conversations: Rate
+    visitor_hellos: Rate
+    address_hellos: Rate
     address_messages: Rate = _ADDRESS_MESSAGES  # per licensee and client address (bot/ws.py)
 
     @classmethod
@@ -26,6 +28,8 @@ class Limits:
             key_messages=Rate.parse(settings.rate_key_messages),
             visitor_conversations=Rate.parse(settings.rate_visitor_conversations),
             key_conversations=Rate.parse(settings.rate_key_conversations),
+            visitor_hellos=Rate.parse(settings.rate_visitor_hellos),
+            address_hellos=Rate.parse(settings.rate_address_hellos),
             address_messages=Rate.parse(settings.rate_address_messages),
         )
 
@@ -51,23 +55,45 @@ def buckets(limits: Limits, sender: Sender, opens: bool) -> list[tuple[str, Rate
         (f"km:{key}", limits.key_messages),
     ]
     if opens:
-        hits += [
-            (f"vc:{lic}:{visitor}", limits.visitor_conversations),
-            (f"kc:{key}", limits.key_conversations),
-        ]
+        hits += starts(limits, sender)
     return hits
+
+
+def starts(limits: Limits, sender: Sender) -> list[tuple[str, Rate]]:
+    """The buckets of starting a conversation: charged before the message that starts one is
+    stored, whatever the socket believed (the store says when a message would start one)."""
+    lic, visitor, key = sender.licensee_id, sender.visitor_id, sender.key_id
+    return [
+        (f"vc:{lic}:{visitor}", limits.visitor_conversations),
+        (f"kc:{key}", limits.key_conversations),
+    ]
+
+
+def hellos(
+    limits: Limits, licensee_id: str, visitor_id: str, address: str | None
+) -> list[tuple[str, Rate]]:
+    """The buckets of a ``hello``: per end user, and per client address when it is known."""
+    hits = [(f"vh:{licensee_id}:{visitor_id}", limits.visitor_hellos)]
+    if address is not None:
+        hits.append((f"ah:{address}", limits.address_hellos))
+    return hits
+
+
+async def charge(limiter: RateLimiter, hits: list[tuple[str, Rate]]) -> float | None:
+    """None when every bucket had room, else seconds until the first full one has (the buckets
+    after it are not charged)."""
+    for bucket, rate in hits:
+        wait = await limiter.hit(bucket, rate)
+        if wait is not None:
+            return wait
+    return None
 
 
 async def wait_for(
     limiter: RateLimiter, limits: Limits, sender: Sender, opens: bool
 ) -> float | None:
-    """None when the message may pass, else seconds until it may (the first full bucket's;
-    the buckets after it are not charged)."""
-    for bucket, rate in buckets(limits, sender, opens):
-        wait = await limiter.hit(bucket, rate)
-        if wait is not None:
-            return wait
-    return None
+    """None when the message may pass, else seconds until it may."""
+    return await charge(limiter, buckets(limits, sender, opens))
 
 
 def retry_after(wait: float) -> float:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -34,11 +35,14 @@ from core.chat.frames import (
     Ack,
     Close,
     CloseCode,
+    Ended,
     EndReason,
     Error,
     ErrorCode,
     FrameError,
     Hello,
+    HistoryPage,
+    HistoryRequest,
     Message,
     Notice,
     NoticeKind,
@@ -57,7 +61,13 @@ from core.licensing.service_period import TermState
 
 log = logging.getLogger("kefu.chat")
 
-ClientFrame = Hello | Message | Close | Rating
+ClientFrame = Hello | Message | Close | Rating | HistoryRequest
+
+# What a message refused at the start of a unit tells the end user.
+_START_REFUSED = {
+    units.Refusal.LIMITS: "too many new conversations, please wait",
+    units.Refusal.TEST_DAY_FULL: "the test key's conversations for today are used up",
+}
 
 
 class Sink(Protocol):
@@ -74,7 +84,7 @@ class ChatSession:
     ) -> None:
         self.s = services
         self.ctx = ctx
-        self.address = address  # the client's, when its messages count per address
+        self.address = address  # the client's, for the per-address limits
         self.licensee: Licensee = ctx.licensee  # refreshed by the licence watcher
         self.sink = sink
         self.visitor_id: str | None = None
@@ -201,6 +211,8 @@ class ChatSession:
             await self._message(frame)
         elif isinstance(frame, Close):
             await self._end()
+        elif isinstance(frame, HistoryRequest):
+            await self._history(frame)
         else:
             await self._rating(frame)
 
@@ -219,10 +231,25 @@ class ChatSession:
 
     @property
     def policy(self) -> units.UnitPolicy:
-        return units.UnitPolicy(idle=timedelta(minutes=self.licensee.idle_timeout_minutes))
+        return units.UnitPolicy(
+            idle=timedelta(minutes=self.licensee.idle_timeout_minutes),
+            max_messages=self.s.settings.max_conversation_messages,
+            test_per_day=self.s.settings.test_conversations_per_day,
+        )
 
     def widget_config(self) -> WidgetConfig:
-        return appearance.widget_config(self.licensee, self.lang, self.s.settings.product_name)
+        config = appearance.widget_config(self.licensee, self.lang, self.s.settings.product_name)
+        return config.model_copy(update={"test": True}) if self.ctx.test else config
+
+    async def _limited(self, wait: float, message: str, client_id: str | None = None) -> None:
+        await self.send(
+            Error(
+                code=ErrorCode.RATE_LIMITED,
+                message=message,
+                id=client_id,
+                retry_after=limits.retry_after(wait),
+            )
+        )
 
     def _identify(self, frame: Hello) -> tuple[str, str | None]:
         """The visitor id and, when ``hello.user`` verifies, the user id behind it.
@@ -248,10 +275,23 @@ class ChatSession:
         if frame.locale:
             self.lang = branding.language(frame.locale)
         visitor_id, user_id = self._identify(frame)
+        # Each hello reads the unit and sends a welcome: bounded per end user and per address.
+        hits = limits.hellos(self.s.limits, self.licensee.id, visitor_id, self.address)
+        wait = await limits.charge(self.s.limiter, hits)
+        if wait is not None:
+            await self._limited(wait, "too many connections, please wait")
+            return
         self.visitor_id = visitor_id
         self.s.hub.bind_visitor(self)
         now = self.s.clock()
-        opening = await self.s.store.open(self.licensee.id, visitor_id, self.policy, now, user_id)
+        opening = await self.s.store.open(
+            self.licensee.id,
+            visitor_id,
+            self.policy,
+            now,
+            user_id,
+            limit=self.s.settings.welcome_history,
+        )
         conv, rows = opening.conversation, opening.history
         # Questions stored and acknowledged but never answered (the server stopped between the
         # ack and the answer) are answered after the welcome, unless this process is storing or
@@ -259,7 +299,7 @@ class ChatSession:
         # hello can take them too.
         waiting = [
             r
-            for r in units.unanswered(rows)
+            for r in opening.waiting
             if r.client_id and not self.s.claims.held(self._key(r.client_id))
         ]
         claims = [self.s.claims.claim(self._key(r.client_id)) for r in waiting if r.client_id]
@@ -290,6 +330,7 @@ class ChatSession:
                     config=self.widget_config(),
                     notice=self.maintenance_notice(upcoming) if upcoming else None,
                     user=user_id,
+                    more_history=opening.more,
                 )
             )
             if waiting and conv is not None:
@@ -334,14 +375,7 @@ class ChatSession:
         opens = self.conversation is None
         wait = await limits.wait_for(self.s.limiter, self.s.limits, sender, opens)
         if wait is not None:
-            await self.send(
-                Error(
-                    code=ErrorCode.RATE_LIMITED,
-                    message="too many messages, please wait",
-                    id=frame.id,
-                    retry_after=limits.retry_after(wait),
-                )
-            )
+            await self._limited(wait, "too many messages, please wait", frame.id)
             return
         now = self.s.clock()
         try:
@@ -357,14 +391,52 @@ class ChatSession:
             beyond_term=term == TermState.BEYOND_TERM,
             policy=self.policy,
             credentials=self.ctx.credentials,
+            may_start=opens,  # the conversation limits were charged above
         )
         with self.s.claims.claim(self._key(frame.id)):  # until its answer holds its own claim
-            await self._store_and_ack(frame, who, now)
+            await self._store_and_ack(frame, who, sender, now)
 
-    async def _store_and_ack(self, frame: Message, who: units.Speaker, now: datetime) -> None:
+    async def _record(
+        self, frame: Message, who: units.Speaker, sender: limits.Sender, now: datetime
+    ) -> units.Recorded | units.Refused:
+        """Store the message; when it would start a unit that the socket thought was open (it
+        lapsed, or another key's socket of this end user took it), charge the conversation
+        limits first: they hold where a unit starts, whatever the socket believed."""
+        rec = await self.s.store.record_message(who, frame.id, frame.text, now)
+        if not (isinstance(rec, units.Refused) and rec.reason == units.Refusal.LIMITS):
+            return rec
+        if rec.ended is not None:
+            await self.s.hub.push_ended(rec.ended, also=self)
+        wait = await limits.charge(self.s.limiter, limits.starts(self.s.limits, sender))
+        if wait is not None:
+            await self._limited(wait, _START_REFUSED[units.Refusal.LIMITS], frame.id)
+            return units.Refused(units.Refusal.LIMITS)
+        started = replace(who, may_start=True)
+        return await self.s.store.record_message(started, frame.id, frame.text, now)
+
+    async def _refused(self, frame: Message, refused: units.Refused) -> None:
+        if refused.ended is not None:
+            await self.s.hub.push_ended(refused.ended, also=self)
+        if refused.reason in (units.Refusal.SUSPENDED, units.Refusal.REVOKED):
+            # The database knew before this process's watcher: every socket of the licence here
+            # is told now, not at the next watch.
+            for session in {self, *self.s.hub.of_licensee(self.licensee.id)}:
+                conv = session.conversation
+                ended = [Ended(conversation=ref(conv), reason=EndReason.SUSPENDED)] if conv else []
+                if not session.closed:
+                    await session.shut(refused.reason.value, list(ended))
+        elif refused.reason == units.Refusal.TEST_DAY_FULL:
+            tz = self.licensee.timezone
+            renews = units.test_day_start(self.s.clock(), tz) + timedelta(days=1)
+            wait = (renews - self.s.clock()).total_seconds()
+            await self._limited(wait, _START_REFUSED[refused.reason], frame.id)
+
+    async def _store_and_ack(
+        self, frame: Message, who: units.Speaker, sender: limits.Sender, now: datetime
+    ) -> None:
         assert self.visitor_id is not None
         try:
-            rec = await self.s.store.record_message(who, frame.id, frame.text, now)
+            rec = await self._record(frame, who, sender, now)
         except LicenceUnavailable as exc:  # a key revoked since the watcher last looked
             await self.shut(exc.kind, [])
             return
@@ -373,6 +445,9 @@ class ChatSession:
             await self.send(
                 Error(code=ErrorCode.UNAVAILABLE, message="not stored, please resend", id=frame.id)
             )
+            return
+        if isinstance(rec, units.Refused):
+            await self._refused(frame, rec)
             return
         acked = asyncio.Event()
         if not rec.duplicate:
@@ -404,6 +479,19 @@ class ChatSession:
             await self.send(Error(code=ErrorCode.NO_CONVERSATION, message="no open conversation"))
             return
         await self.s.hub.push_ended(ending, also=self)
+
+    async def _history(self, frame: HistoryRequest) -> None:
+        """A page of earlier messages (the welcome carries only the latest)."""
+        assert self.visitor_id is not None
+        sender = limits.Sender(self.licensee.id, self.visitor_id, self.key_id)
+        wait = await limits.charge(self.s.limiter, limits.buckets(self.s.limits, sender, False))
+        if wait is not None:
+            await self._limited(wait, "too many requests, please wait")
+            return
+        page = await self.s.store.history_before(
+            self.licensee.id, self.visitor_id, frame.before, frame.limit
+        )
+        await self.send(HistoryPage(items=[history_item(r) for r in page.rows], more=page.more))
 
     async def _rating(self, frame: Rating) -> None:
         assert self.visitor_id is not None

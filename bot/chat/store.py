@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 from typing import Any, Protocol, TypeVar
@@ -43,12 +43,15 @@ async def attempt(what: str, write: Awaitable[T]) -> T | None:
 
 @dataclass(frozen=True, slots=True)
 class Opening:
-    """What a hello finds: the open unit (if any), its history, and whether a verified user's
-    visitor is already recorded."""
+    """What a hello finds: the open unit (if any), its latest messages (``more``: earlier ones
+    exist), the visitor messages still unanswered, and whether a verified user's visitor is
+    already recorded."""
 
     conversation: units.ConvRef | None
     history: list[units.HistoryRow]
     user_recorded: bool
+    more: bool = False
+    waiting: list[units.HistoryRow] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +88,14 @@ class ChatStore(Protocol):
         policy: units.UnitPolicy,
         now: datetime,
         user_id: str | None = None,
+        limit: int = 50,
     ) -> Opening: ...
+
+    async def history_before(
+        self, licensee_id: str, visitor_id: str, message_id: str, limit: int
+    ) -> units.Page:
+        """The end user's messages before ``message_id``, latest ``limit`` of them."""
+        ...
 
     async def unanswered(self, conversation_id: str) -> set[str]:
         """The ids of the conversation's visitor messages that still have no answer."""
@@ -97,7 +107,7 @@ class ChatStore(Protocol):
 
     async def record_message(
         self, who: units.Speaker, client_id: str, text: str, now: datetime
-    ) -> units.Recorded: ...
+    ) -> units.Recorded | units.Refused: ...
 
     async def record_reply(self, reply: ReplyRecord, now: datetime) -> None: ...
 
@@ -152,17 +162,34 @@ class DatabaseStore:
         policy: units.UnitPolicy,
         now: datetime,
         user_id: str | None = None,
+        limit: int = 50,
     ) -> Opening:
         def load(conn: Session) -> Opening:
             conv = units.open_conversation(conn, licensee_id, visitor_id, policy, now)
             known = user_id is None or identity.is_recorded(conn, licensee_id, visitor_id)
-            return Opening(conv, units.history(conn, conv.id) if conv else [], known)
+            if conv is None:
+                return Opening(None, [], known)
+            page = units.latest(conn, conv.id, limit)
+            return Opening(conv, page.rows, known, page.more, units.waiting(conn, conv.id))
 
         return await self._read(load)
 
+    async def history_before(
+        self, licensee_id: str, visitor_id: str, message_id: str, limit: int
+    ) -> units.Page:
+        return await self._read(
+            partial(
+                units.page_before,
+                licensee_id=licensee_id,
+                visitor_id=visitor_id,
+                message_id=message_id,
+                limit=limit,
+            )
+        )
+
     async def unanswered(self, conversation_id: str) -> set[str]:
         def still(conn: Session) -> set[str]:
-            return {r.id for r in units.unanswered(units.history(conn, conversation_id))}
+            return {r.id for r in units.waiting(conn, conversation_id)}
 
         return await self._read(still)
 
@@ -181,10 +208,10 @@ class DatabaseStore:
 
     async def record_message(
         self, who: units.Speaker, client_id: str, text: str, now: datetime
-    ) -> units.Recorded:
-        def store(conn: Session) -> units.Recorded:
+    ) -> units.Recorded | units.Refused:
+        def store(conn: Session) -> units.Recorded | units.Refused:
             check_keys_live(conn, (who.key_id, *who.credentials))
-            return units.record_visitor_message(conn, who, client_id, text, now)
+            return units.offer_visitor_message(conn, who, client_id, text, now)
 
         return await self.db.write(store)
 

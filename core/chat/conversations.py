@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -24,8 +25,10 @@ from sqlalchemy import (
 from sqlmodel import Session
 
 from core.chat.frames import EndReason, Role
-from core.db.tables import Conversation, Licensee, Message, Rating, table_of
+from core.db.tables import Conversation, LicenceStatus, Licensee, Message, Rating, table_of
+from core.errors import LicenceUnavailable, RateLimited
 from core.ids import new_id
+from core.licensing.service_period import TermState, local_date, term_state, zone
 
 _conversations = table_of(Conversation)
 _messages = table_of(Message)
@@ -40,9 +43,9 @@ _SEEN = select(M.id, M.conversation_id).where(
     M.client_id == bindparam("cid"),
 )
 _CONV_BY_ID = select(C.id, C.started_at, C.test).where(C.id == bindparam("conv"))
-_OPEN = select(C.id, C.licensee_id, C.visitor_id, C.started_at, C.last_activity_at, C.test).where(
-    C.licensee_id == bindparam("lic"), C.visitor_id == bindparam("vis"), C.ended_at.is_(None)
-)
+_OPEN = select(
+    C.id, C.licensee_id, C.visitor_id, C.started_at, C.last_activity_at, C.test, C.last_seq
+).where(C.licensee_id == bindparam("lic"), C.visitor_id == bindparam("vis"), C.ended_at.is_(None))
 # Take the next message seq and count the message as activity, in one statement. A reply that
 # lands after its unit ended (the end user closed it meanwhile) is stored without reviving it.
 _NEXT_SEQ = (
@@ -66,7 +69,22 @@ _END = (
 _INSERT_CONV = insert(_conversations)
 _INSERT_MSG = insert(_messages)
 
+# Whether the licence may start a unit, read under a lock on its row: a suspension (an UPDATE of
+# that row) waits for the starts that read it, and a start waits for a suspension being made, so
+# no unit starts after a suspension has ended the open ones. Test starts take the row exclusively
+# so that the daily count of test units holds across processes too.
+_LICENCE = select(L.status, L.service_end, L.timezone).where(L.id == bindparam("lic"))
+_LICENCE_SHARED = _LICENCE.with_for_update(read=True)
+_LICENCE_EXCLUSIVE = _LICENCE.with_for_update()
+_TEST_SINCE = (
+    select(func.count())
+    .select_from(_conversations)
+    .where(C.licensee_id == bindparam("lic"), C.test.is_(True), C.started_at >= bindparam("since"))
+)
+
 MAX_LENGTH = timedelta(hours=24)
+MAX_MESSAGES = 1000  # messages a unit holds before the next visitor message starts another
+TEST_UNITS_PER_DAY = 100  # PRODUCT.md rule 6: test keys are for trying, not for production
 SWEEP_BATCH = 500  # units ended per sweeper transaction
 MIN_IDLE = timedelta(minutes=5)
 
@@ -75,6 +93,8 @@ MIN_IDLE = timedelta(minutes=5)
 class UnitPolicy:
     idle: timedelta = timedelta(minutes=30)
     max_length: timedelta = MAX_LENGTH
+    max_messages: int = MAX_MESSAGES
+    test_per_day: int = TEST_UNITS_PER_DAY
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +108,9 @@ class Speaker:
     beyond_term: bool
     policy: UnitPolicy
     credentials: tuple[str, ...] = ()  # the socket's keys, checked unrevoked where it writes
+    # False when the caller has not charged the new-conversation limits (its socket believed a
+    # unit was open): a message that would start one is then refused with ``LIMITS`` instead.
+    may_start: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +138,23 @@ class Recorded:
     duplicate: bool  # the client id was stored before: ack again, answer nothing
     started: bool  # this message started a new usage unit
     ended: Ending | None = None  # a lapsed unit that was ended first
+
+
+class Refusal(StrEnum):
+    """Why a visitor message that would start a unit started none (and was not stored)."""
+
+    LIMITS = "limits"  # the new-conversation limits must be charged first, then try again
+    TEST_DAY_FULL = "test_day_full"  # the licensee's test units of today are used up
+    SUSPENDED = "suspended"  # the licence may not serve (as LicenceUnavailable's kinds)
+    REVOKED = "revoked"
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """A visitor message that was not stored because it would have started a unit."""
+
+    reason: Refusal
+    ended: Ending | None = None  # a lapsed unit that was ended first (that end is stored)
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,10 +205,59 @@ def _next_seq(session: Session, conversation_id: str, now: datetime) -> int:
     return int(last_seq)
 
 
+def test_day_start(now: datetime, tz: str) -> datetime:
+    """The start of ``now``'s day in the licensee's time zone (when its test allowance renews)."""
+    return datetime.combine(local_date(now, tz), time(0), tzinfo=zone(tz))
+
+
+def _refusal_to_start(session: Session, who: Speaker, now: datetime) -> Refusal | None:
+    """Why ``who`` may not start a unit now, judged in the write that would start it."""
+    if not who.may_start:
+        return Refusal.LIMITS
+    lock = _LICENCE_EXCLUSIVE if who.test else _LICENCE_SHARED
+    lic = session.execute(lock, {"lic": who.licensee_id}).one()
+    if lic.status == LicenceStatus.SUSPENDED:
+        return Refusal.SUSPENDED
+    if lic.status == LicenceStatus.REVOKED or (
+        term_state(lic.service_end, local_date(now, lic.timezone)) == TermState.LAPSED
+    ):
+        return Refusal.REVOKED
+    if who.test:
+        since = test_day_start(now, lic.timezone)
+        used = session.execute(_TEST_SINCE, {"lic": who.licensee_id, "since": since}).scalar_one()
+        if used >= who.policy.test_per_day:
+            return Refusal.TEST_DAY_FULL
+    return None
+
+
 def record_visitor_message(
     session: Session, who: Speaker, client_id: str, text: str, now: datetime
 ) -> Recorded:
-    """Store a visitor message, opening a unit when none is open (rules 1-3)."""
+    """``offer_visitor_message``, with a refusal raised: LicenceUnavailable when the licence may
+    not serve, RateLimited otherwise (for callers outside the chat's group commit)."""
+    result = offer_visitor_message(session, who, client_id, text, now)
+    if isinstance(result, Recorded):
+        return result
+    if result.reason in (Refusal.SUSPENDED, Refusal.REVOKED):
+        raise LicenceUnavailable(result.reason.value, "this service is not available")
+    retry = (test_day_start(now, _timezone(session, who.licensee_id)) + timedelta(days=1)) - now
+    raise RateLimited(retry.total_seconds() if result.reason == Refusal.TEST_DAY_FULL else 1.0)
+
+
+def _timezone(session: Session, licensee_id: str) -> str:
+    return str(session.execute(select(L.timezone).where(L.id == licensee_id)).scalar_one())
+
+
+def offer_visitor_message(
+    session: Session, who: Speaker, client_id: str, text: str, now: datetime
+) -> Recorded | Refused:
+    """Store a visitor message, opening a unit when none is open (rules 1-3).
+
+    Starting a unit is decided here, whatever the caller believed: the licence's state, the
+    test allowance and (through ``who.may_start``) the new-conversation limits are checked in
+    this transaction. A refusal is a result, not an exception, so that it never rolls back the
+    other writes of a group commit.
+    """
     seen = session.execute(
         _SEEN, {"lic": who.licensee_id, "vis": who.visitor_id, "cid": client_id}
     ).first()
@@ -187,8 +276,16 @@ def record_visitor_message(
             # A unit never mixes test and live keys: a test unit must not carry billed traffic.
             ended = _end(session, row, EndReason.CLOSED, now)
             row = None
+        elif row.last_seq >= who.policy.max_messages:
+            # A unit's stored size is bounded; like the 24-hour cap, the next message starts a
+            # new one, so the chat goes on.
+            ended = _end(session, row, EndReason.MAX_MESSAGES, now)
+            row = None
 
     if row is None:
+        refusal = _refusal_to_start(session, who, now)
+        if refusal is not None:
+            return Refused(refusal, ended)
         conv = ConvRef(id=new_id("conv"), started_at=now, test=who.test)
         session.execute(
             _INSERT_CONV,
@@ -335,16 +432,73 @@ def sweep(session: Session, now: datetime, limit: int = SWEEP_BATCH) -> list[End
     return [e for e in endings if e is not None]
 
 
+_HISTORY_COLUMNS = (M.id, M.role, M.text, M.created_at, M.client_id, M.ai, M.sources)
+
+
+def _row(r: Any) -> HistoryRow:
+    return HistoryRow(r.id, Role(r.role), r.text, r.created_at, r.client_id, r.ai, r.sources)
+
+
 def history(session: Session, conversation_id: str) -> list[HistoryRow]:
     rows = session.execute(
-        select(M.id, M.role, M.text, M.created_at, M.client_id, M.ai, M.sources)
-        .where(M.conversation_id == conversation_id)
-        .order_by(M.seq)
+        select(*_HISTORY_COLUMNS).where(M.conversation_id == conversation_id).order_by(M.seq)
     ).all()
-    return [
-        HistoryRow(r.id, Role(r.role), r.text, r.created_at, r.client_id, r.ai, r.sources)
-        for r in rows
-    ]
+    return [_row(r) for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """The latest messages of a unit (before a point), oldest first, and whether more precede."""
+
+    rows: list[HistoryRow]
+    more: bool
+
+
+def latest(
+    session: Session, conversation_id: str, limit: int, before_seq: int | None = None
+) -> Page:
+    """At most ``limit`` messages of the unit, the latest ones (before ``before_seq``): what a
+    welcome or a history page carries, so that neither grows with the conversation."""
+    query = select(*_HISTORY_COLUMNS).where(M.conversation_id == conversation_id)
+    if before_seq is not None:
+        query = query.where(M.seq < before_seq)
+    rows = session.execute(query.order_by(M.seq.desc()).limit(limit + 1)).all()
+    return Page([_row(r) for r in reversed(rows[:limit])], more=len(rows) > limit)
+
+
+def page_before(
+    session: Session, licensee_id: str, visitor_id: str, message_id: str, limit: int
+) -> Page:
+    """The end user's messages before ``message_id`` in its unit; empty when the message is not
+    theirs (another visitor's or licensee's ids reveal nothing)."""
+    anchor = session.execute(
+        select(M.conversation_id, M.seq).where(
+            M.id == message_id, M.licensee_id == licensee_id, M.visitor_id == visitor_id
+        )
+    ).first()
+    if anchor is None:
+        return Page([], more=False)
+    return latest(session, anchor.conversation_id, limit, before_seq=anchor.seq)
+
+
+def waiting(session: Session, conversation_id: str) -> list[HistoryRow]:
+    """``unanswered`` over the whole unit, without loading it: counted in the database."""
+    counts = session.execute(
+        select(
+            func.count().filter(M.role == Role.VISITOR.value),
+            func.count().filter(M.role == Role.ROBOT.value),
+        ).where(M.conversation_id == conversation_id)
+    ).one()
+    missing = int(counts[0]) - int(counts[1])
+    if missing <= 0:
+        return []
+    rows = session.execute(
+        select(*_HISTORY_COLUMNS)
+        .where(M.conversation_id == conversation_id, M.role == Role.VISITOR.value)
+        .order_by(M.seq.desc())
+        .limit(missing)
+    ).all()
+    return [_row(r) for r in reversed(rows)]
 
 
 def unanswered(rows: Sequence[HistoryRow]) -> list[HistoryRow]:

@@ -36,6 +36,7 @@ MAX_COMMENT_CHARS = 500
 BAD_FRAMES_BEFORE_CLOSE = 10
 MAX_USER_ID_CHARS = 128
 MAX_USER_HASH_CHARS = 128
+MAX_HISTORY_PAGE = 100
 
 
 class ErrorCode(StrEnum):
@@ -53,6 +54,7 @@ class EndReason(StrEnum):
     MAX_LENGTH = "max_length"
     AGENT = "agent"
     SUSPENDED = "suspended"
+    MAX_MESSAGES = "max_messages"  # extension: the unit holds its maximum number of messages
 
 
 class NoticeKind(StrEnum):
@@ -127,10 +129,22 @@ class Rating(_ClientFrame):
     comment: Annotated[StrictStr, Field(max_length=MAX_COMMENT_CHARS)] | None = None
 
 
-ClientFrame = Annotated[Hello | Message | Close | Rating, Field(discriminator="type")]
-_client_adapter: TypeAdapter[Hello | Message | Close | Rating] = TypeAdapter(ClientFrame)
+class HistoryRequest(_ClientFrame):
+    """*(extension)* The messages before ``before`` (a history item's id), latest ``limit``."""
 
-CLIENT_FRAME_TYPES = frozenset({"hello", "message", "close", "rating"})
+    type: Literal["history"]
+    before: Annotated[StrictStr, Field(min_length=1, max_length=MAX_CLIENT_ID_CHARS)]
+    limit: Annotated[StrictInt, Field(ge=1, le=MAX_HISTORY_PAGE)] = 50
+
+
+ClientFrame = Annotated[
+    Hello | Message | Close | Rating | HistoryRequest, Field(discriminator="type")
+]
+_client_adapter: TypeAdapter[Hello | Message | Close | Rating | HistoryRequest] = TypeAdapter(
+    ClientFrame
+)
+
+CLIENT_FRAME_TYPES = frozenset({"hello", "message", "close", "rating", "history"})
 
 
 class FrameError(Exception):
@@ -164,7 +178,7 @@ def _has_lone_surrogate(data: object) -> bool:
     return False
 
 
-def parse_client_frame(raw: str) -> Hello | Message | Close | Rating:
+def parse_client_frame(raw: str) -> Hello | Message | Close | Rating | HistoryRequest:
     """Parse one text frame; raise FrameError(bad_frame | message_too_long) when it is not valid.
 
     Whatever the client sent, the outcome is a frame or a FrameError, never another exception:
@@ -249,6 +263,7 @@ class WidgetConfig(_ServerFrame):
     disclaimer: str
     locale: str
     theme: dict[str, Any]
+    test: bool = False  # extension: connected with a test key (the widget shows "test mode")
 
 
 class Notice(_ServerFrame):
@@ -267,6 +282,15 @@ class Welcome(_ServerFrame):
     config: WidgetConfig
     notice: Notice | None = None
     user: str | None = None  # extension: the verified hello.user id, else null
+    more_history: bool = False  # extension: earlier messages exist (ask with a history frame)
+
+
+class HistoryPage(_ServerFrame):
+    """*(extension)* The answer to a ``history`` request: items oldest first."""
+
+    type: Literal["history"] = "history"
+    items: list[HistoryItem]
+    more: bool
 
 
 class Ack(_ServerFrame):
@@ -322,7 +346,16 @@ class Error(_ServerFrame):
 
 
 ServerFrame = (
-    Welcome | Ack | ReplyStart | ReplyDelta | ReplyRestart | ReplyEnd | Ended | Notice | Error
+    Welcome
+    | Ack
+    | ReplyStart
+    | ReplyDelta
+    | ReplyRestart
+    | ReplyEnd
+    | Ended
+    | Notice
+    | Error
+    | HistoryPage
 )
 
 SERVER_FRAME_TYPES = frozenset(
@@ -336,6 +369,7 @@ SERVER_FRAME_TYPES = frozenset(
         "ended",
         "notice",
         "error",
+        "history",
     }
 )
 

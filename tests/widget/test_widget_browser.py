@@ -626,3 +626,62 @@ def test_screenshots(
         assert watch.errors == [] and watch.dialogs == []
     finally:
         context.close()
+
+
+# ---------------------------------------------------------------- test keys, long conversations
+
+
+def history_items(first: int, last: int) -> list[dict[str, Any]]:
+    """Alternating visitor and robot items numbered first..last (ids h<n>)."""
+    items: list[dict[str, Any]] = []
+    for n in range(first, last + 1):
+        item: dict[str, Any] = {"id": f"h{n}", "text": f"第{n}条", "at": "2025-01-02T10:00:00Z"}
+        if n % 2 == 0:
+            item.update(role="visitor", client_id=f"c{n}")
+        else:
+            ai = {"label": "内容由AI生成", "producer": "kefu", "model": "kefu-kb-1"}
+            item.update(role="robot", ai={**ai, "content_id": f"h{n}"})
+        items.append(item)
+    return items
+
+
+def test_a_test_key_shows_test_mode_and_earlier_messages_load_on_demand(shop: Shop) -> None:
+    page, server, _ = shop
+    server.config = {**server.config, "test": True}
+    server.history = history_items(40, 49)
+    server.welcome_extra = {"more_history": True}
+    open_chat(page)
+    expect(part(page, "test-mode")).to_be_visible()
+    expect(part(page, "test-mode")).to_have_text("测试模式")
+    earlier = part(page, "earlier")
+    expect(earlier).to_have_text("查看更早的消息")
+    page.screenshot(path=str(ARTIFACTS / "widget-test-mode.png"))
+
+    earlier.click()  # the button asks for the page before the oldest message shown
+    wait_until(page, lambda: len(server.sent("history")) == 1)
+    assert server.sent("history")[0]["before"] == "h40"
+    server.last.send({"type": "history", "items": history_items(20, 39), "more": True})
+    rows = part(page, "messages").locator("[data-id]")
+    expect(rows).to_have_count(30)
+    expect(rows.first).to_have_attribute("data-id", "h20")
+
+    # Scrolling to the top asks for the next page; the last one removes the button.
+    part(page, "messages").evaluate("list => { list.scrollTop = 0; }")
+    wait_until(page, lambda: len(server.sent("history")) == 2)
+    assert server.sent("history")[1]["before"] == "h20"
+    server.last.send({"type": "history", "items": history_items(18, 19), "more": False})
+    expect(rows).to_have_count(32)
+    expect(part(page, "earlier")).to_have_count(0)
+    robot = rows.filter(has_text="第19条")
+    expect(robot.locator(".ai-label")).to_have_count(1)
+
+
+def test_a_live_key_shows_no_test_mark_in_english(shop: Shop) -> None:
+    page, server, _ = shop
+    server.config = {**server.config, "locale": "en"}
+    open_chat(page)
+    expect(part(page, "test-mode")).to_be_hidden()
+    server.config = {**server.config, "test": True}
+    server.last.close(1011)  # the next welcome (a test key now) shows the mark, in English
+    expect(part(page, "test-mode")).to_have_text("Test mode")
+    expect(part(page, "test-mode")).to_be_visible()

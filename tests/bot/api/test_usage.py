@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -262,8 +262,9 @@ def test_usage_csv_has_a_bom_the_columns_and_no_formula(
 def test_usage_of_an_open_conversation_leaves_the_end_empty(
     client: httpx.Client, db: Database, make_tenant: Callable[..., Any]
 ) -> None:
-    shop = make_tenant("Open")
-    # Far in the future, so the server's idle sweeper leaves it open.
+    # Far in the future, so the server's idle sweeper leaves it open; the licence runs till then
+    # (a conversation never starts on a lapsed licence).
+    shop = make_tenant("Open", end=date(2031, 12, 31))
     at = datetime(2030, 5, 1, 8, 0, tzinfo=UTC)
     conv = conversation(db, speaker(db, shop.licensee.id, "v1"), at, ["hi"], end=False)
     key = shop.keys.secret_key

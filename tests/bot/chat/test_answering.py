@@ -70,6 +70,7 @@ async def answer(
     kit.services.answerers.fixed = answerer
     who = units.Speaker(kit.licensee.id, "v_1", kit.site_key_id, False, False, units.UnitPolicy())
     rec = await kit.services.store.record_message(who, "q", question, kit.clock())
+    assert isinstance(rec, units.Recorded)
     frames: list[ServerFrame] = []
 
     async def send(frame: ServerFrame) -> None:

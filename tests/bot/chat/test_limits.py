@@ -15,6 +15,8 @@ LIMITS = Limits(
     key_messages=Rate(100, 60),
     visitor_conversations=Rate(2, 3600),
     key_conversations=Rate(50, 3600),
+    visitor_hellos=Rate(2, 60),
+    address_hellos=Rate(3, 60),
 )
 ALICE = Sender("lic_1", "v_alice", "key_1")
 
@@ -49,9 +51,11 @@ def test_limits_come_from_settings() -> None:
         rate_key_messages="600/min",
         rate_visitor_conversations="3/h",
         rate_key_conversations="100/d",
+        rate_visitor_hellos="7/min",
+        rate_address_hellos="70/min",
     )
     assert Limits.from_settings(settings) == Limits(
-        Rate(5, 10), Rate(600, 60), Rate(3, 3600), Rate(100, 86400)
+        Rate(5, 10), Rate(600, 60), Rate(3, 3600), Rate(100, 86400), Rate(7, 60), Rate(70, 60)
     )
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
+from sqlmodel import select
 
 from bot.chat.claims import MessageKey
 from bot.chat.limits import Limits
@@ -19,6 +21,7 @@ from core.chat.frames import (
     EndReason,
     Error,
     ErrorCode,
+    HistoryPage,
     Notice,
     NoticeKind,
     ReplyDelta,
@@ -28,11 +31,13 @@ from core.chat.frames import (
 )
 from core.db.tables import ContentBlock, Conversation, LicenceStatus, Message
 from core.licensing import visitor_tokens
-from core.licensing.licensees import set_status
+from core.licensing.licensees import authenticate_chat, set_status
 from core.licensing.maintenance import Window
+from core.licensing.suspension import suspend
 from core.moderation.matcher import Matcher, WordList
 from core.ratelimit import MemoryRateLimiter, Rate
 from testkit.sessions import ChatKit, Outbox
+from testkit.tenants import ORIGIN
 
 pytestmark = pytest.mark.anyio
 
@@ -217,6 +222,8 @@ async def test_a_flooding_visitor_is_rate_limited_with_a_retry_time(chat_kit: Ch
         key_messages=Rate(100, 1),
         visitor_conversations=Rate(100, 1),
         key_conversations=Rate(100, 1),
+        visitor_hellos=Rate(100, 1),
+        address_hellos=Rate(100, 1),
     )
     session, outbox = await chat_kit.greeted()
     for n in range(3):
@@ -393,3 +400,141 @@ async def test_after_stop_running_answers_are_stored_but_nothing_is_sent(
     assert "reply.end" not in outbox.types()
     assert chat_kit.count(Message, role="robot") == 1
     assert len(chat_kit.services.hub) == 0 and len(chat_kit.services.claims) == 0
+
+
+# ------------------------------------------------------------------ bounded work (issue 11)
+
+
+def use_settings(chat_kit: ChatKit, **changes: object) -> None:
+    chat_kit.services.settings = chat_kit.services.settings.model_copy(update=changes)
+
+
+async def hello(chat_kit: ChatKit, session: ChatSession, visitor: str | None) -> None:
+    await chat_kit.say(session, {"type": "hello", "visitor": visitor, "locale": "en"})
+
+
+async def test_alternating_a_live_and_a_test_socket_cannot_skip_the_conversation_limit(
+    chat_kit: ChatKit,
+) -> None:
+    limits = chat_kit.services.limits
+    chat_kit.services.limits = replace(limits, visitor_conversations=Rate(3, 3600))
+    live, live_out = await chat_kit.greeted()
+    token = welcome_of(live_out).visitor
+    trial, trial_out = await chat_kit.connect(chat_kit.keys.test_site_key)
+    await hello(chat_kit, trial, token)
+    for n in range(10):  # each socket believes the other's unit is open and its own goes on
+        session = live if n % 2 == 0 else trial
+        await chat_kit.say(session, {"type": "message", "id": f"m{n}", "text": "hi"})
+        await session.answering.wait()
+    assert chat_kit.count(Conversation) == 3
+    limited = [
+        f
+        for f in live_out.frames + trial_out.frames
+        if isinstance(f, Error) and f.code == ErrorCode.RATE_LIMITED
+    ]
+    assert len(limited) == 7 and all(f.retry_after and f.retry_after > 0 for f in limited)
+
+
+async def test_test_keys_start_at_most_the_daily_allowance_and_the_widget_is_told(
+    chat_kit: ChatKit,
+) -> None:
+    use_settings(chat_kit, test_conversations_per_day=2)
+    live, live_out = await chat_kit.greeted()
+    assert welcome_of(live_out).config.test is False
+    for _ in range(3):
+        session, outbox = await chat_kit.connect(chat_kit.keys.test_site_key)
+        await hello(chat_kit, session, None)
+        assert welcome_of(outbox).config.test is True
+        await chat_kit.say(session, {"type": "message", "id": "m", "text": "hi"})
+        await session.answering.wait()
+    error = error_of(outbox)
+    assert (error.code, error.id) == (ErrorCode.RATE_LIMITED, "m")
+    assert error.retry_after is not None and 0 < error.retry_after <= 24 * 3600
+    assert chat_kit.count(Conversation, test=True) == 2
+    await chat_kit.say(live, {"type": "message", "id": "m", "text": "hi"})  # live keys go on
+    assert chat_kit.count(Conversation, test=False) == 1
+
+
+async def test_the_welcome_carries_the_latest_messages_and_earlier_ones_come_by_page(
+    chat_kit: ChatKit,
+) -> None:
+    use_settings(chat_kit, welcome_history=3)
+    first, first_out = await chat_kit.greeted()
+    for n in range(4):  # four questions, four answers
+        await chat_kit.say(first, {"type": "message", "id": f"m{n}", "text": f"q{n}"})
+        await first.answering.wait()
+    again, again_out = await chat_kit.connect()
+    await hello(chat_kit, again, welcome_of(first_out).visitor)
+    welcome = welcome_of(again_out)
+    assert len(welcome.history) == 3 and welcome.more_history is True
+    assert [item.text for item in welcome.history] == ["echo: q2", "q3", "echo: q3"]
+    await chat_kit.say(again, {"type": "history", "before": welcome.history[0].id, "limit": 10})
+    page = again_out.frames[-1]
+    assert isinstance(page, HistoryPage) and page.more is False
+    assert [item.text for item in page.items] == ["q0", "echo: q0", "q1", "echo: q1", "q2"]
+
+
+async def test_a_history_page_of_someone_elses_message_is_empty(chat_kit: ChatKit) -> None:
+    owner, _ = await chat_kit.greeted()
+    await chat_kit.say(owner, {"type": "message", "id": "m", "text": "secret"})
+    await owner.answering.wait()
+    theirs = chat_kit.db.read(lambda c: c.execute(select(Message.id)).scalars().first())
+    stranger, outbox = await chat_kit.greeted()
+    await chat_kit.say(stranger, {"type": "history", "before": theirs, "limit": 5})
+    assert outbox.frames[-1] == HistoryPage(items=[], more=False)
+
+
+async def test_hellos_are_limited_per_end_user_and_per_address(chat_kit: ChatKit) -> None:
+    chat_kit.services.limits = replace(
+        chat_kit.services.limits, visitor_hellos=Rate(2, 60), address_hellos=Rate(3, 60)
+    )
+    _, outbox = await chat_kit.greeted()
+    token = welcome_of(outbox).visitor
+    outcomes = []
+    for _ in range(2):
+        again, again_out = await chat_kit.connect()
+        await hello(chat_kit, again, token)
+        outcomes.append(again_out.types())
+    assert outcomes == [["welcome"], ["error"]]
+    assert error_of(again_out).code == ErrorCode.RATE_LIMITED and again.visitor_id is None
+
+    with chat_kit.db.read_session() as s:
+        ctx = authenticate_chat(s, chat_kit.keys.site_key, ORIGIN, None)
+    seen = []
+    for address in ["203.0.113.5"] * 4 + ["198.51.100.7"]:
+        session = ChatSession(chat_kit.services, ctx, Outbox(), address)
+        chat_kit.sessions.append(session)
+        box = session.sink
+        assert isinstance(box, Outbox)
+        await hello(chat_kit, session, None)
+        seen.append(box.types())
+    assert seen == [["welcome"]] * 3 + [["error"], ["welcome"]]
+
+
+async def test_a_suspension_the_socket_has_not_heard_of_starts_nothing_and_closes_at_once(
+    chat_kit: ChatKit,
+) -> None:
+    _, other_out = await chat_kit.greeted()
+    session, outbox = await chat_kit.greeted()
+    with chat_kit.db.session() as s:  # made elsewhere: these sessions still hold the old row
+        suspend(s, chat_kit.licensee.id, chat_kit.clock())
+        s.commit()
+    assert session.licensee.status == LicenceStatus.ACTIVE
+    await chat_kit.say(session, {"type": "message", "id": "m", "text": "hi"})
+    assert outbox.types() == ["welcome", "notice"] and outbox.closed == (4403, "suspended")
+    assert other_out.closed == (4403, "suspended")  # told now, not at the next watch
+    assert chat_kit.count(Conversation) == 0 and chat_kit.count(Message) == 0
+
+
+async def test_a_suspension_ends_an_open_unit_and_the_next_message_starts_none(
+    chat_kit: ChatKit,
+) -> None:
+    session, outbox = await chat_kit.greeted()
+    await chat_kit.say(session, {"type": "message", "id": "m1", "text": "hi"})
+    await session.answering.wait()
+    with chat_kit.db.session() as s:
+        suspend(s, chat_kit.licensee.id, chat_kit.clock())
+        s.commit()
+    await chat_kit.say(session, {"type": "message", "id": "m2", "text": "again"})
+    assert outbox.types()[-2:] == ["ended", "notice"] and outbox.closed == (4403, "suspended")
+    assert chat_kit.count(Conversation) == 1 and chat_kit.count(Message, role="visitor") == 1

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypedDict
 
@@ -16,10 +17,13 @@ from sqlalchemy import func, select
 from sqlmodel import Session
 
 from core.chat import conversations as units
-from core.chat.conversations import Recorded, Speaker, UnitPolicy, due_end
+from core.chat.conversations import Recorded, Refusal, Refused, Speaker, UnitPolicy, due_end
 from core.chat.frames import EndReason, Role
 from core.db.engine import Database
-from core.db.tables import Conversation, KeyKind, Message, Rating
+from core.db.tables import Conversation, KeyKind, LicenceStatus, Message, Rating
+from core.errors import LicenceUnavailable, RateLimited
+from core.licensing.licensees import set_status
+from core.licensing.suspension import suspend
 from core.reporting.usage import month_usage
 from testkit.tenants import key_id
 
@@ -62,6 +66,12 @@ def speaker(
         beyond_term=False,
         policy=policy,
     )
+
+
+def attempt(
+    db: Database, who: Speaker, client_id: str, at: datetime, text: str = "hi"
+) -> Recorded | Refused:
+    return db.writer.run(lambda conn: units.offer_visitor_message(conn, who, client_id, text, at))
 
 
 def say(db: Database, who: Speaker, client_id: str, at: datetime, text: str = "hi") -> Recorded:
@@ -656,3 +666,138 @@ def test_unanswered_questions_are_the_last_ones_beyond_the_replies() -> None:
     assert units.unanswered([row(v, 1), row(v, 2), row(r, 3)]) == [row(v, 2)]  # q1, q2, answer 1
     assert units.unanswered([row(v, 1), row(v, 2)]) == [row(v, 1), row(v, 2)]
     assert units.unanswered([]) == []
+
+
+# ------------------------------------------------------------------------------ where a unit starts
+
+
+def set_licence(db: Database, lic: str, status: LicenceStatus) -> None:
+    with db.session() as s:
+        set_status(s, lic, status, T0)
+        s.commit()
+
+
+@pytest.mark.parametrize(
+    ("status", "refusal"),
+    [(LicenceStatus.SUSPENDED, Refusal.SUSPENDED), (LicenceStatus.REVOKED, Refusal.REVOKED)],
+)
+def test_a_licence_that_may_not_serve_starts_no_unit_whatever_the_caller_believed(
+    db: Database, lic: str, status: LicenceStatus, refusal: Refusal
+) -> None:
+    who = speaker(db, lic)
+    set_licence(db, lic, status)
+    refused = attempt(db, who, "m1", T0)
+    assert refused == Refused(refusal)
+    assert conv_rows(db, lic) == [] and message_count(db, licensee_id=lic) == 0
+
+
+def test_a_message_that_would_start_a_unit_without_its_limits_charged_is_refused(
+    db: Database, lic: str
+) -> None:
+    uncharged = replace(speaker(db, lic), may_start=False)
+    first = say(db, speaker(db, lic), "m1", T0)
+    # Continuing needs no limits ...
+    assert say(db, uncharged, "m2", T0 + MIN).conversation == first.conversation
+    # ... starting one does, even when the open unit lapsed meanwhile (that end is kept).
+    refused = attempt(db, uncharged, "m3", T0 + 2 * MIN + DEFAULT.idle)
+    assert isinstance(refused, Refused) and refused.reason == Refusal.LIMITS
+    assert refused.ended is not None and refused.ended.reason == EndReason.IDLE
+    assert [r.end_reason for r in conv_rows(db, lic)] == ["idle"]
+    assert message_count(db, licensee_id=lic) == 2
+
+
+def test_test_units_stop_at_the_daily_allowance_of_the_licensees_day(
+    db: Database, make_tenant: Callable[..., Any]
+) -> None:
+    lic = str(make_tenant("Trial", timezone="Asia/Shanghai").licensee.id)
+    policy = UnitPolicy(test_per_day=3)
+    # 16:30 UTC is 00:30 the next day in Shanghai: the allowance of that day starts there.
+    day = datetime(2026, 3, 2, 16, 30, tzinfo=UTC)
+    for n in range(3):
+        who = speaker(db, lic, f"v{n}", test=True, policy=policy)
+        assert say(db, who, "m", day + n * MIN).started
+    late = speaker(db, lic, "v9", test=True, policy=policy)
+    assert attempt(db, late, "m", day + 5 * MIN) == Refused(Refusal.TEST_DAY_FULL)
+    # Counted from the stored units: a unit of yesterday (Shanghai) does not count, live ones
+    # are never limited by it, and the next local day has a fresh allowance.
+    assert say(db, speaker(db, lic, "v9", policy=policy), "live", day + 6 * MIN).started
+    next_day = day + timedelta(hours=24)
+    assert say(db, late, "m2", next_day).started
+    assert units.test_day_start(day, "Asia/Shanghai") == datetime(2026, 3, 2, 16, tzinfo=UTC)
+
+
+def test_test_units_of_the_previous_local_day_do_not_count(
+    db: Database, make_tenant: Callable[..., Any]
+) -> None:
+    lic = str(make_tenant("Trial", timezone="Asia/Shanghai").licensee.id)
+    policy = UnitPolicy(test_per_day=1)
+    before_midnight = datetime(2026, 3, 2, 15, 59, tzinfo=UTC)  # 23:59 in Shanghai
+    assert say(db, speaker(db, lic, "a", test=True, policy=policy), "m", before_midnight).started
+    after = before_midnight + 2 * MIN
+    assert say(db, speaker(db, lic, "b", test=True, policy=policy), "m", after).started
+
+
+def test_a_unit_holds_at_most_max_messages_then_the_next_message_starts_another(
+    db: Database, lic: str
+) -> None:
+    who = speaker(db, lic, policy=UnitPolicy(max_messages=4))
+    first = say(db, who, "m1", T0)
+    for n in range(2, 5):
+        assert say(db, who, f"m{n}", T0 + n * MIN).conversation == first.conversation
+    fifth = say(db, who, "m5", T0 + 5 * MIN)
+    assert fifth.started and fifth.conversation != first.conversation
+    assert fifth.ended is not None and fifth.ended.reason == EndReason.MAX_MESSAGES
+    assert conv_row(db, first.conversation.id).end_reason == "max_messages"
+    assert message_count(db, conversation_id=first.conversation.id) == 4
+
+
+def test_latest_and_page_before_bound_what_is_read(db: Database, lic: str) -> None:
+    who = speaker(db, lic)
+    recs = [say(db, who, f"m{n}", T0 + n * MIN) for n in range(7)]
+    conv = recs[0].conversation.id
+    page = db.read(lambda conn: units.latest(conn, conv, 3))
+    assert [r.client_id for r in page.rows] == ["m4", "m5", "m6"] and page.more
+    older = db.read(lambda conn: units.page_before(conn, lic, "vis_1", page.rows[0].id, limit=3))
+    assert [r.client_id for r in older.rows] == ["m1", "m2", "m3"] and older.more
+    oldest = db.read(lambda conn: units.page_before(conn, lic, "vis_1", recs[1].message_id, 3))
+    assert [r.client_id for r in oldest.rows] == ["m0"] and not oldest.more
+    # Another end user's message id reveals nothing.
+    theirs = db.read(lambda conn: units.page_before(conn, lic, "vis_2", page.rows[0].id, 3))
+    assert theirs == units.Page([], more=False)
+    # Unanswered questions are counted over the whole unit, not the page.
+    assert [r.client_id for r in db.read(lambda conn: units.waiting(conn, conv))] == [
+        f"m{n}" for n in range(7)
+    ]
+
+
+def test_outside_the_chat_a_refusal_is_raised_as_the_errors_the_edges_know(
+    db: Database, lic: str
+) -> None:
+    trial = speaker(db, lic, test=True, policy=UnitPolicy(test_per_day=0))
+    with pytest.raises(RateLimited) as limited:
+        say(db, trial, "m", T0)
+    assert 0 < limited.value.retry_after <= 24 * 3600
+    set_licence(db, lic, LicenceStatus.SUSPENDED)
+    with pytest.raises(LicenceUnavailable):
+        say(db, speaker(db, lic), "m", T0)
+
+
+def test_a_start_waits_for_a_suspension_being_made_and_then_starts_nothing(
+    db: Database, lic: str
+) -> None:
+    if not db.url.startswith("postgresql"):
+        pytest.skip("SQLite has one writer: a start and a suspension cannot interleave")
+    outcome: list[Recorded | Refused] = []
+    starter = threading.Thread(
+        target=lambda: outcome.append(attempt(db, speaker(db, lic, "late"), "m", T0))
+    )
+    with db.session() as s:
+        suspend(s, lic, T0)  # the licence row is updated, not yet committed
+        s.flush()
+        starter.start()
+        starter.join(timeout=0.5)
+        assert starter.is_alive()  # the start waits on the licence's row ...
+        s.commit()
+    starter.join(timeout=10)
+    assert outcome == [Refused(Refusal.SUSPENDED)]  # ... and then sees the suspension
+    assert conv_rows(db, lic) == []

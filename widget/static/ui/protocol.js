@@ -5,9 +5,9 @@ var protocol = (function () {
   // Every constant below mirrors one in core/chat/frames.py; the test suite compares each list
   // with the server's, so a value added on one side only fails it. The end reasons, notice kinds
   // and roles are listed for that check: the view names the ones it shows.
-  var FRAME_TYPES = ["hello", "message", "close", "rating", "welcome", "ack", "reply.start", "reply.delta", "reply.restart", "reply.end", "ended", "notice", "error"];
+  var FRAME_TYPES = ["hello", "message", "close", "rating", "welcome", "ack", "reply.start", "reply.delta", "reply.restart", "reply.end", "ended", "notice", "error", "history"];
   var ERROR_CODES = ["hello_required", "bad_frame", "message_too_long", "no_conversation", "rate_limited", "unavailable"];
-  var END_REASONS = ["closed", "idle", "max_length", "agent", "suspended"];
+  var END_REASONS = ["closed", "idle", "max_length", "agent", "suspended", "max_messages"];
   var NOTICE_KINDS = ["maintenance", "suspended"];
   var ROLES = ["visitor", "robot", "agent", "system"];
   var CLOSE_SUSPENDED = 4403;
@@ -78,6 +78,9 @@ var protocol = (function () {
     },
     rating: function (score) {
       return { type: "rating", score: score };
+    },
+    history: function (before, limit) {
+      return { type: "history", before: before, limit: limit };
     }
   };
 })();

@@ -53,6 +53,9 @@ function render(ctx, texts) {
     title.id = "kefu-title";
     var status = part("div", "status", "status");
     status.setAttribute("role", "status");
+    // Connected with a test key: these conversations are not billed, and the visitor sees it.
+    var testMark = part("span", "test-mark", "test-mode");
+    testMark.hidden = true;
     headText.appendChild(title);
     headText.appendChild(status);
     var endBtn = part("button", "end-btn", "end");
@@ -62,6 +65,7 @@ function render(ctx, texts) {
     minBtn.appendChild(icon("minimise"));
     head.appendChild(avatar);
     head.appendChild(headText);
+    head.appendChild(testMark);
     head.appendChild(endBtn);
     head.appendChild(minBtn);
     panel.appendChild(head);
@@ -134,7 +138,7 @@ function render(ctx, texts) {
       bannerClose: bannerClose, list: list, typing: typing, typingLabel: typingLabel, state: state,
       stateIcon: stateIcon, stateTitle: stateTitle, stateText: stateText, stateWhen: stateWhen,
       counter: counter, composer: composer, input: input, sendBtn: sendBtn,
-      attribution: attribution, disclaimer: disclaimer
+      attribution: attribution, disclaimer: disclaimer, testMark: testMark
     };
   }
 

@@ -23,7 +23,8 @@ function strings(locale) {
         idle: "对话因长时间无操作已结束",
         max_length: "对话时间已达上限，已自动结束",
         agent: "客服已结束本次对话",
-        suspended: "服务已暂停，对话已结束"
+        suspended: "服务已暂停，对话已结束",
+        max_messages: "对话消息数已达上限，请继续提问，将开始新的对话"
       },
       rate: "请为本次服务打分",
       star: "{n} 星",
@@ -46,7 +47,9 @@ function strings(locale) {
       disclaimer: "AI 回答仅供参考，可能不准确",
       attribution: "技术支持：" + PRODUCT_NAME,
       dismiss: "关闭提示",
-      messages: "对话消息"
+      messages: "对话消息",
+      testMode: "测试模式",
+      earlier: "查看更早的消息"
     },
     "en": {
       title: "Customer service",
@@ -69,7 +72,8 @@ function strings(locale) {
         idle: "The conversation ended after a period of inactivity",
         max_length: "The conversation reached its maximum length",
         agent: "The agent ended the conversation",
-        suspended: "The service was suspended and the conversation ended"
+        suspended: "The service was suspended and the conversation ended",
+        max_messages: "The conversation reached its maximum number of messages; ask on to start a new one"
       },
       rate: "How was our service?",
       star: "{n} stars",
@@ -92,7 +96,9 @@ function strings(locale) {
       disclaimer: "AI answers may be inaccurate",
       attribution: "Powered by " + PRODUCT_NAME,
       dismiss: "Dismiss",
-      messages: "Conversation messages"
+      messages: "Conversation messages",
+      testMode: "Test mode",
+      earlier: "Earlier messages"
     }
   };
 

@@ -34,6 +34,9 @@ function view(ctx) {
   var typingWatchdog = null;
   var user = ctx.want.user;   // {id, hash} from Kefu.identify, or null
   var myVisitor = null;       // the visitor token of this tab's last welcome
+  var HISTORY_PAGE = 50;
+  var earlier = null;         // the "earlier messages" button while more history exists
+  var loadingEarlier = false; // a history request is on its way
   var ui = { wrap: ctx.wrap, launcher: ctx.launcher };
 
   var conn = connection(
@@ -90,6 +93,11 @@ function view(ctx) {
     });
     ui.input.addEventListener("input", onInput);
     ui.panel.addEventListener("keydown", onPanelKey);
+    ui.list.addEventListener("scroll", function () {
+      if (ui.list.scrollTop === 0) {
+        loadEarlier();
+      }
+    });
     applyTexts();
     ctx.wrap.appendChild(ui.panel);
   }
@@ -140,6 +148,11 @@ function view(ctx) {
     ui.sendBtn.title = t("send");
     ui.typingLabel.textContent = t("typing");
     ui.list.setAttribute("aria-label", t("messages"));
+    ui.testMark.textContent = t("testMode");
+    ui.testMark.hidden = cfg.test !== true;
+    if (earlier) {
+      earlier.textContent = t("earlier");
+    }
     // The attribution line is a licence term: it is always shown, whatever the config says.
     ui.attribution.textContent = str(cfg.attribution) || t("attribution");
     dom.withTail(ui.disclaimer, str(cfg.disclaimer) || t("disclaimer"));
@@ -403,6 +416,7 @@ function view(ctx) {
       case "ended": onEnded(f); break;
       case "notice": showNotice(f); break;
       case "error": onError(f); break;
+      case "history": onHistory(f); break;
       default: break; // unknown frame types are ignored
     }
   }
@@ -423,7 +437,7 @@ function view(ctx) {
     applyTheme();
     hideUnavailable();
     applyTexts();
-    renderHistory(Array.isArray(f.history) ? f.history : []);
+    renderHistory(Array.isArray(f.history) ? f.history : [], f.more_history === true);
     ui.banner.hidden = true;
     if (f.notice) {
       showNotice(f.notice);
@@ -432,10 +446,88 @@ function view(ctx) {
     scrollToEnd(true);
   }
 
-  function renderHistory(items) {
+  // One history item as its row (null for an item this client cannot show); a visitor row is
+  // filed in `seen` under its client id.
+  function historyRow(item, seen) {
+    if (!item || typeof item !== "object") {
+      return null;
+    }
+    var role = str(item.role);
+    var text = str(item.text);
+    var row;
+    if (role === "visitor") {
+      var cid = str(item.client_id);
+      row = dom.visitorRow(text, cid, "sent");
+      if (cid) {
+        seen[cid] = row;
+      }
+    } else if (role === "robot") {
+      row = dom.messageRow("robot", text, item.at);
+      dom.setAiData(row, item.ai);
+      row.appendChild(aiLabelNode(item.ai));
+    } else if (role === "agent") {
+      row = dom.messageRow("agent", text, item.at);
+    } else if (role === "system") {
+      row = el("div", "system", text);
+      row.setAttribute("data-role", "system");
+    } else {
+      return null;
+    }
+    if (item.id) {
+      row.setAttribute("data-id", String(item.id));
+    }
+    return row;
+  }
+
+  // The welcome carries the latest messages; earlier ones come a page at a time, when the
+  // visitor scrolls to the top or presses the button above the oldest one.
+  function setEarlier(more) {
+    if (earlier) {
+      earlier.remove();
+      earlier = null;
+    }
+    loadingEarlier = false;
+    if (!more) {
+      return;
+    }
+    earlier = dom.part("button", "earlier", "earlier", t("earlier"));
+    earlier.type = "button";
+    earlier.addEventListener("click", loadEarlier);
+    var first = ui.list.querySelector("[data-id]");
+    ui.list.insertBefore(earlier, first);
+  }
+
+  function loadEarlier() {
+    var oldest = ui.list.querySelector("[data-id]");
+    if (!earlier || loadingEarlier || !oldest || !conn.welcomed()) {
+      return;
+    }
+    loadingEarlier = conn.send(protocol.history(oldest.getAttribute("data-id"), HISTORY_PAGE));
+  }
+
+  function onHistory(f) {
+    var oldest = ui.list.querySelector("[data-id]");
+    if (!oldest) {
+      return; // the view was redrawn meanwhile; the next welcome starts again
+    }
+    var before = ui.list.scrollHeight;
+    var seen = {};
+    (Array.isArray(f.items) ? f.items : []).forEach(function (item) {
+      var row = historyRow(item, seen);
+      if (row) {
+        ui.list.insertBefore(row, oldest);
+      }
+    });
+    setEarlier(f.more === true);
+    // Keep the message the visitor was reading where it was.
+    ui.list.scrollTop += ui.list.scrollHeight - before;
+  }
+
+  function renderHistory(items, more) {
     replies = {};
     lastInlineError = null;
     ui.list.textContent = "";
+    earlier = null;
     ui.typing.hidden = true;
     var greeting = str(config && config.greeting);
     if (greeting) {
@@ -445,35 +537,12 @@ function view(ctx) {
     }
     var seen = {};
     items.forEach(function (item) {
-      if (!item || typeof item !== "object") {
-        return;
+      var row = historyRow(item, seen);
+      if (row) {
+        ui.list.appendChild(row);
       }
-      var role = str(item.role);
-      var text = str(item.text);
-      var row;
-      if (role === "visitor") {
-        var cid = str(item.client_id);
-        row = dom.visitorRow(text, cid, "sent");
-        if (cid) {
-          seen[cid] = row;
-        }
-      } else if (role === "robot") {
-        row = dom.messageRow("robot", text, item.at);
-        dom.setAiData(row, item.ai);
-        row.appendChild(aiLabelNode(item.ai));
-      } else if (role === "agent") {
-        row = dom.messageRow("agent", text, item.at);
-      } else if (role === "system") {
-        row = el("div", "system", text);
-        row.setAttribute("data-role", "system");
-      } else {
-        return;
-      }
-      if (item.id) {
-        row.setAttribute("data-id", String(item.id));
-      }
-      ui.list.appendChild(row);
     });
+    setEarlier(!!more);
     // Messages not yet acknowledged: keep their bubbles (once) after the history.
     conn.outbox().forEach(function (m) {
       if (seen[m.id]) {
@@ -621,6 +690,7 @@ function view(ctx) {
   }
 
   function onError(f) {
+    loadingEarlier = false; // a refused history request may be asked again
     var code = protocol.errorCode(str(f.code));
     var id = typeof f.id === "string" ? f.id : null;
     if (id) {
