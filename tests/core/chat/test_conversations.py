@@ -782,11 +782,11 @@ def test_outside_the_chat_a_refusal_is_raised_as_the_errors_the_edges_know(
         say(db, speaker(db, lic), "m", T0)
 
 
+# PostgreSQL only: SQLite has one writer, so a start and a suspension cannot interleave there.
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
 def test_a_start_waits_for_a_suspension_being_made_and_then_starts_nothing(
     db: Database, lic: str
 ) -> None:
-    if not db.url.startswith("postgresql"):
-        pytest.skip("SQLite has one writer: a start and a suspension cannot interleave")
     outcome: list[Recorded | Refused] = []
     starter = threading.Thread(
         target=lambda: outcome.append(attempt(db, speaker(db, lic, "late"), "m", T0))
