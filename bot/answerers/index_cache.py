@@ -16,15 +16,22 @@ IndexBuilder = Callable[[Sequence[KbEntry]], KnowledgeIndex]
 
 
 class IndexCache:
-    def __init__(self, db: Database, build: IndexBuilder) -> None:
+    def __init__(
+        self,
+        db: Database,
+        build: IndexBuilder,
+        stale: Callable[[KnowledgeIndex], bool] = lambda index: False,
+    ) -> None:
         self._db = db
         self._build = build
+        # An index built before the sentence encoder finished loading is rebuilt once it has.
+        self._stale = stale
         self._ready: dict[str, tuple[int, KnowledgeIndex]] = {}
         self._pending: dict[tuple[str, int], asyncio.Future[KnowledgeIndex]] = {}
 
     async def get(self, licensee_id: str, version: int) -> KnowledgeIndex:
         ready = self._ready.get(licensee_id)
-        if ready is not None and ready[0] >= version:
+        if ready is not None and ready[0] >= version and not self._stale(ready[1]):
             return ready[1]
         key = (licensee_id, version)
         pending = self._pending.get(key)
