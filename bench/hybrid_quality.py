@@ -23,13 +23,14 @@ from bot.answerers.hybrid import DEFAULT_HYBRID, HybridIndex, HybridSettings
 from core.knowledge.entries import KbEntry
 
 TYPO_SEED = 12
-TYPO_RATE = 0.15
+TYPO_RATE = 0.05
 MODES = ("lexical", "encoder", "hybrid")
 Rows = list[tuple[str, str]]
 
 
 def typo_copy(rows: Rows, pool: Sequence[str]) -> Rows:
-    """``rows`` with homophone typos, as a Chinese user makes them with a pinyin keyboard."""
+    """``rows`` with homophone typos, as a Chinese user makes them with a pinyin keyboard: each
+    Chinese character with probability ``TYPO_RATE``, and at least one per question."""
     from pypinyin import lazy_pinyin
 
     by_sound: dict[str, list[str]] = defaultdict(list)
@@ -39,11 +40,16 @@ def typo_copy(rows: Rows, pool: Sequence[str]) -> Rows:
     out: Rows = []
     for text, label in rows:
         chars = list(text)
-        for i, ch in enumerate(chars):
-            if "\u4e00" <= ch <= "\u9fff" and rng.random() < TYPO_RATE:
-                others = [c for c in by_sound[lazy_pinyin(ch)[0]] if c != ch]
-                if others:
-                    chars[i] = rng.choice(others)
+        swappable = [
+            i
+            for i, ch in enumerate(chars)
+            if "\u4e00" <= ch <= "\u9fff" and len(by_sound[lazy_pinyin(ch)[0]]) > 1
+        ]
+        forced = rng.choice(swappable) if swappable else -1
+        for i in swappable:
+            if i == forced or rng.random() < TYPO_RATE:
+                others = [c for c in by_sound[lazy_pinyin(chars[i])[0]] if c != chars[i]]
+                chars[i] = rng.choice(others)
         out.append(("".join(chars), label))
     return out
 

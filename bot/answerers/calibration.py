@@ -55,6 +55,7 @@ def calibrate(
     min_samples: int,
     rounds: int,
     default: float,
+    floor: float = 0.0,
 ) -> Thresholds:
     """Leave-one-out over the entries' similar phrasings: each is asked of an index built without
     it. Its own entry's score, when that entry comes first, is one an answer should clear; the
@@ -83,9 +84,9 @@ def calibrate(
     pooled_misses = [s for values in misses.values() for s in values]
     fallback = default
     if len(pooled_misses) >= min_samples:
-        fallback = separating(pooled_answers, pooled_misses, refusal_weight)
+        fallback = max(floor, separating(pooled_answers, pooled_misses, refusal_weight))
     by_language = {
-        language: separating(answers[language], values, refusal_weight)
+        language: max(floor, separating(answers[language], values, refusal_weight))
         for language, values in misses.items()
         if len(values) >= min_samples
     }

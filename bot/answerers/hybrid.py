@@ -27,7 +27,7 @@ class HybridSettings:
     bench/answer_quality.py --tune and docs/benchmarks.md)."""
 
     # fused = lexical_weight * lexical + (1 - lexical_weight) * encoder (when there is one)
-    lexical_weight: float = 0.4
+    lexical_weight: float = 0.5
     # For a question with Chinese characters, this share of the lexical score comes from the
     # pinyin index (homophone typos), the rest from the characters themselves.
     pinyin_share: float = 0.3
@@ -38,11 +38,18 @@ class HybridSettings:
     # The "don't know" threshold separates the scores the knowledge base's own held-out phrasings
     # get for their entry from the near misses; a near miss let through costs this many refused
     # right answers (see calibration.py).
-    refusal_weight: float = 1.0
+    refusal_weight: float = 0.3
     # Held-out phrasings below this count give no threshold of their own (the default applies).
     min_samples: int = 8
     default_threshold: float = 0.35  # with the encoder; the lexical one is IndexSettings'
+    # A few diverse phrasings can calibrate a threshold lower than any real answer needs (the
+    # bench's knowledge bases calibrate 0.30 to 0.47): it is never set below this.
+    min_threshold: float = 0.3
     calibration_rounds: int = 3
+    # Scores are multiplied by (share of the question's words the knowledge base knows) to this
+    # power: a question mostly about something no entry mentions ("who is your boss" against
+    # "who are you") is not answered on its few shared words.
+    coverage_power: float = 0.5
 
 
 DEFAULT_HYBRID = HybridSettings()
@@ -96,6 +103,7 @@ class HybridIndex:
             settings.min_samples,
             settings.calibration_rounds,
             _default(settings, encoder),
+            floor=settings.min_threshold if encoder is not None else 0.0,
         )
         index.thresholds = thresholds
         return index
@@ -190,7 +198,19 @@ class HybridIndex:
         encoded = s.nearest * nearest + (1 - s.nearest) * centroid[positions]
         lex = np.fromiter((lexical.get(int(i), 0.0) for i in positions), np.float32, len(positions))
         w = s.lexical_weight
-        return positions.astype(np.int64), (w * lex + (1 - w) * encoded).astype(np.float32)
+        fused = (w * lex + (1 - w) * encoded) * self._coverage(text)
+        return positions.astype(np.int64), fused.astype(np.float32)
+
+    def _coverage(self, text: str) -> float:
+        power = self._settings.coverage_power
+        if power == 0:
+            return 1.0
+        known = self._lexical.coverage(text)
+        if self._pinyin is not None and has_han(text):
+            known = max(known, self._pinyin.coverage(spell(text)))
+        # Nothing known at all: asked in another language than the entries, where words say
+        # nothing and the encoder alone judges.
+        return 1.0 if known == 0 else float(known**power)
 
 
 def _default(settings: HybridSettings, encoder: TextEncoder | None) -> float:
