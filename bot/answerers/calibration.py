@@ -15,6 +15,10 @@ from bot.answerers.language import question_language
 from core.knowledge.entries import KbEntry
 
 
+# Held-out phrasings beyond which another round (another index build) adds little.
+ENOUGH = 1000
+
+
 class _Searchable(Protocol):
     def search(self, text: str, k: int = 5) -> list[Hit]: ...
 
@@ -72,6 +76,8 @@ def calibrate(
         kept, asked = held_out(entries, round_)
         if not asked:
             break
+        if sum(map(len, misses.values())) >= ENOUGH:
+            break  # a large knowledge base gives enough phrasings in one round
         index = build(kept)
         for text, entry_id in asked:
             language = question_language(text, None)
