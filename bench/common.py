@@ -263,33 +263,41 @@ def server_env(tmp: str, limits: Mapping[str, str] | None = None) -> dict[str, s
     return env
 
 
-def run_kefu(env: dict[str, str], args: list[str], timeout: float) -> str:
+def run_kefu(env: dict[str, str], args: list[str], timeout: float, kefu: Path = KEFU) -> str:
     """Run ``kefu <args>`` to completion (an error raises) and return what it printed."""
     done = subprocess.run(
-        [str(KEFU), *args], env=env, check=True, capture_output=True, text=True, timeout=timeout
+        [str(kefu), *args], env=env, check=True, capture_output=True, text=True, timeout=timeout
     )
     return done.stdout
 
 
-def create_licensee_cli(env: dict[str, str]) -> dict[str, Any]:
+def create_licensee_cli(env: dict[str, str], kefu: Path = KEFU) -> dict[str, Any]:
     """Create the bench licensee with `kefu licensee create`; its JSON (``id``, ``site_key``)."""
     out = run_kefu(
-        env, ["licensee", "create", "--name", "Bench", "--origin", ORIGIN, "--json"], timeout=60
+        env,
+        ["licensee", "create", "--name", "Bench", "--origin", ORIGIN, "--json"],
+        timeout=60,
+        kefu=kefu,
     )
     info: dict[str, Any] = json.loads(out)
     return info
 
 
-def import_demo_kb(env: dict[str, str], licensee_id: str) -> None:
-    run_kefu(env, ["kb", "import", "--licensee", licensee_id, str(DEMO_KB), "--json"], timeout=120)
+def import_demo_kb(env: dict[str, str], licensee_id: str, kefu: Path = KEFU) -> None:
+    args = ["kb", "import", "--licensee", licensee_id, str(DEMO_KB), "--json"]
+    run_kefu(env, args, timeout=120, kefu=kefu)
 
 
 def spawn_server(
-    env: dict[str, str], port: int, preexec: Callable[[], None] = die_with_parent
+    env: dict[str, str],
+    port: int,
+    preexec: Callable[[], None] = die_with_parent,
+    kefu: Path = KEFU,
 ) -> subprocess.Popen[bytes]:
-    """Start `kefu serve` on 127.0.0.1:``port`` without waiting for it."""
+    """Start `kefu serve` (``kefu``: the executable of the tree to run) on 127.0.0.1:``port``
+    without waiting for it."""
     return subprocess.Popen(
-        [str(KEFU), "serve", "--host", "127.0.0.1", "--port", str(port)],
+        [str(kefu), "serve", "--host", "127.0.0.1", "--port", str(port)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -328,10 +336,13 @@ def stop_server(proc: subprocess.Popen[bytes]) -> None:
 
 
 def start_server(
-    env: dict[str, str], port: int, preexec: Callable[[], None] = die_with_parent
+    env: dict[str, str],
+    port: int,
+    preexec: Callable[[], None] = die_with_parent,
+    kefu: Path = KEFU,
 ) -> subprocess.Popen[bytes]:
     """Start `kefu serve` and wait (30 s at most) until its port accepts connections."""
-    proc = spawn_server(env, port, preexec)
+    proc = spawn_server(env, port, preexec, kefu)
     try:
         wait_accept(proc, port, time.monotonic() + 30)
     except TimeoutError:
@@ -364,16 +375,17 @@ def bench_server(
     demo_kb: bool = False,
     tmp_dir: str | None = None,
     preexec: Callable[[], None] = die_with_parent,
+    kefu: Path = KEFU,
 ) -> Iterator[BenchServer]:
     """`kefu serve` on a fresh temporary SQLite database with a licensee (and the demo KB);
     stopped, and the database removed, however the block ends."""
     with tempfile.TemporaryDirectory(prefix="kefu-bench-", dir=tmp_dir) as tmp:
         env = server_env(tmp, limits)
-        info = create_licensee_cli(env)
+        info = create_licensee_cli(env, kefu)
         if demo_kb:
-            import_demo_kb(env, info["id"])
+            import_demo_kb(env, info["id"], kefu)
         port = free_port()
-        proc = start_server(env, port, preexec)
+        proc = start_server(env, port, preexec, kefu)
         try:
             yield BenchServer(proc, port, info["site_key"])
         finally:

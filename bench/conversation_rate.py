@@ -1,4 +1,5 @@
-"""New conversations recorded durably per second on SQLite (group-commit writer, and end to end)."""
+"""New conversations recorded durably per second on SQLite: the group commit against a transaction
+per write (A/B in one run), and end to end through `kefu serve`."""
 
 from __future__ import annotations
 
@@ -46,16 +47,24 @@ def fmt_spread(values: list[float], unit: str = "/s") -> str:
     )
 
 
-# ---------------------------------------------------------------- part 1: the writer directly
+# ---------------------------------------------------------------- part 1: the write path directly
+
+# How a write reaches the database: "group" is ``Database.write``, the group commit `kefu serve`
+# uses; "single" is the plain alternative it is judged against, one transaction per write in
+# one thread (each its own BEGIN IMMEDIATE, statements and fsync'd COMMIT).
+PATHS = ("group", "single")
 
 
-def writer_run(n: int, inflight: int | None, sync: str) -> dict[str, Any]:
+def writer_run(n: int, inflight: int | None, sync: str, path: str) -> dict[str, Any]:
     """One run on a fresh database: n distinct visitors, each sending a first message.
 
     ``inflight`` None submits all n at once (a burst); a number keeps that many in flight,
     submitting the next as soon as one is durable (a closed loop, like connected widgets).
     """
-    from sqlmodel import select
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sqlalchemy import text
+    from sqlmodel import Session, select
 
     from core.chat import conversations as units
     from core.db.engine import Database
@@ -65,6 +74,7 @@ def writer_run(n: int, inflight: int | None, sync: str) -> dict[str, Any]:
 
     with tempfile.TemporaryDirectory(prefix="kefu-bench-", dir=TMP_DIR) as tmp:
         db = Database(f"sqlite:///{tmp}/kefu.db", sqlite_synchronous=sync)
+        single = ThreadPoolExecutor(1, thread_name_prefix="bench-single")
         try:
             db.migrate()
             with db.session() as session:
@@ -87,7 +97,6 @@ def writer_run(n: int, inflight: int | None, sync: str) -> dict[str, Any]:
                 )
                 for i in range(n)
             ]
-            writer = db.loop_writer  # what `kefu serve` writes with on SQLite (db.write)
 
             def op(who: units.Speaker) -> Any:
                 return partial(
@@ -98,21 +107,30 @@ def writer_run(n: int, inflight: int | None, sync: str) -> dict[str, Any]:
                     now=utcnow(),
                 )
 
+            def alone(fn: Any) -> Any:
+                with Session(db.write_engine, expire_on_commit=False) as s, s.begin():
+                    return fn(s)
+
+            async def write(fn: Any) -> Any:
+                if path == "group":
+                    return await db.write(fn)
+                return await asyncio.get_running_loop().run_in_executor(single, alone, fn)
+
             async def drive() -> list[Any]:
                 if inflight is None:
-                    return list(await asyncio.gather(*(db.write(op(who)) for who in speakers)))
+                    return list(await asyncio.gather(*(write(op(who)) for who in speakers)))
                 # A closed loop: each of ``inflight`` workers submits its next visitor as soon
                 # as its last one is durable.
                 pending = iter(speakers)
 
                 async def worker() -> list[Any]:
-                    return [await db.write(op(who)) for who in pending]
+                    return [await write(op(who)) for who in pending]
 
                 chunks = await asyncio.gather(*(worker() for _ in range(min(inflight, n))))
                 return [r for chunk in chunks for r in chunk]
 
-            asyncio.run(db.write(lambda conn: None))  # open the write connection before timing
-            b0, o0 = writer.batches, writer.operations
+            asyncio.run(write(lambda session: None))  # open the write connection before timing
+            b0, o0 = db.writer.batches, db.writer.operations
             cpu0 = time.process_time()
             busy0 = busy_cpu_seconds()
             t0 = time.perf_counter()
@@ -122,11 +140,12 @@ def writer_run(n: int, inflight: int | None, sync: str) -> dict[str, Any]:
             others = max(0.0, busy_cpu_seconds() - busy0 - cpu) / elapsed
             started = sum(1 for r in results if r.started)
             stored = db.read(
-                lambda c: c.exec_driver_sql("SELECT count(*) FROM conversations").scalar_one()
+                lambda s: s.execute(text("SELECT count(*) FROM conversations")).scalar_one()
             )
-            batches = writer.batches - b0
-            ops = writer.operations - o0
+            batches = db.writer.batches - b0 if path == "group" else n
+            ops = db.writer.operations - o0 if path == "group" else n
         finally:
+            single.shutdown()
             db.close()
     return {
         "n": n,
@@ -141,23 +160,27 @@ def writer_run(n: int, inflight: int | None, sync: str) -> dict[str, Any]:
     }
 
 
-def bench_writer(n: int, runs: int, inflight: int | None, sync: str) -> list[float]:
-    label = "burst (all submitted at once)"
-    if inflight is not None:
-        label = f"closed loop, {inflight} in flight"
-    print(f"\n[writer] {n:,} new visitors per run, synchronous={sync}, {label}")
-    rates = []
+def bench_writer(n: int, runs: int, sync: str) -> dict[tuple[str, str], list[float]]:
+    """Both write paths, burst and closed loop, alternating within each round."""
+    print(
+        f"\n[write path] {n:,} new visitors per run, synchronous={sync}; group = group commit "
+        "(Database.write), single = a transaction per write in one thread"
+    )
+    rates: dict[tuple[str, str], list[float]] = {}
     for run in range(1, runs + 1):
-        r = writer_run(n, inflight, sync)
-        ok = r["started"] == n and r["stored"] == n
-        rates.append(r["rate"])
-        print(
-            f"  run {run}: {r['rate']:8,.0f} conv/s  {r['elapsed']:6.2f} s  "
-            f"batches {r['batches']:5d} (avg {r['ops_per_batch']:5.1f}/batch)  "
-            f"CPU {r['cpu_per_conv_ms']:.3f} ms/conv  other procs {r['others']:.1f} cores  "
-            f"{'stored ' + str(r['stored']) if ok else 'MISMATCH ' + str(r)}"
-        )
-    print(f"  -> {fmt_spread(rates)}")
+        for path in PATHS:
+            for inflight in (None, 256):
+                mode = "burst" if inflight is None else f"{inflight} in flight"
+                r = writer_run(n, inflight, sync, path)
+                ok = r["started"] == n and r["stored"] == n
+                rates.setdefault((path, mode), []).append(r["rate"])
+                print(
+                    f"  run {run} {path:<6} {mode:<13}: {r['rate']:8,.0f} conv/s  "
+                    f"{r['elapsed']:6.2f} s  commits {r['batches']:5d} "
+                    f"(avg {r['ops_per_batch']:5.1f}/commit)  CPU {r['cpu_per_conv_ms']:.3f} "
+                    f"ms/conv  other procs {r['others']:.1f} cores  "
+                    f"{'stored ' + str(r['stored']) if ok else 'MISMATCH ' + str(r)}"
+                )
     return rates
 
 
@@ -242,7 +265,7 @@ def bench_e2e(n: int, runs: int, conns: int, budget: float) -> list[float] | Non
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("-n", type=int, default=20_000, help="new visitors per writer run")
+    parser.add_argument("-n", type=int, default=20_000, help="new visitors per write-path run")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--e2e-n", type=int, default=3_000, help="new visitors per e2e run")
     parser.add_argument("--e2e-runs", type=int, default=3)
@@ -258,21 +281,17 @@ def main() -> int:
     print(f"Load average at start: {load_figures()} ({os.cpu_count()} CPUs)")
 
     print(f"Conversation rate: target >= {TARGET_RATE:,.0f} new conversations/s, durable")
-    burst = bench_writer(args.n, args.runs, None, "FULL")
-    loop = bench_writer(args.n, args.runs, 256, "FULL")
+    rates = bench_writer(args.n, args.runs, "FULL")
     e2e = None if args.no_e2e else bench_e2e(args.e2e_n, args.e2e_runs, args.e2e_conns, 120)
 
     print("\nSummary (conversations/s, SQLite synchronous=FULL)")
-    verdict = statistics.median(burst) >= TARGET_RATE
-    print(
-        f"  writer, burst of {args.n:,}:        {fmt_spread(burst)}  target >= "
-        f"{TARGET_RATE:,.0f}/s  {'PASS' if verdict else 'FAIL'}"
-    )
-    loop_ok = statistics.median(loop) >= TARGET_RATE
-    print(
-        f"  writer, 256 in flight:          {fmt_spread(loop)}  target >= "
-        f"{TARGET_RATE:,.0f}/s  {'PASS' if loop_ok else 'FAIL'}"
-    )
+    for (path, mode), values in rates.items():
+        ok = statistics.median(values) >= TARGET_RATE
+        verdict = f"target >= {TARGET_RATE:,.0f}/s  {'PASS' if ok else 'FAIL'}"
+        print(f"  {path:<6} {mode:<13} {fmt_spread(values)}  {verdict if path == 'group' else ''}")
+    for mode in ("burst", "256 in flight"):
+        ratio = statistics.median(rates["group", mode]) / statistics.median(rates["single", mode])
+        print(f"  group commit / single, {mode}: {ratio:.1f}x")
     if e2e:
         share = statistics.median(e2e) / TARGET_RATE
         print(

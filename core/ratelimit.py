@@ -209,8 +209,13 @@ local wait = allow_at - now
 if wait > slack then
   return {0, string.format('%.17g', wait)}
 end
--- The key lives exactly until its TAT, when it would be equivalent to no key.
+-- The key lives exactly until its TAT, when it would be equivalent to no key. A clock handed in
+-- (ARGV[3]) does not move with Redis's own, which times the expiry: the key then lives a minute
+-- at least, so that real time passing cannot empty a bucket the given clock still holds full.
 local ttl = math.max(1, math.ceil((new_tat - now) * 1000))
+if ARGV[3] then
+  ttl = math.max(ttl, 60000)
+end
 redis.call('SET', KEYS[1], string.format('%.17g', new_tat), 'PX', ttl)
 return {1, '0'}
 """

@@ -19,17 +19,16 @@ from bot.chat.services import ChatServices, build_services
 from bot.jobs.licence_watcher import LicenceWatcher
 from bot.jobs.runner import run_periodic
 from bot.jobs.sweeper import sweep_once
-from bot.ws_protocol import CoalescingWebSocketsProtocol
 from core.chat.frames import MAX_FRAME_BYTES
 from core.db.engine import Database
 from core.settings import Settings
-from kefu import error_handler, heap
+from kefu import error_handler
 from widget import routes as widget_routes
 
 log = logging.getLogger("kefu")
 
 
-def _warm_imports(settings: Settings, freeze_heap: bool) -> None:
+def _warm_imports(settings: Settings) -> None:
     # The retrieval stack (NumPy, SciPy, scikit-learn) takes a second to import, LangChain's
     # OpenAI client another: do it after the server already accepts connections, not before,
     # and not on the first question.
@@ -39,15 +38,12 @@ def _warm_imports(settings: Settings, freeze_heap: bool) -> None:
         from bot.llm.backends import warm_up
 
         warm_up()
-    if freeze_heap:  # start-up is over: what is alive now lives as long as the process
-        heap.freeze_long_lived()
 
 
 def transport_options(settings: Settings) -> dict[str, Any]:
     """uvicorn's WebSocket settings for protocol v1 (the CLI and the test servers share them)."""
     return {
-        # websockets-sansio, writing the frames of one event-loop turn together
-        "ws": CoalescingWebSocketsProtocol,
+        "ws": "websockets-sansio",
         "ws_max_size": MAX_FRAME_BYTES,  # larger frames are closed with 1009 by the transport
         "ws_per_message_deflate": False,  # compression is not offered (CPU, and BREACH-style leaks)
         "ws_ping_interval": settings.ws_ping_interval_seconds,
@@ -60,12 +56,8 @@ def create_app(
     *,
     db: Database | None = None,
     services: ChatServices | None = None,
-    freeze_heap: bool = False,
 ) -> FastAPI:
-    """The whole product as one ASGI app; tests may hand in a database or prepared services.
-
-    ``freeze_heap`` (for the process that serves, ``kefu serve``) freezes the objects alive
-    after start-up out of the garbage collector's passes (``kefu.heap``)."""
+    """The whole product as one ASGI app; tests may hand in a database or prepared services."""
     database = (
         services.db
         if services
@@ -87,7 +79,7 @@ def create_app(
         tasks = [
             asyncio.create_task(sweeper),
             asyncio.create_task(watch),
-            asyncio.create_task(asyncio.to_thread(_warm_imports, settings, freeze_heap)),
+            asyncio.create_task(asyncio.to_thread(_warm_imports, settings)),
         ]
         try:
             yield

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlmodel import Session
 
 from core.db.engine import Database
 from core.ledger.tokens import add_package, record_call, redeem, set_price
@@ -42,7 +42,7 @@ def call(db: Database, licensee_id: str, at: datetime, **figures: Any) -> str:
 
 
 def record(
-    conn: Connection,
+    conn: Session,
     licensee_id: str,
     at: datetime,
     inp: int = 0,

@@ -16,8 +16,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import Connection
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from bot.answerers.contract import CallRecord
 from core.chat import conversations as units
@@ -142,7 +141,7 @@ class DatabaseStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def _read(self, fn: Callable[[Connection], T]) -> T:
+    async def _read(self, fn: Callable[[Session], T]) -> T:
         return await asyncio.to_thread(self.db.read, fn)
 
     async def open(
@@ -153,7 +152,7 @@ class DatabaseStore:
         now: datetime,
         user_id: str | None = None,
     ) -> Opening:
-        def load(conn: Connection) -> Opening:
+        def load(conn: Session) -> Opening:
             conv = units.open_conversation(conn, licensee_id, visitor_id, policy, now)
             known = user_id is None or identity.is_recorded(conn, licensee_id, visitor_id)
             return Opening(conv, units.history(conn, conv.id) if conv else [], known)
@@ -161,7 +160,7 @@ class DatabaseStore:
         return await self._read(load)
 
     async def unanswered(self, conversation_id: str) -> set[str]:
-        def still(conn: Connection) -> set[str]:
+        def still(conn: Session) -> set[str]:
             return {r.id for r in units.unanswered(units.history(conn, conversation_id))}
 
         return await self._read(still)
@@ -276,7 +275,7 @@ class DatabaseStore:
         )
 
     async def sweep(self, now: datetime) -> list[units.Ending]:
-        return await self.db.write(partial(units.sweep, now=now), bulk=True)
+        return await self.db.write(partial(units.sweep, now=now))
 
     async def licences(
         self, licensee_ids: Sequence[str], key_ids: Sequence[str]

@@ -1,7 +1,7 @@
-"""Conversations as usage units (PRODUCT.md "One conversation = one unit"), over one connection.
+"""Conversations as usage units (PRODUCT.md "One conversation = one unit"), in one session.
 
-Every function here takes a SQLAlchemy ``Connection`` and ``now``; the writer runs the ones that
-change data inside its group-commit transactions, so a result is only acted on once durable.
+Every function here takes the ORM ``Session`` of the unit of work and ``now``; the ones that
+change data run in ``Database.write``, so a result is only acted on once it is durable.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
-    Connection,
     and_,
     bindparam,
     case,
@@ -22,9 +21,9 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlmodel import Session
 
 from core.chat.frames import EndReason, Role
-from core.db.prepared import Prepared
 from core.db.tables import Conversation, Licensee, Message, Rating, table_of
 from core.ids import new_id
 
@@ -34,8 +33,7 @@ _ratings = table_of(Rating)
 _licensees = table_of(Licensee)
 C, M, L = _conversations.c, _messages.c, _licensees.c
 
-# The hot path's statements are built once: building a statement per call (and computing its
-# cache key) cost more than SQLite itself did, about 0.6 ms of every new conversation.
+# The chat path's statements are built once rather than on every message.
 _SEEN = select(M.id, M.conversation_id).where(
     M.licensee_id == bindparam("lic"),
     M.visitor_id == bindparam("vis"),
@@ -63,13 +61,10 @@ _END = (
     update(_conversations)
     .where(C.id == bindparam("conv"), C.ended_at.is_(None))
     .values(ended_at=bindparam("at"), end_reason=bindparam("reason"))
+    .returning(C.id)
 )
 _INSERT_CONV = insert(_conversations)
 _INSERT_MSG = insert(_messages)
-# What every chat message runs, straight on the driver (see core.db.prepared).
-_SEEN_FAST, _OPEN_FAST, _NEXT_SEQ_FAST, _INSERT_MSG_FAST = map(
-    Prepared, (_SEEN, _OPEN, _NEXT_SEQ, _INSERT_MSG)
-)
 
 MAX_LENGTH = timedelta(hours=24)
 SWEEP_BATCH = 500  # units ended per sweeper transaction
@@ -153,46 +148,48 @@ def _ref(row: Any) -> ConvRef:
     return ConvRef(id=row.id, started_at=row.started_at, test=row.test)
 
 
-def _end(conn: Connection, row: Any, reason: EndReason, at: datetime) -> Ending | None:
-    done = conn.execute(_END, {"conv": row.id, "at": at, "reason": reason.value})
-    if done.rowcount != 1:
+def _end(session: Session, row: Any, reason: EndReason, at: datetime) -> Ending | None:
+    done = session.execute(_END, {"conv": row.id, "at": at, "reason": reason.value}).first()
+    if done is None:  # ended meanwhile by someone else
         return None
     return Ending(_ref(row), row.licensee_id, row.visitor_id, reason, at)
 
 
-def _open_row(conn: Connection, licensee_id: str, visitor_id: str) -> Any:
-    return _OPEN_FAST.first(conn, {"lic": licensee_id, "vis": visitor_id})
+def _open_row(session: Session, licensee_id: str, visitor_id: str) -> Any:
+    return session.execute(_OPEN, {"lic": licensee_id, "vis": visitor_id}).first()
 
 
-def _next_seq(conn: Connection, conversation_id: str, now: datetime) -> int:
-    (row,) = _NEXT_SEQ_FAST.execute(conn, {"conv": conversation_id, "at": now})
-    return int(row.last_seq)
+def _next_seq(session: Session, conversation_id: str, now: datetime) -> int:
+    last_seq = session.execute(_NEXT_SEQ, {"conv": conversation_id, "at": now}).scalar_one()
+    return int(last_seq)
 
 
 def record_visitor_message(
-    conn: Connection, who: Speaker, client_id: str, text: str, now: datetime
+    session: Session, who: Speaker, client_id: str, text: str, now: datetime
 ) -> Recorded:
     """Store a visitor message, opening a unit when none is open (rules 1-3)."""
-    seen = _SEEN_FAST.first(conn, {"lic": who.licensee_id, "vis": who.visitor_id, "cid": client_id})
+    seen = session.execute(
+        _SEEN, {"lic": who.licensee_id, "vis": who.visitor_id, "cid": client_id}
+    ).first()
     if seen is not None:
-        earlier = conn.execute(_CONV_BY_ID, {"conv": seen.conversation_id}).one()
+        earlier = session.execute(_CONV_BY_ID, {"conv": seen.conversation_id}).one()
         return Recorded(_ref(earlier), seen.id, duplicate=True, started=False)
 
     ended: Ending | None = None
-    row = _open_row(conn, who.licensee_id, who.visitor_id)
+    row = _open_row(session, who.licensee_id, who.visitor_id)
     if row is not None:
         due = due_end(row.started_at, row.last_activity_at, who.policy, now)
         if due is not None:
-            ended = _end(conn, row, *due)
+            ended = _end(session, row, *due)
             row = None
         elif row.test != who.test:
             # A unit never mixes test and live keys: a test unit must not carry billed traffic.
-            ended = _end(conn, row, EndReason.CLOSED, now)
+            ended = _end(session, row, EndReason.CLOSED, now)
             row = None
 
     if row is None:
         conv = ConvRef(id=new_id("conv"), started_at=now, test=who.test)
-        conn.execute(
+        session.execute(
             _INSERT_CONV,
             {
                 "id": conv.id,
@@ -209,11 +206,11 @@ def record_visitor_message(
         seq, started = 1, True
     else:
         conv = _ref(row)
-        seq, started = _next_seq(conn, conv.id, now), False
+        seq, started = _next_seq(session, conv.id, now), False
 
     message_id = new_id("msg")
-    _INSERT_MSG_FAST.execute(
-        conn,
+    session.execute(
+        _INSERT_MSG,
         {
             "id": message_id,
             "conversation_id": conv.id,
@@ -230,7 +227,7 @@ def record_visitor_message(
 
 
 def record_reply(
-    conn: Connection,
+    session: Session,
     *,
     conversation_id: str,
     licensee_id: str,
@@ -243,14 +240,14 @@ def record_reply(
     role: Role = Role.ROBOT,
 ) -> None:
     """Store a robot (or agent/system) message; it counts as activity while the unit is open."""
-    _INSERT_MSG_FAST.execute(
-        conn,
+    session.execute(
+        _INSERT_MSG,
         {
             "id": message_id,
             "conversation_id": conversation_id,
             "licensee_id": licensee_id,
             "visitor_id": visitor_id,
-            "seq": _next_seq(conn, conversation_id, now),
+            "seq": _next_seq(session, conversation_id, now),
             "role": role.value,
             "text": text,
             "client_id": None,
@@ -262,17 +259,17 @@ def record_reply(
 
 
 def open_conversation(
-    conn: Connection, licensee_id: str, visitor_id: str, policy: UnitPolicy, now: datetime
+    session: Session, licensee_id: str, visitor_id: str, policy: UnitPolicy, now: datetime
 ) -> ConvRef | None:
     """The visitor's open unit, or None when there is none or it has already lapsed."""
-    row = _open_row(conn, licensee_id, visitor_id)
+    row = _open_row(session, licensee_id, visitor_id)
     if row is None or due_end(row.started_at, row.last_activity_at, policy, now) is not None:
         return None
     return _ref(row)
 
 
 def end_open(
-    conn: Connection,
+    session: Session,
     licensee_id: str,
     visitor_id: str,
     reason: EndReason,
@@ -280,13 +277,13 @@ def end_open(
     policy: UnitPolicy | None = None,
 ) -> Ending | None:
     """End the visitor's open unit (by the end user, an agent...); a lapsed one keeps its rule."""
-    row = _open_row(conn, licensee_id, visitor_id)
+    row = _open_row(session, licensee_id, visitor_id)
     if row is None:
         return None
     due = due_end(row.started_at, row.last_activity_at, policy, now) if policy else None
     if due is not None:
-        return _end(conn, row, *due)
-    return _end(conn, row, reason, now)
+        return _end(session, row, *due)
+    return _end(session, row, reason, now)
 
 
 # Open units with their licensee's idle time: what both suspension and the sweeper judge.
@@ -315,30 +312,30 @@ def _lapse(row: Any, now: datetime) -> tuple[EndReason, datetime] | None:
 
 
 def end_all_open(
-    conn: Connection, licensee_id: str, reason: EndReason, now: datetime
+    session: Session, licensee_id: str, reason: EndReason, now: datetime
 ) -> list[Ending]:
     """End every open unit of a licensee (suspension); a unit that had already lapsed keeps
     the rule and time that ended it, so nothing is stretched to the suspension time."""
-    rows = conn.execute(_OPEN_WITH_IDLE.where(C.licensee_id == licensee_id)).all()
-    endings = (_end(conn, row, *(_lapse(row, now) or (reason, now))) for row in rows)
+    rows = session.execute(_OPEN_WITH_IDLE.where(C.licensee_id == licensee_id)).all()
+    endings = (_end(session, row, *(_lapse(row, now) or (reason, now))) for row in rows)
     return [e for e in endings if e is not None]
 
 
-def sweep(conn: Connection, now: datetime, limit: int = SWEEP_BATCH) -> list[Ending]:
+def sweep(session: Session, now: datetime, limit: int = SWEEP_BATCH) -> list[Ending]:
     """End the units whose idle time or 24-hour cap has passed (the idle sweeper's one step)."""
-    rows = conn.execute(
+    rows = session.execute(
         _OPEN_WITH_IDLE.where(
             (C.last_activity_at <= now - MIN_IDLE) | (C.started_at <= now - MAX_LENGTH)
         )
         .order_by(C.last_activity_at)
         .limit(limit)
     ).all()
-    endings = (_end(conn, row, *due) for row in rows if (due := _lapse(row, now)) is not None)
+    endings = (_end(session, row, *due) for row in rows if (due := _lapse(row, now)) is not None)
     return [e for e in endings if e is not None]
 
 
-def history(conn: Connection, conversation_id: str) -> list[HistoryRow]:
-    rows = conn.execute(
+def history(session: Session, conversation_id: str) -> list[HistoryRow]:
+    rows = session.execute(
         select(M.id, M.role, M.text, M.created_at, M.client_id, M.ai, M.sources)
         .where(M.conversation_id == conversation_id)
         .order_by(M.seq)
@@ -362,7 +359,7 @@ def unanswered(rows: Sequence[HistoryRow]) -> list[HistoryRow]:
 
 
 def record_rating(
-    conn: Connection,
+    session: Session,
     licensee_id: str,
     visitor_id: str,
     score: int,
@@ -370,7 +367,7 @@ def record_rating(
     now: datetime,
 ) -> ConvRef | None:
     """Rate the visitor's last ended unit (a new rating replaces the old one); None if none."""
-    last = conn.execute(
+    last = session.execute(
         select(C.id, C.started_at, C.test)
         .where(C.licensee_id == licensee_id, C.visitor_id == visitor_id, C.ended_at.is_not(None))
         .order_by(C.ended_at.desc())
@@ -378,8 +375,8 @@ def record_rating(
     ).first()
     if last is None:
         return None
-    conn.execute(delete(_ratings).where(_ratings.c.conversation_id == last.id))
-    conn.execute(
+    session.execute(delete(_ratings).where(_ratings.c.conversation_id == last.id))
+    session.execute(
         insert(_ratings).values(
             conversation_id=last.id,
             licensee_id=licensee_id,
@@ -391,10 +388,10 @@ def record_rating(
     return _ref(last)
 
 
-def message_counts(conn: Connection, conversation_ids: Sequence[str]) -> dict[str, int]:
+def message_counts(session: Session, conversation_ids: Sequence[str]) -> dict[str, int]:
     if not conversation_ids:
         return {}
-    rows = conn.execute(
+    rows = session.execute(
         select(M.conversation_id, func.count())
         .where(and_(M.conversation_id.in_(conversation_ids)))
         .group_by(M.conversation_id)

@@ -8,13 +8,12 @@ from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 from sqlmodel import Session
 
 import core.db.tables  # noqa: F401  (registers every table on SQLModel.metadata)
-from core.db.loop_writer import LoopWriter
 from core.db.writer import Writer
 
 T = TypeVar("T")
@@ -29,7 +28,6 @@ def make_engine(
     sqlite_synchronous: str = "FULL",
     pool_size: int = 8,
     immediate: bool = False,
-    busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS,
 ) -> Engine:
     """An engine for ``url``; SQLite gets WAL, a busy timeout and foreign keys."""
     parsed = make_url(url)
@@ -38,7 +36,7 @@ def make_engine(
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
             url,
-            connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000},
+            connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
             pool_size=pool_size,
             max_overflow=pool_size,
         )
@@ -51,7 +49,7 @@ def make_engine(
                 dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+            cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
             cur.execute(f"PRAGMA synchronous={sqlite_synchronous}")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
@@ -77,7 +75,17 @@ def make_engine(
 
 
 class Database:
-    """The engines of one process: pooled reads, and one group-commit writer for the hot path."""
+    """The engines of one process and its one write path.
+
+    Every change goes through ``write`` (from the event loop) or ``run`` (from a thread): the
+    group-commit ``Writer``, which hands the function an ORM ``Session`` and returns once its
+    transaction has committed. ``read`` runs a function over a reading session.
+    ``session()`` and ``read_session()`` are plain sessions for operator work (the CLI).
+
+    On SQLite the writes have an engine of their own that begins with ``BEGIN IMMEDIATE``:
+    a writer takes the lock before its first read, so two processes never both read, then
+    both fail to upgrade to the write lock. Reads begin deferred and never take it.
+    """
 
     def __init__(self, url: str, *, sqlite_synchronous: str = "FULL") -> None:
         self.url = url
@@ -88,42 +96,27 @@ class Database:
             if self.is_sqlite
             else self.engine
         )
-        self._sqlite_synchronous = sqlite_synchronous
         self._writer: Writer | None = None
-        self._loop_writer: LoopWriter | None = None
 
     @property
     def writer(self) -> Writer:
+        """The group commit (started on first use: a read-only command needs no thread)."""
         if self._writer is None:
             self._writer = Writer(self.write_engine)
         return self._writer
 
-    async def write(self, fn: Callable[[Connection], T], *, bulk: bool = False) -> T:
-        """Run ``fn`` in a group commit from the event loop; returns once it is durable.
+    async def write(self, fn: Callable[[Session], T]) -> T:
+        """Run ``fn(session)`` in the group commit; returns once it is durable."""
+        return await self.writer.submit_async(fn)
 
-        On SQLite the statements run on the loop and only the commit in a thread
-        (``LoopWriter``); on PostgreSQL, whose statements are network round trips, all of it
-        runs in the writer thread. ``bulk`` marks an operation that may touch thousands of rows.
-        """
-        if not self.is_sqlite:
-            return await self.writer.submit_async(fn)
-        return await self.loop_writer.submit_async(fn, bulk=bulk)
+    def run(self, fn: Callable[[Session], T]) -> T:
+        """``write`` for a caller that is a thread (the CLI, operator work)."""
+        return self.writer.run(fn)
 
-    @property
-    def loop_writer(self) -> LoopWriter:
-        """SQLite's group commit for the event loop (see ``write``)."""
-        if self._loop_writer is None:
-            # Its own connection never waits for the write lock: a busy lock sends the batch
-            # to the thread writer instead of blocking the event loop.
-            engine = make_engine(
-                self.url,
-                sqlite_synchronous=self._sqlite_synchronous,
-                pool_size=1,
-                immediate=True,
-                busy_timeout_ms=0,
-            )
-            self._loop_writer = LoopWriter(engine, self.writer)
-        return self._loop_writer
+    def read(self, fn: Callable[[Session], T]) -> T:
+        """Run ``fn(session)`` over a reading session (its transaction is rolled back)."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            return fn(session)
 
     def session(self) -> Session:
         """An ORM session for operator work (CLI, API); it writes through the write engine."""
@@ -133,16 +126,10 @@ class Database:
         """An ORM session for reading only (never takes the SQLite write lock)."""
         return Session(self.engine, expire_on_commit=False)
 
-    def read(self, fn: Callable[[Connection], T]) -> T:
-        with self.engine.connect() as conn:
-            return fn(conn)
-
     def migrate(self) -> None:
         migrate(self.write_engine)
 
     def close(self) -> None:
-        if self._loop_writer is not None:
-            self._loop_writer.close()
         if self._writer is not None:
             self._writer.close()
         self.engine.dispose()

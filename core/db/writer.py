@@ -1,9 +1,13 @@
-"""Group commit: one writer thread runs queued write operations in shared transactions.
+"""Group commit, the one write path: a thread runs queued writes in shared ORM sessions.
 
-A conversation is billable only once it is durable, and each commit costs an fsync; batching
-every operation that arrived while the previous commit was flushing gives durability at the
-rate of many units per fsync. A failing operation never takes its batch-mates down: the batch
-is rolled back and each operation re-run in a transaction of its own.
+A write is a function of a SQLModel ``Session``. Its caller hears back only once the
+transaction that ran it has committed, so a conversation is billable and a message can be
+acknowledged only once it is durable (PRODUCT.md rule 4). Each commit costs an fsync and a
+``BEGIN``; the writes that arrive while one batch commits go together in the next. Measured on
+SQLite (``bench/conversation_rate.py``, docs/benchmarks.md), this records new conversations
+several times faster than a transaction per write in a thread, which falls short of the
+2,000 a second PRODUCT.md needs from one process. A failing write never takes its batch-mates
+down: the batch is rolled back and each write re-run in a session of its own.
 """
 
 from __future__ import annotations
@@ -12,22 +16,24 @@ import asyncio
 import logging
 import queue
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
+from sqlmodel import Session
 
 T = TypeVar("T")
 log = logging.getLogger("kefu.writer")
 
+Write = Callable[[Session], T]
+
 
 @dataclass(slots=True)
-class Op:
-    fn: Callable[[Connection], Any]
+class _Op:
+    fn: Callable[[Session], Any]
     future: Future[Any] | asyncio.Future[Any]  # a thread's, or a coroutine's on its loop
 
     def claim(self) -> bool:
@@ -40,12 +46,12 @@ class Op:
         return not self.future.cancelled()
 
 
-Outcome = tuple[Op, Any, BaseException | None]
+_Outcome = tuple[_Op, Any, BaseException | None]
 
 
-def settle(outcomes: list[Outcome]) -> None:
-    """On the caller's event loop: resolve the futures of one batch, those still waited for.
-    One future's trouble never leaves the others of its batch waiting."""
+def _settle(outcomes: list[_Outcome]) -> None:
+    """Resolve the futures of one batch (on their event loop for coroutines). One future's
+    trouble never leaves the others of its batch waiting."""
     for op, result, error in outcomes:
         if op.future.done():
             continue
@@ -60,49 +66,15 @@ def settle(outcomes: list[Outcome]) -> None:
             log.debug("a write's caller had already gone", exc_info=True)
 
 
-@dataclass(slots=True)
-class _Handover:
-    ops: list[Op]
-    together: bool
-    future: Future[list[Outcome]]
-
-    def run(self, outcomes: Callable[[list[Op], bool], list[Outcome]]) -> None:
-        # A handover its writer gave up on before it began (its loop ended) is not written;
-        # once begun it can no longer be cancelled, and its outcomes are always set.
-        if not self.future.set_running_or_notify_cancel():
-            return
-        try:
-            result = outcomes(self.ops, self.together)
-        except BaseException as exc:  # pragma: no cover - the writer's own failure
-            self.future.set_exception(exc)
-        else:
-            self.future.set_result(result)
-
-
 _STOP = object()
-# A batch starts at most this often (seconds), so commits are at most 500 a second; a commit
-# costs about 0.25 ms of CPU (SQLite with synchronous=FULL). At 1,000 chat messages a second this
-# measured about 5 % less server CPU per message than no pacing, for at most 2 ms more until an
-# ack; 5 and 10 ms gained little more.
-PACE = 0.002
 
 
 class Writer:
-    def __init__(
-        self,
-        engine: Engine,
-        *,
-        max_batch: int = 256,
-        pace: float = PACE,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
+    """One thread that commits the queued writes, as many together as are waiting."""
+
+    def __init__(self, engine: Engine, *, max_batch: int = 256) -> None:
         self._engine = engine
         self._max_batch = max_batch
-        self._pace = pace
-        self._sleep = sleep
-        self._clock = clock
-        self._last_start = -pace  # when the last batch began to run
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="kefu-writer", daemon=True)
         self._closed = False
@@ -110,98 +82,75 @@ class Writer:
         self.operations = 0
         self._thread.start()
 
-    def submit(self, fn: Callable[[Connection], T]) -> Future[T]:
-        """Queue ``fn(conn)``; the future resolves after the transaction that ran it committed."""
+    def submit(self, fn: Write[T]) -> Future[T]:
+        """Queue ``fn(session)``; the future resolves after its transaction committed."""
         if self._closed:
             raise RuntimeError("writer is closed")
         future: Future[T] = Future()
-        self._queue.put(Op(fn, future))
+        self._queue.put(_Op(fn, future))
         return future
 
-    def submit_async(self, fn: Callable[[Connection], T]) -> asyncio.Future[T]:
-        """``submit`` for a coroutine on the running event loop: an asyncio future, resolved
-        with the rest of its batch in one call onto the loop."""
+    def submit_async(self, fn: Write[T]) -> asyncio.Future[T]:
+        """``submit`` for a coroutine: an asyncio future on the running loop, resolved with the
+        rest of its batch in one call onto the loop."""
         if self._closed:
             raise RuntimeError("writer is closed")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.put(Op(fn, future))
+        self._queue.put(_Op(fn, future))
         return future
 
-    def run(self, fn: Callable[[Connection], T]) -> T:
+    def run(self, fn: Write[T]) -> T:
         """Submit and wait (for callers that are threads, e.g. the CLI)."""
         return self.submit(fn).result()
 
     def close(self) -> None:
+        """Commit what is queued, then stop the thread."""
         if not self._closed:
             self._closed = True
             self._queue.put(_STOP)
             self._thread.join()
-
-    def submit_batch(self, ops: list[Op], *, together: bool) -> Future[list[Outcome]]:
-        """Run operations another writer already claimed (``LoopWriter`` when the write lock is
-        held elsewhere, or when its batch failed); their outcomes come back in one future,
-        unsettled. ``together`` first tries them in one transaction, as a batch."""
-        if self._closed:
-            raise RuntimeError("writer is closed")
-        handover = _Handover(ops, together, Future())
-        self._queue.put(handover)
-        return handover.future
 
     def _run(self) -> None:
         while True:
             first = self._queue.get()
             if first is _STOP:
                 return
-            if isinstance(first, _Handover):
-                first.run(self._outcomes)
-                continue
-            # Batches start at most every ``pace`` seconds: under a steady stream of writes
-            # the ones arriving meanwhile share a commit instead of paying for one each.
-            wait = self._last_start + self._pace - self._clock()
-            if wait > 0:
-                self._sleep(wait)
-            self._last_start = self._clock()
-            batch: list[Op] = [first]
-            after: Any = None  # a stop or a handover, run after this batch
+            batch: list[_Op] = [first]
+            stop = False
             while len(batch) < self._max_batch:
                 try:
                     item = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if item is _STOP or isinstance(item, _Handover):
-                    after = item
+                if item is _STOP:
+                    stop = True
                     break
                 batch.append(item)
-            self._commit(batch)
-            if after is _STOP:
+            self._commit([op for op in batch if op.claim()])
+            if stop:
                 return
-            if after is not None:
-                after.run(self._outcomes)
 
-    def _commit(self, batch: list[Op]) -> None:
-        batch = [op for op in batch if op.claim()]
+    def _commit(self, batch: list[_Op]) -> None:
         if not batch:
             return
         self.batches += 1
         self.operations += len(batch)
-        self._deliver(self._outcomes(batch, together=True))
-
-    def _outcomes(self, batch: list[Op], together: bool) -> list[Outcome]:
-        if together and len(batch) > 1:
+        outcomes: list[_Outcome] | None = None
+        if len(batch) > 1:
             try:
-                with self._engine.begin() as conn:
-                    results = [op.fn(conn) for op in batch]
-            except Exception:  # an operation, or the commit itself, failed
+                with Session(self._engine, expire_on_commit=False) as session, session.begin():
+                    results = [op.fn(session) for op in batch]
+            except Exception:  # a write, or the commit itself, failed
                 log.debug("batch of %d failed, re-running one by one", len(batch), exc_info=True)
             else:  # only a committed batch reports its results
-                return [(op, r, None) for op, r in zip(batch, results, strict=True)]
-        return [self._commit_one(op) for op in batch]
+                outcomes = [(op, r, None) for op, r in zip(batch, results, strict=True)]
+        self._deliver(outcomes or [self._commit_one(op) for op in batch])
 
-    def _commit_one(self, op: Op, attempts: int = 3) -> Outcome:
+    def _commit_one(self, op: _Op, attempts: int = 3) -> _Outcome:
         for attempt in range(attempts):
             try:
-                with self._engine.begin() as conn:
-                    result = op.fn(conn)
+                with Session(self._engine, expire_on_commit=False) as session, session.begin():
+                    result = op.fn(session)
             except DBAPIError as exc:
                 # Another process may have won a race on a unique index (two servers on one
                 # PostgreSQL): re-running reads the winner's row and continues from there.
@@ -214,17 +163,17 @@ class Writer:
         raise AssertionError("unreachable")  # pragma: no cover
 
     @staticmethod
-    def _deliver(outcomes: list[Outcome]) -> None:
+    def _deliver(outcomes: list[_Outcome]) -> None:
         """Threads' futures at once; each event loop's in one call, not one wake-up per op."""
-        by_loop: dict[asyncio.AbstractEventLoop, list[Outcome]] = {}
+        by_loop: dict[asyncio.AbstractEventLoop, list[_Outcome]] = {}
         for outcome in outcomes:
             op = outcome[0]
             if isinstance(op.future, Future):
-                settle([outcome])
+                _settle([outcome])
             else:
                 by_loop.setdefault(op.future.get_loop(), []).append(outcome)
         for loop, theirs in by_loop.items():
             try:
-                loop.call_soon_threadsafe(settle, theirs)
+                loop.call_soon_threadsafe(_settle, theirs)
             except RuntimeError:  # the loop has closed: nobody is waiting any more
                 log.debug("event loop closed before %d writes were acknowledged", len(theirs))

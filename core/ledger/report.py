@@ -290,7 +290,7 @@ def licensee_month(
         .one()
     )
     costs, unpriced_tokens = _costs(session, licensee.id, start, end)
-    usage = month_usage(session.connection(), licensee, month)
+    usage = month_usage(session, licensee, month)
     days = Counter(line.started_at.date() for line in usage.lines if line.billable)
     revenue, unpriced = _revenue(session, licensee, days)
     margin = None

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlmodel import Session
 
 from core.db.tables import ModelCall, ModelPrice, TokenDraw, TokenPackage, table_of
@@ -56,6 +56,7 @@ _DRAW = (
     update(_packages)
     .where(P.id == bindparam("pid"), P.tokens_left >= bindparam("take"))
     .values(tokens_left=P.tokens_left - bindparam("take"))
+    .returning(P.id)
 )
 _PRICE = (
     select(MP.input_per_million, MP.output_per_million, MP.cache_hit_per_million, MP.currency)
@@ -102,8 +103,7 @@ def package_status(package: TokenPackage, now: datetime) -> str:
 
 def _check_provider_currency(session: Session, provider: str, currency: str) -> None:
     """A provider bills in one currency: refuse a package or price in another one."""
-    conn = session.connection()
-    known = conn.execute(
+    known = session.execute(
         select(P.currency)
         .where(P.provider == provider)
         .union(select(MP.currency).where(MP.provider == provider))
@@ -113,9 +113,9 @@ def _check_provider_currency(session: Session, provider: str, currency: str) -> 
         raise InvalidInput(f"provider {provider!r} bills in {other[0]}, not {currency}")
 
 
-def provider_currency(conn: Connection, provider: str) -> str | None:
+def provider_currency(session: Session, provider: str) -> str | None:
     """The currency a provider's packages and prices are in; None for a provider not seen."""
-    return conn.execute(
+    return session.execute(
         select(P.currency)
         .where(P.provider == provider)
         .union(select(MP.currency).where(MP.provider == provider))
@@ -175,12 +175,13 @@ def redeem(session: Session, package_id: str, at: datetime) -> TokenPackage:
             f"{package_id} had to be redeemed by {shown(package.redeem_by)}: it is void"
         )
     # Guarded so that two operators redeeming at once cannot both set the dates.
-    done = session.connection().execute(
+    done = session.execute(
         update(_packages)
         .where(P.id == package_id, P.redeemed_at.is_(None))
         .values(redeemed_at=at, expires_at=at + TOKEN_LIFETIME)
-    )
-    if done.rowcount != 1:
+        .returning(P.id)
+    ).first()
+    if done is None:
         raise InvalidInput(f"{package_id} was already redeemed")
     session.refresh(package)
     return package
@@ -203,22 +204,18 @@ def set_price(
     if not model or len(model) > 100:
         raise InvalidInput("a model name is 1 to 100 characters")
     if currency is None:
-        currency = provider_currency(session.connection(), provider) or "CNY"
+        currency = provider_currency(session, provider) or "CNY"
     _check_provider_currency(session, provider, check_currency(currency))
     amounts = {
         "input_per_million": parse_amount(input, "the input price"),
         "output_per_million": parse_amount(output, "the output price"),
         "cache_hit_per_million": parse_amount(cache_hit, "the cache-hit price"),
     }
-    row = (
-        session.connection()
-        .execute(
-            select(MP.id).where(
-                MP.provider == provider, MP.model == model, MP.effective_from == effective_from
-            )
+    row = session.execute(
+        select(MP.id).where(
+            MP.provider == provider, MP.model == model, MP.effective_from == effective_from
         )
-        .scalar()
-    )
+    ).scalar()
     price = ModelPrice(
         id=row,
         provider=provider,
@@ -235,14 +232,14 @@ def set_price(
 # ---------------------------------------------------------------- the write path
 
 
-def price_on(conn: Connection, provider: str, model: str, day: date) -> Price | None:
+def price_on(session: Session, provider: str, model: str, day: date) -> Price | None:
     """The model's pay-as-you-go price in force on ``day`` (ledger date), if any."""
-    row = conn.execute(_PRICE, {"provider": provider, "model": model, "day": day}).first()
+    row = session.execute(_PRICE, {"provider": provider, "model": model, "day": day}).first()
     return None if row is None else Price(row[0], row[1], row[2], row[3])
 
 
 def record_call(
-    conn: Connection,
+    session: Session,
     *,
     licensee_id: str,
     conversation_id: str | None,
@@ -284,12 +281,14 @@ def record_call(
     currency: str | None = None
     remaining = input_tokens + output_tokens
     if remaining:
-        for row in conn.execute(_USABLE, {"provider": provider, "now": _aware(now, "now")}).all():
+        for row in session.execute(
+            _USABLE, {"provider": provider, "now": _aware(now, "now")}
+        ).all():
             take = min(row.tokens_left, remaining)
             used = row.tokens_total - row.tokens_left
             units = package_cost_units(row.price, used + take, row.tokens_total)
             units -= package_cost_units(row.price, used, row.tokens_total)
-            if conn.execute(_DRAW, {"pid": row.id, "take": take}).rowcount != 1:
+            if session.execute(_DRAW, {"pid": row.id, "take": take}).first() is None:
                 raise RuntimeError(f"token package {row.id} changed under the ledger's lock")
             draws.append(_draw(call_id, row.id, take, units, priced=True))
             total_units += units
@@ -301,7 +300,7 @@ def record_call(
         paid_output = min(remaining, output_tokens)
         paid_input = min(remaining - paid_output, input_tokens - cache_hit_tokens)
         paid_cache = remaining - paid_output - paid_input
-        price = price_on(conn, provider, model, local_date(now, LEDGER_ZONE))
+        price = price_on(session, provider, model, local_date(now, LEDGER_ZONE))
         units = 0
         if price is not None:
             units = sum(
@@ -315,7 +314,7 @@ def record_call(
             currency = price.currency
         draws.append(_draw(call_id, None, remaining, units, priced=price is not None))
         total_units += units
-    conn.execute(
+    session.execute(
         _INSERT_CALL,
         {
             "id": call_id,
@@ -331,12 +330,12 @@ def record_call(
             "first_token_ms": first_token_ms,
             "outcome": outcome,
             "cost": units_to_money(total_units),
-            "currency": currency or provider_currency(conn, provider) or "CNY",
+            "currency": currency or provider_currency(session, provider) or "CNY",
             "created_at": now,
         },
     )
     if draws:
-        conn.execute(_INSERT_DRAW, draws)
+        session.execute(_INSERT_DRAW, draws)
     return call_id
 
 

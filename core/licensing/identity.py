@@ -21,7 +21,7 @@ import re
 import unicodedata
 from datetime import datetime
 
-from sqlalchemy import Connection, bindparam, insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlmodel import Session
 
 from core.chat.frames import MAX_USER_ID_CHARS, UserClaim
@@ -89,17 +89,17 @@ def rotate(session: Session, licensee_id: str, now: datetime) -> Licensee:
 # ------------------------------------------------------------------ end_users rows
 
 
-def is_recorded(conn: Connection, licensee_id: str, visitor_id: str) -> bool:
-    return conn.execute(_SEEN, {"lic": licensee_id, "vis": visitor_id}).first() is not None
+def is_recorded(session: Session, licensee_id: str, visitor_id: str) -> bool:
+    return session.execute(_SEEN, {"lic": licensee_id, "vis": visitor_id}).first() is not None
 
 
 def record_end_user(
-    conn: Connection, licensee_id: str, visitor_id: str, user_id: str, now: datetime
+    session: Session, licensee_id: str, visitor_id: str, user_id: str, now: datetime
 ) -> None:
     """Remember which user a derived visitor id stands for (once; a race re-runs and skips)."""
-    if is_recorded(conn, licensee_id, visitor_id):
+    if is_recorded(session, licensee_id, visitor_id):
         return
-    conn.execute(
+    session.execute(
         insert(_end_users).values(
             licensee_id=licensee_id, visitor_id=visitor_id, user_id=user_id, first_seen_at=now
         )

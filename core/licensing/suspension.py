@@ -21,7 +21,7 @@ def suspend(session: Session, licensee_id: str, now: datetime) -> list[Ending]:
     Running servers notice the status (``updated_at`` moves) and close the widgets' sockets."""
     set_status(session, licensee_id, LicenceStatus.SUSPENDED, now)
     session.flush()
-    return conversations.end_all_open(session.connection(), licensee_id, EndReason.SUSPENDED, now)
+    return conversations.end_all_open(session, licensee_id, EndReason.SUSPENDED, now)
 
 
 def resume(session: Session, licensee_id: str, now: datetime) -> Licensee:

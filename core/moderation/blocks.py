@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, insert
+from sqlalchemy import insert
+from sqlmodel import Session
 
 from core.db.tables import ContentBlock, table_of
 
@@ -12,7 +13,7 @@ _blocks = table_of(ContentBlock)
 
 
 def record_block(
-    conn: Connection,
+    session: Session,
     *,
     licensee_id: str,
     conversation_id: str | None,
@@ -23,7 +24,7 @@ def record_block(
     model: str,
     now: datetime,
 ) -> None:
-    conn.execute(
+    session.execute(
         insert(_blocks).values(
             licensee_id=licensee_id,
             conversation_id=conversation_id,

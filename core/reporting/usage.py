@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, and_, func, select
+from sqlalchemy import and_, func, select
+from sqlmodel import Session
 
 from core.db.tables import Conversation, EndUser, Licensee, Message, table_of
 from core.licensing.service_period import month_bounds, zone
@@ -51,7 +52,7 @@ class MonthUsage:
     lines: list[UsageLine]
 
 
-def month_usage(conn: Connection, licensee: Licensee, month: str) -> MonthUsage:
+def month_usage(session: Session, licensee: Licensee, month: str) -> MonthUsage:
     """The month's usage lines, times in the licensee's zone; ``units`` counts billable ones."""
     start, end = month_bounds(month, licensee.timezone)
     counts = (
@@ -61,7 +62,7 @@ def month_usage(conn: Connection, licensee: Licensee, month: str) -> MonthUsage:
         .group_by(M.conversation_id)
         .subquery()
     )
-    rows = conn.execute(
+    rows = session.execute(
         select(
             C.id,
             C.started_at,

@@ -52,7 +52,7 @@ def run_server(
 
     from kefu.app import create_app, transport_options
 
-    application = create_app(settings, freeze_heap=True)
+    application = create_app(settings)
     application.state.demo_site_key = demo_key
     uvicorn.run(
         application,

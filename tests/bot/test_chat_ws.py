@@ -9,7 +9,8 @@ from datetime import datetime, timedelta
 from functools import partial
 
 import pytest
-from sqlalchemy import Connection, func, select
+from sqlalchemy import func, select
+from sqlmodel import Session
 from websockets.exceptions import InvalidStatus
 
 from bot.answerers.contract import AnswerEvent, AnswerRequest, Delta
@@ -336,7 +337,7 @@ async def test_idle_sweeper_ends_the_unit_and_tells_the_widget(
     ended = await chat.expect("ended", wait=5)
     assert ended["reason"] == "idle" and ended["conversation"]["id"] == ack["conversation"]["id"]
 
-    def ended_at(conn: Connection) -> datetime:
+    def ended_at(conn: Session) -> datetime:
         table = Conversation.__table__  # type: ignore[attr-defined]
         value: datetime = conn.execute(select(table.c.ended_at)).scalar_one()
         return value
@@ -477,7 +478,7 @@ async def test_a_failing_answerer_gives_one_safe_answer_and_the_unit_stands(
     await chat.close()
 
 
-def lost_question(conn: Connection, who: units.Speaker, client_id: str) -> units.Recorded:
+def lost_question(conn: Session, who: units.Speaker, client_id: str) -> units.Recorded:
     return units.record_visitor_message(conn, who, client_id, f"lost {client_id}", utcnow())
 
 

@@ -469,13 +469,16 @@ async def test_redis_uses_server_clock(redis_prefix: str) -> None:
 async def test_redis_keys_carry_ttl_and_expire(redis_prefix: str, redis_client: Redis) -> None:
     lim = RedisRateLimiter(REDIS_URL, prefix=redis_prefix)
     try:
-        await lim.hit("ttl", Rate(10, 60.0), T0)
+        await lim.hit("ttl", Rate(10, 60.0))
         key = redis_prefix + "ttl"
         pttl = await redis_client.pttl(key)
         assert 0 < pttl <= 6_000  # one interval charged: the key lives until the TAT
         await lim.hit("short", Rate(1, 0.15))
         # It lives until its TAT, 150 ms away (rounded up to the next millisecond).
         assert 0 < await redis_client.pttl(redis_prefix + "short") <= 151
+        # Under a clock handed in, Redis's own clock must not empty the bucket: a minute at least.
+        await lim.hit("given", Rate(1, 0.15), T0)
+        assert 59_000 < await redis_client.pttl(redis_prefix + "given") <= 60_000
         # A refusal leaves the stored TAT untouched.
         before = await redis_client.get(key)
         for _ in range(20):

@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 from openpyxl import Workbook
-from sqlalchemy import Connection, select
+from sqlalchemy import select
+from sqlmodel import Session
 from sqlmodel import select as orm_select
 from typer.testing import Result
 
@@ -603,7 +604,7 @@ def test_suspend_ends_open_conversations_and_resume(
     for visitor in ("v1", "v2"):
         who = live_speaker(database, licensee["id"], visitor)
 
-        def record(conn: Connection, who: Speaker = who) -> Recorded:
+        def record(conn: Session, who: Speaker = who) -> Recorded:
             return units.record_visitor_message(conn, who, "c1", "hi", now)
 
         database.writer.run(record)

@@ -10,7 +10,8 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import Connection, select
+from sqlalchemy import select
+from sqlmodel import Session
 
 from core.chat import conversations as units
 from core.chat.conversations import Speaker, UnitPolicy
@@ -64,7 +65,7 @@ def conversation(
     Closed explicitly at a fixed time so that the server's idle sweeper never touches it.
     """
 
-    def write(conn: Connection) -> str:
+    def write(conn: Session) -> str:
         first = None
         for n, text in enumerate(texts):
             rec = units.record_visitor_message(

@@ -12,7 +12,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypedDict
 
 import pytest
-from sqlalchemy import Connection, func, select
+from sqlalchemy import func, select
+from sqlmodel import Session
 
 from core.chat import conversations as units
 from core.chat.conversations import Recorded, Speaker, UnitPolicy, due_end
@@ -200,7 +201,7 @@ def test_sweep_ends_lapsed_units_and_leaves_fresh_ones(db: Database, lic: str) -
     # A busy visitor who talks every 20 minutes from T0 on: only the 24-hour cap ends it.
     busy_who = speaker(db, lic, "vis_busy")
 
-    def chatter(conn: Connection) -> Recorded:
+    def chatter(conn: Session) -> Recorded:
         first = units.record_visitor_message(conn, busy_who, "b0", "hi", T0)
         for n in range(1, 72):
             units.record_visitor_message(conn, busy_who, f"b{n}", "more", T0 + n * 20 * MIN)

@@ -18,7 +18,7 @@ def test_a_failed_commit_never_keeps_the_write_lock(tmp_path: Path) -> None:
     with engine.begin() as conn:
         conn.execute(text("CREATE TABLE parent (k TEXT PRIMARY KEY)"))
         conn.execute(text("CREATE TABLE child (k TEXT PRIMARY KEY, p TEXT REFERENCES parent(k))"))
-    conn = engine.connect()  # as the loop writer does: begin, statements, commit, close
+    conn = engine.connect()  # begin, statements, a commit that fails, close
     tx = conn.begin()
     conn.execute(text("PRAGMA defer_foreign_keys=ON"))  # the violation surfaces at COMMIT
     conn.execute(text("INSERT INTO child (k, p) VALUES ('c', 'missing')"))

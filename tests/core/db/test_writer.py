@@ -1,5 +1,5 @@
-"""The group-commit writer seen from an event loop: results after the commit, one failing
-operation never failing its batch-mates, and a caller that gave up never written for."""
+"""The group-commit writer: results after the commit, one failing write never failing its
+batch-mates, and a caller that gave up never written for."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, create_engine, event, text
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
 
 from core.db.writer import Writer
 
@@ -27,8 +28,8 @@ def writer(tmp_path: Path) -> Iterator[Writer]:
     engine.dispose()
 
 
-def insert(key: str) -> Callable[[Connection], str]:
-    def op(conn: Connection) -> str:
+def insert(key: str) -> Callable[[Session], str]:
+    def op(conn: Session) -> str:
         conn.execute(text("INSERT INTO t (k) VALUES (:k)"), {"k": key})
         return key
 
@@ -39,7 +40,7 @@ def hold(writer: Writer) -> threading.Event:
     """Keeps the writer busy until the returned event is set; returns once it is busy."""
     started, release = threading.Event(), threading.Event()
 
-    def op(conn: Connection) -> None:
+    def op(conn: Session) -> None:
         started.set()
         release.wait(5)
 
@@ -81,7 +82,7 @@ def test_a_caller_that_gave_up_is_not_written_for(writer: Writer) -> None:
     release = hold(writer)
     ran: list[str] = []
 
-    def op(conn: Connection) -> None:
+    def op(conn: Session) -> None:
         ran.append("ran")
 
     async def main() -> None:
@@ -111,46 +112,22 @@ def test_a_loop_gone_before_its_results_does_not_stop_the_writer(writer: Writer)
     assert keys(writer) == ["after", "orphan"]
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def paced_writer(tmp_path: Path, waits: list[float], clock: Clock) -> Writer:
-    engine = create_engine(f"sqlite:///{tmp_path / 'p.db'}")
-    with engine.begin() as conn:
-        conn.execute(text("CREATE TABLE t (k TEXT PRIMARY KEY)"))
-    return Writer(engine, pace=0.5, sleep=waits.append, clock=clock)
-
-
-def test_batches_start_at_most_every_pace(tmp_path: Path) -> None:
-    waits: list[float] = []
-    clock = Clock()
-    writer = paced_writer(tmp_path, waits, clock)
-    writer.run(insert("first"))
-    assert waits == []  # nothing before it: at once
-    clock.now += 0.2
-    writer.run(insert("soon after"))
-    assert waits == [pytest.approx(0.3)]  # waits out the rest of the pace
-    clock.now += 5
-    writer.run(insert("after a quiet spell"))
-    writer.close()
-    assert len(waits) == 1  # at once again
-
-
-def test_writes_arriving_meanwhile_share_the_next_commit(tmp_path: Path) -> None:
-    waits: list[float] = []
-    writer = paced_writer(tmp_path, waits, Clock())
+def test_writes_arriving_meanwhile_share_the_next_commit(writer: Writer) -> None:
     release = hold(writer)
     busy = [writer.submit(insert(f"a{i}")) for i in range(3)]  # queue up behind it
     release.set()
-    for future in busy:
-        future.result(5)
-    writer.close()
+    assert [future.result(5) for future in busy] == ["a0", "a1", "a2"]
     assert writer.batches == 2  # the held one alone, then the three together
+
+
+def test_close_commits_what_is_queued(writer: Writer) -> None:
+    release = hold(writer)
+    queued = writer.submit(insert("queued"))
+    release.set()
+    writer.close()
+    assert queued.result(0) == "queued"
+    with pytest.raises(RuntimeError, match="closed"):
+        writer.submit(insert("late"))
 
 
 def test_a_batch_whose_commit_fails_is_never_reported_stored(tmp_path: Path) -> None:
@@ -167,12 +144,12 @@ def test_a_batch_whose_commit_fails_is_never_reported_stored(tmp_path: Path) -> 
         conn.execute(text("CREATE TABLE child (k TEXT PRIMARY KEY, p TEXT REFERENCES parent(k))"))
     writer = Writer(engine)
 
-    def orphan(conn: Connection) -> str:
+    def orphan(conn: Session) -> str:
         conn.execute(text("PRAGMA defer_foreign_keys=ON"))  # the violation surfaces at COMMIT
         conn.execute(text("INSERT INTO child (k, p) VALUES ('c', 'missing')"))
         return "orphan stored"
 
-    def fine(conn: Connection) -> str:
+    def fine(conn: Session) -> str:
         conn.execute(text("INSERT INTO parent (k) VALUES ('p')"))
         return "parent stored"
 
@@ -189,7 +166,7 @@ def test_a_batch_whose_commit_fails_is_never_reported_stored(tmp_path: Path) -> 
 
 
 def test_an_odd_exception_does_not_strand_its_batch_mates(writer: Writer) -> None:
-    def odd(conn: Connection) -> str:
+    def odd(conn: Session) -> str:
         raise StopIteration("asyncio futures refuse this exception")
 
     async def main() -> list[str | BaseException]:

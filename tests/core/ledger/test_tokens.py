@@ -11,7 +11,8 @@ from fractions import Fraction
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, func, select
+from sqlalchemy import func, select
+from sqlmodel import Session
 from sqlmodel import select as orm_select
 
 from core.db.engine import Database
@@ -159,8 +160,8 @@ def test_record_call_writes_in_the_callers_transaction(db: Database, lic: str) -
     class Abort(Exception):
         pass
 
-    with pytest.raises(Abort), db.write_engine.begin() as conn:
-        record(conn, lic, T0, inp=500)
+    with pytest.raises(Abort), db.session() as session, session.begin():
+        record(session, lic, T0, inp=500)
         raise Abort
     assert left(db, package) == 1000
     assert db.read(lambda conn: conn.execute(select(func.count()).select_from(CALLS)).scalar()) == 0
@@ -399,7 +400,7 @@ def test_many_random_calls_add_up_exactly(db: Database, make_tenant: MakeTenant)
                 + Fraction(c) * Fraction("0.0003")
             ) / 10**6
 
-    def ledger(conn: Connection) -> tuple[Sequence[Any], Sequence[Any], Sequence[Any]]:
+    def ledger(conn: Session) -> tuple[Sequence[Any], Sequence[Any], Sequence[Any]]:
         return (
             conn.execute(
                 select(
@@ -481,7 +482,7 @@ def test_a_second_writer_waits_for_the_first_and_sees_its_draw(
     db: Database, second_db: Database, lic: str
 ) -> None:
     package = buy(db, tokens=100)
-    with db.write_engine.begin() as first:
+    with db.session() as first, first.begin():
         record(first, lic, T0, inp=100)  # holds the package (PostgreSQL) or the database lock
         result: list[Any] = []
 

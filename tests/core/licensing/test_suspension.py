@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
-from sqlalchemy import Connection, select
+from sqlalchemy import select
+from sqlmodel import Session
 
 from core.chat import conversations as units
 from core.chat.conversations import Recorded, Speaker, UnitPolicy
@@ -22,7 +23,7 @@ C = Conversation.__table__.c  # type: ignore[attr-defined]
 def open_conversations(db: Database, shop: Tenant, visitors: list[str]) -> None:
     key = ApiKey.__table__.c  # type: ignore[attr-defined]
 
-    def record(conn: Connection, visitor: str) -> Recorded:
+    def record(conn: Session, visitor: str) -> Recorded:
         site_key = token_hash(shop.keys.site_key)
         key_id = conn.execute(select(key.id).where(key.token_hash == site_key)).scalar_one()
         who = Speaker(shop.licensee.id, visitor, key_id, False, False, UnitPolicy())
