@@ -14,7 +14,6 @@ from bot.answerers.contract import Hit
 from bot.answerers.language import question_language
 from core.knowledge.entries import KbEntry
 
-
 # Held-out phrasings beyond which another round (another index build) adds little.
 ENOUGH = 1000
 
@@ -60,6 +59,7 @@ def calibrate(
     rounds: int,
     default: float,
     floor: float = 0.0,
+    ceiling: float = 1.0,
 ) -> Thresholds:
     """Leave-one-out over the entries' similar phrasings: each is asked of an index built without
     it. Its own entry's score, when that entry comes first, is one an answer should clear; the
@@ -88,11 +88,15 @@ def calibrate(
                 answers[language].append(hits[0].score)
     pooled_answers = [s for values in answers.values() for s in values]
     pooled_misses = [s for values in misses.values() for s in values]
+
+    def bounded(value: float) -> float:
+        return min(ceiling, max(floor, value))
+
     fallback = default
     if len(pooled_misses) >= min_samples:
-        fallback = max(floor, separating(pooled_answers, pooled_misses, refusal_weight))
+        fallback = bounded(separating(pooled_answers, pooled_misses, refusal_weight))
     by_language = {
-        language: max(floor, separating(answers[language], values, refusal_weight))
+        language: bounded(separating(answers[language], values, refusal_weight))
         for language, values in misses.items()
         if len(values) >= min_samples
     }

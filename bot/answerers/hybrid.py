@@ -45,6 +45,9 @@ class HybridSettings:
     # A few diverse phrasings can calibrate a threshold lower than any real answer needs (the
     # bench's knowledge bases calibrate 0.30 to 0.47): it is never set below this.
     min_threshold: float = 0.3
+    # Entries that repeat each other make every held-out phrasing a "near miss" of its twin and
+    # calibrate a threshold nothing reaches: it is never set above this.
+    max_threshold: float = 0.6
     calibration_rounds: int = 3
     # Scores are multiplied by (share of the question's words the knowledge base knows) to this
     # power: a question mostly about something no entry mentions ("who is your boss" against
@@ -104,6 +107,7 @@ class HybridIndex:
             settings.calibration_rounds,
             _default(settings, encoder),
             floor=settings.min_threshold if encoder is not None else 0.0,
+            ceiling=settings.max_threshold,
         )
         index.thresholds = thresholds
         return index

@@ -118,6 +118,16 @@ def test_the_threshold_is_never_below_the_floor() -> None:
     assert high == Thresholds({"en": 0.9}, 0.9)
 
 
+def test_the_threshold_is_never_above_the_ceiling() -> None:
+    many = [
+        KbEntry(f"e{i}", f"topic{i} question", "a", tuple(f"topic{i} way {j}" for j in range(3)))
+        for i in range(10)
+    ]
+    low = calibrate(many, HybridIndex.build, 0.3, 8, 3, 0.35, ceiling=0.05)
+    assert low == Thresholds({"en": 0.05}, 0.05)
+    assert DEFAULT_HYBRID.max_threshold < 1
+
+
 def test_held_out_leaves_a_different_phrasing_out_each_round() -> None:
     kept, asked = held_out(ENTRIES, 1)
     assert ("how long is delivery", "ship") in asked
