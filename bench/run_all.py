@@ -18,6 +18,7 @@ ORDER = [
     "startup.py",
     "conversation_rate.py",
     "throughput.py",
+    "capacity.py",
     "llm_overhead.py",
     "idle_connections.py",
     "answer_quality.py",

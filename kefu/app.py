@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from bot import ws
+from bot.api import completions, conversations
 from bot.api import usage as api
 from bot.chat.services import ChatServices, build_services
 from bot.jobs.licence_watcher import LicenceWatcher
@@ -101,6 +102,9 @@ def create_app(
     error_handler.install(app)
     app.include_router(ws.router)
     app.include_router(api.router)
+    app.include_router(completions.router)
+    app.include_router(conversations.router)
+    completions.document(app)
     app.include_router(widget_routes.router)
 
     @app.get("/healthz", include_in_schema=False)

@@ -270,6 +270,24 @@ class ChatSession:
             for claim in claims:
                 claim.release()
 
+    async def attend(self, visitor_id: str, user_id: str) -> units.ConvRef | None:
+        """Greet without a hello, for a caller that names its end user itself (chat over HTTP):
+        the visitor's open unit and the robot's memory of it, as a hello would find them."""
+        self.visitor_id = visitor_id
+        self.s.hub.bind_visitor(self)
+        now = self.s.clock()
+        opening = await self.s.store.open(self.licensee.id, visitor_id, self.policy, now, user_id)
+        if not opening.user_recorded:
+            await attempt(
+                "recording an identified end user",
+                self.s.store.record_end_user(self.licensee.id, visitor_id, user_id, now),
+            )
+        self.conversation = opening.conversation
+        self.memory.start(opening.conversation.id if opening.conversation else None)
+        for row in opening.history[-MEMORY_TURNS:]:
+            self.memory.remember(Turn(row.role, row.text))
+        return opening.conversation
+
     async def _resume(self, conv: units.ConvRef, waiting: list[units.HistoryRow]) -> None:
         """Answer ``waiting`` (claimed) in order, those still unanswered: read again now that
         they are claimed, in case another tab answered them while this hello was reading."""

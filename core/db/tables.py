@@ -349,6 +349,19 @@ class ContentBlock(SQLModel, table=True):
     created_at: datetime = _utc(nullable=False)
 
 
+class ApiIdempotencyKey(SQLModel, table=True):
+    """An ``Idempotency-Key`` of chat over HTTP: the one visitor message its first request
+    stored, so that a retry finds that message and its answer instead of storing another."""
+
+    __tablename__ = "api_idempotency_keys"
+
+    licensee_id: str = Field(foreign_key="licensees.id", primary_key=True, max_length=40)
+    key: str = Field(primary_key=True, max_length=255)
+    visitor_id: str = Field(max_length=40)
+    client_id: str = Field(max_length=64)
+    created_at: datetime = _utc(nullable=False)
+
+
 def table_of(model: type[SQLModel]) -> Table:
     """The Core table of a model, for the hot paths that skip the ORM."""
     table: Table = model.__table__  # type: ignore[attr-defined]  # set by SQLModel's metaclass

@@ -3,11 +3,16 @@
 A write is a function of a SQLModel ``Session``. Its caller hears back only once the
 transaction that ran it has committed, so a conversation is billable and a message can be
 acknowledged only once it is durable (PRODUCT.md rule 4). Each commit costs an fsync and a
-``BEGIN``; the writes that arrive while one batch commits go together in the next. Measured on
-SQLite (``bench/conversation_rate.py``, docs/benchmarks.md), this records new conversations
-several times faster than a transaction per write in a thread, which falls short of the
-2,000 a second PRODUCT.md needs from one process. A failing write never takes its batch-mates
-down: the batch is rolled back and each write re-run in a session of its own.
+``BEGIN``; the writes that arrive while one batch commits go together in the next.
+
+Why a group commit and not a transaction per write: on SQLite with ``synchronous=FULL`` it
+recorded 1,948-3,874 new conversations a second against 149-635 for a transaction per write in
+a thread (4-17x), and only it met the 2,000 a second one process must take
+(``bench/conversation_rate.py``, two runs on 2026-12-06, a busy 2-core machine; see
+docs/benchmarks.md).
+
+A failing write never takes its batch-mates down: the batch is rolled back and each write
+re-run in a session of its own.
 """
 
 from __future__ import annotations

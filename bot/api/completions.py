@@ -1,0 +1,421 @@
+"""``POST /v1/chat/completions``: the licensee's own app asks the robot, OpenAI-compatible.
+
+A request drives a ``ChatSession`` (the widget's state machine: limits, units, answering
+pipeline, content filter, token ledger) through a sink that queues its frames; this module only
+turns those frames into a JSON body or ``chat.completion.chunk`` events. The answer runs as the
+session's own task, so a client that goes away mid-stream leaves it to finish and be stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from functools import partial
+from typing import Any
+
+import anyio
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from pydantic import ValidationError
+from pydantic.json_schema import models_json_schema
+from sqlalchemy.exc import IntegrityError
+
+from bot.api.auth import secret_key
+from bot.api.errors import ERROR_RESPONSES, ApiError
+from bot.api.replay import Answered, replay
+from bot.api.schemas import (
+    MAX_USER_CHARS,
+    MODEL_NAME,
+    AnswerMessage,
+    Choice,
+    ChunkChoice,
+    ChunkDelta,
+    Completion,
+    CompletionChunk,
+    CompletionRequest,
+    KefuBlock,
+)
+from bot.chat.services import ChatServices
+from bot.chat.session import ChatSession
+from bot.deps import ServicesDep
+from core.chat import idempotency
+from core.chat.frames import (
+    MAX_TEXT_CHARS,
+    Ack,
+    ConversationRef,
+    Error,
+    ErrorCode,
+    Message,
+    Notice,
+    NoticeKind,
+    ReplyDelta,
+    ReplyEnd,
+    ReplyRestart,
+    ReplyStart,
+    ServerFrame,
+)
+from core.ids import new_id
+from core.licensing import identity
+from core.licensing.licensees import KeyContext
+
+log = logging.getLogger("kefu.api")
+router = APIRouter(prefix="/v1", tags=["chat"])
+
+
+class Shut:
+    """The session closed (a suspended licence or maintenance found on the way)."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        self.code = code
+        self.reason = reason
+
+
+class QueueSink:
+    """A session's output, queued for the HTTP response to read."""
+
+    def __init__(self) -> None:
+        self.frames: asyncio.Queue[ServerFrame | Shut] = asyncio.Queue()
+
+    async def send(self, frame: ServerFrame) -> None:
+        self.frames.put_nowait(frame)
+
+    async def close(self, code: int, reason: str) -> None:
+        self.frames.put_nowait(Shut(code, reason))
+
+
+def _question(req: CompletionRequest) -> str:
+    """The end user's new message: the last ``user`` message's text."""
+    for index in range(len(req.messages) - 1, -1, -1):
+        message = req.messages[index]
+        if message.role != "user":
+            continue
+        content = message.content
+        if isinstance(content, list):  # content parts: only text parts are read
+            content = "".join(
+                str(part.get("text", "")) for part in content if part.get("type") == "text"
+            )
+        text = content or ""
+        param = f"messages[{index}].content"
+        if not text.strip():
+            raise ApiError(400, "the last user message is empty", "empty_message", param)
+        if len(text) > MAX_TEXT_CHARS:
+            raise ApiError(
+                400,
+                f"the last user message is over {MAX_TEXT_CHARS} characters",
+                "message_too_long",
+                param,
+            )
+        return text
+    raise ApiError(400, "messages holds no user message", "missing_user_message", "messages")
+
+
+async def _parse(request: Request) -> tuple[CompletionRequest, str]:
+    raw = await request.body()
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise ApiError(400, "the body is not valid JSON", "invalid_json") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "the body must be a JSON object", "invalid_json")
+    try:
+        req = CompletionRequest.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        param = ".".join(str(p) for p in first["loc"]) or None
+        raise ApiError(400, f"{param}: {first['msg']}", "invalid_value", param) from None
+    if req.model != MODEL_NAME:
+        raise ApiError(
+            400,
+            f"unknown model {req.model[:80]!r}: this API serves the model {MODEL_NAME!r}",
+            "model_not_found",
+            "model",
+        )
+    if not req.user or not req.user.strip():
+        raise ApiError(
+            400, "user is required: your own id for the end user", "missing_user", "user"
+        )
+    if len(req.user) > MAX_USER_CHARS:
+        raise ApiError(400, f"user is over {MAX_USER_CHARS} characters", "invalid_value", "user")
+    return req, _question(req)
+
+
+def _idempotency_key(request: Request) -> str | None:
+    key = request.headers.get("idempotency-key")
+    if key is None:
+        return None
+    if not key.strip() or len(key) > idempotency.MAX_KEY_CHARS:
+        raise ApiError(
+            400,
+            f"Idempotency-Key must be 1 to {idempotency.MAX_KEY_CHARS} characters",
+            "invalid_idempotency_key",
+            "Idempotency-Key",
+        )
+    return key
+
+
+async def _take(
+    services: ChatServices, ctx: KeyContext, key: str, visitor_id: str, client_id: str
+) -> idempotency.Taken:
+    lic = ctx.licensee.id
+    try:
+        return await services.db.write(
+            partial(
+                idempotency.take,
+                licensee_id=lic,
+                key=key,
+                visitor_id=visitor_id,
+                client_id=client_id,
+                now=services.clock(),
+            )
+        )
+    except IntegrityError:  # another process took it between our read and our insert
+        taken = await asyncio.to_thread(
+            services.db.read, partial(idempotency.find, licensee_id=lic, key=key)
+        )
+        if taken is None:  # pragma: no cover - the row that refused ours is gone again
+            raise
+        return taken
+
+
+async def _give_back(services: ChatServices, ctx: KeyContext, key: str, client_id: str) -> None:
+    await services.db.write(
+        partial(idempotency.give_back, licensee_id=ctx.licensee.id, key=key, client_id=client_id)
+    )
+
+
+def _refusal(item: ServerFrame | Shut, notice: Notice | None) -> ApiError:
+    """What stopped the message before it was stored, as an error object."""
+    if isinstance(item, Error):
+        if item.code == ErrorCode.RATE_LIMITED:
+            return ApiError(429, item.message, "rate_limited", retry_after=item.retry_after)
+        return ApiError(503, item.message, item.code.value)
+    if notice is not None and notice.kind == NoticeKind.MAINTENANCE:
+        return ApiError(503, f"under maintenance: {notice.text}", "maintenance")
+    return ApiError(
+        403, "this licence is suspended or has lapsed: the robot does not answer", "suspended"
+    )
+
+
+class Turn:
+    """One question on its way through a session: its ack, then its answer's frames."""
+
+    def __init__(self, session: ChatSession, sink: QueueSink) -> None:
+        self.session = session
+        self.sink = sink
+
+    async def acked(self) -> ConversationRef:
+        """The question's conversation once it is stored, or the refusal (raised) instead."""
+        notice: Notice | None = None
+        while True:
+            item = await self.sink.frames.get()
+            if isinstance(item, Ack) and item.conversation is not None:
+                return item.conversation
+            if isinstance(item, Notice):
+                notice = item
+            elif isinstance(item, Error | Shut):
+                raise _refusal(item, notice)
+
+    async def frames(self) -> AsyncIterator[ServerFrame]:
+        """The answer's frames, up to and including its ``reply.end``."""
+        while True:
+            item = await self.sink.frames.get()
+            if isinstance(item, ReplyStart | ReplyDelta | ReplyRestart | ReplyEnd):
+                yield item
+                if isinstance(item, ReplyEnd):
+                    return
+
+    async def stop(self) -> None:
+        # Shielded: a client gone mid-stream cancels the response, but the answer must still be
+        # stored whole before this session lets go of it.
+        with anyio.CancelScope(shield=True):
+            await self.session.stop()
+
+
+def _kefu(conversation: ConversationRef, end: ReplyEnd) -> KefuBlock:
+    return KefuBlock(conversation=conversation, message=end.reply, ai=end.ai, sources=end.sources)
+
+
+def _completion(answered: Answered) -> Completion:
+    return Completion(
+        id=f"chatcmpl-{answered.kefu.message}",
+        created=answered.created,
+        choices=[Choice(message=AnswerMessage(content=answered.text))],
+        kefu=answered.kefu,
+    )
+
+
+def _event(chunk: CompletionChunk) -> str:
+    return f"data: {chunk.model_dump_json(exclude_none=True)}\n\n"
+
+
+DONE = "data: [DONE]\n\n"
+
+
+def _chunks(answered: Answered) -> list[str]:
+    """A stored answer (a replay) as events: the role, the whole text, the end."""
+    cid, created = f"chatcmpl-{answered.kefu.message}", answered.created
+    return [
+        _event(
+            CompletionChunk(
+                id=cid,
+                created=created,
+                choices=[ChunkChoice(delta=ChunkDelta(role="assistant", content=""))],
+            )
+        ),
+        _event(
+            CompletionChunk(
+                id=cid,
+                created=created,
+                choices=[ChunkChoice(delta=ChunkDelta(content=answered.text))],
+            )
+        ),
+        _event(
+            CompletionChunk(
+                id=cid,
+                created=created,
+                choices=[ChunkChoice(delta=ChunkDelta(), finish_reason="stop")],
+                kefu=answered.kefu,
+            )
+        ),
+        DONE,
+    ]
+
+
+async def _stream(turn: Turn, conversation: ConversationRef, created: int) -> AsyncIterator[str]:
+    try:
+        async for frame in turn.frames():
+            if isinstance(frame, ReplyStart):
+                cid = f"chatcmpl-{frame.reply}"
+                delta = ChunkDelta(role="assistant", content="")
+                yield _event(
+                    CompletionChunk(id=cid, created=created, choices=[ChunkChoice(delta=delta)])
+                )
+            elif isinstance(frame, ReplyDelta):
+                delta = ChunkDelta(content=frame.text)
+                cid = f"chatcmpl-{frame.reply}"
+                yield _event(
+                    CompletionChunk(id=cid, created=created, choices=[ChunkChoice(delta=delta)])
+                )
+            elif isinstance(frame, ReplyRestart):
+                cid = f"chatcmpl-{frame.reply}"
+                choice = ChunkChoice(delta=ChunkDelta())
+                yield _event(
+                    CompletionChunk(id=cid, created=created, choices=[choice], restart=True)
+                )
+            elif isinstance(frame, ReplyEnd):
+                cid = f"chatcmpl-{frame.reply}"
+                choice = ChunkChoice(delta=ChunkDelta(), finish_reason="stop")
+                chunk = CompletionChunk(
+                    id=cid, created=created, choices=[choice], kefu=_kefu(conversation, frame)
+                )
+                yield _event(chunk)
+        yield DONE
+    finally:
+        await turn.stop()
+
+
+_REF = "#/components/schemas/"
+
+
+def document(app: FastAPI) -> None:
+    """Put the bodies the route reads and streams itself (so that a bad body gets an OpenAI
+    error object, not FastAPI's 422) into the app's OpenAPI document."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            doc = build()
+            _, defs = models_json_schema(
+                [(CompletionRequest, "validation"), (CompletionChunk, "serialization")],
+                ref_template=_REF + "{model}",
+            )
+            doc.setdefault("components", {}).setdefault("schemas", {}).update(defs["$defs"])
+            app.openapi_schema = doc
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _sse(body: AsyncIterator[str] | list[str]) -> StreamingResponse:
+    return StreamingResponse(
+        body,
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+@router.post(
+    "/chat/completions",
+    response_model=Completion,
+    responses={
+        **ERROR_RESPONSES,
+        200: {
+            "description": "the answer; with stream=true, chat.completion.chunk events "
+            "(text/event-stream) ending with 'data: [DONE]'",
+            "content": {"text/event-stream": {"schema": {"$ref": _REF + "CompletionChunk"}}},
+        },
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": _REF + "CompletionRequest"}}},
+        }
+    },
+)
+async def chat_completions(request: Request, services: ServicesDep) -> Response:
+    """Ask the licensee's robot; the last ``user`` message is the end user's new message."""
+    try:
+        ctx = await secret_key(request, services)
+        req, text = await _parse(request)
+        return await _answer(request, services, ctx, req, text)
+    except ApiError as exc:
+        return exc.response()
+
+
+async def _answer(
+    request: Request, services: ChatServices, ctx: KeyContext, req: CompletionRequest, text: str
+) -> Response:
+    assert req.user is not None
+    secret = services.settings.secret()
+    visitor_id = identity.visitor_id_for(secret, ctx.licensee.id, req.user)
+    client_id = new_id("api")
+    key = _idempotency_key(request)
+    if key is not None:
+        taken = await _take(services, ctx, key, visitor_id, client_id)
+        if not taken.first:
+            answered = await replay(services, ctx.licensee.id, taken)
+            if req.stream:
+                return _sse(_chunks(answered))
+            return JSONResponse(_completion(answered).model_dump(mode="json"))
+    sink = QueueSink()
+    session = ChatSession(services, ctx, sink)
+    turn = Turn(session, sink)
+    streaming = False
+    try:
+        try:
+            if await session.start():
+                await session.attend(visitor_id, req.user)
+                await session.receive(Message(type="message", id=client_id, text=text))
+            else:
+                await sink.close(0, "refused")
+            conversation = await turn.acked()
+        except ApiError:
+            if key is not None:
+                await _give_back(services, ctx, key, client_id)
+            raise
+        created = int(services.clock().timestamp())
+        if req.stream:
+            streaming = True
+            return _sse(_stream(turn, conversation, created))
+        parts: dict[str, Any] = {}
+        async for frame in turn.frames():
+            if isinstance(frame, ReplyEnd):
+                parts["end"] = frame
+        end: ReplyEnd = parts["end"]
+        answered = Answered(end.text, created, _kefu(conversation, end))
+        return JSONResponse(_completion(answered).model_dump(mode="json"))
+    finally:
+        if not streaming:
+            await turn.stop()

@@ -1,0 +1,94 @@
+"""Idempotency keys of chat over HTTP: the first request with a key owns it, retries replay.
+
+The key is a row whose primary key is (licensee, key), so two processes taking the same key at
+once cannot both store a message: the database refuses the second insert, and its caller reads
+the first request's row instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, insert, select
+from sqlmodel import Session
+
+from core.chat import conversations as units
+from core.chat.frames import Role
+from core.db.tables import ApiIdempotencyKey, Conversation, Message, table_of
+
+_keys = table_of(ApiIdempotencyKey)
+_messages = table_of(Message)
+_conversations = table_of(Conversation)
+K = _keys.c
+MAX_KEY_CHARS = 255
+
+
+@dataclass(frozen=True, slots=True)
+class Taken:
+    """Whose message a key stands for; ``first`` when this call took the key."""
+
+    visitor_id: str
+    client_id: str
+    first: bool
+
+
+def find(session: Session, licensee_id: str, key: str) -> Taken | None:
+    row = session.execute(
+        select(K.visitor_id, K.client_id).where(K.licensee_id == licensee_id, K.key == key)
+    ).first()
+    return Taken(row.visitor_id, row.client_id, first=False) if row is not None else None
+
+
+def take(
+    session: Session, licensee_id: str, key: str, visitor_id: str, client_id: str, now: datetime
+) -> Taken:
+    """Take ``key`` for the message (``visitor_id``, ``client_id``), or find who has it."""
+    earlier = find(session, licensee_id, key)
+    if earlier is not None:
+        return earlier
+    session.execute(
+        insert(_keys),
+        {
+            "licensee_id": licensee_id,
+            "key": key,
+            "visitor_id": visitor_id,
+            "client_id": client_id,
+            "created_at": now,
+        },
+    )
+    return Taken(visitor_id, client_id, first=True)
+
+
+def give_back(session: Session, licensee_id: str, key: str, client_id: str) -> None:
+    """Forget a key whose request was refused before storing anything (rate limit, licence),
+    so that its retry is a new request rather than a replay of nothing."""
+    session.execute(
+        delete(_keys).where(K.licensee_id == licensee_id, K.key == key, K.client_id == client_id)
+    )
+
+
+def answer(
+    session: Session, licensee_id: str, visitor_id: str, client_id: str
+) -> tuple[units.ConvRef, units.HistoryRow] | None:
+    """The stored message (``visitor_id``, ``client_id``) and the robot's answer to it, once
+    both exist. Answers are stored in the order their questions came, so the n-th visitor
+    message of a conversation is answered by its n-th robot message."""
+    M, C = _messages.c, _conversations.c
+    seen = session.execute(
+        select(M.conversation_id).where(
+            M.licensee_id == licensee_id, M.visitor_id == visitor_id, M.client_id == client_id
+        )
+    ).first()
+    if seen is None:
+        return None
+    rows = units.history(session, seen.conversation_id)
+    asked = [r for r in rows if r.role == Role.VISITOR]
+    answers = [r for r in rows if r.role == Role.ROBOT]
+    n = next(i for i, r in enumerate(asked) if r.client_id == client_id)
+    if n >= len(answers):
+        return None
+    conv = session.execute(
+        select(C.id, C.started_at, C.test).where(C.id == seen.conversation_id)
+    ).one()
+    return units.ConvRef(conv.id, conv.started_at, conv.test), answers[n]
