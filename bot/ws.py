@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 
 from fastapi import APIRouter, WebSocket
 from starlette.responses import PlainTextResponse
 from starlette.websockets import WebSocketState
 
+from bot.chat.services import ChatServices
 from bot.chat.session import ChatSession
 from bot.deps import services_of
-from core.chat.frames import ServerFrame, dump_frame
+from core.chat.frames import CloseCode, ServerFrame, dump_frame
 from core.errors import KefuError
 from core.licensing.licensees import KeyContext, authenticate_chat
 
@@ -47,11 +49,39 @@ class SocketSink:
             await self._websocket.close(code=code, reason=reason)
 
 
+class AddressCount:
+    """Open sockets per (licensee, client address) in this process."""
+
+    def __init__(self) -> None:
+        self._open: Counter[tuple[str, str]] = Counter()
+
+    def take(self, key: tuple[str, str], limit: int) -> bool:
+        if self._open[key] >= limit:
+            return False
+        self._open[key] += 1
+        return True
+
+    def give_back(self, key: tuple[str, str]) -> None:
+        self._open[key] -= 1
+        if self._open[key] <= 0:
+            del self._open[key]
+
+
+def _address_count(websocket: WebSocket) -> AddressCount:
+    state = websocket.app.state
+    if not hasattr(state, "sockets_by_address"):
+        state.sockets_by_address = AddressCount()
+    count: AddressCount = state.sockets_by_address
+    return count
+
+
 @router.websocket("/v1/chat")
 async def chat(websocket: WebSocket) -> None:
     services = services_of(websocket.app)
     origin = websocket.headers.get("origin")
     key = websocket.query_params.get("key")
+    # The peer, or the client a trusted proxy names (uvicorn's proxy headers; README).
+    address = websocket.client.host if websocket.client else "unknown"
 
     def check() -> KeyContext:
         with services.db.read_session() as session:
@@ -63,13 +93,37 @@ async def chat(websocket: WebSocket) -> None:
         await _deny(websocket, exc.status, str(exc))
         return
 
-    await websocket.accept()
-    session = ChatSession(services, ctx, SocketSink(websocket))
-    if not await session.start():
+    # A licensee's own server (secret key) speaks for many end users from one address.
+    counted = (ctx.licensee.id, address) if ctx.secret_key_id is None else None
+    counts = _address_count(websocket)
+    if counted is not None and not counts.take(counted, services.settings.max_sockets_per_address):
+        await _deny(websocket, 429, "too many open chats from this address")
         return
     try:
+        await _serve(websocket, services, ctx, None if counted is None else address)
+    finally:
+        if counted is not None:
+            counts.give_back(counted)
+
+
+async def _serve(
+    websocket: WebSocket, services: ChatServices, ctx: KeyContext, address: str | None
+) -> None:
+    await websocket.accept()
+    session = ChatSession(services, ctx, SocketSink(websocket), address=address)
+    if not await session.start():
+        return
+    hello_timeout = services.settings.hello_timeout_seconds
+    try:
         while not session.closed:
-            message = await websocket.receive()
+            if session.visitor_id is None:  # a socket that never says hello is not kept
+                try:
+                    message = await asyncio.wait_for(websocket.receive(), hello_timeout)
+                except TimeoutError:
+                    await session.sink.close(CloseCode.POLICY_VIOLATION, "no hello in time")
+                    break
+            else:
+                message = await websocket.receive()
             if message["type"] == "websocket.disconnect":
                 break
             text = message.get("text")

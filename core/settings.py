@@ -44,9 +44,22 @@ class Settings(BaseSettings):
     rate_visitor_conversations: str = "20/h"
     rate_key_conversations: str = "1200/min"
 
+    # Per address (the client's IP, as the proxy reports it: README), per licensee: one address
+    # cannot spend a key's whole budget. Sockets opened with a secret key are the licensee's own
+    # server and are not counted.
+    max_sockets_per_address: int = Field(50, ge=1)
+    rate_address_messages: str = "300/10s"
+
     # WebSocket transport.
     ws_ping_interval_seconds: float = Field(20.0, gt=0)
     ws_ping_timeout_seconds: float = Field(20.0, gt=0)
+    # Connections that never finish their HTTP request, and sockets that never say hello, are
+    # closed after these (generous: a phone on a slow network needs well under a second).
+    handshake_timeout_seconds: float = Field(10.0, gt=0)
+    hello_timeout_seconds: float = Field(10.0, gt=0)
+    # Proxies trusted to say the client's address (X-Forwarded-For), as uvicorn's
+    # --forwarded-allow-ips: comma-separated addresses or networks, or "*".
+    forwarded_allow_ips: str = "127.0.0.1"
 
     # SQLite durability: FULL fsyncs every group commit (survives power loss, not only kill -9).
     sqlite_synchronous: str = "FULL"

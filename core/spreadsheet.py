@@ -11,12 +11,20 @@ from enum import Enum
 
 # OWASP CSV-injection guidance: a spreadsheet may evaluate a cell starting with one of these.
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+# Spreadsheets trim some blanks before they look for a formula (" =1+1" is evaluated), so a
+# trigger after them counts too; tab and carriage return are triggers themselves.
+_BLANKS = " \n"
 UTF8_BOM = "\ufeff"
+
+
+def is_formula(value: str) -> bool:
+    """Whether a spreadsheet may read ``value`` as a formula: a trigger first, or after blanks."""
+    return value.lstrip(_BLANKS).startswith(FORMULA_TRIGGERS)
 
 
 def safe_cell(value: str) -> str:
     """``value`` with a leading apostrophe when a spreadsheet would read it as a formula."""
-    if value.startswith(FORMULA_TRIGGERS):
+    if is_formula(value):
         return "'" + value
     return value
 
@@ -26,7 +34,7 @@ def restore_cell(value: str) -> str:
 
     Stripping one of several lets a writer escape text that itself starts with ``'=``.
     """
-    if value.startswith("'") and value.lstrip("'").startswith(FORMULA_TRIGGERS):
+    if value.startswith("'") and is_formula(value.lstrip("'")):
         return value[1:]
     return value
 

@@ -17,6 +17,7 @@ from bot import ws
 from bot.api import completions, conversations
 from bot.api import usage as api
 from bot.chat.services import ChatServices, build_services
+from bot.handshake import timed_http_protocol
 from bot.jobs.licence_watcher import LicenceWatcher
 from bot.jobs.runner import run_periodic
 from bot.jobs.sweeper import sweep_once
@@ -49,6 +50,7 @@ def transport_options(settings: Settings) -> dict[str, Any]:
         "ws_per_message_deflate": False,  # compression is not offered (CPU, and BREACH-style leaks)
         "ws_ping_interval": settings.ws_ping_interval_seconds,
         "ws_ping_timeout": settings.ws_ping_timeout_seconds,
+        "http": timed_http_protocol(settings.handshake_timeout_seconds),
     }
 
 

@@ -54,11 +54,15 @@ class Hub:
         return list(self._by_licensee)
 
     def key_ids(self) -> set[str]:
-        return {s.key_id for sessions in self._by_licensee.values() for s in sessions}
+        """Every key an open session was opened with (site keys and secret keys)."""
+        return {
+            k for sessions in self._by_licensee.values() for s in sessions for k in s.credentials
+        }
 
     def of_key(self, key_id: str) -> list[ChatSession]:
+        """The sessions opened with ``key_id``, as their site key or their secret key."""
         sessions = self._by_licensee.values()
-        return [s for of_one in sessions for s in of_one if s.key_id == key_id]
+        return [s for of_one in sessions for s in of_one if key_id in s.credentials]
 
     async def push_ended(self, ending: units.Ending, also: ChatSession | None = None) -> None:
         """Tell every session of the end user (and ``also``, when given) that their unit is over."""

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from core.ratelimit import Rate, RateLimiter
 from core.settings import Settings
 
+_ADDRESS_MESSAGES = Rate(300, 10.0)  # the setting's default
+
 
 @dataclass(frozen=True, slots=True)
 class Limits:
@@ -15,6 +17,7 @@ class Limits:
     key_messages: Rate
     visitor_conversations: Rate
     key_conversations: Rate
+    address_messages: Rate = _ADDRESS_MESSAGES  # per licensee and client address (bot/ws.py)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Limits:
@@ -23,6 +26,7 @@ class Limits:
             key_messages=Rate.parse(settings.rate_key_messages),
             visitor_conversations=Rate.parse(settings.rate_visitor_conversations),
             key_conversations=Rate.parse(settings.rate_key_conversations),
+            address_messages=Rate.parse(settings.rate_address_messages),
         )
 
 

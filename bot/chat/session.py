@@ -69,9 +69,12 @@ class Sink(Protocol):
 
 
 class ChatSession:
-    def __init__(self, services: ChatServices, ctx: KeyContext, sink: Sink) -> None:
+    def __init__(
+        self, services: ChatServices, ctx: KeyContext, sink: Sink, address: str | None = None
+    ) -> None:
         self.s = services
         self.ctx = ctx
+        self.address = address  # the client's, when its messages count per address
         self.licensee: Licensee = ctx.licensee  # refreshed by the licence watcher
         self.sink = sink
         self.visitor_id: str | None = None
@@ -89,6 +92,10 @@ class ChatSession:
     @property
     def key_id(self) -> str:
         return self.ctx.key_id
+
+    @property
+    def credentials(self) -> tuple[str, ...]:
+        return self.ctx.credentials
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -158,7 +165,28 @@ class ChatSession:
         except FrameError as exc:
             await self._bad(exc)
             return
+        if isinstance(frame, Message) and not await self._address_allows(frame):
+            return
         await self.receive(frame)
+
+    async def _address_allows(self, frame: Message) -> bool:
+        """Whether the address may send another message to this licensee (one address with many
+        sockets must not spend the key's whole budget); if not, say when to resend."""
+        if self.address is None:
+            return True
+        bucket = f"am:{self.licensee_id}:{self.address}"
+        wait = await self.s.limiter.hit(bucket, self.s.limits.address_messages)
+        if wait is None:
+            return True
+        await self.send(
+            Error(
+                code=ErrorCode.RATE_LIMITED,
+                message="too many messages, please wait",
+                id=frame.id,
+                retry_after=limits.retry_after(wait),
+            )
+        )
+        return False
 
     async def receive(self, frame: ClientFrame) -> None:
         """One well-formed client frame."""
@@ -328,6 +356,7 @@ class ChatSession:
             test=self.ctx.test,
             beyond_term=term == TermState.BEYOND_TERM,
             policy=self.policy,
+            credentials=self.ctx.credentials,
         )
         with self.s.claims.claim(self._key(frame.id)):  # until its answer holds its own claim
             await self._store_and_ack(frame, who, now)
@@ -336,6 +365,9 @@ class ChatSession:
         assert self.visitor_id is not None
         try:
             rec = await self.s.store.record_message(who, frame.id, frame.text, now)
+        except LicenceUnavailable as exc:  # a key revoked since the watcher last looked
+            await self.shut(exc.kind, [])
+            return
         except Exception:
             log.exception("storing a message failed")
             await self.send(

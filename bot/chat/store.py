@@ -25,6 +25,7 @@ from core.db.engine import Database
 from core.db.tables import ApiKey, Licensee
 from core.ledger import tokens
 from core.licensing import identity
+from core.licensing.licensees import check_keys_live
 from core.moderation import blocks
 
 log = logging.getLogger("kefu.chat")
@@ -181,9 +182,11 @@ class DatabaseStore:
     async def record_message(
         self, who: units.Speaker, client_id: str, text: str, now: datetime
     ) -> units.Recorded:
-        return await self.db.write(
-            partial(units.record_visitor_message, who=who, client_id=client_id, text=text, now=now)
-        )
+        def store(conn: Session) -> units.Recorded:
+            check_keys_live(conn, (who.key_id, *who.credentials))
+            return units.record_visitor_message(conn, who, client_id, text, now)
+
+        return await self.db.write(store)
 
     async def record_reply(self, reply: ReplyRecord, now: datetime) -> None:
         await self.db.write(

@@ -1,7 +1,8 @@
 """The licence watcher: applies licence changes made elsewhere to this process's open sockets.
 
 Changes come from the CLI, the console or another process, through the database: a new
-maintenance window, a revoked key, a suspended or lapsed licence, a new knowledge-base version.
+maintenance window, a revoked key (site or secret: whichever a socket was opened with), a
+suspended or lapsed licence, a new knowledge-base version.
 The watcher writes nothing: suspending a licensee ends its open units in the same transaction
 (core.licensing.suspension); here the sockets are only told (``ended``, a notice, 4403).
 """
@@ -42,8 +43,9 @@ class LicenceWatcher:
             if self._seen.get(licensee.id) != licensee.updated_at:
                 self._seen[licensee.id] = licensee.updated_at
                 await self.apply(licensee)
-        for key_id in revoked:
-            for session in hub.of_key(key_id):
+        # A session opened with a secret key is filed under it and its site key: shut once.
+        for session in {s for key_id in revoked for s in hub.of_key(key_id)}:
+            if not session.closed:
                 await session.shut("revoked", [])
 
     async def apply(self, licensee: Licensee) -> None:

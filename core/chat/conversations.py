@@ -87,6 +87,7 @@ class Speaker:
     test: bool
     beyond_term: bool
     policy: UnitPolicy
+    credentials: tuple[str, ...] = ()  # the socket's keys, checked unrevoked where it writes
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,15 +1,18 @@
 """Protocol v1 frames (widget <-> server) as typed models; see docs/protocol.md.
 
 Client frames are parsed strictly (a wrong type is a ``bad_frame``, never coerced) but
-unknown fields are ignored, so that newer clients can add optional fields. One exception:
-``hello.user`` that is malformed is dropped, not refused, because an identity the licensee's
-page got wrong must never keep its end user from chatting. Server frames are serialised with
-``dump_frame``; optional fields a client may not know are simply extra.
+unknown fields are ignored, so that newer clients can add optional fields. A string that
+cannot be UTF-8 (a lone surrogate, which JSON can carry) is a ``bad_frame`` wherever it is, so
+that nothing stored or echoed back can fail to encode. One exception: ``hello.user`` that is
+malformed is dropped, not refused (and a malformed ``hello.visitor`` is null), because an
+identity the licensee's page got wrong must never keep its end user from chatting. Server frames
+are serialised with ``dump_frame``; optional fields a client may not know are simply extra.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -140,17 +143,51 @@ class FrameError(Exception):
         self.client_id = client_id
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _has_lone_surrogate(data: object) -> bool:
+    """Whether any string (key or value) in ``data`` holds a lone surrogate (``"\\ud800"``),
+    which JSON can carry but UTF-8 cannot: such a string could be neither stored nor echoed.
+    Walked without recursion: the depth is whatever the client sent."""
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if not item.isascii() and _SURROGATE.search(item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
 def parse_client_frame(raw: str) -> Hello | Message | Close | Rating:
-    """Parse one text frame; raise FrameError(bad_frame | message_too_long) when it is not valid."""
+    """Parse one text frame; raise FrameError(bad_frame | message_too_long) when it is not valid.
+
+    Whatever the client sent, the outcome is a frame or a FrameError, never another exception:
+    nesting too deep to parse, a ``type`` that is not a string and text that cannot be UTF-8
+    are all ``bad_frame``."""
     try:
         data = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise FrameError(ErrorCode.BAD_FRAME, "frame is not valid JSON") from None
     if not isinstance(data, dict):
         raise FrameError(ErrorCode.BAD_FRAME, "frame must be a JSON object")
     kind = data.get("type")
-    if kind not in CLIENT_FRAME_TYPES:
-        raise FrameError(ErrorCode.BAD_FRAME, f"unknown frame type: {str(kind)[:40]!r}")
+    if kind == "hello":
+        # A hello's identity stays lenient (docs/protocol.md): a token or a user that cannot
+        # even be UTF-8 is as malformed as any other, so it is treated as absent.
+        for lenient in ("visitor", "user"):
+            if _has_lone_surrogate(data.get(lenient)):
+                data[lenient] = None
+    if _has_lone_surrogate(data):
+        raise FrameError(ErrorCode.BAD_FRAME, "frame holds text that is not valid Unicode")
+    if not isinstance(kind, str) or kind not in CLIENT_FRAME_TYPES:
+        shown = kind[:40] if isinstance(kind, str) else type(kind).__name__
+        raise FrameError(ErrorCode.BAD_FRAME, f"unknown frame type: {shown!r}")
     try:
         frame = _client_adapter.validate_python(data)
     except ValidationError as exc:

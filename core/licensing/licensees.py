@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
@@ -40,10 +41,16 @@ class KeyContext:
     key_id: str
     kind: KeyKind
     origins: tuple[str, ...]
+    secret_key_id: str | None = None  # a server-side chat opened with its secret key
 
     @property
     def test(self) -> bool:
         return self.kind == KeyKind.TEST
+
+    @property
+    def credentials(self) -> tuple[str, ...]:
+        """Every key this was opened with: revoking any one of them ends what it opened."""
+        return (self.key_id,) if self.secret_key_id is None else (self.key_id, self.secret_key_id)
 
 
 def parse_price(value: str | Decimal) -> Decimal:
@@ -213,6 +220,20 @@ def remove_origin(session: Session, licensee_id: str, origin: str) -> str:
     return pattern
 
 
+def check_keys_live(session: Session, key_ids: Sequence[str]) -> None:
+    """Raise LicenceUnavailable("revoked") when any of the keys has been revoked.
+
+    Called in the transaction that stores a message, so that a key revoked elsewhere stops
+    billing at once, not only when the watcher closes its sockets."""
+    revoked = session.exec(
+        select(ApiKey.id).where(
+            col(ApiKey.id).in_(list(key_ids)), col(ApiKey.revoked_at).is_not(None)
+        )
+    ).first()
+    if revoked is not None:
+        raise LicenceUnavailable("revoked", "this key has been revoked")
+
+
 def licence_availability(licensee: Licensee, now: datetime) -> TermState:
     """Raise LicenceUnavailable when the licence may not serve; else say whether beyond term."""
     if licensee.status == LicenceStatus.SUSPENDED:
@@ -251,7 +272,7 @@ def authenticate_chat(
             site = authenticate_key(session, site_key, {KeyKind.LIVE, KeyKind.TEST})
             if site.licensee.id != ctx.licensee.id:
                 raise AuthError("the site key and the secret key belong to different licensees")
-            return site
+            return replace(site, secret_key_id=ctx.key_id)
         # A server-side client with only its secret key chats as a live (billed) end user.
         live = session.exec(
             select(ApiKey).where(
@@ -262,7 +283,7 @@ def authenticate_chat(
         ).first()
         if live is None:
             raise AuthError("the licensee has no live site key")
-        return KeyContext(ctx.licensee, live.id, KeyKind.LIVE, ctx.origins)
+        return KeyContext(ctx.licensee, live.id, KeyKind.LIVE, ctx.origins, ctx.key_id)
     ctx = authenticate_key(session, site_key, {KeyKind.LIVE, KeyKind.TEST})
     if not origin_allowed(origin, list(ctx.origins)):
         raise OriginRefused("origin not allowed")

@@ -60,6 +60,7 @@ def run_server(
         port=port or settings.port,
         **transport_options(settings),
         proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
         timeout_graceful_shutdown=5,
         log_level="info",
     )

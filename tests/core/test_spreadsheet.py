@@ -9,8 +9,11 @@ from decimal import Decimal
 from enum import StrEnum
 
 import pytest
+from openpyxl import load_workbook
 
-from core.spreadsheet import csv_bytes, restore_cell, safe_cell
+from core.knowledge.entries import KbRow
+from core.knowledge.files import write_kb_bytes
+from core.spreadsheet import csv_bytes, is_formula, restore_cell, safe_cell
 
 
 class Status(StrEnum):
@@ -22,13 +25,33 @@ def parse(data: bytes) -> list[list[str]]:
     return list(csv.reader(io.StringIO(data[3:].decode("utf-8"), newline="")))
 
 
-@pytest.mark.parametrize("value", ["=1+2", "+86 21 5555", "-5", "@SUM(A1)", "\tx", "\rx", "="])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "=1+2",
+        "+86 21 5555",
+        "-5",
+        "@SUM(A1)",
+        "\tx",
+        "\rx",
+        "=",
+        " =1+1",
+        "  @SUM(A1)",
+        " \t-2",
+        "\t=1+1",
+        "\n=1+1",
+        " \n +1",
+    ],
+)
 def test_safe_cell_neutralises_formula_starts(value: str) -> None:
     assert safe_cell(value) == "'" + value
+    assert is_formula(value) and not is_formula(safe_cell(value))
     assert restore_cell(safe_cell(value)) == value
 
 
-@pytest.mark.parametrize("value", ["", "hello", "a=b", " =x", "'quoted", "你好", "\nx", "1-2"])
+@pytest.mark.parametrize(
+    "value", ["", "hello", "a=b", " x=1", "'quoted", "你好", "\nx", "1-2", " "]
+)
 def test_safe_cell_leaves_other_text_alone(value: str) -> None:
     assert safe_cell(value) == value
     assert restore_cell(value) == value
@@ -96,3 +119,13 @@ def test_csv_bytes_refuses_naive_datetimes() -> None:
 
 def test_csv_bytes_with_no_rows_is_just_the_header() -> None:
     assert csv_bytes(["a", "b"], []) == b"\xef\xbb\xbfa,b\r\n"
+
+
+@pytest.mark.parametrize("value", [" =1+1", '\t=HYPERLINK("http://evil.example")', " @SUM(A1)"])
+def test_csv_and_xlsx_downloads_neutralise_a_formula_after_blanks(value: str) -> None:
+    [_header, row] = parse(csv_bytes(["text"], [(value,)]))
+    assert row == ["'" + value]
+    entry = KbRow(question=f"q{value}", answer=value, similar=(), tags=())
+    sheet = load_workbook(io.BytesIO(write_kb_bytes([entry], "xlsx"))).active
+    assert sheet["B2"].value == "'" + value
+    assert all(not is_formula(str(cell.value)) for cell in sheet[2])
