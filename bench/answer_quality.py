@@ -50,6 +50,7 @@ class EvalData:
     banking_train: Rows
     banking_test: Rows
     clinc: dict[str, Rows]
+    crosswoz: dict[str, Rows] = dataclasses.field(default_factory=dict)
 
 
 def load(eval_dir: Path) -> EvalData:
@@ -62,7 +63,19 @@ def load(eval_dir: Path) -> EvalData:
         banking_train=read_csv(eval_dir / "banking77" / "train.csv"),
         banking_test=read_csv(eval_dir / "banking77" / "test.csv"),
         clinc={split: [(t, i) for t, i in rows] for split, rows in clinc_raw.items()},
+        crosswoz=load_crosswoz(eval_dir),
     )
+
+
+def load_crosswoz(eval_dir: Path) -> dict[str, Rows]:
+    """``train``/``test`` in-scope rows and ``oos_train``/``oos_test`` out-of-scope ones."""
+    out: dict[str, Rows] = defaultdict(list)
+    path = eval_dir / "crosswoz_zh" / "faq_intents.csv"
+    with path.open(encoding="utf-8", newline="") as fh:
+        for row in csv.DictReader(fh):
+            key = ("oos_" if row["label"] == "oos" else "") + row["split"]
+            out[key].append((row["text"], row["label"]))
+    return dict(out)
 
 
 def make_kb(train: Rows, shots: int | None, seed: int = 0) -> tuple[list[KbEntry], Rows]:
@@ -311,8 +324,23 @@ def main() -> int:
         "--baselines", action="store_true", help="compare other methods (needs scikit-learn)"
     )
     parser.add_argument("--threshold", type=float, help="override the index's threshold")
+    parser.add_argument(
+        "--hybrid", action="store_true", help="lexical, encoder and hybrid on every set"
+    )
+    parser.add_argument("--seeds", type=int, default=len(SEEDS), help="10-shot seeds (hybrid)")
+    parser.add_argument("--no-full", action="store_true", help="skip the full setting (hybrid)")
     args = parser.parse_args()
     data = load(args.eval_dir)
+    if args.hybrid and args.tune:
+        from hybrid_quality import tune as tune_hybrid
+
+        tune_hybrid(data)
+        return 0
+    if args.hybrid:
+        from hybrid_quality import run
+
+        run(data, SEEDS[: args.seeds], not args.no_full)
+        return 0
     if args.tune:
         tune(data)
         return 0

@@ -89,6 +89,10 @@ class Settings(BaseSettings):
     model_first_token_timeout_seconds: float = Field(10.0, gt=0)
     model_timeout_seconds: float = Field(60.0, gt=0)
 
+    # Retrieval: "builtin" fuses the lexical index with the offline multilingual sentence encoder
+    # installed with the product (loaded in the background at start-up); "off" is lexical only.
+    retrieval_encoder: str = "builtin"
+
     # Content filter: a word list file (one term per line); unset = the built-in list.
     filter_words_file: Path | None = None
 
@@ -98,6 +102,14 @@ class Settings(BaseSettings):
         value = value.lower()
         if value not in {"openai", "ollama"}:
             raise ValueError("must be openai or ollama")
+        return value
+
+    @field_validator("retrieval_encoder")
+    @classmethod
+    def _check_encoder(cls, value: str) -> str:
+        value = value.lower()
+        if value not in {"builtin", "off"}:
+            raise ValueError("must be builtin or off")
         return value
 
     @field_validator("sqlite_synchronous")

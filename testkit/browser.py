@@ -297,11 +297,13 @@ class KefuDemo:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = tmp / "kefu-demo.log"
         self.cwd = tmp
-        # Only these settings: no model endpoint, so the built-in answerer answers.
+        # Only these settings: no model endpoint, so the built-in answerer answers; lexical
+        # retrieval, so that answers do not change when the sentence encoder finishes loading.
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("KEFU_")},
             "KEFU_DATABASE_URL": f"sqlite:///{tmp / 'kefu.db'}",
             "KEFU_SECRET_KEY": secrets.token_urlsafe(32),
+            "KEFU_RETRIEVAL_ENCODER": "off",
         }
         self.proc: subprocess.Popen[bytes] | None = None
 

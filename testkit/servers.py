@@ -19,7 +19,9 @@ from testkit.answerers import EchoAnswerer
 
 
 def settings_for(url: str, **overrides: Any) -> Settings:
-    """Settings for a server on the database at ``url``: a fresh secret, quick background jobs."""
+    """Settings for a server on the database at ``url``: a fresh secret, quick background jobs,
+    lexical retrieval (answers that do not change when the encoder finishes loading)."""
+    overrides.setdefault("retrieval_encoder", "off")
     return load_settings(
         database_url=url,
         secret_key=secrets.token_urlsafe(40),

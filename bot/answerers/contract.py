@@ -18,6 +18,9 @@ class Hit:
 
     entry: KbEntry
     score: float
+    # The score this hit needed to be answered with, when the index calibrates one per question
+    # (per knowledge base and language); None when the index has one fixed threshold.
+    threshold: float | None = None
 
 
 class KnowledgeIndex(Protocol):

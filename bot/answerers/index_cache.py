@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Sequence
 
 import anyio.to_thread
@@ -12,20 +13,45 @@ from core.db.engine import Database
 from core.knowledge.entries import KbEntry
 from core.knowledge.store import load_entries
 
+log = logging.getLogger(__name__)
+
 IndexBuilder = Callable[[Sequence[KbEntry]], KnowledgeIndex]
 
 
 class IndexCache:
-    def __init__(self, db: Database, build: IndexBuilder) -> None:
+    def __init__(
+        self,
+        db: Database,
+        build: IndexBuilder,
+        stale: Callable[[KnowledgeIndex], bool] = lambda index: False,
+    ) -> None:
         self._db = db
         self._build = build
+        # An index built before the sentence encoder finished loading is rebuilt once it has.
+        self._stale = stale
         self._ready: dict[str, tuple[int, KnowledgeIndex]] = {}
         self._pending: dict[tuple[str, int], asyncio.Future[KnowledgeIndex]] = {}
+        self._upgrades: set[asyncio.Task[KnowledgeIndex]] = set()
 
     async def get(self, licensee_id: str, version: int) -> KnowledgeIndex:
         ready = self._ready.get(licensee_id)
         if ready is not None and ready[0] >= version:
+            if self._stale(ready[1]) and (licensee_id, ready[0]) not in self._pending:
+                # Rebuilt in the background: questions meanwhile get the index they had.
+                task = asyncio.create_task(self._get(licensee_id, ready[0]))
+                self._upgrades.add(task)
+                task.add_done_callback(self._upgraded)
             return ready[1]
+        return await self._get(licensee_id, version)
+
+    def _upgraded(self, task: asyncio.Task[KnowledgeIndex]) -> None:
+        self._upgrades.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning(
+                "rebuilding an index with the sentence encoder failed: %s", task.exception()
+            )
+
+    async def _get(self, licensee_id: str, version: int) -> KnowledgeIndex:
         key = (licensee_id, version)
         pending = self._pending.get(key)
         if pending is None:

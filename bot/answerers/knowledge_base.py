@@ -7,6 +7,9 @@ from collections.abc import AsyncIterator
 from functools import lru_cache
 
 from bot.answerers.contract import AnswerEvent, AnswerRequest, Delta, Final
+from bot.answerers.language import is_clearly_chinese, question_language
+
+__all__ = ["is_clearly_chinese"]  # re-exported: callers asked this module before
 
 PRODUCER = "kefu"
 MODEL = "kefu-kb-1"
@@ -21,9 +24,6 @@ DONT_KNOW_EN = (
 _PIECE_END = re.compile(
     r"(?:[。！？；，、：…]+|[.!?;,:]+(?=\s|$)|\n)[\"'”’」』）)\]]*\s*",
 )
-_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-_KANA = re.compile(r"[\u3040-\u30ff]")
-_LATIN = re.compile(r"[A-Za-z]")
 
 
 @lru_cache(maxsize=4096)  # the same few answers are given again and again
@@ -40,16 +40,9 @@ def pieces(text: str) -> tuple[str, ...]:
     return tuple(out)
 
 
-def is_clearly_chinese(text: str) -> bool:
-    """Written mainly in Chinese characters (Japanese, which also uses them, has kana)."""
-    han = len(_HAN.findall(text))
-    return han >= 2 and not _KANA.search(text) and 2 * han >= len(_LATIN.findall(text))
-
-
 def dont_know(locale: str, question: str) -> str:
-    if locale.lower().startswith("zh") or is_clearly_chinese(question):
-        return DONT_KNOW_ZH
-    return DONT_KNOW_EN
+    """The "don't know" answer in the question's language (the locale's when it has none)."""
+    return DONT_KNOW_ZH if question_language(question, locale) == "zh" else DONT_KNOW_EN
 
 
 class KnowledgeBaseAnswerer:
@@ -60,7 +53,12 @@ class KnowledgeBaseAnswerer:
     async def stream(self, request: AnswerRequest) -> AsyncIterator[AnswerEvent]:
         # Retrieval takes about a millisecond, so it runs inline rather than in a thread.
         hit = request.index.best(request.question)
-        text = dont_know(request.locale, request.question) if hit is None else hit.entry.answer
+        language = question_language(request.question, request.locale)
+        text = (
+            dont_know(request.locale, request.question)
+            if hit is None
+            else hit.entry.answer_in(language)
+        )
         for piece in pieces(text):
             yield Delta(piece, whole=text)
         if hit is None:

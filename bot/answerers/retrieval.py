@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import unicodedata
@@ -382,6 +383,26 @@ class KnowledgeBaseIndex:
 
     def confident(self, hit: Hit) -> bool:
         return hit.score >= self._settings.threshold
+
+    def coverage(self, text: str) -> float:
+        """The share (0 to 1) of ``text``'s feature weight that the knowledge base knows: low
+        when the question is mostly about words no entry uses. Character n-grams inside Latin
+        words are left out: a word no entry uses shares some with words that are used."""
+        words_only = dataclasses.replace(
+            self._settings, weights=(*self._settings.weights[:2], 0.0, self._settings.weights[3])
+        )
+        hashes, values, is_function = _weighted(text, words_only)
+        if len(hashes) == 0 or len(self._vocab) == 0:
+            return 0.0
+        pos = np.searchsorted(self._vocab, hashes)
+        pos[pos >= len(self._vocab)] = 0
+        known = self._vocab[pos] == hashes
+        weights = values[known] * self._idf[pos[known]]
+        unknown = values[~known] * np.where(
+            is_function[~known], self._unknown_function_idf, self._unknown_idf
+        )
+        total = float(weights @ weights) + float(unknown @ unknown)
+        return float(weights @ weights) / total if total > 0 else 0.0
 
     def _query(self, text: str) -> tuple[npt.NDArray[np.int32], FloatArray] | None:
         hashes, values, is_function = _weighted(text, self._settings)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from bot.answerers.contract import AnswerRequest, CallRecord, Final, Turn
+from bot.answerers.language import question_language
 from bot.chat.accounting import Blocked, Direction, account
 from bot.chat.claims import Claim
 from bot.chat.memory import Memory
@@ -87,7 +88,8 @@ class Answering:
         await after.wait()  # reply.start never overtakes the ack
         async with self._lock:
             asker = self._asker
-            licensee, lang = asker.licensee, asker.lang
+            # The answer, its AI label and any fixed text follow the question's language.
+            licensee, lang = asker.licensee, question_language(question.text, asker.lang)
             reply = Reply(self._send, new_id("msg"))
             calls: list[CallRecord] = []
             final: Final | None = None

@@ -58,6 +58,17 @@ def build_default_index(entries: Sequence[KbEntry]) -> KnowledgeIndex:
     return KnowledgeBaseIndex.build(entries)
 
 
+def _index_cache(
+    settings: Settings, db: Database, build: Callable[[Sequence[KbEntry]], KnowledgeIndex] | None
+) -> IndexCache:
+    if build is not None:
+        return IndexCache(db, build)
+    from bot.answerers.indexing import IndexFactory, shared_encoder
+
+    factory = IndexFactory(shared_encoder() if settings.retrieval_encoder == "builtin" else None)
+    return IndexCache(db, factory.build, factory.stale)
+
+
 def build_services(
     settings: Settings,
     db: Database,
@@ -71,7 +82,7 @@ def build_services(
         store=DatabaseStore(db),
         answerers=AnswererRegistry(settings, db, fixed=answerer),
         content_filter=Matcher(load_word_list(settings.filter_words_file)),
-        index_cache=IndexCache(db, index_builder or build_default_index),
+        index_cache=_index_cache(settings, db, index_builder),
         limiter=make_rate_limiter(settings.redis_url),
         limits=Limits.from_settings(settings),
     )

@@ -202,6 +202,7 @@ class KbEntryRecord(SQLModel, table=True):
     answer: str
     similar: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     tags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    answer_en: str = Field(default="", sa_column_kwargs={"server_default": ""})
     created_at: datetime = _utc(nullable=False)
     updated_at: datetime = _utc(nullable=False)
 

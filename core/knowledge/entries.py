@@ -13,6 +13,7 @@ class KbRow:
     answer: str
     similar: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
+    answer_en: str = ""  # the answer in English, when ``answer`` is in another language
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +25,12 @@ class KbEntry:
     answer: str
     similar: tuple[str, ...] = ()
     tags: tuple[str, ...] = field(default=())
+    answer_en: str = ""
+
+    def answer_in(self, language: str) -> str:
+        """The answer for a question asked in ``language`` (``zh`` or ``en``): the English one
+        to an English question when the entry has it, else the entry's answer."""
+        return self.answer_en if language == "en" and self.answer_en else self.answer
 
     @property
     def phrasings(self) -> tuple[str, ...]:

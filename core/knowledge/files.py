@@ -40,16 +40,22 @@ _HEADER_ALIASES = {
     "相似问题": "similar",
     "tags": "tags",
     "标签": "tags",
+    "answer_en": "answer_en",
+    "英文答案": "answer_en",
 }
 _REQUIRED_COLUMNS = ("question", "answer", "similar")
-_EXPECTED_HEADERS = "question/标准问题, answer/答案, similar/相似问题 and optionally tags/标签"
+_EXPECTED_HEADERS = (
+    "question/标准问题, answer/答案, similar/相似问题 and optionally tags/标签, answer_en/英文答案"
+)
+# Exports add the English answer column only when an entry has one: files stay as they were.
+HEADER_BILINGUAL = (*HEADER, "answer_en")
 _SIMILAR_SEPARATORS = re.compile(r"\r\n|[\r\n|]")
 _TAG_SEPARATORS = re.compile(r"\r\n|[\r\n|,，]")
 # Characters no database column or export can hold; only JSON can smuggle them in.
 _UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-_XLSX_WIDTHS = {"question": 40, "answer": 80, "similar": 50, "tags": 24}
-_XLSX_WRAPPED = frozenset({"answer", "similar"})
+_XLSX_WIDTHS = {"question": 40, "answer": 80, "similar": 50, "tags": 24, "answer_en": 80}
+_XLSX_WRAPPED = frozenset({"answer", "similar", "answer_en"})
 
 ProgressCallback = Callable[[int], None]
 
@@ -94,6 +100,7 @@ class _Raw:
     answer: str
     similar: list[str]
     tags: list[str]
+    answer_en: str = ""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -180,8 +187,11 @@ def _check(raw: _Raw) -> tuple[KbRow, list[str]]:
     """The cleaned row and every reason it cannot be imported (none: it can)."""
     question = raw.question.strip()
     answer = raw.answer.strip()
+    answer_en = raw.answer_en.strip()
     reasons = _text_problems("question", question, MAX_QUESTION_CHARS)
     reasons += _text_problems("answer", answer, MAX_ANSWER_CHARS)
+    if answer_en:
+        reasons += _text_problems("answer_en", answer_en, MAX_ANSWER_CHARS)
     similar = _unique(raw.similar, exclude=question)
     for number, phrasing in enumerate(similar, start=1):
         if len(phrasing) > MAX_SIMILAR_CHARS:
@@ -195,7 +205,7 @@ def _check(raw: _Raw) -> tuple[KbRow, list[str]]:
     tags = _unique(raw.tags)
     if any(_UNSTORABLE.search(text) for text in (*similar, *tags)):
         reasons.append("similar phrasings or tags contain a NUL or unpaired surrogate character")
-    return KbRow(question, answer, tuple(similar), tuple(tags)), reasons
+    return KbRow(question, answer, tuple(similar), tuple(tags), answer_en), reasons
 
 
 def _text_problems(name: str, text: str, limit: int) -> list[str]:
@@ -308,6 +318,7 @@ def _table_raw(cells: Sequence[str], columns: dict[str, int]) -> _Raw:
         answer=cell("answer"),
         similar=_split_similar(cell("similar")),
         tags=_split_tags(cell("tags")),
+        answer_en=cell("answer_en"),
     )
 
 
@@ -445,9 +456,10 @@ def _json_raw(item: object) -> _Raw | str:
     answer = _json_text(item, "answer", problems)
     similar = _json_list(item, "similar", _split_similar, problems)
     tags = _json_list(item, "tags", _split_tags, problems)
+    answer_en = _json_text(item, "answer_en", problems)
     if problems:
         return "; ".join(problems)
-    return _Raw(question, answer, similar, tags)
+    return _Raw(question, answer, similar, tags, answer_en)
 
 
 def _json_text(item: dict[str, object], key: str, problems: list[str]) -> str:
@@ -505,16 +517,21 @@ def write_kb_file(entries: Iterable[KbRow | KbEntry], path: Path) -> None:
 def write_kb_bytes(entries: Iterable[KbRow | KbEntry], fmt: str) -> bytes:
     """The bytes of a knowledge-base file (``csv``, ``xlsx`` or ``json``) holding ``entries``."""
     fmt = _normalise_format(fmt)
+    entries = list(entries)
+    header = HEADER_BILINGUAL if any(e.answer_en for e in entries) else HEADER
     if fmt == "csv":
-        rows = ([_keep_apostrophe(cell) for cell in _table_cells(entry)] for entry in entries)
-        return csv_bytes(HEADER, rows)
+        rows = (
+            [_keep_apostrophe(cell) for cell in _table_cells(entry, header)] for entry in entries
+        )
+        return csv_bytes(header, rows)
     if fmt == "xlsx":
-        return _xlsx_bytes(entries)
+        return _xlsx_bytes(entries, header)
     return _json_bytes(entries)
 
 
-def _table_cells(entry: KbRow | KbEntry) -> tuple[str, str, str, str]:
-    return (entry.question, entry.answer, "\n".join(entry.similar), "|".join(entry.tags))
+def _table_cells(entry: KbRow | KbEntry, header: Sequence[str] = HEADER) -> tuple[str, ...]:
+    cells = (entry.question, entry.answer, "\n".join(entry.similar), "|".join(entry.tags))
+    return (*cells, entry.answer_en) if len(header) > len(HEADER) else cells
 
 
 def _keep_apostrophe(cell: str) -> str:
@@ -523,17 +540,17 @@ def _keep_apostrophe(cell: str) -> str:
     return "'" + cell if restore_cell(cell) != cell else cell
 
 
-def _xlsx_bytes(entries: Iterable[KbRow | KbEntry]) -> bytes:
+def _xlsx_bytes(entries: Iterable[KbRow | KbEntry], header: Sequence[str] = HEADER) -> bytes:
     workbook = Workbook()
     sheet = workbook.active
     sheet.title = "Knowledge base"
-    sheet.append(HEADER)
+    sheet.append(header)
     for cell in sheet[1]:
         cell.font = Font(bold=True)
     wrap = Alignment(wrap_text=True, vertical="top")
     for entry in entries:
-        sheet.append([_xlsx_cell(cell) for cell in _table_cells(entry)])
-    for column, name in enumerate(HEADER, start=1):
+        sheet.append([_xlsx_cell(cell) for cell in _table_cells(entry, header)])
+    for column, name in enumerate(header, start=1):
         sheet.column_dimensions[get_column_letter(column)].width = _XLSX_WIDTHS[name]
         if name in _XLSX_WRAPPED:
             for (cell,) in sheet.iter_rows(min_row=2, min_col=column, max_col=column):
@@ -556,6 +573,7 @@ def _json_bytes(entries: Iterable[KbRow | KbEntry]) -> bytes:
             "answer": entry.answer,
             "similar": list(entry.similar),
             "tags": list(entry.tags),
+            **({"answer_en": entry.answer_en} if entry.answer_en else {}),
         }
         for entry in entries
     ]

@@ -42,23 +42,26 @@ def import_rows(
                 answer=row.answer,
                 similar=list(row.similar),
                 tags=list(row.tags),
+                answer_en=row.answer_en,
                 created_at=now,
                 updated_at=now,
             )
             existing[row.question] = record
             added += 1
         else:
-            if (record.answer, record.similar, record.tags) == (
+            if (record.answer, record.similar, record.tags, record.answer_en) == (
                 row.answer,
                 list(row.similar),
                 list(row.tags),
+                row.answer_en,
             ):
                 unchanged += 1
                 continue
-            record.answer, record.similar, record.tags = (
+            record.answer, record.similar, record.tags, record.answer_en = (
                 row.answer,
                 list(row.similar),
                 list(row.tags),
+                row.answer_en,
             )
             record.updated_at = now
             updated += 1
@@ -84,6 +87,7 @@ def load_entries(session: Session, licensee_id: str) -> list[KbEntry]:
             answer=r.answer,
             similar=tuple(r.similar),
             tags=tuple(r.tags),
+            answer_en=r.answer_en,
         )
         for r in records
     ]

@@ -116,7 +116,9 @@ async def test_markup_stays_literal() -> None:
     [
         ("en", "what is the meaning of life", DONT_KNOW_EN),
         ("zh-CN", "人生的意义是什么", DONT_KNOW_ZH),
-        ("zh-TW", "what is the meaning of life", DONT_KNOW_ZH),  # locale decides
+        ("zh-TW", "what is the meaning of life", DONT_KNOW_EN),  # the question's language wins
+        ("zh-CN", "12345?", DONT_KNOW_ZH),  # no language of its own: the locale decides
+        ("en", "🙂", DONT_KNOW_EN),
         ("en", "人生的意义是什么", DONT_KNOW_ZH),  # a clearly Chinese question wins
         ("fr", "quel est le sens de la vie", DONT_KNOW_EN),
         ("en", "what does 你好 mean?", DONT_KNOW_EN),
@@ -198,3 +200,12 @@ def test_is_clearly_chinese() -> None:
     assert not is_clearly_chinese("what does 你好 mean")
     assert not is_clearly_chinese("日本語のテキストです")
     assert not is_clearly_chinese("hello")
+
+
+@pytest.mark.anyio
+async def test_an_english_question_gets_the_entry_english_answer() -> None:
+    entry = KbEntry("r", "怎么退货？", "七天内可退货。", ("return",), answer_en="Within 7 days.")
+    words, _ = await answer(request(FixedIndex(entry), "how do I return it", "zh-CN"))
+    assert "".join(words) == "Within 7 days."
+    words, _ = await answer(request(FixedIndex(entry), "怎么退货", "en"))
+    assert "".join(words) == "七天内可退货。"

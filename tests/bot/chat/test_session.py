@@ -142,6 +142,25 @@ async def test_a_message_is_stored_acked_then_answered_in_order(chat_kit: ChatKi
     assert chat_kit.count(Message, role="visitor") == chat_kit.count(Message, role="robot") == 1
 
 
+@pytest.mark.parametrize(
+    ("locale", "question", "label"),
+    [
+        ("zh-CN", "where is my order", "AI-generated"),  # the question's language wins
+        ("en", "我的订单在哪里", "内容由AI生成"),
+        ("zh-CN", "12345", "内容由AI生成"),  # no language of its own: the widget's
+    ],
+)
+async def test_the_ai_label_follows_the_question_language(
+    chat_kit: ChatKit, locale: str, question: str, label: str
+) -> None:
+    session, outbox = await chat_kit.greeted(locale=locale)
+    outbox.take()
+    await chat_kit.say(session, {"type": "message", "id": "m1", "text": question})
+    await session.answering.wait()
+    end = outbox.frames[-1]
+    assert isinstance(end, ReplyEnd) and end.ai.label == label
+
+
 async def test_the_answerer_is_given_the_turns_before_the_question(chat_kit: ChatKit) -> None:
     session, _outbox = await chat_kit.greeted()
     for n, text in enumerate(["first", "second"]):

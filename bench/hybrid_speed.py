@@ -1,0 +1,116 @@
+"""Speed and memory of hybrid retrieval (lexical + pinyin + sentence encoder) at 10,000 entries.
+
+The corpus and questions are retrieval_speed.py's (10,000 entries of three phrasings, 3,000
+English and 1,000 Chinese questions it does not hold). Reported: the encoder's load time and the
+memory it adds to the process (resident set size), the build time with calibration, and the
+latency of ``best()`` one question at a time in one thread, first for questions never seen
+(the encoder runs) and then asked again (their vectors are cached).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import platform
+import resource
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from retrieval_speed import DEFAULT_EVAL_DIR, build_corpus, cpu_model, percentile, time_calls
+
+from bot.answerers.encoder import builtin_encoder
+from bot.answerers.hybrid import HybridIndex
+
+TARGET_P99_MS = 5.0
+TARGET_MEMORY_MB = 200.0
+
+
+def rss_mb() -> float:
+    """The process's resident set size now, in MiB (Linux)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def time_fresh(
+    call: Callable[[str], object], queries: list[str]
+) -> tuple[list[float], list[float]]:
+    """Like time_calls, but warmed up on other texts, so that every measured question is new."""
+    for text in queries[:200]:
+        call(text + " (warm-up)")
+    wall, cpu = [], []
+    gc.disable()
+    try:
+        for text in queries:
+            c0 = time.thread_time_ns()
+            t0 = time.perf_counter_ns()
+            call(text)
+            wall.append((time.perf_counter_ns() - t0) / 1e6)
+            cpu.append((time.thread_time_ns() - c0) / 1e6)
+    finally:
+        gc.enable()
+    return sorted(wall), sorted(cpu)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--eval-dir", type=Path, default=DEFAULT_EVAL_DIR)
+    args = parser.parse_args()
+    entries, queries_en, queries_zh = build_corpus(args.eval_dir)
+    print(f"machine: {os.cpu_count()} cores, {cpu_model()}, Python {platform.python_version()}")
+    lexical = HybridIndex.build(entries)  # everything but the encoder is imported and warm
+    gc.collect()
+    before = rss_mb()
+    t0 = time.perf_counter()
+    encoder = builtin_encoder()
+    loaded = time.perf_counter() - t0
+    gc.collect()
+    print(f"encoder: loaded in {loaded:.2f} s, +{rss_mb() - before:.0f} MiB resident")
+    t0 = time.perf_counter()
+    index = HybridIndex.build(entries, encoder)
+    print(
+        f"build with the encoder and calibration: {time.perf_counter() - t0:.1f} s "
+        f"({sum(len(e.phrasings) for e in entries)} phrasings encoded once, then cached)"
+    )
+    gc.collect()
+    added = rss_mb() - before
+    print(f"memory added by the encoder and its vectors: {added:.0f} MiB resident")
+    print(f"thresholds: {index.thresholds}")
+    print(f"\nsingle thread; target: p99 <= {TARGET_P99_MS} ms (wall clock)\n")
+    print("| call | questions | clock | p50 ms | p90 ms | p99 ms | max ms |")
+    print("|---|---:|---|---:|---:|---:|---:|")
+    ok = added <= TARGET_MEMORY_MB
+    for name, call, queries in (
+        ("best(), English, new", index.best, queries_en),
+        ("best(), Chinese, new", index.best, queries_zh),
+        ("best(), English, asked again", index.best, queries_en),
+        ("best(), lexical only, English", lexical.best, queries_en),
+    ):
+        if "new" in name:
+            wall, cpu = time_fresh(call, queries)
+        else:
+            wall, cpu = time_calls(call, queries)
+        if "new" in name:
+            ok = ok and percentile(wall, 0.99) <= TARGET_P99_MS
+        for clock, ms in (("wall", wall), ("thread CPU", cpu)):
+            print(
+                f"| {name} | {len(ms)} | {clock} | {percentile(ms, 0.5):.3f} "
+                f"| {percentile(ms, 0.9):.3f} | {percentile(ms, 0.99):.3f} | {ms[-1]:.3f} |"
+            )
+    load = os.getloadavg()[0]
+    print(f"\nload average during the run: {load:.2f}")
+    print(
+        f"targets (p99 <= {TARGET_P99_MS} ms new questions, <= {TARGET_MEMORY_MB:.0f} MiB): "
+        f"{'met' if ok else 'MISSED'}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

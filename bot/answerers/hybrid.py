@@ -1,0 +1,243 @@
+"""Hybrid retrieval: the lexical index, its pinyin twin and a sentence encoder, fused."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from bot.answerers.calibration import Thresholds, calibrate
+from bot.answerers.contract import Hit
+from bot.answerers.encoder import TextEncoder
+from bot.answerers.language import question_language
+from bot.answerers.pinyin import has_han, spell
+from bot.answerers.retrieval import KnowledgeBaseIndex, normalize
+from core.knowledge.entries import KbEntry
+
+FloatArray = npt.NDArray[np.float32]
+IntArray = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True, slots=True)
+class HybridSettings:
+    """How the three scores are mixed. Chosen on training and validation data only (see
+    bench/answer_quality.py --tune and docs/benchmarks.md)."""
+
+    # fused = lexical_weight * lexical + (1 - lexical_weight) * encoder (when there is one)
+    lexical_weight: float = 0.5
+    # For a question with Chinese characters, this share of the lexical score comes from the
+    # pinyin index (homophone typos), the rest from the characters themselves.
+    pinyin_share: float = 0.3
+    # encoder = nearest * cosine(best phrasing) + (1 - nearest) * cosine(entry centroid)
+    nearest: float = 0.5
+    # Entries re-scored exactly: the best of each score's shortlist.
+    candidates: int = 32
+    # The "don't know" threshold separates the scores the knowledge base's own held-out phrasings
+    # get for their entry from the near misses; a near miss let through costs this many refused
+    # right answers (see calibration.py).
+    refusal_weight: float = 0.3
+    # Held-out phrasings below this count give no threshold of their own (the default applies).
+    min_samples: int = 8
+    default_threshold: float = 0.35  # with the encoder; the lexical one is IndexSettings'
+    # A few diverse phrasings can calibrate a threshold lower than any real answer needs (the
+    # bench's knowledge bases calibrate 0.30 to 0.47): it is never set below this.
+    min_threshold: float = 0.3
+    # Entries that repeat each other make every held-out phrasing a "near miss" of its twin and
+    # calibrate a threshold nothing reaches: it is never set above this.
+    max_threshold: float = 0.6
+    calibration_rounds: int = 3
+    # Scores are multiplied by (share of the question's words the knowledge base knows) to this
+    # power: a question mostly about something no entry mentions ("who is your boss" against
+    # "who are you") is not answered on its few shared words.
+    coverage_power: float = 0.5
+
+
+DEFAULT_HYBRID = HybridSettings()
+
+
+class HybridIndex:
+    """A ``KnowledgeIndex``. Read-only once built: searched from several threads at once."""
+
+    def __init__(
+        self,
+        entries: Sequence[KbEntry],
+        settings: HybridSettings,
+        lexical: KnowledgeBaseIndex,
+        pinyin: KnowledgeBaseIndex | None,
+        encoder: TextEncoder | None,
+        vectors: FloatArray | None,
+        thresholds: Thresholds,
+    ) -> None:
+        self._entries = tuple(entries)
+        self._settings = settings
+        self._lexical = lexical
+        self._pinyin = pinyin
+        self._encoder = encoder
+        self._position = {e.id: i for i, e in enumerate(self._entries)}
+        self.thresholds = thresholds
+        self._vectors = vectors
+        self._starts: IntArray = np.zeros(1, dtype=np.int64)
+        self._centroids: FloatArray | None = None
+        if vectors is not None:
+            counts = [len(_distinct(e.phrasings)) for e in self._entries]
+            self._starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+            sums = np.add.reduceat(vectors, self._starts[:-1], axis=0) if len(vectors) else vectors
+            norms = np.linalg.norm(sums, axis=1, keepdims=True)
+            norms[norms == 0] = 1.0
+            self._centroids = (sums / norms).astype(np.float32)
+
+    @classmethod
+    def build(
+        cls,
+        entries: Sequence[KbEntry],
+        encoder: TextEncoder | None = None,
+        settings: HybridSettings = DEFAULT_HYBRID,
+    ) -> HybridIndex:
+        """Index ``entries`` (lexical only when ``encoder`` is None) and calibrate its threshold
+        on the entries' own phrasings."""
+        index = cls._build(entries, encoder, settings, Thresholds({}, _default(settings, encoder)))
+        thresholds = calibrate(
+            entries,
+            lambda kept: cls._build(kept, encoder, settings, Thresholds({}, 0.0)),
+            settings.refusal_weight,
+            settings.min_samples,
+            settings.calibration_rounds,
+            _default(settings, encoder),
+            floor=settings.min_threshold if encoder is not None else 0.0,
+            ceiling=settings.max_threshold,
+        )
+        index.thresholds = thresholds
+        return index
+
+    @classmethod
+    def _build(
+        cls,
+        entries: Sequence[KbEntry],
+        encoder: TextEncoder | None,
+        settings: HybridSettings,
+        thresholds: Thresholds,
+    ) -> HybridIndex:
+        lexical = KnowledgeBaseIndex.build(entries)
+        pinyin = None
+        if any(has_han(p) for e in entries for p in e.phrasings):
+            pinyin = KnowledgeBaseIndex.build([_spelled(e) for e in entries])
+        vectors = None
+        if encoder is not None:
+            texts = [p for e in entries for p in _distinct(e.phrasings)]
+            vectors = encoder.encode(texts) if texts else np.zeros((0, 1), dtype=np.float32)
+        return cls(entries, settings, lexical, pinyin, encoder, vectors, thresholds)
+
+    @property
+    def size(self) -> int:
+        return len(self._entries)
+
+    @property
+    def uses_encoder(self) -> bool:
+        return self._encoder is not None
+
+    def search(self, text: str, k: int = 5) -> list[Hit]:
+        if k <= 0 or not self._entries:
+            return []
+        positions, scores = self._scores(text)
+        if len(positions) == 0:
+            return []
+        threshold = self.thresholds.of(question_language(text, None))
+        order = np.lexsort((positions, -scores))[:k]
+        return [
+            Hit(self._entries[int(positions[i])], float(scores[i]), threshold)
+            for i in order
+            if scores[i] > 0
+        ]
+
+    def best(self, text: str) -> Hit | None:
+        hits = self.search(text, 1)
+        if hits and self.confident(hits[0]):
+            return hits[0]
+        return None
+
+    def confident(self, hit: Hit) -> bool:
+        threshold = self.thresholds.default if hit.threshold is None else hit.threshold
+        return hit.score >= threshold
+
+    def threshold_for(self, text: str) -> float:
+        """The score a hit for ``text`` needs to be answered with (the admin hit-test shows it)."""
+        return self.thresholds.of(question_language(text, None))
+
+    def _scores(self, text: str) -> tuple[IntArray, FloatArray]:
+        """Candidate entry positions and their fused scores."""
+        s = self._settings
+        n = s.candidates
+        lexical: dict[int, float] = {}
+        for hit in self._lexical.search(text, n):
+            lexical[self._position[hit.entry.id]] = hit.score
+        if self._pinyin is not None and has_han(text):
+            spelled: dict[int, float] = {}
+            for hit in self._pinyin.search(spell(text), n):
+                spelled[self._position[hit.entry.id]] = hit.score
+            p = s.pinyin_share
+            lexical = {
+                i: (1 - p) * lexical.get(i, 0.0) + p * spelled.get(i, 0.0)
+                for i in lexical.keys() | spelled.keys()
+            }
+        if self._encoder is None or self._centroids is None or self._vectors is None:
+            positions = np.fromiter(lexical.keys(), dtype=np.int64, count=len(lexical))
+            values = np.fromiter(lexical.values(), dtype=np.float32, count=len(lexical))
+            return positions, values
+        if not normalize(text):
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        query = self._encoder.encode([text])[0]
+        centroid = self._centroids @ query
+        shortlist = (
+            np.argpartition(-centroid, n - 1)[:n] if len(centroid) > n else np.arange(len(centroid))
+        )
+        positions = np.union1d(shortlist, np.fromiter(lexical.keys(), np.int64, len(lexical)))
+        first = self._starts[positions]
+        counts = self._starts[positions + 1] - first
+        rows = np.repeat(first - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
+        sims = self._vectors[rows] @ query
+        nearest = np.maximum.reduceat(sims, np.cumsum(counts) - counts)
+        encoded = s.nearest * nearest + (1 - s.nearest) * centroid[positions]
+        lex = np.fromiter((lexical.get(int(i), 0.0) for i in positions), np.float32, len(positions))
+        w = s.lexical_weight
+        fused = (w * lex + (1 - w) * encoded) * self._coverage(text)
+        return positions.astype(np.int64), fused.astype(np.float32)
+
+    def _coverage(self, text: str) -> float:
+        power = self._settings.coverage_power
+        if power == 0:
+            return 1.0
+        known = self._lexical.coverage(text)
+        if self._pinyin is not None and has_han(text):
+            known = max(known, self._pinyin.coverage(spell(text)))
+        # Nothing known at all: asked in another language than the entries, where words say
+        # nothing and the encoder alone judges.
+        return 1.0 if known == 0 else float(known**power)
+
+
+def _default(settings: HybridSettings, encoder: TextEncoder | None) -> float:
+    if encoder is None:
+        from bot.answerers.retrieval import DEFAULT_SETTINGS
+
+        return DEFAULT_SETTINGS.threshold
+    return settings.default_threshold
+
+
+def _distinct(phrasings: Sequence[str]) -> list[str]:
+    """Phrasings less repeats (as the lexical index counts them), in order."""
+    seen: set[str] = set()
+    out = []
+    for p in phrasings:
+        key = normalize(p)
+        if key not in seen:
+            seen.add(key)
+            out.append(p)
+    return out
+
+
+def _spelled(entry: KbEntry) -> KbEntry:
+    return dataclasses.replace(
+        entry, question=spell(entry.question), similar=tuple(spell(p) for p in entry.similar)
+    )
