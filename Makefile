@@ -6,11 +6,11 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: demo serve test lint services bench clean
 
+# -qq on the project's own install: setuptools' notice that an editable install maps the packages
+# by a path finder is not something an operator can act on; errors are still printed.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	# -qq: setuptools' notice that an editable install maps the packages by a path finder is
-	# not something an operator can act on; errors are still printed.
 	$(BIN)/python -m pip install --quiet --quiet -e '.[dev]'
 	touch $(STAMP)
 
