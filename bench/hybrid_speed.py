@@ -16,7 +16,6 @@ import platform
 import resource
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -36,26 +35,6 @@ def rss_mb() -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def time_fresh(
-    call: Callable[[str], object], queries: list[str]
-) -> tuple[list[float], list[float]]:
-    """Like time_calls, but warmed up on other texts, so that every measured question is new."""
-    for text in queries[:200]:
-        call(text + " (warm-up)")
-    wall, cpu = [], []
-    gc.disable()
-    try:
-        for text in queries:
-            c0 = time.thread_time_ns()
-            t0 = time.perf_counter_ns()
-            call(text)
-            wall.append((time.perf_counter_ns() - t0) / 1e6)
-            cpu.append((time.thread_time_ns() - c0) / 1e6)
-    finally:
-        gc.enable()
-    return sorted(wall), sorted(cpu)
 
 
 def main() -> int:
@@ -93,7 +72,7 @@ def main() -> int:
         ("best(), lexical only, English", lexical.best, queries_en),
     ):
         if "new" in name:
-            wall, cpu = time_fresh(call, queries)
+            wall, cpu = time_calls(call, queries, " (warm-up)")
         else:
             wall, cpu = time_calls(call, queries)
         if "new" in name:

@@ -126,11 +126,12 @@ def percentile(sorted_ms: list[float], q: float) -> float:
 
 
 def time_calls(
-    call: Callable[[str], object], queries: list[str]
+    call: Callable[[str], object], queries: list[str], warm_up_suffix: str = ""
 ) -> tuple[list[float], list[float]]:
-    """Wall-clock and thread CPU milliseconds of each call, each list sorted."""
+    """Wall-clock and thread CPU milliseconds of each call, each list sorted. A
+    ``warm_up_suffix`` warms up on other texts, so that every measured question is new."""
     for text in queries[:200]:
-        call(text)  # warm caches and lazy allocations before measuring
+        call(text + warm_up_suffix)  # warm caches and lazy allocations before measuring
     wall, cpu = [], []
     gc.disable()  # a collection pause belongs to the whole process, not to one retrieval
     try:
