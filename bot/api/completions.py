@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from functools import partial
 from typing import Any
 
@@ -168,6 +169,7 @@ async def _take(
                 visitor_id=visitor_id,
                 client_id=client_id,
                 now=services.clock(),
+                lease=_lease(services),
             )
         )
     except IntegrityError:  # another process took it between our read and our insert
@@ -177,6 +179,57 @@ async def _take(
         if taken is None:  # pragma: no cover - the row that refused ours is gone again
             raise
         return taken
+
+
+def _lease(services: ChatServices) -> timedelta:
+    return timedelta(seconds=services.settings.api_idempotency_lease_seconds)
+
+
+# Rounds of take / wait / take over before giving up: each round ends only when the key changed
+# hands (given back, or taken over by another retry), so a few are plenty.
+_CLAIM_ROUNDS = 20
+
+
+async def _claim(
+    services: ChatServices, ctx: KeyContext, key: str, visitor_id: str, client_id: str
+) -> Answered | None:
+    """None when this request holds ``key`` and is to store the message; otherwise the answer
+    that the key's first request stored, to replay."""
+    lic = ctx.licensee.id
+    for _ in range(_CLAIM_ROUNDS):
+        taken = await _take(services, ctx, key, visitor_id, client_id)
+        if taken.first:
+            return None
+        seen = await replay(services, lic, key)
+        if isinstance(seen, Answered):
+            return seen
+        if seen.holder is None:
+            continue  # given back by a refused request: take it afresh
+        over = await services.db.write(
+            partial(
+                idempotency.take_over,
+                licensee_id=lic,
+                key=key,
+                holder=seen.holder,
+                visitor_id=visitor_id,
+                client_id=client_id,
+                now=services.clock(),
+                lease=_lease(services),
+            )
+        )
+        if over is not None:
+            log.warning(
+                "Idempotency-Key of licensee %s taken over: its first request stored no "
+                "message within its lease",
+                lic,
+            )
+            return None
+    raise ApiError(
+        409,
+        "the first request with this Idempotency-Key is still being answered; retry later",
+        "idempotency_key_in_use",
+        "Idempotency-Key",
+    )
 
 
 async def _give_back(services: ChatServices, ctx: KeyContext, key: str, client_id: str) -> None:
@@ -383,9 +436,8 @@ async def _answer(
     client_id = new_id("api")
     key = _idempotency_key(request)
     if key is not None:
-        taken = await _take(services, ctx, key, visitor_id, client_id)
-        if not taken.first:
-            answered = await replay(services, ctx.licensee.id, taken)
+        answered = await _claim(services, ctx, key, visitor_id, client_id)
+        if answered is not None:
             if req.stream:
                 return _sse(_chunks(answered))
             return JSONResponse(_completion(answered).model_dump(mode="json"))
