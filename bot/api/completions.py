@@ -23,10 +23,11 @@ from pydantic import ValidationError
 from pydantic.json_schema import models_json_schema
 from sqlalchemy.exc import IntegrityError
 
-from bot.api.auth import secret_key
+from bot.api.auth import forget_key, secret_key
 from bot.api.errors import ERROR_RESPONSES, ApiError
 from bot.api.replay import Answered, replay
 from bot.api.schemas import (
+    MAX_BODY_BYTES,
     MAX_USER_CHARS,
     MODEL_NAME,
     AnswerMessage,
@@ -112,8 +113,29 @@ def _question(req: CompletionRequest) -> str:
     raise ApiError(400, "messages holds no user message", "missing_user_message", "messages")
 
 
+async def _body(request: Request) -> bytes:
+    """The body, refused as soon as it is known to be over ``MAX_BODY_BYTES``: by its
+    Content-Length before a byte is read, or while it streams in when it has none (chunked)."""
+    too_big = ApiError(
+        413,
+        f"the body is over {MAX_BODY_BYTES} bytes: send only the new user message",
+        "request_too_large",
+    )
+    length = request.headers.get("content-length")
+    if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
+        raise too_big
+    parts: list[bytes] = []
+    size = 0
+    async for part in request.stream():
+        size += len(part)
+        if size > MAX_BODY_BYTES:
+            raise too_big
+        parts.append(part)
+    return b"".join(parts)
+
+
 async def _parse(request: Request) -> tuple[CompletionRequest, str]:
-    raw = await request.body()
+    raw = await _body(request)
     try:
         data = json.loads(raw)
     except ValueError:
@@ -420,9 +442,17 @@ def _sse(body: AsyncIterator[str] | list[str]) -> StreamingResponse:
 async def chat_completions(request: Request, services: ServicesDep) -> Response:
     """Ask the licensee's robot; the last ``user`` message is the end user's new message."""
     try:
-        ctx = await secret_key(request, services)
+        ctx = await secret_key(request, services, reuse=True)
         req, text = await _parse(request)
-        return await _answer(request, services, ctx, req, text)
+        try:
+            return await _answer(request, services, ctx, req, text)
+        except ApiError as exc:
+            if exc.status == 403:
+                # The write found the licence unable to serve, or the key revoked since it was
+                # verified: read it afresh (a revoked key is a 401) and trust it no longer.
+                forget_key(request)
+                await secret_key(request, services)
+            raise
     except ApiError as exc:
         return exc.response()
 
