@@ -27,7 +27,7 @@ import json
 import platform
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +43,7 @@ from common import (
     import_demo_kb,
     load_average,
     pct,
+    proc_cpu_seconds,
     questions,
     server_env,
     start_server,
