@@ -18,7 +18,7 @@ from typing import Any
 
 import anyio
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 from pydantic.json_schema import models_json_schema
 from sqlalchemy.exc import IntegrityError
@@ -39,9 +39,10 @@ from bot.api.schemas import (
     CompletionRequest,
     KefuBlock,
 )
+from bot.api.sse import EventStream
 from bot.chat.services import ChatServices
 from bot.chat.session import ChatSession
-from bot.deps import ServicesDep
+from bot.deps import services_of
 from core.chat import idempotency
 from core.chat.frames import (
     MAX_TEXT_CHARS,
@@ -413,12 +414,8 @@ def document(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def _sse(body: AsyncIterator[str] | list[str]) -> StreamingResponse:
-    return StreamingResponse(
-        body,
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+def _sse(body: AsyncIterator[str] | list[str]) -> EventStream:
+    return EventStream(body)
 
 
 @router.post(
@@ -439,8 +436,11 @@ def _sse(body: AsyncIterator[str] | list[str]) -> StreamingResponse:
         }
     },
 )
-async def chat_completions(request: Request, services: ServicesDep) -> Response:
+async def chat_completions(request: Request) -> Response:
     """Ask the licensee's robot; the last ``user`` message is the end user's new message."""
+    # Not a dependency: FastAPI runs a plain function dependency in a worker thread, one more
+    # thread hop per message.
+    services = services_of(request.app)
     try:
         ctx = await secret_key(request, services, reuse=True)
         req, text = await _parse(request)
