@@ -294,13 +294,21 @@ class Turn:
                 raise _refusal(item, notice)
 
     async def frames(self) -> AsyncIterator[ServerFrame]:
-        """The answer's frames, up to and including its ``reply.end``."""
+        """The answer's frames, up to and including its ``reply.end``; raises the refusal when
+        the session is shut before the answer ends (the licence suspended mid-answer, a
+        maintenance window opening), so that the request ends instead of waiting for ever.
+        This is also where a hand-off would end a turn: see docs/api.md."""
+        notice: Notice | None = None
         while True:
             item = await self.sink.frames.get()
             if isinstance(item, ReplyStart | ReplyDelta | ReplyRestart | ReplyEnd):
                 yield item
                 if isinstance(item, ReplyEnd):
                     return
+            elif isinstance(item, Notice):
+                notice = item
+            elif isinstance(item, Shut):
+                raise _refusal(item, notice)
 
     async def stop(self) -> None:
         # Shielded: a client gone mid-stream cancels the response, but the answer must still be
@@ -388,6 +396,10 @@ async def _stream(turn: Turn, conversation: ConversationRef, created: int) -> As
                 )
                 yield _event(chunk)
         yield DONE
+    except ApiError as exc:
+        # The stream has begun (status 200): the error comes as an event, OpenAI's way, and
+        # no [DONE] follows.
+        yield f"data: {exc.body().model_dump_json()}\n\n"
     finally:
         await turn.stop()
 

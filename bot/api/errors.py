@@ -61,8 +61,8 @@ class ApiError(Exception):
         code = exc.kind if isinstance(exc, LicenceUnavailable) else type(exc).__name__.lower()
         return cls(exc.status, str(exc), code)
 
-    def response(self) -> JSONResponse:
-        body = ErrorResponse(
+    def body(self) -> ErrorResponse:
+        return ErrorResponse(
             error=ErrorBody(
                 message=self.message,
                 type=_TYPES.get(self.status, "api_error"),
@@ -70,6 +70,9 @@ class ApiError(Exception):
                 param=self.param,
             )
         )
+
+    def response(self) -> JSONResponse:
+        body = self.body()
         headers: dict[str, str] = {}
         if self.status == 401:
             headers["WWW-Authenticate"] = "Bearer"

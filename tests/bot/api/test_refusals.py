@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
+import time
 from datetime import date, timedelta
 from functools import partial
 from typing import Any
@@ -20,7 +22,7 @@ from core.db.tables import Licensee, Message, table_of
 from core.licensing.licensees import revoke_key
 from core.licensing.suspension import suspend
 from core.types import utcnow
-from testkit.chat_http import ask, bearer
+from testkit.chat_http import ask, bearer, events
 from testkit.servers import LiveServer
 from testkit.tenants import Tenant
 
@@ -282,3 +284,29 @@ def test_a_licence_suspended_after_use_is_refused_at_once(
     assert refused.status_code == 403
     assert error_of(refused)["code"] == "suspended"
     assert messages(db, shop_a.licensee.id) == 2
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+def test_a_licence_suspended_mid_answer_ends_the_request_with_an_error(
+    live: LiveServer, http: httpx.Client, shop_a: Tenant, db: Database, stream: bool
+) -> None:
+    live.answerer.delay = 1.0  # three pieces, a second apart: the suspension comes between
+    key = bearer(shop_a.keys.secret_key)
+
+    def suspend_soon() -> None:
+        time.sleep(0.5)
+        db.run(partial(suspend, licensee_id=shop_a.licensee.id, now=utcnow()))
+
+    threading.Thread(target=suspend_soon).start()
+    started = time.monotonic()
+    response = http.post(URL, json=ask("hi", stream=stream), headers=key)
+    assert time.monotonic() - started < 8  # ended by the licence watcher, not hanging
+    if stream:
+        assert response.status_code == 200  # the stream had begun
+        last = list(events(response.text.splitlines()))[-1]
+        assert isinstance(last, dict)
+        assert last["error"]["code"] == "suspended"
+        assert "[DONE]" not in response.text
+    else:
+        assert response.status_code == 403
+        assert error_of(response)["code"] == "suspended"
