@@ -219,7 +219,9 @@ async def run(args: argparse.Namespace, targets: list[Target]) -> dict[str, Any]
             }
         mine["added_p50_ms"] = round(mine["http"]["p50_ms"] - mine["websocket"]["p50_ms"], 2)
         mine["added_p99_ms"] = round(mine["http"]["p99_ms"] - mine["websocket"]["p99_ms"], 2)
-        mine["passed"] = mine["added_p99_ms"] <= TARGET_ADDED_P99_MS
+        # The p99s of two loaded samples differ by noise of tens of ms either way: a typical
+        # (p50) addition over the target means the p99 target is not met, whatever the p99s say.
+        mine["passed"] = max(mine["added_p50_ms"], mine["added_p99_ms"]) <= TARGET_ADDED_P99_MS
         figures[target.label] = mine
     return figures
 
