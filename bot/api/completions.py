@@ -393,22 +393,14 @@ def _chunk_of(frame: ServerFrame, conversation: ConversationRef, created: int) -
 
 
 async def _stream(turn: Turn, conversation: ConversationRef, created: int) -> AsyncIterator[str]:
-    # Events already queued leave in one write: the same bytes in fewer sends through the ASGI
-    # stack (each send crosses every middleware); nothing waits for a later frame.
-    pending: list[str] = []
     try:
         async for frame in turn.frames():
-            pending.append(_chunk_of(frame, conversation, created))
-            if turn.sink.frames.empty():
-                yield "".join(pending)
-                pending.clear()
-        pending.append(DONE)
-        yield "".join(pending)
+            yield _chunk_of(frame, conversation, created)
+        yield DONE
     except ApiError as exc:
         # The stream has begun (status 200): the error comes as an event, OpenAI's way, and
         # no [DONE] follows.
-        pending.append(f"data: {exc.body().model_dump_json()}\n\n")
-        yield "".join(pending)
+        yield f"data: {exc.body().model_dump_json()}\n\n"
     finally:
         await turn.stop()
 
