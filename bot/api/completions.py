@@ -452,7 +452,7 @@ def _sse(body: AsyncIterator[str] | list[str]) -> EventStream:
 async def chat_completions(request: Request) -> Response:
     """Ask the licensee's robot; the last ``user`` message is the end user's new message."""
     # Not a dependency: FastAPI runs a plain function dependency in a worker thread, one more
-    # thread hop per message.
+    # thread hop per message (measured with the event stream: bot/api/sse.py).
     services = services_of(request.app)
     try:
         ctx = await secret_key(request, services, reuse=True)
