@@ -18,10 +18,9 @@ from bot.chat.services import build_services
 from core.db.engine import Database
 from core.licensing import identity
 from testkit.answerers import EchoAnswerer, KeywordIndex
-from testkit.chat_http import ask, bearer, events
+from testkit.chat_http import ask, bearer, events, stored
 from testkit.servers import LiveServer, run_server, settings_for
 from testkit.tenants import Tenant
-from tests.bot.api.test_idempotent_retries import stored
 
 URL = "/v1/chat/completions"
 LEASE = 1.0
