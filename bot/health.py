@@ -1,0 +1,82 @@
+"""Readiness checks: can this process reach its database and, when configured, Redis?
+
+Each check gets a short timeout and reports what went wrong in a sentence, never a traceback or
+a URL (a URL may carry a password).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from sqlalchemy import text
+
+from core.db.engine import Database
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    name: str
+    ok: bool
+    ms: float
+    error: str | None = None
+
+    def as_json(self) -> dict[str, object]:
+        out: dict[str, object] = {"ok": self.ok, "ms": round(self.ms, 1)}
+        if self.error is not None:
+            out["error"] = self.error
+        return out
+
+
+def _reason(exc: BaseException, within: float) -> str:
+    if isinstance(exc, TimeoutError):
+        return f"no answer within {within:g} s"
+    # The driver's first line says what failed (refused, unknown host, auth) without the URL.
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {first}"[:300]
+
+
+def _select_one(db: Database) -> None:
+    with db.engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+
+
+async def check_database(db: Database, within: float) -> Check:
+    """``SELECT 1`` over the reading pool. A thread stuck connecting is left to its driver's
+    own timeout; the answer does not wait for it."""
+    start = time.perf_counter()
+    try:
+        await asyncio.wait_for(asyncio.to_thread(_select_one, db), within)
+    except Exception as exc:
+        return Check("database", False, (time.perf_counter() - start) * 1000, _reason(exc, within))
+    return Check("database", True, (time.perf_counter() - start) * 1000)
+
+
+async def check_redis(url: str, within: float) -> Check:
+    """``PING`` on a connection of its own, so a broken pool elsewhere cannot hide or fake it."""
+    start = time.perf_counter()
+    client = Redis.from_url(
+        url,
+        socket_connect_timeout=within,
+        socket_timeout=within,
+        retry=Retry(NoBackoff(), 0),
+    )
+    try:
+        await asyncio.wait_for(client.ping(), within)
+    except Exception as exc:
+        return Check("redis", False, (time.perf_counter() - start) * 1000, _reason(exc, within))
+    finally:
+        await client.aclose()
+    return Check("redis", True, (time.perf_counter() - start) * 1000)
+
+
+async def readiness(db: Database, redis_url: str | None, within: float) -> list[Check]:
+    """Every check, run at once."""
+    checks = [check_database(db, within)]
+    if redis_url:
+        checks.append(check_redis(redis_url, within))
+    return list(await asyncio.gather(*checks))
