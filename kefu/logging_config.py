@@ -23,15 +23,16 @@ from core import log_context
 from core.settings import Settings
 
 MASK = "***"
+_KINDS = r"(?:pk_live_|pk_test_|sk_live_|idv_)"
 _PATTERNS = [
     # The product's keys and identity secrets: the kind stays readable, the rest goes.
-    (re.compile(r"\b(pk_live_|pk_test_|sk_live_|idv_)[A-Za-z0-9_\-]+"), r"\1" + MASK),
+    (re.compile(rf"\b({_KINDS})[A-Za-z0-9_\-]+"), r"\1" + MASK),
     (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=\-]+"), r"\1 " + MASK),
     (
         re.compile(
-            r"(?i)([?&;\s\"']"
+            r"(?i)((?:^|[?&;,{\s\"'])"
             r"(?:key|token|access_token|api_key|apikey|secret|password|passwd|authorization)"
-            r"[\"']?\s*[=:]\s*[\"']?)[^&\s\"',;]+"
+            rf"[\"']?\s*[=:]\s*[\"']?)(?!{_KINDS}|(?:bearer|basic)\s)[^&\s\"',;]+"
         ),
         r"\1" + MASK,
     ),
