@@ -7,12 +7,9 @@ import logging
 import os
 import secrets
 import signal
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import httpx
 import pytest
@@ -25,43 +22,10 @@ from core.settings import load_settings
 from core.types import utcnow
 from kefu.logging_config import JsonFormatter, Masker, TextFormatter, configured_secrets
 from testkit.chat_client import Chat
+from testkit.processes import free_port, start_serve
 from testkit.tenants import ORIGIN
 
-KEFU = Path(sys.executable).with_name("kefu")
 BLOCKED = "网络赌博"  # on the built-in word list
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start(env: dict[str, str], port: int, out: IO[bytes]) -> subprocess.Popen[bytes]:
-    """``kefu serve`` on ``port``, writing its output to ``out``, once it answers."""
-    proc = subprocess.Popen(
-        [str(KEFU), "serve", "--port", str(port)], env=env, stdout=out, stderr=out
-    )
-    try:
-        wait_for(port, proc)
-    except BaseException:
-        proc.kill()
-        proc.wait()
-        raise
-    return proc
-
-
-def wait_for(port: int, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError("kefu serve exited")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.05)
-    raise RuntimeError("kefu serve did not start")
 
 
 @pytest.mark.slow
@@ -89,7 +53,7 @@ async def test_json_logs_carry_ids_and_no_secret(tmp_path: Path) -> None:
     port = free_port()
     log_file = tmp_path / "server.log"
     with log_file.open("wb") as out:
-        proc = start(env, port, out)
+        proc = start_serve(env, port, out)
         try:
             base = f"http://127.0.0.1:{port}"
             async with httpx.AsyncClient(base_url=base) as client:
