@@ -7,7 +7,9 @@ a URL (a URL may carry a password).
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
@@ -45,15 +47,45 @@ def _select_one(db: Database) -> None:
         conn.execute(text("SELECT 1"))
 
 
-async def check_database(db: Database, within: float) -> Check:
-    """``SELECT 1`` over the reading pool. A thread stuck connecting is left to its driver's
-    own timeout; the answer does not wait for it."""
-    start = time.perf_counter()
-    try:
-        await asyncio.wait_for(asyncio.to_thread(_select_one, db), within)
-    except Exception as exc:
-        return Check("database", False, (time.perf_counter() - start) * 1000, _reason(exc, within))
-    return Check("database", True, (time.perf_counter() - start) * 1000)
+class DatabaseProbe:
+    """``SELECT 1`` in a daemon thread of its own, one at a time.
+
+    A database that stops answering (a dropped network path, not a refused connection) can keep
+    a connect waiting for minutes. The probe never waits on the chat's worker threads, so a
+    stuck probe cannot take them, and while one is stuck the next checks wait on it instead of
+    starting another."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._running: Future[None] | None = None
+        self._lock = threading.Lock()
+
+    def _probe(self) -> Future[None]:
+        with self._lock:
+            if self._running is None or self._running.done():
+                done: Future[None] = Future()
+                done.set_running_or_notify_cancel()  # from now on it cannot be cancelled
+
+                def run() -> None:
+                    try:
+                        _select_one(self._db)
+                    except BaseException as exc:
+                        done.set_exception(exc)
+                    else:
+                        done.set_result(None)
+
+                threading.Thread(target=run, name="kefu-readyz", daemon=True).start()
+                self._running = done
+            return self._running
+
+    async def check(self, within: float) -> Check:
+        start = time.perf_counter()
+        try:
+            await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(self._probe())), within)
+        except Exception as exc:
+            ms = (time.perf_counter() - start) * 1000
+            return Check("database", False, ms, _reason(exc, within))
+        return Check("database", True, (time.perf_counter() - start) * 1000)
 
 
 async def check_redis(url: str, within: float) -> Check:
@@ -74,9 +106,9 @@ async def check_redis(url: str, within: float) -> Check:
     return Check("redis", True, (time.perf_counter() - start) * 1000)
 
 
-async def readiness(db: Database, redis_url: str | None, within: float) -> list[Check]:
+async def readiness(database: DatabaseProbe, redis_url: str | None, within: float) -> list[Check]:
     """Every check, run at once."""
-    checks = [check_database(db, within)]
+    checks = [database.check(within)]
     if redis_url:
         checks.append(check_redis(redis_url, within))
     return list(await asyncio.gather(*checks))

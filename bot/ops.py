@@ -22,8 +22,11 @@ async def readyz(request: Request) -> JSONResponse:
     """200 when every dependency answers, else 503; each check says how it went."""
     services = services_of(request.app)
     settings = services.settings
+    state = request.app.state
+    if getattr(state, "database_probe", None) is None:
+        state.database_probe = health.DatabaseProbe(services.db)
     checks = await health.readiness(
-        services.db, settings.redis_url, settings.readiness_timeout_seconds
+        state.database_probe, settings.redis_url, settings.readiness_timeout_seconds
     )
     ok = all(check.ok for check in checks)
     body = {"ok": ok, "checks": {check.name: check.as_json() for check in checks}}
