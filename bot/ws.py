@@ -10,11 +10,10 @@ from fastapi import APIRouter, WebSocket
 from starlette.responses import PlainTextResponse
 from starlette.websockets import WebSocketState
 
-from bot import metrics
+from bot import log_context, metrics
 from bot.chat.services import ChatServices
 from bot.chat.session import ChatSession
 from bot.deps import services_of
-from core import log_context
 from core.chat.frames import CloseCode, ServerFrame, dump_frame
 from core.errors import KefuError
 from core.licensing.licensees import KeyContext, authenticate_chat

@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
-from core import log_context
+from bot import log_context
 from core.settings import Settings
 
 MASK = "***"

@@ -151,10 +151,13 @@ def test_readyz_is_503_when_the_database_stops_answering(tmp_path: Any) -> None:
             db.close()
 
 
+def probes() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "kefu-readyz"]
+
+
 def test_a_database_that_never_answers_holds_one_probe_thread(sqlite_url: str) -> None:
     db = Database(sqlite_url)
     db.migrate()
-    probes = lambda: [t for t in threading.enumerate() if t.name == "kefu-readyz"]  # noqa: E731
     try:
         with socket.socket() as silent:  # accepts connections, never says a word
             silent.bind(("127.0.0.1", 0))

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from core import log_context
+from bot import log_context
 from core.db.engine import Database
 from core.licensing.licensees import create_licensee
 from core.settings import load_settings
