@@ -133,15 +133,28 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, ensure_ascii=False, default=str)
 
 
+def make_formatter(kind: str, secrets: list[str]) -> logging.Formatter:
+    """The formatter ``logging_config`` names (``dictConfig`` calls it with plain values)."""
+    masker = Masker(secrets)
+    return JsonFormatter(masker) if kind == "json" else TextFormatter(masker)
+
+
 def logging_config(settings: Settings) -> dict[str, Any]:
-    """The ``logging.config.dictConfig`` of a server process, uvicorn's loggers included."""
-    masker = Masker(configured_secrets(settings))
-    formatter = JsonFormatter if settings.log_format == "json" else TextFormatter
+    """The ``logging.config.dictConfig`` of a server process, uvicorn's loggers included.
+
+    Plain data only (the formatter by its import path): uvicorn hands it to worker processes,
+    which it starts with ``spawn`` and so must pickle it."""
     level = settings.log_level
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "formatters": {"kefu": {"()": lambda: formatter(masker)}},
+        "formatters": {
+            "kefu": {
+                "()": "kefu.logging_config.make_formatter",
+                "kind": settings.log_format,
+                "secrets": configured_secrets(settings),
+            }
+        },
         "handlers": {
             "stderr": {
                 "class": "logging.StreamHandler",

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import logging.config
 import os
+import pickle
 import secrets
 import signal
 import sys
@@ -20,7 +23,13 @@ from core.db.engine import Database
 from core.licensing.licensees import create_licensee
 from core.settings import load_settings
 from core.types import utcnow
-from kefu.logging_config import JsonFormatter, Masker, TextFormatter, configured_secrets
+from kefu.logging_config import (
+    JsonFormatter,
+    Masker,
+    TextFormatter,
+    configured_secrets,
+    logging_config,
+)
 from testkit.chat_client import Chat
 from testkit.processes import free_port, start_serve
 from testkit.tenants import ORIGIN
@@ -159,3 +168,30 @@ def test_formatters_mask_messages_and_tracebacks_and_name_the_conversation() -> 
     assert "leaked-value-000" not in text and "server-secret-xyz" not in text
     # A Chinese message stays readable in JSON, not \\u-escaped.
     assert "订单" in JsonFormatter(mask).format(_record("订单 %s", "A-1"))
+
+
+def test_the_logging_config_reaches_spawned_workers_intact(tmp_path: Path) -> None:
+    """uvicorn pickles the config for each worker process it spawns: it must survive that and
+    still mask."""
+    secret = secrets.token_urlsafe(40)
+    settings = load_settings(
+        database_url=f"sqlite:///{tmp_path}/kefu.db",
+        secret_key=SecretStr(secret),
+        log_format="json",
+    )
+    config = pickle.loads(pickle.dumps(logging_config(settings)))
+    stream = io.StringIO()
+    config["handlers"]["stderr"]["stream"] = stream
+    logger = logging.getLogger("kefu.test_config")
+    touched = [logging.getLogger(name) for name in ("", *config["loggers"])]
+    saved = [(lg.handlers[:], lg.level, lg.propagate) for lg in touched]
+    try:
+        logging.config.dictConfig(config)
+        logger.warning("the secret is %s", secret)
+    finally:  # the test process's logging as it was
+        for lg, (handlers, level, propagate) in zip(touched, saved, strict=True):
+            lg.handlers[:] = handlers
+            lg.setLevel(level)
+            lg.propagate = propagate
+    line = json.loads(stream.getvalue())
+    assert line["msg"] == "the secret is ***" and line["logger"] == "kefu.test_config"
