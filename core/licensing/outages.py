@@ -20,7 +20,7 @@ from core.db.tables import LicenceStatus, Licensee, Outage, OutageLicensee
 from core.errors import InvalidInput
 from core.ids import new_id
 from core.licensing.licensees import get_licensee
-from core.licensing.service_period import month_bounds, start_of_day
+from core.licensing.service_period import lapse_day, month_bounds, start_of_day
 
 DAY = timedelta(days=1)
 MAX_REASON_CHARS = 500
@@ -172,8 +172,8 @@ def availability(
     session: Session, month: str, now: datetime, licensee_ids: Sequence[str] | None = None
 ) -> list[Availability]:
     """Each licensee's availability in ``month`` (YYYY-MM of its own zone): the share of the
-    time it was in service (from its start date, up to now for the current month) that no
-    recorded outage of it covered."""
+    time it was in service (from its start date to its lapse day, a month and a day after its
+    end; up to now for the current month) that no recorded outage of it covered."""
     if licensee_ids is None:
         licensees = list(session.exec(select(Licensee).order_by(col(Licensee.created_at))))
     else:
@@ -181,7 +181,8 @@ def availability(
     report = []
     for licensee in licensees:
         first, after = month_bounds(month, licensee.timezone)
-        lo, hi = max(first, _served_from(licensee)), min(after, now)
+        served_until = start_of_day(lapse_day(licensee.service_end), licensee.timezone)
+        lo, hi = max(first, _served_from(licensee)), min(after, now, served_until)
         if hi <= lo:
             report.append(Availability(licensee.id, licensee.name, month, DAY * 0, DAY * 0, None))
             continue

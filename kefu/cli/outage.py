@@ -128,10 +128,11 @@ def _who(every: bool, links: list[OutageLicensee]) -> str:
 
 
 @availability_app.command(
+    "availability",
     epilog=examples(
         "kefu availability --month 2026-12",
         "kefu availability --month 2026-12 --licensee lic_… --json",
-    )
+    ),
 )
 def availability_report(
     month: Annotated[
