@@ -11,15 +11,18 @@ import time
 import zipfile
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlmodel
 from sqlalchemy import func, select
 from sqlmodel import Session
 
 from core.chat import conversations as units
 from core.chat.conversations import Speaker, UnitPolicy
+from core.chat.frames import EndReason
 from core.db.engine import Database
 from core.db.tables import (
     ContentBlock,
@@ -39,6 +42,7 @@ from core.knowledge.entries import KbRow
 from core.knowledge.files import read_kb_bytes
 from core.knowledge.store import import_rows
 from core.licensing import closure
+from core.licensing.archive import write_archive
 from core.licensing.closure import LEASE, run_due
 from core.licensing.licensees import authenticate_key
 from core.licensing.renewal import renew
@@ -79,9 +83,9 @@ def fill(db: Database, tenant: Tenant, visitors: int = 3) -> None:
         )
 
     for i in range(visitors):
-        db.writer.run(lambda conn, i=i: chat(conn, f"v{i}", IN_TERM + timedelta(minutes=i)))
+        db.writer.run(partial(chat, visitor=f"v{i}", at=IN_TERM + timedelta(minutes=i)))
     with db.session() as session:
-        units.end_open(session, lic, "v0", units.EndReason.CLOSED, IN_TERM + timedelta(hours=1))
+        units.end_open(session, lic, "v0", EndReason.CLOSED, IN_TERM + timedelta(hours=1))
         units.record_rating(session, lic, "v0", 5, "很好", IN_TERM + timedelta(hours=1))
         session.add(EndUser(licensee_id=lic, visitor_id="v1", user_id="u-1", first_seen_at=IN_TERM))
         session.add(
@@ -92,7 +96,7 @@ def fill(db: Database, tenant: Tenant, visitors: int = 3) -> None:
                 producer="p",
                 model="m",
                 created_at=IN_TERM,
-            )  # fmt: skip
+            )
         )
         import_rows(session, lic, [KbRow("退货政策", "七天无理由退货", ("怎么退货",))], IN_TERM)
         session.commit()
@@ -121,7 +125,7 @@ def status(db: Database, licensee_id: str) -> str:
 
 def closures(db: Database) -> list[LicenceClosure]:
     with db.read_session() as session:
-        return list(session.exec(select(LicenceClosure)).scalars())  # type: ignore[call-overload]
+        return list(session.exec(sqlmodel.select(LicenceClosure)))
 
 
 def test_the_day_a_month_after_the_end_is_beyond_term_and_the_next_day_revokes(
@@ -158,7 +162,7 @@ def test_revocation_refuses_keys_ends_units_archives_then_purges_only_that_licen
                 outcome="ok",
                 cost=Decimal("0.01"),
                 created_at=IN_TERM,
-            )  # fmt: skip
+            )
         )
         session.commit()
     before_b = counts(db, b.licensee.id)
@@ -180,10 +184,11 @@ def test_revocation_refuses_keys_ends_units_archives_then_purges_only_that_licen
         "conversations": 3, "messages": 0, "ratings": 0, "end_users": 0, "kb": 0, "blocks": 0,
     }  # fmt: skip
     with db.read_session() as session:
-        rows = session.exec(  # type: ignore[call-overload]
-            select(Conversation).where(Conversation.licensee_id == a.licensee.id)
-        ).scalars()
-        rows = list(rows)
+        rows = list(
+            session.exec(
+                sqlmodel.select(Conversation).where(Conversation.licensee_id == a.licensee.id)
+            )
+        )
         assert all(r.visitor_id == "" and r.ended_at is not None and r.end_reason for r in rows)
         assert {r.started_at for r in rows} == {IN_TERM + timedelta(minutes=i) for i in range(3)}
         assert session.get(ModelCall, "call_1") is not None
@@ -374,11 +379,10 @@ def test_two_runners_at_once_close_each_licence_once(
     for tenant in tenants:
         fill(db, tenant, visitors=2)
     written: list[str] = []
-    write = closure.write_archive
 
     def counted(session: Session, licensee: Licensee, *args: Any) -> Any:
         written.append(licensee.id)
-        return write(session, licensee, *args)
+        return write_archive(session, licensee, *args)
 
     monkeypatch.setattr(closure, "write_archive", counted)
     runners = [Database(db_url, sqlite_synchronous="NORMAL") for _ in range(2)]
