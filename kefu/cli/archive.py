@@ -15,14 +15,14 @@ from kefu.cli.database import database
 from kefu.cli.options import JsonOpt
 from kefu.cli.output import emit, table
 
-app = Typer(help="Export archives of lapsed licences (written before their data is purged).")
+app = Typer(help="Export archives of lapsed licences.")
 
 
 @app.command("list", epilog=examples("kefu archive list", "kefu archive list --json"))
 def archive_list(as_json: JsonOpt = False) -> None:
-    """Every closed licence: revoked when, archive file, SHA-256, purged when.
+    """Every closed licence and its archive.
 
-    Archives are in the directory KEFU_ARCHIVE_DIR names."""
+    When it was revoked, archived and purged; the archive's file and SHA-256. Archives are in the directory KEFU_ARCHIVE_DIR names."""
     with database() as (settings, db), db.read_session() as session:
         closures = session.exec(
             select(LicenceClosure).order_by(col(LicenceClosure.revoked_at))

@@ -23,7 +23,7 @@ from kefu.cli.database import database
 from kefu.cli.options import JsonOpt, LicenseeArg, parse_date
 from kefu.cli.output import emit, table
 
-app = Typer(help="Create, list, configure, suspend and resume licensees.")
+app = Typer(help="Create, list, configure, suspend, resume and renew licensees.")
 
 
 def script_tag(base_url: str, key: str) -> str:
@@ -328,7 +328,7 @@ def licensee_open(
     ],
     as_json: JsonOpt = False,
 ) -> None:
-    """Record a late opening: start and end move back by the delay.
+    """Record a late opening: both dates move by the delay.
 
     Once per licence, and only before it served a billed conversation."""
     day = required_date(on, "--on")

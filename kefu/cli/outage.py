@@ -15,7 +15,7 @@ from kefu.cli.database import database
 from kefu.cli.options import JsonOpt, parse_moment
 from kefu.cli.output import emit, table
 
-app = Typer(help="Record and list outages; each extends the affected licensees' service end.")
+app = Typer(help="Record and list outages (they extend service ends).")
 availability_app = Typer()
 
 
@@ -144,9 +144,9 @@ def availability_report(
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Availability per licensee in a month: time in service not covered by an outage.
+    """Each licensee's availability in a month.
 
-    A percentage to 0.001, rounded down; up to now for the current month."""
+    The time in service not covered by an outage, as a percentage to 0.001, rounded down; up to now for the current month."""
     with database() as (_s, db), db.read_session() as session:
         report = availability(session, month, utcnow(), licensee or None)
     data = {
