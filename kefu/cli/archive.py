@@ -22,7 +22,8 @@ app = Typer(help="Export archives of lapsed licences.")
 def archive_list(as_json: JsonOpt = False) -> None:
     """Every closed licence and its archive.
 
-    When it was revoked, archived and purged; the archive's file and SHA-256. Archives are in the directory KEFU_ARCHIVE_DIR names."""
+    When it was revoked, archived and purged; the archive's file and SHA-256. Archives are
+    in the directory KEFU_ARCHIVE_DIR names."""
     with database() as (settings, db), db.read_session() as session:
         closures = session.exec(
             select(LicenceClosure).order_by(col(LicenceClosure.revoked_at))

@@ -146,7 +146,8 @@ def availability_report(
 ) -> None:
     """Each licensee's availability in a month.
 
-    The time in service not covered by an outage, as a percentage to 0.001, rounded down; up to now for the current month."""
+    The time in service not covered by an outage, as a percentage to 0.001, rounded down;
+    up to now for the current month."""
     with database() as (_s, db), db.read_session() as session:
         report = availability(session, month, utcnow(), licensee or None)
     data = {
