@@ -177,14 +177,16 @@ def write_archive(
                 },
                 "written_at": now.isoformat(),
                 "counts": counts,
+                # What each file is, in Chinese and English (the archive is the licensor's).
                 "files": {
-                    "conversations.csv": "every conversation (usage unit)",
-                    "messages.csv": "every message; robot answers carry their AI label",
-                    "messages.jsonl": "every message, one JSON object a line, with ai and sources",
-                    "ratings.csv": "end users' ratings",
-                    "end_users.csv": "end users the licensee's pages identified",
-                    "knowledge_base.json": "the knowledge base, kefu kb import format",
-                    "knowledge_base.csv": "the knowledge base, kefu kb import format",
+                    "conversations.csv": "全部会话（计费单位） every conversation (usage unit)",
+                    "messages.csv": "全部消息，机器人回答带AI生成标识 every message; robot"
+                    " answers carry their AI label",
+                    "messages.jsonl": "全部消息，每行一个JSON every message, one JSON a line",
+                    "ratings.csv": "终端用户评价 end users' ratings",
+                    "end_users.csv": "已识别的终端用户 end users the licensee's pages identified",
+                    "knowledge_base.json": "知识库（导入格式） the knowledge base, import format",
+                    "knowledge_base.csv": "知识库（导入格式） the knowledge base, import format",
                 },
             }
             zf.writestr("manifest.json", json.dumps(manifest, ensure_ascii=False, indent=2))
