@@ -36,6 +36,7 @@ from core.db.tables import (
     Message,
     ModelCall,
     Rating,
+    table_of,
 )
 from core.errors import AuthError, Conflict
 from core.knowledge.entries import KbRow
@@ -408,3 +409,28 @@ def test_two_runners_at_once_close_each_licence_once(
     assert len(closures(db)) == 3
     assert sorted(written) == ids  # no archive written twice
     assert len(list(tmp_path.glob("*.zip"))) == 3
+
+
+def test_a_crash_inside_the_purge_deletes_nothing_and_the_next_run_purges(
+    db: Database, make_tenant: MakeTenant, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a = shop(make_tenant)
+    fill(db, a)
+    real = table_of
+
+    def crash_on_conversations(model: Any) -> Any:
+        if model is Conversation:  # after every delete, before the commit
+            raise RuntimeError("killed")
+        return real(model)
+
+    monkeypatch.setattr(closure, "table_of", crash_on_conversations)
+    with pytest.raises(RuntimeError):
+        run_due(db, tmp_path, "first", FIRST_LAPSED)
+    monkeypatch.undo()
+    [row] = closures(db)
+    assert row.archived_at is not None and row.purged_at is None
+    assert counts(db, a.licensee.id) == {
+        "conversations": 3, "messages": 6, "ratings": 1, "end_users": 1, "kb": 1, "blocks": 1,
+    }  # fmt: skip
+    run = run_due(db, tmp_path, "second", FIRST_LAPSED + LEASE + timedelta(seconds=1))
+    assert run.purged == [a.licensee.id] and counts(db, a.licensee.id)["messages"] == 0
