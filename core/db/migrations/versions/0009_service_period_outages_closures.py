@@ -1,6 +1,6 @@
 """The service period's end: late openings, outages and licence closures (revoke, archive, purge)
 
-Revision ID: 0010
+Revision ID: 0009
 Revises: 0008
 Create Date: 2026-12-06
 """
@@ -15,7 +15,7 @@ from alembic import op
 
 import core.types
 
-revision: str = "0010"
+revision: str = "0009"
 down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
