@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -12,6 +13,7 @@ import numpy.typing as npt
 from bot.answerers.calibration import Thresholds, calibrate
 from bot.answerers.contract import Hit
 from bot.answerers.encoder import TextEncoder
+from bot.answerers.entry_vectors import distinct
 from bot.answerers.language import question_language
 from bot.answerers.pinyin import has_han, spell
 from bot.answerers.retrieval import KnowledgeBaseIndex, normalize
@@ -19,6 +21,8 @@ from core.knowledge.entries import KbEntry
 
 FloatArray = npt.NDArray[np.float32]
 IntArray = npt.NDArray[np.int64]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +86,7 @@ class HybridIndex:
         self._starts: IntArray = np.zeros(1, dtype=np.int64)
         self._centroids: FloatArray | None = None
         if vectors is not None:
-            counts = [len(_distinct(e.phrasings)) for e in self._entries]
+            counts = [len(distinct(e.phrasings)) for e in self._entries]
             self._starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
             sums = np.add.reduceat(vectors, self._starts[:-1], axis=0) if len(vectors) else vectors
             norms = np.linalg.norm(sums, axis=1, keepdims=True)
@@ -95,13 +99,20 @@ class HybridIndex:
         entries: Sequence[KbEntry],
         encoder: TextEncoder | None = None,
         settings: HybridSettings = DEFAULT_HYBRID,
+        phrasings: TextEncoder | None = None,
     ) -> HybridIndex:
         """Index ``entries`` (lexical only when ``encoder`` is None) and calibrate its threshold
-        on the entries' own phrasings."""
-        index = cls._build(entries, encoder, settings, Thresholds({}, _default(settings, encoder)))
+        on the entries' own phrasings. ``phrasings`` encodes the entries' phrasings (their
+        stored vectors, see entry_vectors.py); ``encoder`` the questions, and the phrasings too
+        when ``phrasings`` is None."""
+        rows = phrasings or encoder
+        index = cls._build(
+            entries, encoder, rows, settings, Thresholds({}, _default(settings, encoder))
+        )
         thresholds = calibrate(
             entries,
-            lambda kept: cls._build(kept, encoder, settings, Thresholds({}, 0.0)),
+            # The held-out phrasings are asked as questions: their vectors are the stored ones.
+            lambda kept: cls._build(kept, rows, rows, settings, Thresholds({}, 0.0)),
             settings.refusal_weight,
             settings.min_samples,
             settings.calibration_rounds,
@@ -117,6 +128,7 @@ class HybridIndex:
         cls,
         entries: Sequence[KbEntry],
         encoder: TextEncoder | None,
+        rows: TextEncoder | None,
         settings: HybridSettings,
         thresholds: Thresholds,
     ) -> HybridIndex:
@@ -125,9 +137,9 @@ class HybridIndex:
         if any(has_han(p) for e in entries for p in e.phrasings):
             pinyin = KnowledgeBaseIndex.build([_spelled(e) for e in entries])
         vectors = None
-        if encoder is not None:
-            texts = [p for e in entries for p in _distinct(e.phrasings)]
-            vectors = encoder.encode(texts) if texts else np.zeros((0, 1), dtype=np.float32)
+        if encoder is not None and rows is not None:
+            texts = [p for e in entries for p in distinct(e.phrasings)]
+            vectors = rows.encode(texts) if texts else np.zeros((0, 1), dtype=np.float32)
         return cls(entries, settings, lexical, pinyin, encoder, vectors, thresholds)
 
     @property
@@ -141,10 +153,14 @@ class HybridIndex:
     def search(self, text: str, k: int = 5) -> list[Hit]:
         if k <= 0 or not self._entries:
             return []
-        positions, scores = self._scores(text)
+        positions, scores, lexical_only = self._scores(text)
         if len(positions) == 0:
             return []
-        threshold = self.thresholds.of(question_language(text, None))
+        threshold = (
+            _default(self._settings, None)
+            if lexical_only
+            else self.thresholds.of(question_language(text, None))
+        )
         order = np.lexsort((positions, -scores))[:k]
         return [
             Hit(self._entries[int(positions[i])], float(scores[i]), threshold)
@@ -166,8 +182,9 @@ class HybridIndex:
         """The score a hit for ``text`` needs to be answered with (the admin hit-test shows it)."""
         return self.thresholds.of(question_language(text, None))
 
-    def _scores(self, text: str) -> tuple[IntArray, FloatArray]:
-        """Candidate entry positions and their fused scores."""
+    def _scores(self, text: str) -> tuple[IntArray, FloatArray, bool]:
+        """Candidate entry positions, their fused scores, and whether the scores are the
+        lexical ones alone (the encoder failed on this question)."""
         s = self._settings
         n = s.candidates
         lexical: dict[int, float] = {}
@@ -182,13 +199,15 @@ class HybridIndex:
                 i: (1 - p) * lexical.get(i, 0.0) + p * spelled.get(i, 0.0)
                 for i in lexical.keys() | spelled.keys()
             }
-        if self._encoder is None or self._centroids is None or self._vectors is None:
+        query = None
+        if self._encoder is not None and self._centroids is not None and self._vectors is not None:
+            if not normalize(text):
+                return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32), False
+            query = self._encode(text)
+        if query is None or self._centroids is None or self._vectors is None:
             positions = np.fromiter(lexical.keys(), dtype=np.int64, count=len(lexical))
             values = np.fromiter(lexical.values(), dtype=np.float32, count=len(lexical))
-            return positions, values
-        if not normalize(text):
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        query = self._encoder.encode([text])[0]
+            return positions, values, self._encoder is not None
         centroid = self._centroids @ query
         shortlist = (
             np.argpartition(-centroid, n - 1)[:n] if len(centroid) > n else np.arange(len(centroid))
@@ -203,7 +222,28 @@ class HybridIndex:
         lex = np.fromiter((lexical.get(int(i), 0.0) for i in positions), np.float32, len(positions))
         w = s.lexical_weight
         fused = (w * lex + (1 - w) * encoded) * self._coverage(text)
-        return positions.astype(np.int64), fused.astype(np.float32)
+        return positions.astype(np.int64), fused.astype(np.float32), False
+
+    def _encode(self, text: str) -> FloatArray | None:
+        """The question's vector, or None when the encoder fails or answers with a vector of
+        another size than the entries': the question is then answered lexically, never broken."""
+        assert self._encoder is not None and self._vectors is not None
+        try:
+            query: FloatArray = self._encoder.encode([text])[0]
+        except Exception as exc:
+            log.warning(
+                "the sentence encoder failed (%s): this question is answered lexically",
+                _describe(exc),
+            )
+            return None
+        if query.shape != (self._vectors.shape[1],) or not np.isfinite(query).all():
+            log.warning(
+                "the sentence encoder gave %s values, not %d: answered lexically",
+                query.shape,
+                self._vectors.shape[1],
+            )
+            return None
+        return query
 
     def _coverage(self, text: str) -> float:
         power = self._settings.coverage_power
@@ -217,24 +257,17 @@ class HybridIndex:
         return 1.0 if known == 0 else float(known**power)
 
 
+def _describe(exc: BaseException) -> str:
+    """An error in one line, without what a client sent (no traceback in the log)."""
+    return type(exc).__name__ + (f": {str(exc)[:200]}" if str(exc) else "")
+
+
 def _default(settings: HybridSettings, encoder: TextEncoder | None) -> float:
     if encoder is None:
         from bot.answerers.retrieval import DEFAULT_SETTINGS
 
         return DEFAULT_SETTINGS.threshold
     return settings.default_threshold
-
-
-def _distinct(phrasings: Sequence[str]) -> list[str]:
-    """Phrasings less repeats (as the lexical index counts them), in order."""
-    seen: set[str] = set()
-    out = []
-    for p in phrasings:
-        key = normalize(p)
-        if key not in seen:
-            seen.add(key)
-            out.append(p)
-    return out
 
 
 def _spelled(entry: KbEntry) -> KbEntry:
