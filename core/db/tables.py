@@ -11,11 +11,11 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
-    LargeBinary,
     CheckConstraint,
     Column,
     ForeignKey,
     Index,
+    LargeBinary,
     Table,
     UniqueConstraint,
     text,
