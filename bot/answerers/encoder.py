@@ -137,6 +137,12 @@ def uncached(encoder: TextEncoder) -> TextEncoder:
     return encoder.inner if isinstance(encoder, CachedEncoder) else encoder
 
 
+def describe(exc: BaseException) -> str:
+    """An error in one line for the log (no traceback: it may come from what a client sent)."""
+    text = str(exc)
+    return type(exc).__name__ + (f": {text[:200]}" if text else "")
+
+
 def _unit(vectors: FloatArray) -> FloatArray:
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     norms[norms == 0] = 1.0

@@ -12,7 +12,7 @@ import numpy.typing as npt
 
 from bot.answerers.calibration import Thresholds, calibrate
 from bot.answerers.contract import Hit
-from bot.answerers.encoder import TextEncoder
+from bot.answerers.encoder import TextEncoder, describe
 from bot.answerers.entry_vectors import distinct
 from bot.answerers.language import question_language
 from bot.answerers.pinyin import has_han, spell
@@ -233,7 +233,7 @@ class HybridIndex:
         except Exception as exc:
             log.warning(
                 "the sentence encoder failed (%s): this question is answered lexically",
-                _describe(exc),
+                describe(exc),
             )
             return None
         if query.shape != (self._vectors.shape[1],) or not np.isfinite(query).all():
@@ -255,11 +255,6 @@ class HybridIndex:
         # Nothing known at all: asked in another language than the entries, where words say
         # nothing and the encoder alone judges.
         return 1.0 if known == 0 else float(known**power)
-
-
-def _describe(exc: BaseException) -> str:
-    """An error in one line, without what a client sent (no traceback in the log)."""
-    return type(exc).__name__ + (f": {str(exc)[:200]}" if str(exc) else "")
 
 
 def _default(settings: HybridSettings, encoder: TextEncoder | None) -> float:
