@@ -7,6 +7,7 @@ the character of the same toneless pinyin that does; a question without such typ
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from collections.abc import Iterable
 from functools import lru_cache
@@ -35,7 +36,7 @@ class HomophoneFixer:
         self._pairs: set[str] = set()
         by_sound: dict[str, set[str]] = defaultdict(set)
         for text in texts:
-            for a, b in zip(text, text[1:], strict=False):
+            for a, b in itertools.pairwise(text):
                 if _is_han(a) and _is_han(b):
                     self._pairs.add(a + b)
             for ch in text:

@@ -93,6 +93,7 @@ class HybridIndex:
             self._fixer = HomophoneFixer(p for e in self._entries for p in e.phrasings)
         self.thresholds = thresholds
         self._vectors = vectors
+        self._dimensions = 0
         self._starts: IntArray = np.zeros(1, dtype=np.int64)
         self._centroids: FloatArray | None = None
         if vectors is not None:
@@ -102,6 +103,11 @@ class HybridIndex:
             norms = np.linalg.norm(sums, axis=1, keepdims=True)
             norms[norms == 0] = 1.0
             self._centroids = (sums / norms).astype(np.float32)
+            self._dimensions = int(vectors.shape[1])
+            if settings.nearest == 0:
+                # Only the centroids are asked: the phrasings' vectors (2 KiB each, 60 MiB at
+                # 30,000 phrasings) are not kept.
+                self._vectors = None
 
     @classmethod
     def build(
@@ -212,11 +218,11 @@ class HybridIndex:
                 for i in lexical.keys() | spelled.keys()
             }
         query = None
-        if self._encoder is not None and self._centroids is not None and self._vectors is not None:
+        if self._encoder is not None and self._centroids is not None:
             if not normalize(text):
                 return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32), False
             query = self._encode(text)
-        if query is None or self._centroids is None or self._vectors is None:
+        if query is None or self._centroids is None:
             positions = np.fromiter(lexical.keys(), dtype=np.int64, count=len(lexical))
             values = np.fromiter(lexical.values(), dtype=np.float32, count=len(lexical))
             return positions, values, self._encoder is not None
@@ -225,12 +231,14 @@ class HybridIndex:
             np.argpartition(-centroid, n - 1)[:n] if len(centroid) > n else np.arange(len(centroid))
         )
         positions = np.union1d(shortlist, np.fromiter(lexical.keys(), np.int64, len(lexical)))
-        first = self._starts[positions]
-        counts = self._starts[positions + 1] - first
-        rows = np.repeat(first - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
-        sims = self._vectors[rows] @ query
-        nearest = np.maximum.reduceat(sims, np.cumsum(counts) - counts)
-        encoded = s.nearest * nearest + (1 - s.nearest) * centroid[positions]
+        encoded = centroid[positions]
+        if s.nearest > 0 and self._vectors is not None:  # the candidates' phrasings, one by one
+            first = self._starts[positions]
+            counts = self._starts[positions + 1] - first
+            rows = np.repeat(first - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
+            sims = self._vectors[rows] @ query
+            nearest = np.maximum.reduceat(sims, np.cumsum(counts) - counts)
+            encoded = s.nearest * nearest + (1 - s.nearest) * encoded
         lex = np.fromiter((lexical.get(int(i), 0.0) for i in positions), np.float32, len(positions))
         w = s.lexical_weight
         fused = (w * lex + (1 - w) * encoded) * self._coverage(text)
@@ -239,7 +247,7 @@ class HybridIndex:
     def _encode(self, text: str) -> FloatArray | None:
         """The question's vector, or None when the encoder fails or answers with a vector of
         another size than the entries': the question is then answered lexically, never broken."""
-        assert self._encoder is not None and self._vectors is not None
+        assert self._encoder is not None
         try:
             query: FloatArray = self._encoder.encode([text])[0]
         except Exception as exc:
@@ -248,11 +256,11 @@ class HybridIndex:
                 describe(exc),
             )
             return None
-        if query.shape != (self._vectors.shape[1],) or not np.isfinite(query).all():
+        if query.shape != (self._dimensions,) or not np.isfinite(query).all():
             log.warning(
                 "the sentence encoder gave %s values, not %d: answered lexically",
                 query.shape,
-                self._vectors.shape[1],
+                self._dimensions,
             )
             return None
         return query
