@@ -227,3 +227,16 @@ def test_a_homophone_typo_no_pinyin_share_would_save_still_finds_its_entry() -> 
     unfixed = HybridIndex.build(entries, None, dataclasses.replace(settings, fix_homophones=False))
     before = unfixed.search("公司地止", 1)
     assert not before or before[0].score < hits[0].score
+
+
+def test_each_language_calibrates_with_its_own_refusal_weight() -> None:
+    def thresholds(weights: dict[str, float]) -> Thresholds:
+        return calibrate(ENTRIES, HybridIndex.build, 0.3, 2, 3, 0.42, weight_by_language=weights)
+
+    base = thresholds({})
+    lenient, strict = thresholds({"en": 0.0}), thresholds({"en": 100.0})
+    assert {"en", "zh"} <= base.by_language.keys()
+    # A near miss that costs nothing lets every right answer through: the lowest threshold.
+    assert lenient.of("en") <= base.of("en") <= strict.of("en")
+    assert lenient.of("en") < strict.of("en")
+    assert lenient.of("zh") == base.of("zh") == strict.of("zh")
