@@ -48,14 +48,15 @@ class KnownVectors:
         self.encoded_entries = encoded_entries  # of the entries given, those encoded anew
 
     def encode(self, texts: Sequence[str]) -> FloatArray:
-        missing = list(dict.fromkeys(t for t in texts if t not in self._known))
-        found = dict(self._known)
+        known = self._known
+        missing = list(dict.fromkeys(t for t in texts if t not in known))
+        found: dict[str, FloatArray] = {}
         for start in range(0, len(missing), BATCH):
             chunk = missing[start : start + BATCH]
             found.update(zip(chunk, self._inner.encode(chunk), strict=True))
         if not texts:
             return np.zeros((0, 0), dtype=np.float32)
-        return np.stack([found[t] for t in texts])
+        return np.stack([known[t] if t in known else found[t] for t in texts])
 
 
 def encode_entries(encoder: TextEncoder, entries: Sequence[KbEntry]) -> dict[str, StoredVectors]:
