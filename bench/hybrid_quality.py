@@ -89,8 +89,14 @@ def evaluate(
 
 
 def run(
-    data: object, seeds: Sequence[int], full: bool, base: HybridSettings = DEFAULT_HYBRID
+    data: object,
+    seeds: Sequence[int],
+    full: bool,
+    base: HybridSettings = DEFAULT_HYBRID,
+    only: Sequence[str] = (),
+    modes: Sequence[str] = (),
 ) -> None:
+    """The table; ``only`` some sets (names as printed, case-insensitive), some ``modes``."""
     from answer_quality import SHOTS, make_kb, spread
 
     encoder = CachedEncoder(UseEncoder(), size=200_000, batch=128)
@@ -109,12 +115,16 @@ def run(
     print(f"settings: {base}\n")
     print("| set | setting | mode | answered right | top-1 | out-of-scope recall |")
     print("|---|---|---|---:|---:|---:|")
+    if only:
+        sets = [x for x in sets if x[0].lower() in {o.lower() for o in only}]
     for name, train, test, oos in sets:
         started = time.perf_counter()
         encoder.encode([t for t, _ in test + oos])  # one batched pass fills the cache
         settings_list: list[int | None] = [SHOTS] + ([None] if full else [])
         for shots in settings_list:
             for mode in ZH_MODES if name.startswith("crosswoz") else MODES:
+                if modes and mode not in modes:
+                    continue
                 results = [
                     evaluate(make_kb(train, shots, seed)[0], test, oos, encoder, base, mode)
                     for seed in (seeds if shots else (0,))
