@@ -18,6 +18,7 @@ from bot.answerers.encoder import (
     uncached,
 )
 from core.db.engine import Database
+from core.heap import release_free_heap
 from core.knowledge.entries import KbEntry
 from core.settings import Settings
 
@@ -101,6 +102,13 @@ class IndexFactory:
         return self.build_for(None, entries)
 
     def build_for(self, licensee_id: str | None, entries: Sequence[KbEntry]) -> KnowledgeIndex:
+        index = self._build_for(licensee_id, entries)
+        # The build's garbage (the calibration's indexes, the stored vectors' blobs) is freed
+        # now; without this glibc keeps its pages resident (see core/heap.py for the figure).
+        release_free_heap()
+        return index
+
+    def _build_for(self, licensee_id: str | None, entries: Sequence[KbEntry]) -> KnowledgeIndex:
         from bot.answerers.hybrid import HybridIndex  # NumPy and SciPy: not at start-up
 
         encoder = None if self._encoder is None else self._encoder.get()
