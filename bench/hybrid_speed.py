@@ -31,10 +31,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from retrieval_speed import DEFAULT_EVAL_DIR, build_corpus, cpu_model, percentile, time_calls
 
 from bot.answerers.encoder import BackgroundEncoder, CachedEncoder, builtin_encoder
+from bot.answerers.heap import release_free_heap
 from bot.answerers.hybrid import HybridIndex
 from bot.answerers.indexing import IndexFactory
 from core.db.engine import Database
-from core.heap import release_free_heap
 from core.knowledge.entries import KbEntry, KbRow
 from core.knowledge.store import import_rows, load_entries
 from core.types import utcnow

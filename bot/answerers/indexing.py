@@ -17,8 +17,8 @@ from bot.answerers.encoder import (
     describe,
     uncached,
 )
+from bot.answerers.heap import release_free_heap
 from core.db.engine import Database
-from core.heap import release_free_heap
 from core.knowledge.entries import KbEntry
 from core.settings import Settings
 
@@ -104,7 +104,7 @@ class IndexFactory:
     def build_for(self, licensee_id: str | None, entries: Sequence[KbEntry]) -> KnowledgeIndex:
         index = self._build_for(licensee_id, entries)
         # The build's garbage (the calibration's indexes, the stored vectors' blobs) is freed
-        # now; without this glibc keeps its pages resident (see core/heap.py for the figure).
+        # now; without this glibc keeps its pages resident (see heap.py for the figure).
         release_free_heap()
         return index
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from core.heap import release_free_heap
+from bot.answerers.heap import release_free_heap
 
 
 def _rss_mib() -> float:
