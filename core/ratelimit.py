@@ -227,10 +227,11 @@ class RedisRateLimiter:
     Uses the Redis server clock (``TIME``), so processes with skewed clocks still agree;
     keys expire when their bucket is full again, so idle buckets cost nothing.
 
-    Fails open: if Redis cannot be reached or errors, ``hit`` allows the request and logs a
-    warning at most once per minute. Rate limiting protects the service but is not worth an
-    outage of the chat itself when the cache is down. After a failure Redis is not asked again
-    for ``outage_backoff`` seconds, so a hung Redis does not add a timeout to every message.
+    Falls back to ``fallback`` (this process's own buckets; none: allow) if Redis cannot be
+    reached or errors, and logs a warning at most once per minute: limits then hold per
+    process, and the chat itself never waits on an outage of the cache. After a failure Redis
+    is not asked again for ``outage_backoff`` seconds, so a hung Redis does not add a timeout to
+    every message.
     ``clock`` (seconds) times that backoff and the warnings, never the buckets.
     """
 
@@ -244,8 +245,10 @@ class RedisRateLimiter:
         timeout: float = 0.5,
         outage_backoff: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
+        fallback: RateLimiter | None = None,
     ) -> None:
         self._prefix = prefix
+        self._fallback = fallback
         self._clock = clock
         self._outage_backoff = outage_backoff
         # redis-py's default retry policy (10 retries with backoff) would stall a chat message
@@ -263,7 +266,7 @@ class RedisRateLimiter:
     async def hit(self, bucket: str, rate: Rate, now: float | None = None) -> float | None:
         """``now`` overrides the Redis server clock; leave it None outside tests."""
         if self._clock() < self._skip_until:
-            return None
+            return await self._local(bucket, rate, now)
         args: list[str] = [repr(float(rate.per_seconds)), str(rate.count)]
         if now is not None:
             args.append(repr(float(now)))
@@ -271,11 +274,15 @@ class RedisRateLimiter:
             reply = await self._script(keys=[self._prefix + bucket], args=args)
         except (RedisError, OSError) as exc:
             self._fail_open(exc)
-            return None
+            return await self._local(bucket, rate, now)
         allowed, wait = reply
         if int(allowed):
             return None
         return float(wait)
+
+    async def _local(self, bucket: str, rate: Rate, now: float | None) -> float | None:
+        # The fallback keeps its own clock: ``now`` is a Redis-clock override for tests.
+        return None if self._fallback is None else await self._fallback.hit(bucket, rate)
 
     def _fail_open(self, exc: BaseException) -> None:
         mono = self._clock()
@@ -283,14 +290,16 @@ class RedisRateLimiter:
         if mono - self._last_warning >= self._WARN_EVERY:
             self._last_warning = mono
             # The URL is not logged: it may carry a password.
-            log.warning("rate limiter: Redis unavailable, allowing requests (%r)", exc)
+            log.warning("rate limiter: Redis unavailable, limits per process meanwhile (%r)", exc)
 
     async def aclose(self) -> None:
         await self._redis.aclose()
+        if self._fallback is not None:
+            await self._fallback.aclose()
 
 
 def make_rate_limiter(redis_url: str | None) -> RateLimiter:
     """The shared Redis limiter when a URL is configured, else the in-process one."""
     if redis_url:
-        return RedisRateLimiter(redis_url)
+        return RedisRateLimiter(redis_url, fallback=MemoryRateLimiter())
     return MemoryRateLimiter()

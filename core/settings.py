@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///kefu.db"
     secret_key: SecretStr | None = None
     redis_url: str | None = None
+    # Prefix of every Redis key and channel: several installations may share one Redis.
+    redis_prefix: str = "kefu:"
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     public_url: str | None = None  # how browsers reach this server; guessed from requests if unset
@@ -39,6 +41,9 @@ class Settings(BaseSettings):
     # One check costs about 2.4 ms of CPU with 200 sockets of 20 licensees, 7.6 ms with 2,000 of
     # 200 (bench/licence_watch.py): at 1 s that is 0.2-0.8 % of a core; 0.5 s doubles it.
     licence_watch_interval_seconds: float = Field(1.0, gt=0, le=60)
+    # How often each process checks it still leads the jobs, or takes the lead from one that
+    # died (PostgreSQL): a dead leader is replaced within about this.
+    leader_check_seconds: float = Field(1.0, gt=0, le=60)
     # A unit's stored size: the visitor message after this many starts a new unit.
     max_conversation_messages: int = Field(1000, ge=10, le=100_000)
     # Test units (pk_test_ keys) a licensee may start per day of its time zone: PRODUCT.md says

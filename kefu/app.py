@@ -17,12 +17,14 @@ from bot import ws
 from bot.api import completions, conversations
 from bot.api import usage as api
 from bot.chat.services import ChatServices, build_services
+from bot.chat.signals import Signals
 from bot.handshake import timed_http_protocol
 from bot.jobs.licence_watcher import LicenceWatcher
 from bot.jobs.runner import run_periodic
 from bot.jobs.sweeper import sweep_once
 from core.chat.frames import MAX_FRAME_BYTES
 from core.db.engine import Database
+from core.db.leader import Leadership
 from core.settings import Settings
 from kefu import error_handler
 from widget import routes as widget_routes
@@ -68,22 +70,37 @@ def create_app(
     )
     services = services or build_services(settings, database)
     watcher = LicenceWatcher(services)
+    leader = Leadership(database.url)
+    services.bus.subscribe(Signals(services.hub, watcher))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(services.load_maintenance)
+        await services.bus.start()
+        await asyncio.to_thread(leader.check)
         stop = asyncio.Event()
+        # Jobs that write run in one process (the leader); the watcher runs in every process,
+        # since it tells this process's sockets (and bus signals make it run at once).
         sweeper = run_periodic(
-            settings.sweep_interval_seconds, lambda: sweep_once(services), "sweeper", stop
+            settings.sweep_interval_seconds,
+            lambda: sweep_once(services),
+            "sweeper",
+            stop,
+            only_if=lambda: leader.is_leader,
+        )
+        lead = run_periodic(
+            settings.leader_check_seconds, lambda: asyncio.to_thread(leader.check), "leader", stop
         )
         watch = run_periodic(
-            settings.licence_watch_interval_seconds, watcher.check_once, "watcher", stop
+            settings.licence_watch_interval_seconds, watcher.check_soon, "watcher", stop
         )
         tasks = [
             asyncio.create_task(sweeper),
+            asyncio.create_task(lead),
             asyncio.create_task(watch),
             asyncio.create_task(asyncio.to_thread(_warm_imports, settings)),
         ]
+        renew = asyncio.create_task(services.claims.renew_forever())
         try:
             yield
         finally:
@@ -91,6 +108,12 @@ def create_app(
             for task in tasks:
                 with contextlib.suppress(Exception):
                     await task
+            renew.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await renew
+            await asyncio.to_thread(leader.close)
+            await services.bus.aclose()
+            await services.claims.aclose()
             await services.limiter.aclose()
             services.workpool.close()
             if "bot.llm.backends" in sys.modules:  # model clients exist only once used
@@ -101,6 +124,7 @@ def create_app(
 
     app = FastAPI(title="Kefu", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.chat = services
+    app.state.leader = leader
     app.state.demo_site_key = None
     error_handler.install(app)
     app.include_router(ws.router)
@@ -112,6 +136,9 @@ def create_app(
 
     @app.get("/healthz", include_in_schema=False)
     async def health() -> JSONResponse:
-        return JSONResponse({"ok": True, "connections": len(services.hub)})
+        # "leader": whether this process runs the jobs now (several workers: exactly one does).
+        return JSONResponse(
+            {"ok": True, "connections": len(services.hub), "leader": leader.is_leader}
+        )
 
     return app

@@ -13,11 +13,14 @@ from datetime import datetime
 from bot.answerers.contract import Answerer, KnowledgeIndex
 from bot.answerers.index_cache import IndexCache
 from bot.answerers.registry import AnswererRegistry
-from bot.chat.claims import Claims
+from bot.chat.claims import Claims, SharedClaims
 from bot.chat.hub import Hub
 from bot.chat.limits import Limits
+from bot.chat.signals import ending_data
 from bot.chat.store import ChatStore, DatabaseStore
 from bot.chat.workpool import WorkPool
+from core.bus import Bus, LocalBus, Topic, make_bus
+from core.chat import conversations as units
 from core.db.engine import Database
 from core.knowledge.entries import KbEntry
 from core.licensing.maintenance import Window, current_and_upcoming
@@ -41,10 +44,26 @@ class ChatServices:
     clock: Callable[[], datetime] = utcnow
     # Maintenance windows not yet over, refreshed by the licence watcher (read on every hello).
     maintenance: list[Window] = field(default_factory=list)
-    # The visitor messages this process is storing or answering: a hello never answers them again.
+    # The visitor messages being stored or answered (in Redis too, with several processes): a
+    # hello never answers them again.
     claims: Claims = field(default_factory=Claims)
+    # What processes tell each other (core.bus): in-process unless Redis is configured.
+    bus: Bus = field(default_factory=LocalBus)
     # Where answers' CPU work (retrieval) runs, off the event loop and fair between licensees.
     workpool: WorkPool = field(default_factory=WorkPool)
+
+    async def tell_ended(self, ending: units.Ending) -> None:
+        """Tell every socket of the unit's end user, on every worker, that the unit is over."""
+        await self.bus.publish(Topic.ENDED, ending_data(ending))
+
+    def redis_health(self) -> tuple[bool, str]:
+        """Whether what processes share (signals, claims) reaches Redis; for readiness checks.
+        Always true for one process without Redis."""
+        ok, detail = self.bus.healthy()
+        shared = self.claims.shared
+        if shared is not None and shared.problem is not None:
+            return False, f"{detail}; claims: {shared.problem}"
+        return ok, detail
 
     def load_maintenance(self) -> None:
         with self.db.read_session() as session:
@@ -85,4 +104,8 @@ def build_services(
         index_cache=_index_cache(settings, db, index_builder),
         limiter=make_rate_limiter(settings.redis_url),
         limits=Limits.from_settings(settings),
+        claims=Claims(
+            SharedClaims(settings.redis_url, settings.redis_prefix) if settings.redis_url else None
+        ),
+        bus=make_bus(settings.redis_url, settings.redis_prefix),
     )

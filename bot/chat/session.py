@@ -284,25 +284,30 @@ class ChatSession:
         self.visitor_id = visitor_id
         self.s.hub.bind_visitor(self)
         now = self.s.clock()
-        opening = await self.s.store.open(
-            self.licensee.id,
-            visitor_id,
-            self.policy,
-            now,
-            user_id,
-            limit=self.s.settings.welcome_history,
-        )
+        try:
+            opening = await self.s.store.open(
+                self.licensee.id,
+                visitor_id,
+                self.policy,
+                now,
+                user_id,
+                limit=self.s.settings.welcome_history,
+            )
+        except Exception as exc:  # the database is down: the widget tries again later
+            log.warning("a hello could not read the database: %r", exc)
+            await self.send(Error(code=ErrorCode.UNAVAILABLE, message="unavailable, reconnecting"))
+            await self._close(CloseCode.TRY_AGAIN_LATER, "unavailable")
+            return
         conv, rows = opening.conversation, opening.history
         # Questions stored and acknowledged but never answered (the server stopped between the
         # ack and the answer) are answered after the welcome, unless this process is storing or
         # answering them. Claimed at once, in the step that checked, so that no other tab's
         # hello can take them too.
-        waiting = [
-            r
-            for r in opening.waiting
-            if r.client_id and not self.s.claims.held(self._key(r.client_id))
-        ]
-        claims = [self.s.claims.claim(self._key(r.client_id)) for r in waiting if r.client_id]
+        claims = await self.s.claims.take_free(
+            self._key(r.client_id) for r in opening.waiting if r.client_id
+        )
+        taken = {claim.key.client_id for claim in claims}
+        waiting = [r for r in opening.waiting if r.client_id in taken]
         try:
             if user_id is not None and not opening.user_recorded:
                 # On failure the chat goes on; the next verified hello of this user tries again.
@@ -393,7 +398,9 @@ class ChatSession:
             credentials=self.ctx.credentials,
             may_start=opens,  # the conversation limits were charged above
         )
-        with self.s.claims.claim(self._key(frame.id)):  # until its answer holds its own claim
+        # Held before the store, in every process's view: a hello on another worker that reads
+        # the stored question meanwhile leaves it to this socket.
+        with await self.s.claims.acquire(self._key(frame.id)):  # until its answer holds its own
             await self._store_and_ack(frame, who, sender, now)
 
     async def _record(
@@ -406,7 +413,7 @@ class ChatSession:
         if not (isinstance(rec, units.Refused) and rec.reason == units.Refusal.LIMITS):
             return rec
         if rec.ended is not None:
-            await self.s.hub.push_ended(rec.ended, also=self)
+            await self.s.tell_ended(rec.ended)
         wait = await limits.charge(self.s.limiter, limits.starts(self.s.limits, sender))
         if wait is not None:
             await self._limited(wait, _START_REFUSED[units.Refusal.LIMITS], frame.id)
@@ -416,7 +423,7 @@ class ChatSession:
 
     async def _refused(self, frame: Message, refused: units.Refused) -> None:
         if refused.ended is not None:
-            await self.s.hub.push_ended(refused.ended, also=self)
+            await self.s.tell_ended(refused.ended)
         if refused.reason in (units.Refusal.SUSPENDED, units.Refusal.REVOKED):
             # The database knew before this process's watcher: every socket of the licence here
             # is told now, not at the next watch.
@@ -456,7 +463,7 @@ class ChatSession:
             self._start_answer(Question(frame.id, frame.text, rec.conversation), acked)
         try:
             if rec.ended is not None:
-                await self.s.hub.push_ended(rec.ended, also=self)
+                await self.s.tell_ended(rec.ended)
             if not rec.duplicate:
                 for session in self.s.hub.of_visitor(self.licensee.id, self.visitor_id):
                     session.conversation = rec.conversation
@@ -478,7 +485,7 @@ class ChatSession:
         if ending is None:
             await self.send(Error(code=ErrorCode.NO_CONVERSATION, message="no open conversation"))
             return
-        await self.s.hub.push_ended(ending, also=self)
+        await self.s.tell_ended(ending)
 
     async def _history(self, frame: HistoryRequest) -> None:
         """A page of earlier messages (the welcome carries only the latest)."""

@@ -1,4 +1,5 @@
-"""Runs one job every few seconds until told to stop (the sweeper, the licence watcher)."""
+"""Runs one job every few seconds until told to stop (the sweeper, the licence watcher); jobs
+that must run in one process at a time run only while it leads (core.db.leader)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,14 @@ log = logging.getLogger("kefu.jobs")
 
 
 async def run_periodic(
-    interval: float, step: Callable[[], Awaitable[object]], name: str, stop: asyncio.Event
+    interval: float,
+    step: Callable[[], Awaitable[object]],
+    name: str,
+    stop: asyncio.Event,
+    only_if: Callable[[], bool] | None = None,
 ) -> None:
     """Run ``step()`` every ``interval`` seconds until ``stop`` is set; a failing step is logged.
+    With ``only_if`` (e.g. "this process is the jobs' leader"), a round it denies is skipped.
 
     Stopping is cooperative, never a cancel: a step may be inside a database thread, and the
     database must not be closed under it.
@@ -23,6 +29,8 @@ async def run_periodic(
             await asyncio.wait_for(stop.wait(), interval)
         if stop.is_set():
             return
+        if only_if is not None and not only_if():
+            continue
         try:
             await step()
         except Exception:

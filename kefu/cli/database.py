@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from core.bus import Data, Topic, announce
 from core.db.engine import Database
 from core.settings import Settings, load_settings
 
@@ -21,3 +22,9 @@ def database(migrate: bool = True) -> Iterator[tuple[Settings, Database]]:
         yield settings, db
     finally:
         db.close()
+
+
+def tell_servers(settings: Settings, topic: Topic, data: Data) -> None:
+    """Tell running servers of a change now (through Redis, when configured); without it they
+    notice within their licence watch interval."""
+    announce(settings.redis_url, topic, data, settings.redis_prefix)
