@@ -1,7 +1,8 @@
 """What processes tell each other: an in-process bus for one process, a Redis one for several.
 
-A signal is a topic and a small JSON object. Publishing delivers to this process's handlers at
-once and, on Redis, to every other process subscribed to the same prefix. Signals are hints to
+A signal is a topic and a small JSON object. Publishing tells every other process subscribed to
+the same prefix (on Redis); the publisher acts on its own sockets itself, directly, so one
+process needs no bus at all and the in-process bus publishes nowhere. Signals are hints to
 act now, never the state itself: a handler reads the database (a licence's status, whether a
 key is revoked), and a socket that connects or reconnects gets its state from the database in
 ``hello``. So a signal lost while Redis or a worker was down delays a push; it never loses or
@@ -66,11 +67,11 @@ Handler = Callable[[Topic, Data], Awaitable[None]]
 
 class Bus(Protocol):
     def subscribe(self, handler: Handler) -> None:
-        """Call ``handler(topic, data)`` for every signal (this process's and others')."""
+        """Call ``handler(topic, data)`` for every signal of another process."""
         ...
 
     async def publish(self, topic: Topic, data: Data) -> None:
-        """Deliver here at once and, on a shared bus, to every other process; never raises."""
+        """Tell every other process (none, for the in-process bus); never raises."""
         ...
 
     def healthy(self) -> tuple[bool, str]:
@@ -98,10 +99,10 @@ class _Handlers:
 
 
 class LocalBus(_Handlers):
-    """One process: a signal is a call to this process's handlers."""
+    """One process: there is nobody else to tell."""
 
     async def publish(self, topic: Topic, data: Data) -> None:
-        await self.deliver(topic, data)
+        pass
 
     def healthy(self) -> tuple[bool, str]:
         return True, "in-process"
@@ -131,8 +132,8 @@ class RedisBus(_Handlers):
     """Several processes: Redis pub/sub on one channel per prefix.
 
     Pub/sub delivers only to subscribers connected at that moment; nothing depends on more
-    (see the module docstring). While Redis is down, signals still reach this process's own
-    handlers, the outage is logged (once a minute) and ``healthy()`` says so; the reader
+    (see the module docstring). While Redis is down, publishers still act on their own
+    sockets, the outage is logged (once a minute) and ``healthy()`` says so; the reader
     reconnects by itself and then tells the handlers to resync.
     """
 
@@ -175,7 +176,6 @@ class RedisBus(_Handlers):
             log.warning("bus: Redis unavailable (%s), this process's view only: %r", what, exc)
 
     async def publish(self, topic: Topic, data: Data) -> None:
-        await self.deliver(topic, data)
         try:
             await self._redis.publish(self.channel, encode(self.origin, topic, data))
         except (RedisError, OSError) as exc:
@@ -219,7 +219,7 @@ class RedisBus(_Handlers):
 
     async def _received(self, raw: bytes | str) -> None:
         signal = decode(raw)
-        if signal is not None and signal[0] != self.origin:  # our own were delivered already
+        if signal is not None and signal[0] != self.origin:  # the publisher acted on its own
             await self.deliver(signal[1], signal[2])
 
     async def aclose(self) -> None:

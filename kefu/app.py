@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -138,7 +139,12 @@ def create_app(
     async def health() -> JSONResponse:
         # "leader": whether this process runs the jobs now (several workers: exactly one does).
         return JSONResponse(
-            {"ok": True, "connections": len(services.hub), "leader": leader.is_leader}
+            {
+                "ok": True,
+                "connections": len(services.hub),
+                "leader": leader.is_leader,
+                "pid": os.getpid(),
+            }
         )
 
     return app

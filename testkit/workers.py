@@ -56,6 +56,7 @@ def worker_env(database_url: str, redis_url: str | None, **settings: str) -> dic
         KEFU_RATE_ADDRESS_MESSAGES="10000/s",
         KEFU_RATE_ADDRESS_HELLOS="10000/min",
         KEFU_RATE_VISITOR_HELLOS="10000/min",
+        KEFU_RATE_VISITOR_CONVERSATIONS="1000/min",
     )
     if redis_url:
         env["KEFU_REDIS_URL"] = redis_url

@@ -53,7 +53,9 @@ class ChatServices:
     workpool: WorkPool = field(default_factory=WorkPool)
 
     async def tell_ended(self, ending: units.Ending) -> None:
-        """Tell every socket of the unit's end user, on every worker, that the unit is over."""
+        """Tell every socket of the unit's end user, here and on every other worker, that the
+        unit is over."""
+        await self.hub.push_ended(ending)
         await self.bus.publish(Topic.ENDED, ending_data(ending))
 
     def redis_health(self) -> tuple[bool, str]:

@@ -1,4 +1,4 @@
-"""What the bus tells this process's sockets: units ended elsewhere, licence changes at once.
+"""What other processes tell this one's sockets: units ended there, licence changes at once.
 
 The bus carries hints, the database the state (core.bus): an ``ended`` signal says which unit
 ended, and every other signal only makes the licence watcher read the database now instead of
