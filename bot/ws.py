@@ -92,6 +92,10 @@ async def chat(websocket: WebSocket) -> None:
     except KefuError as exc:  # unknown key 401, origin not allowed 403 (core.errors)
         await _deny(websocket, exc.status, str(exc))
         return
+    except Exception as exc:  # the database is unreachable: the widget tries again later
+        log.warning("a chat handshake could not read the database: %r", exc)
+        await _deny(websocket, 503, "temporarily unavailable, try again")
+        return
 
     # A licensee's own server (secret key) speaks for many end users from one address.
     counted = (ctx.licensee.id, address) if ctx.secret_key_id is None else None

@@ -52,6 +52,7 @@ from core.chat.frames import (
     WidgetConfig,
     parse_client_frame,
 )
+from core.db.engine import unreachable
 from core.db.tables import Licensee
 from core.errors import LicenceUnavailable
 from core.ids import new_id
@@ -447,8 +448,11 @@ class ChatSession:
         except LicenceUnavailable as exc:  # a key revoked since the watcher last looked
             await self.shut(exc.kind, [])
             return
-        except Exception:
-            log.exception("storing a message failed")
+        except Exception as exc:
+            if unreachable(exc):
+                log.warning("storing a message failed: database unreachable (%r)", exc)
+            else:
+                log.exception("storing a message failed")
             await self.send(
                 Error(code=ErrorCode.UNAVAILABLE, message="not stored, please resend", id=frame.id)
             )

@@ -8,6 +8,8 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
+from core.db.engine import unreachable
+
 log = logging.getLogger("kefu.jobs")
 
 
@@ -33,5 +35,8 @@ async def run_periodic(
             continue
         try:
             await step()
-        except Exception:
-            log.exception("%s failed", name)
+        except Exception as exc:
+            if unreachable(exc):  # an outage: one line per round, until it is over
+                log.warning("%s failed: database unreachable (%r)", name, exc)
+            else:
+                log.exception("%s failed", name)
