@@ -581,3 +581,16 @@ def test_core_ratelimit_imports_no_web_or_llm_framework() -> None:
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2])
+
+
+@pytest.mark.anyio
+async def test_redis_limiter_falls_back_to_local_limits_while_redis_is_down() -> None:
+    lim = RedisRateLimiter(DEAD_REDIS_URL, outage_backoff=60.0, fallback=MemoryRateLimiter())
+    try:
+        rate = Rate(2, 3600.0)
+        results = [await lim.hit("x", rate) for _ in range(4)]
+        assert results[:2] == [None, None]
+        assert all(r is not None and r > 0 for r in results[2:])  # this process's budget
+        assert await lim.hit("y", rate) is None  # buckets stay apart
+    finally:
+        await lim.aclose()
