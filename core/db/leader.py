@@ -10,6 +10,7 @@ simply the leader.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from sqlalchemy import Connection, Engine, create_engine, text
@@ -73,6 +74,10 @@ class Leadership:
     def close(self) -> None:
         """Give the lead up at once (a graceful stop): another process takes over at its next
         check."""
+        if self.is_leader and self._conn is not None:
+            # Explicitly: the server lets go of a closed connection's locks a moment later.
+            with contextlib.suppress(Exception):
+                self._conn.execute(text("SELECT pg_advisory_unlock_all()"))
         self.is_leader = self._engine is None
         self._drop()
         if self._engine is not None:
