@@ -79,6 +79,14 @@ class Settings(BaseSettings):
 
     # SQLite durability: FULL fsyncs every group commit (survives power loss, not only kill -9).
     sqlite_synchronous: str = "FULL"
+    # Connections each process keeps to the database (as many again may be opened in a burst),
+    # and how long a request waits for one before it fails ("unavailable").
+    db_pool_size: int = Field(8, ge=1, le=200)
+    db_pool_timeout_seconds: float = Field(10.0, gt=0)
+    # PostgreSQL: writes in this many transactions at once (0: SQLite's group commit, one
+    # thread). 8 took 435 writes/s against the group commit's 277 on a loaded 2-core machine
+    # (bench/pg_writes.py, one run, load 14-16; docs/benchmarks.md). Needs db_pool_size >= it.
+    db_write_threads: int = Field(8, ge=0, le=200)
 
     # Platform default model (issue "Swappable model backends"); unset = built-in answerer only.
     # A licensee's own models (`kefu model set`) replace these for that licensee.

@@ -24,7 +24,7 @@ from bot.jobs.licence_watcher import LicenceWatcher
 from bot.jobs.runner import run_periodic
 from bot.jobs.sweeper import sweep_once
 from core.chat.frames import MAX_FRAME_BYTES
-from core.db.engine import Database
+from core.db.engine import Database, open_database
 from core.db.leader import Leadership
 from core.settings import Settings
 from kefu import error_handler
@@ -64,11 +64,7 @@ def create_app(
     services: ChatServices | None = None,
 ) -> FastAPI:
     """The whole product as one ASGI app; tests may hand in a database or prepared services."""
-    database = (
-        services.db
-        if services
-        else db or Database(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
-    )
+    database = services.db if services else db or open_database(settings)
     services = services or build_services(settings, database)
     watcher = LicenceWatcher(services)
     leader = Leadership(database.url)

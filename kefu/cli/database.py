@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from core.bus import Data, Topic, announce
-from core.db.engine import Database
+from core.db.engine import Database, open_database
 from core.settings import Settings, load_settings
 
 
@@ -15,7 +15,7 @@ def database(migrate: bool = True) -> Iterator[tuple[Settings, Database]]:
     """Settings read once and the database, migrated if needed, closed afterwards. Errors are
     left to the command group (``kefu.cli.command``), which prints them."""
     settings = load_settings()
-    db = Database(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
+    db = open_database(settings)
     try:
         if migrate:
             db.migrate()
