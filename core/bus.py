@@ -157,6 +157,12 @@ class RedisBus(_Handlers):
         self._redis = Redis.from_url(
             url, socket_timeout=timeout, socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 1)
         )
+        # The subscription waits for signals as long as it takes: no read timeout, which would
+        # drop it (and the signals sent while it reconnects) whenever the channel is quiet or
+        # this process is slow; a dead Redis is noticed by its health checks instead.
+        self._listener = Redis.from_url(
+            url, socket_connect_timeout=2.0, socket_keepalive=True, health_check_interval=5
+        )
         self._reader: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
         self._problem: str | None = "not connected yet"
@@ -193,7 +199,7 @@ class RedisBus(_Handlers):
         while True:
             pubsub: PubSub | None = None
             try:
-                pubsub = self._redis.pubsub()
+                pubsub = self._listener.pubsub()
                 await pubsub.subscribe(self.channel)
                 if self._problem is not None:
                     log.info("bus: Redis reachable, signals reach every process")
@@ -228,6 +234,7 @@ class RedisBus(_Handlers):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._reader
         await self._redis.aclose()
+        await self._listener.aclose()
 
 
 def make_bus(redis_url: str | None, prefix: str = DEFAULT_PREFIX) -> Bus:
@@ -242,7 +249,8 @@ def announce(redis_url: str | None, topic: Topic, data: Data, prefix: str = DEFA
     when it is down, servers still notice within their licence watch interval: False then."""
     if not redis_url:
         return False
-    client = SyncRedis.from_url(redis_url, socket_timeout=1.0, socket_connect_timeout=1.0)
+    # Patient: an operator's command may wait a few seconds on a busy Redis, a chat may not.
+    client = SyncRedis.from_url(redis_url, socket_timeout=5.0, socket_connect_timeout=5.0)
     try:
         client.publish(prefix + CHANNEL, encode(f"cli-{os.getpid()}", topic, data))
     except (RedisError, OSError) as exc:

@@ -139,6 +139,8 @@ def create_app(
                 "ok": True,
                 "connections": len(services.hub),
                 "leader": leader.is_leader,
+                # whether signals and claims reach the other workers (Redis; always for one)
+                "shared": services.redis_health()[0],
                 "pid": os.getpid(),
             }
         )

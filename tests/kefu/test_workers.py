@@ -373,8 +373,12 @@ async def test_redis_stopped_and_started_during_a_chat(tmp_path: Path) -> None:
             on_b = await Chat.start(b.ws_url, c.key)
             await on_b.ask("b0", "hello")
             assert "Redis unavailable" in a.log_text()
+            assert not health(a)["shared"]
             redis.start()
-            await asyncio.sleep(1.5)  # the bus reconnects by itself
+            deadline = time.monotonic() + 10  # the bus reconnects by itself
+            while not (health(a)["shared"] and health(b)["shared"]):
+                assert time.monotonic() < deadline, "the bus never came back"
+                await asyncio.sleep(0.1)
             waiting = [
                 asyncio.create_task(asyncio.wait_for(ch.close_code(), 20)) for ch in (chat, on_b)
             ]
