@@ -8,15 +8,15 @@ again when every holder has let go.
 
 With several processes the tabs of one end user may sit on different workers, so a claim is
 also held in Redis (``SharedClaims``): a hash per message with one field per holding process,
-kept alive by its holders and expiring ``CLAIM_TTL_SECONDS`` after a holder died. Taking a
-free message at a hello is one atomic step in Redis, so two workers' hellos never both take it.
+kept alive by its holders and expiring ``CLAIM_TTL_SECONDS`` after they let go or died. Taking
+a free message at a hello is one atomic step in Redis, so two workers' hellos never both take
+it.
 While Redis is down, claims are this process's alone (logged; the bus reports the outage).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import os
@@ -113,12 +113,6 @@ class SharedClaims:
         self.problem = None
         return bool(int(taken))
 
-    async def drop(self, key: MessageKey) -> None:
-        try:
-            await self._redis.hdel(self.name(key), self.holder)
-        except (RedisError, OSError) as exc:
-            self._trouble(exc)
-
     async def renew(self, keys: Iterable[MessageKey]) -> None:
         """Keep this process's claims alive (and put back those Redis lost in an outage)."""
         keys = list(keys)
@@ -143,7 +137,6 @@ class Claims:
     def __init__(self, shared: SharedClaims | None = None) -> None:
         self._holders: Counter[MessageKey] = Counter()
         self.shared = shared
-        self._drops: set[asyncio.Task[None]] = set()
 
     def __len__(self) -> int:
         return len(self._holders)
@@ -189,15 +182,12 @@ class Claims:
         self._holders[key] -= 1
         if self._holders[key] <= 0:
             del self._holders[key]
-            if self.shared is not None:
-                with contextlib.suppress(RuntimeError):  # no loop (a test's bare claim): local
-                    task = asyncio.get_running_loop().create_task(self.shared.drop(key))
-                    self._drops.add(task)
-                    task.add_done_callback(self._drops.discard)
+            # The shared claim is left to expire rather than deleted: by now the question is
+            # answered (no hello looks at it again) or its answer could not be stored, and then
+            # a hello resumes it once the claim has expired. Deleting it cost a Redis round trip
+            # on every message of every worker.
 
     async def aclose(self) -> None:
-        if self._drops:
-            await asyncio.gather(*list(self._drops), return_exceptions=True)
         if self.shared is not None:
             await self.shared.aclose()
 

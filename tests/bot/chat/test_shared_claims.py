@@ -3,6 +3,7 @@ another worker holds, and a dead holder's claims lapse."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 
@@ -30,11 +31,16 @@ async def test_a_message_held_on_one_worker_is_not_free_on_another() -> None:
     try:
         claim = await a.acquire(Q)
         assert await b.take_free([Q]) == []
+        assert a.shared is not None
+        await a.shared.renew([Q])  # renewing keeps it held
+        assert await b.take_free([Q]) == []
         claim.release()
-        await a.aclose()  # the release reaches Redis
+        await a.shared._redis.pexpire(a.shared.name(Q), 100)  # a released claim expires
+        await asyncio.sleep(0.3)
         taken = await b.take_free([Q])
         assert [c.key for c in taken] == [Q]
         assert await a.take_free([Q]) == []  # now b holds it
+        await a.aclose()
     finally:
         await b.aclose()
 
