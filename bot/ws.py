@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import Counter
 
 from fastapi import APIRouter, WebSocket
 from starlette.responses import PlainTextResponse
-from starlette.websockets import WebSocketState
+from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from bot.chat.services import ChatServices
 from bot.chat.session import ChatSession
@@ -42,7 +43,11 @@ class SocketSink:
 
     async def send(self, frame: ServerFrame) -> None:
         if self._websocket.application_state == WebSocketState.CONNECTED:
-            await self._websocket.send_text(dump_frame(frame))
+            # The end user may leave while a frame is on its way (the state still says
+            # connected while the close is read): only the sending stops, never the answer,
+            # which is stored for the next hello.
+            with contextlib.suppress(WebSocketDisconnect):
+                await self._websocket.send_text(dump_frame(frame))
 
     async def close(self, code: int, reason: str) -> None:
         if self._websocket.application_state == WebSocketState.CONNECTED:
