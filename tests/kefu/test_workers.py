@@ -351,6 +351,8 @@ async def test_rate_limits_hold_across_workers(cluster: Cluster) -> None:
     assert refused["code"] == "rate_limited"
     await on_a.send({"type": "message", "id": "m5", "text": "hello"})
     assert (await on_a.expect("error"))["code"] == "rate_limited"
+    await on_a.close()
+    await on_b.close()
 
 
 # ------------------------------------------------------------------ outages
