@@ -11,10 +11,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from bot.jobs.closer import Closer
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
 
-from bot import ws
+from bot import metrics, ops, ws
 from bot.api import completions, conversations
 from bot.api import usage as api
 from bot.chat.services import ChatServices, build_services
@@ -28,6 +28,7 @@ from core.db.engine import Database, open_database
 from core.db.leader import Leadership
 from core.settings import Settings
 from kefu import error_handler
+from kefu.logging_config import RequestIds
 from widget import routes as widget_routes
 
 log = logging.getLogger("kefu")
@@ -66,7 +67,10 @@ def create_app(
     """The whole product as one ASGI app; tests may hand in a database or prepared services."""
     database = services.db if services else db or open_database(settings)
     services = services or build_services(settings, database)
+    metrics.configure(settings.metrics)
+    metrics.meter_writes(services.db)
     watcher = LicenceWatcher(services)
+    closer = Closer(services)
     leader = Leadership(database.url)
     services.bus.subscribe(Signals(services.hub, watcher))
 
@@ -91,10 +95,18 @@ def create_app(
         watch = run_periodic(
             settings.licence_watch_interval_seconds, watcher.check_soon, "watcher", stop
         )
+        closing = run_periodic(
+            settings.closure_interval_seconds,
+            closer.run_once,
+            "closer",
+            stop,
+            only_if=lambda: leader.is_leader,
+        )
         tasks = [
             asyncio.create_task(sweeper),
             asyncio.create_task(lead),
             asyncio.create_task(watch),
+            asyncio.create_task(closing),
             asyncio.create_task(asyncio.to_thread(_warm_imports, settings)),
         ]
         renew = asyncio.create_task(services.claims.renew_forever())
@@ -118,31 +130,20 @@ def create_app(
 
                 await aclose_clients()
             database.close()
+            metrics.process_exited(os.getpid())
 
     app = FastAPI(title="Kefu", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.chat = services
     app.state.leader = leader
     app.state.demo_site_key = None
     error_handler.install(app)
+    app.add_middleware(RequestIds)
+    app.include_router(ops.router)
     app.include_router(ws.router)
     app.include_router(api.router)
     app.include_router(completions.router)
     app.include_router(conversations.router)
     completions.document(app)
     app.include_router(widget_routes.router)
-
-    @app.get("/healthz", include_in_schema=False)
-    async def health() -> JSONResponse:
-        # "leader": whether this process runs the jobs now (several workers: exactly one does).
-        return JSONResponse(
-            {
-                "ok": True,
-                "connections": len(services.hub),
-                "leader": leader.is_leader,
-                # whether signals and claims reach the other workers (Redis; always for one)
-                "shared": services.redis_health()[0],
-                "pid": os.getpid(),
-            }
-        )
 
     return app
