@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     test_conversations_per_day: int = Field(100, ge=0, le=100)
     # Messages a welcome carries; earlier ones come page by page (the `history` frame).
     welcome_history: int = Field(50, ge=1, le=500)
+    # Chat over HTTP: how long the first request with an Idempotency-Key has to store its
+    # message (milliseconds, normally) before a retry may take the key over, the first request
+    # being presumed dead. Generous, since a holder still alive past it would store twice.
+    api_idempotency_lease_seconds: float = Field(30.0, gt=0, le=3600)
 
     # Rate limits, as "COUNT/PERIOD" (e.g. "20/10s", "600/min").
     rate_visitor_messages: str = "20/10s"
@@ -105,6 +109,12 @@ class Settings(BaseSettings):
     # Retrieval: "builtin" fuses the lexical index with the offline multilingual sentence encoder
     # installed with the product (loaded in the background at start-up); "off" is lexical only.
     retrieval_encoder: str = "builtin"
+
+    # Lapsed licences: where the export archives are written before a licensee's data is purged
+    # (unset: "kefu-archives" beside an SQLite database, else in the working directory), and how
+    # often the closing job looks for due work (it catches up on whatever is due at once).
+    archive_dir: Path | None = None
+    closure_interval_seconds: float = Field(300.0, gt=0, le=86_400)
 
     # Content filter: a word list file (one term per line); unset = the built-in list.
     filter_words_file: Path | None = None
@@ -167,6 +177,13 @@ class Settings(BaseSettings):
         if self.secret_key is None:
             raise ConfigError("no secret key: use load_settings()")
         return self.secret_key.get_secret_value()
+
+
+def archive_directory(settings: Settings) -> Path:
+    """Where lapsed licensees' export archives go (the ``archive_dir`` setting, or a default)."""
+    if settings.archive_dir is not None:
+        return settings.archive_dir.expanduser()
+    return _secret_file(settings.database_url).parent / "kefu-archives"
 
 
 def _secret_file(database_url: str) -> Path:

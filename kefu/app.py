@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from bot.jobs.closer import Closer
 from fastapi import FastAPI
 
 from bot import metrics, ops, ws
@@ -20,6 +19,7 @@ from bot.api import usage as api
 from bot.chat.services import ChatServices, build_services
 from bot.chat.signals import Signals
 from bot.handshake import timed_http_protocol
+from bot.jobs.closer import Closer
 from bot.jobs.licence_watcher import LicenceWatcher
 from bot.jobs.runner import run_periodic
 from bot.jobs.sweeper import sweep_once
