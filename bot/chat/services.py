@@ -16,13 +16,14 @@ from bot.answerers.registry import AnswererRegistry
 from bot.chat.claims import Claims
 from bot.chat.hub import Hub
 from bot.chat.limits import Limits
+from bot.chat.penalties import Penalties
 from bot.chat.store import ChatStore, DatabaseStore
 from bot.chat.workpool import WorkPool
 from core.db.engine import Database
 from core.knowledge.entries import KbEntry
 from core.licensing.maintenance import Window, current_and_upcoming
 from core.moderation.matcher import Matcher, load_word_list
-from core.ratelimit import RateLimiter, make_rate_limiter
+from core.ratelimit import Rate, RateLimiter, make_rate_limiter
 from core.settings import Settings
 from core.types import utcnow
 
@@ -45,6 +46,8 @@ class ChatServices:
     claims: Claims = field(default_factory=Claims)
     # Where answers' CPU work (retrieval) runs, off the event loop and fair between licensees.
     workpool: WorkPool = field(default_factory=WorkPool)
+    # Addresses refused too often: their handshakes are refused before the key is looked up.
+    penalties: Penalties = field(default_factory=Penalties)
 
     def load_maintenance(self) -> None:
         with self.db.read_session() as session:
@@ -85,4 +88,6 @@ def build_services(
         index_cache=_index_cache(settings, db, index_builder),
         limiter=make_rate_limiter(settings.redis_url),
         limits=Limits.from_settings(settings),
+        workpool=WorkPool(settings.work_threads),
+        penalties=Penalties(Rate.parse(settings.rate_address_refusals)),
     )
