@@ -104,6 +104,16 @@ class Settings(BaseSettings):
     # Content filter: a word list file (one term per line); unset = the built-in list.
     filter_words_file: Path | None = None
 
+    # Operations (docs/deploy.md). Logs: "text" for a terminal, "json" for one object a line.
+    log_format: str = "text"
+    log_level: str = "INFO"
+    # Prometheus metrics at /metrics (off: no counting, no endpoint). With a token, a scrape must
+    # send it as a bearer token; without one, only loopback clients are answered.
+    metrics: bool = True
+    metrics_token: SecretStr | None = None
+    # /readyz gives each dependency (the database, Redis) this long to answer.
+    readiness_timeout_seconds: float = Field(2.0, gt=0, le=30)
+
     @field_validator("model_provider", "model_fallback_provider")
     @classmethod
     def _check_provider(cls, value: str) -> str:
@@ -118,6 +128,22 @@ class Settings(BaseSettings):
         value = value.lower()
         if value not in {"builtin", "off"}:
             raise ValueError("must be builtin or off")
+        return value
+
+    @field_validator("log_format")
+    @classmethod
+    def _check_log_format(cls, value: str) -> str:
+        value = value.lower()
+        if value not in {"text", "json"}:
+            raise ValueError("must be text or json")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_log_level(cls, value: str) -> str:
+        value = value.upper()
+        if value not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
         return value
 
     @field_validator("sqlite_synchronous")

@@ -5,15 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
 
-from bot import ws
+from bot import metrics, ops, ws
 from bot.api import completions, conversations
 from bot.api import usage as api
 from bot.chat.services import ChatServices, build_services
@@ -25,6 +25,7 @@ from core.chat.frames import MAX_FRAME_BYTES
 from core.db.engine import Database
 from core.settings import Settings
 from kefu import error_handler
+from kefu.logging_config import RequestIds
 from widget import routes as widget_routes
 
 log = logging.getLogger("kefu")
@@ -67,6 +68,8 @@ def create_app(
         else db or Database(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
     )
     services = services or build_services(settings, database)
+    metrics.configure(settings.metrics)
+    metrics.meter_writes(services.db)
     watcher = LicenceWatcher(services)
 
     @asynccontextmanager
@@ -98,20 +101,19 @@ def create_app(
 
                 await aclose_clients()
             database.close()
+            metrics.process_exited(os.getpid())
 
     app = FastAPI(title="Kefu", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.chat = services
     app.state.demo_site_key = None
     error_handler.install(app)
+    app.add_middleware(RequestIds)
+    app.include_router(ops.router)
     app.include_router(ws.router)
     app.include_router(api.router)
     app.include_router(completions.router)
     app.include_router(conversations.router)
     completions.document(app)
     app.include_router(widget_routes.router)
-
-    @app.get("/healthz", include_in_schema=False)
-    async def health() -> JSONResponse:
-        return JSONResponse({"ok": True, "connections": len(services.hub)})
 
     return app

@@ -165,9 +165,8 @@ async def test_a_licensee_uses_at_most_its_share_of_a_worker() -> None:
     first = asyncio.create_task(pool.run("flood", lambda: burn("f0")))
     second = asyncio.create_task(pool.run("flood", lambda: burn("f1")))
     await first
-    other = await asyncio.wait_for(pool.run("other", lambda: burn("o0")), 5)
+    await asyncio.wait_for(pool.run("other", lambda: burn("o0")), 5)
     await second
-    assert other is None
     _, f0_end, f0_cpu = spans["f0"]
     assert spans["f1"][0] - f0_end >= f0_cpu * 0.99  # rested as long as it worked
     assert spans["o0"][0] < spans["f1"][0]  # the other licensee went meanwhile
