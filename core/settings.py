@@ -66,8 +66,6 @@ class Settings(BaseSettings):
 
     # Threads for answers' CPU work (retrieval), licensees taking turns (bot/chat/workpool.py).
     work_threads: int = Field(2, ge=1, le=64)
-    # The most of one worker's time one licensee may use (bot/chat/workpool.py).
-    work_share: float = Field(0.5, gt=0, le=1)
 
     # WebSocket transport.
     ws_ping_interval_seconds: float = Field(20.0, gt=0)

@@ -88,6 +88,6 @@ def build_services(
         index_cache=_index_cache(settings, db, index_builder),
         limiter=make_rate_limiter(settings.redis_url),
         limits=Limits.from_settings(settings),
-        workpool=WorkPool(settings.work_threads, share=settings.work_share),
+        workpool=WorkPool(settings.work_threads),
         penalties=Penalties(Rate.parse(settings.rate_address_refusals)),
     )

@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
-MAX_REST = 1.0  # seconds: a call that took long (a stall, not work) never parks its licensee
 K = TypeVar("K", bound=Hashable)
 
 
@@ -128,20 +127,10 @@ class _Call:
 
 
 class WorkPool:
-    """Runs blocking calls in ``workers`` threads, licensees taking turns (see the module).
+    """Runs blocking calls in ``workers`` threads, licensees taking turns (see the module)."""
 
-    ``share`` caps what one licensee may use, as a share of one worker's time: after a call
-    that took ``t`` seconds of CPU, its licensee's place stays taken ``t * (1 / share - 1)``
-    seconds longer (the worker itself is free at once). Taking turns shares the pool, but not
-    the machine's cores: the event loop and the database threads need them too, and a licensee
-    whose calls keep a worker busy all the time makes every other one's call and frame wait for
-    a core (bench/attack.py, item 5; the figures are in docs/benchmarks.md)."""
-
-    def __init__(self, workers: int = 2, per_licensee: int = 1, share: float = 1.0) -> None:
-        if not 0 < share <= 1:
-            raise ValueError("share must be above 0 and at most 1")
+    def __init__(self, workers: int = 2, per_licensee: int = 1) -> None:
         self._workers = workers
-        self._rest = 1 / share - 1
         self._queue: FairQueue[str, _Call] = FairQueue(per_licensee)
         self._running = 0
         self._executor: ThreadPoolExecutor | None = None
@@ -173,11 +162,7 @@ class WorkPool:
 
     def _finished(self, licensee_id: str, call: _Call, done: asyncio.Future[Any]) -> None:
         self._running -= 1
-        rest = min(call.seconds * self._rest, MAX_REST)
-        if rest > 0:
-            asyncio.get_running_loop().call_later(rest, self._rested, licensee_id, call.seconds)
-        else:
-            self._queue.done(licensee_id, call.seconds)
+        self._queue.done(licensee_id, call.seconds)
         if not call.future.done():
             if done.cancelled():
                 call.future.cancel()
@@ -187,10 +172,6 @@ class WorkPool:
                 call.future.set_result(done.result())
         if not call.future.cancelled():
             call.future.exception()  # nobody may be waiting any more: never "never retrieved"
-        self._dispatch()
-
-    def _rested(self, licensee_id: str, seconds: float) -> None:
-        self._queue.done(licensee_id, seconds)
         self._dispatch()
 
     def close(self) -> None:

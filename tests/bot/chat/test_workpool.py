@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import threading
-import time
 
 import pytest
 
@@ -148,32 +147,3 @@ async def test_errors_reach_the_caller_and_a_cancelled_queued_call_never_runs() 
     assert await pool.run("a", lambda: 7) == 7
     assert queued.cancelled() and ran == []
     pool.close()
-
-
-async def test_a_licensee_uses_at_most_its_share_of_a_worker() -> None:
-    """At share 0.5 a licensee's next call starts no sooner than its last one's CPU time after
-    that call ended; another licensee's call is not held up by that rest."""
-    pool = WorkPool(workers=1, per_licensee=1, share=0.5)
-    spans: dict[str, tuple[float, float, float]] = {}
-
-    def burn(name: str) -> None:
-        started, cpu0 = time.perf_counter(), time.thread_time()
-        while time.thread_time() - cpu0 < 0.03:
-            pass
-        spans[name] = (started, time.perf_counter(), time.thread_time() - cpu0)
-
-    first = asyncio.create_task(pool.run("flood", lambda: burn("f0")))
-    second = asyncio.create_task(pool.run("flood", lambda: burn("f1")))
-    await first
-    await asyncio.wait_for(pool.run("other", lambda: burn("o0")), 5)
-    await second
-    _, f0_end, f0_cpu = spans["f0"]
-    assert spans["f1"][0] - f0_end >= f0_cpu * 0.99  # rested as long as it worked
-    assert spans["o0"][0] < spans["f1"][0]  # the other licensee went meanwhile
-    pool.close()
-
-
-def test_a_share_outside_zero_to_one_is_refused() -> None:
-    for share in (0.0, 1.5):
-        with pytest.raises(ValueError):
-            WorkPool(share=share)
