@@ -188,8 +188,9 @@ class HybridIndex:
             return positions, values
         if not normalize(text):
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        # The encoder reads what the lexical index reads: a 2,000-character question cost 2.7x
-        # a short one encoded whole (43 against 16 ms with 3,000 entries; bench/attack.py).
+        # The encoder reads what the lexical index reads: a 2,000-character question encoded
+        # whole cost 2.7x its first 160 characters (43 against 16 ms of CPU a search, the
+        # attack bench's 3,000 entries, measured on the index on the busy machine).
         query = self._encoder.encode([text[:MAX_CHARS]])[0]
         centroid = self._centroids @ query
         shortlist = (

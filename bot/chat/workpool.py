@@ -30,11 +30,12 @@ class FairQueue(Generic[K, T]):
     far (start-time fair queuing), equal ones in turn. A key holding ``limit`` taken items that
     are not yet ``done`` is skipped until one is.
 
-    Turns by count were not enough: a 2,000-character question costs the work pool about twice a
-    short one, so alternating calls gave a flooding licensee two thirds of the pool and an honest
-    one's queue grew without bound (bench/attack.py, item 5: honest p50 1.1 s with one worker,
-    against 21 ms with time turns). A key that falls idle keeps its debt but saves up no credit:
-    it comes back level with the least-used busy key."""
+    Turns by count were not enough: a 2,000-character question costs the pool more than a short
+    one, so alternating calls gave a flooding licensee most of a worker's time. With one worker
+    and the flood of bench/attack.py (item 5), the honest licensee's median was 1,124 ms with
+    turns by count and 348 ms with turns by time (two runs a few minutes apart, load average 11
+    to 12 on 2 cores: a rough figure, not an A/B in one run). A key that falls idle keeps its
+    debt but saves up no credit: it comes back level with the least-used busy key."""
 
     def __init__(self, limit: int) -> None:
         if limit < 1:
