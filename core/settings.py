@@ -99,6 +99,12 @@ class Settings(BaseSettings):
     # installed with the product (loaded in the background at start-up); "off" is lexical only.
     retrieval_encoder: str = "builtin"
 
+    # Lapsed licences: where the export archives are written before a licensee's data is purged
+    # (unset: "kefu-archives" beside an SQLite database, else in the working directory), and how
+    # often the closing job looks for due work (it catches up on whatever is due at once).
+    archive_dir: Path | None = None
+    closure_interval_seconds: float = Field(300.0, gt=0, le=86_400)
+
     # Content filter: a word list file (one term per line); unset = the built-in list.
     filter_words_file: Path | None = None
 
@@ -160,6 +166,13 @@ class Settings(BaseSettings):
         if self.secret_key is None:
             raise ConfigError("no secret key: use load_settings()")
         return self.secret_key.get_secret_value()
+
+
+def archive_directory(settings: Settings) -> Path:
+    """Where lapsed licensees' export archives go (the ``archive_dir`` setting, or a default)."""
+    if settings.archive_dir is not None:
+        return settings.archive_dir.expanduser()
+    return _secret_file(settings.database_url).parent / "kefu-archives"
 
 
 def _secret_file(database_url: str) -> Path:

@@ -18,6 +18,7 @@ from bot.api import completions, conversations
 from bot.api import usage as api
 from bot.chat.services import ChatServices, build_services
 from bot.handshake import timed_http_protocol
+from bot.jobs.closer import Closer
 from bot.jobs.licence_watcher import LicenceWatcher
 from bot.jobs.runner import run_periodic
 from bot.jobs.sweeper import sweep_once
@@ -71,6 +72,7 @@ def create_app(
     metrics.configure(settings.metrics)
     metrics.meter_writes(services.db)
     watcher = LicenceWatcher(services)
+    closer = Closer(services)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -82,9 +84,11 @@ def create_app(
         watch = run_periodic(
             settings.licence_watch_interval_seconds, watcher.check_once, "watcher", stop
         )
+        closing = run_periodic(settings.closure_interval_seconds, closer.run_once, "closer", stop)
         tasks = [
             asyncio.create_task(sweeper),
             asyncio.create_task(watch),
+            asyncio.create_task(closing),
             asyncio.create_task(asyncio.to_thread(_warm_imports, settings)),
         ]
         try:
