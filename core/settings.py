@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     test_conversations_per_day: int = Field(100, ge=0, le=100)
     # Messages a welcome carries; earlier ones come page by page (the `history` frame).
     welcome_history: int = Field(50, ge=1, le=500)
+    # Chat over HTTP: how long the first request with an Idempotency-Key has to store its
+    # message (milliseconds, normally) before a retry may take the key over, the first request
+    # being presumed dead. Generous, since a holder still alive past it would store twice.
+    api_idempotency_lease_seconds: float = Field(30.0, gt=0, le=3600)
 
     # Rate limits, as "COUNT/PERIOD" (e.g. "20/10s", "600/min").
     rate_visitor_messages: str = "20/10s"

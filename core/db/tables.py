@@ -353,7 +353,9 @@ class ContentBlock(SQLModel, table=True):
 
 class ApiIdempotencyKey(SQLModel, table=True):
     """An ``Idempotency-Key`` of chat over HTTP: the one visitor message its first request
-    stored, so that a retry finds that message and its answer instead of storing another."""
+    stored, so that a retry finds that message and its answer instead of storing another.
+    ``lease_until``: while no message is stored, the holder's time to store it; a retry after
+    it (the holder died between taking the key and storing) takes the key over."""
 
     __tablename__ = "api_idempotency_keys"
 
@@ -362,6 +364,7 @@ class ApiIdempotencyKey(SQLModel, table=True):
     visitor_id: str = Field(max_length=40)
     client_id: str = Field(max_length=64)
     created_at: datetime = _utc(nullable=False)
+    lease_until: datetime | None = _utc(nullable=True)
 
 
 class Outage(SQLModel, table=True):
