@@ -44,10 +44,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import common
 from common import (
     DEMO_KB,
-    KEFU,
     ORIGIN,
     RAISED_LIMITS,
     die_with_parent,
@@ -57,8 +55,8 @@ from common import (
     questions,
     run_kefu,
     server_env,
+    start_server,
     stop_server,
-    wait_accept,
 )
 from retrieval_speed import cpu_model
 
@@ -416,24 +414,6 @@ def cpu_split(
     return f"loop {loop:.1f} s + threads {others:.1f} s"
 
 
-def start_server(
-    env: dict[str, str], port: int, profile: str | None = None
-) -> subprocess.Popen[bytes]:
-    """`kefu serve`, under cProfile when ``profile`` names a file."""
-    if profile is None:
-        return common.start_server(env, port)
-    cmd = [sys.executable, "-m", "cProfile", "-o", profile, str(KEFU), "serve"]
-    proc = subprocess.Popen(
-        [*cmd, "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        preexec_fn=die_with_parent,
-    )
-    wait_accept(proc, port, time.monotonic() + 60)
-    return proc
-
-
 def parse_variant(text: str) -> dict[str, str]:
     pairs = [p.partition("=") for p in text.split(",") if p.strip()]
     return {k.strip(): v.strip() for k, _, v in pairs}
@@ -454,9 +434,6 @@ def main() -> int:
     parser.add_argument("--long-rate", type=float, default=165.0, help="long questions a second")
     parser.add_argument(
         "--phases", default=PHASES, help="comma-separated, in order: 0 (no attack), 1, 4, 5"
-    )
-    parser.add_argument(
-        "--profile", metavar="FILE", help="run the measured server under cProfile, into FILE"
     )
     parser.add_argument(
         "--variants",
@@ -510,7 +487,7 @@ def main() -> int:
         for variant in variants:
             name = ",".join(f"{k}={v}" for k, v in variant.items()) or "as configured"
             print(f"server settings: {name}", flush=True)
-            proc = start_server({**env, **variant}, port, profile=args.profile)
+            proc = start_server({**env, **variant}, port)
             results = []
             try:
                 # Unmeasured: the first questions build both licensees' indexes (the attacker's,
