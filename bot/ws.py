@@ -12,6 +12,7 @@ from starlette.responses import PlainTextResponse
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from bot import log_context, metrics
+from bot.chat.penalties import REFUSAL_DELAY
 from bot.chat.services import ChatServices
 from bot.chat.session import ChatSession
 from bot.deps import services_of
@@ -88,6 +89,11 @@ async def chat(websocket: WebSocket) -> None:
     key = websocket.query_params.get("key")
     # The peer, or the client a trusted proxy names (uvicorn's proxy headers; README).
     address = websocket.client.host if websocket.client else "unknown"
+    # An address refused too often is refused again before any work (bot/chat/penalties.py).
+    if (left := services.penalties.refused_for(address)) is not None:
+        await asyncio.sleep(min(left, REFUSAL_DELAY))
+        await _deny(websocket, 429, "too many refused frames from this address, retry later")
+        return
 
     def check() -> KeyContext:
         with services.db.read_session() as session:

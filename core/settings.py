@@ -69,6 +69,12 @@ class Settings(BaseSettings):
     # server and are not counted.
     max_sockets_per_address: int = Field(50, ge=1)
     rate_address_messages: str = "300/10s"
+    # Refusals (bad frames, rate-limited frames) one address may cause; past it, the socket is
+    # closed and the address's new sockets get 429 before any work (bot/chat/penalties.py).
+    rate_address_refusals: str = "30/min"
+
+    # Threads for answers' CPU work (retrieval), licensees taking turns (bot/chat/workpool.py).
+    work_threads: int = Field(2, ge=1, le=64)
 
     # WebSocket transport.
     ws_ping_interval_seconds: float = Field(20.0, gt=0)

@@ -17,6 +17,7 @@ from bot.chat.claims import Claims, SharedClaims
 from bot.chat.hub import Hub
 from bot.chat.limits import Limits
 from bot.chat.signals import ending_data
+from bot.chat.penalties import Penalties
 from bot.chat.store import ChatStore, DatabaseStore
 from bot.chat.workpool import WorkPool
 from core.bus import Bus, LocalBus, Topic, make_bus
@@ -25,7 +26,7 @@ from core.db.engine import Database
 from core.knowledge.entries import KbEntry
 from core.licensing.maintenance import Window, current_and_upcoming
 from core.moderation.matcher import Matcher, load_word_list
-from core.ratelimit import RateLimiter, make_rate_limiter
+from core.ratelimit import Rate, RateLimiter, make_rate_limiter
 from core.settings import Settings
 from core.types import utcnow
 
@@ -51,6 +52,8 @@ class ChatServices:
     bus: Bus = field(default_factory=LocalBus)
     # Where answers' CPU work (retrieval) runs, off the event loop and fair between licensees.
     workpool: WorkPool = field(default_factory=WorkPool)
+    # Addresses refused too often: their handshakes are refused before the key is looked up.
+    penalties: Penalties = field(default_factory=Penalties)
 
     async def tell_ended(self, ending: units.Ending) -> None:
         """Tell every socket of the unit's end user, here and on every other worker, that the
@@ -108,4 +111,6 @@ def build_services(
             SharedClaims(settings.redis_url, settings.redis_prefix) if settings.redis_url else None
         ),
         bus=make_bus(settings.redis_url, settings.redis_prefix),
+        workpool=WorkPool(settings.work_threads),
+        penalties=Penalties(Rate.parse(settings.rate_address_refusals)),
     )

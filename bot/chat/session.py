@@ -190,14 +190,7 @@ class ChatSession:
         wait = await self.s.limiter.hit(bucket, self.s.limits.address_messages)
         if wait is None:
             return True
-        await self.send(
-            Error(
-                code=ErrorCode.RATE_LIMITED,
-                message="too many messages, please wait",
-                id=frame.id,
-                retry_after=limits.retry_after(wait),
-            )
-        )
+        await self._limited(wait, "too many messages, please wait", frame.id)
         return False
 
     async def receive(self, frame: ClientFrame) -> None:
@@ -226,8 +219,15 @@ class ChatSession:
         else:
             self.bad_frames += 1
         await self.send(Error(code=exc.code, message=exc.message, id=exc.client_id))
-        if self.bad_frames >= BAD_FRAMES_BEFORE_CLOSE:
+        await self._strike()
+        if self.bad_frames >= BAD_FRAMES_BEFORE_CLOSE and not self.closed:
             await self._close(CloseCode.POLICY_VIOLATION, "too many bad frames")
+
+    async def _strike(self) -> None:
+        """One refusal against the client's address: past its rate, this socket is closed and
+        the address's new ones are refused at the handshake (bot/chat/penalties.py)."""
+        if await self.s.penalties.strike(self.address) and not self.closed:
+            await self._close(CloseCode.POLICY_VIOLATION, "too many refused frames")
 
     # ------------------------------------------------------------------ hello
 
@@ -243,7 +243,9 @@ class ChatSession:
         config = appearance.widget_config(self.licensee, self.lang, self.s.settings.product_name)
         return config.model_copy(update={"test": True}) if self.ctx.test else config
 
-    async def _limited(self, wait: float, message: str, client_id: str | None = None) -> None:
+    async def _limited(
+        self, wait: float, message: str, client_id: str | None = None, strike: bool = True
+    ) -> None:
         await self.send(
             Error(
                 code=ErrorCode.RATE_LIMITED,
@@ -252,6 +254,8 @@ class ChatSession:
                 retry_after=limits.retry_after(wait),
             )
         )
+        if strike:
+            await self._strike()
 
     def _identify(self, frame: Hello) -> tuple[str, str | None]:
         """The visitor id and, when ``hello.user`` verifies, the user id behind it.
@@ -441,7 +445,8 @@ class ChatSession:
             tz = self.licensee.timezone
             renews = units.test_day_start(self.s.clock(), tz) + timedelta(days=1)
             wait = (renews - self.s.clock()).total_seconds()
-            await self._limited(wait, _START_REFUSED[refused.reason], frame.id)
+            # The day's allowance, not a flood: no strike against the address.
+            await self._limited(wait, _START_REFUSED[refused.reason], frame.id, strike=False)
 
     async def _store_and_ack(
         self, frame: Message, who: units.Speaker, sender: limits.Sender, now: datetime
