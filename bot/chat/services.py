@@ -16,8 +16,8 @@ from bot.answerers.registry import AnswererRegistry
 from bot.chat.claims import Claims, SharedClaims
 from bot.chat.hub import Hub
 from bot.chat.limits import Limits
-from bot.chat.signals import ending_data
 from bot.chat.penalties import Penalties
+from bot.chat.signals import ending_data
 from bot.chat.store import ChatStore, DatabaseStore
 from bot.chat.workpool import WorkPool
 from core.bus import Bus, LocalBus, Topic, make_bus
