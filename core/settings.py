@@ -93,6 +93,16 @@ class Settings(BaseSettings):
     # installed with the product (loaded in the background at start-up); "off" is lexical only.
     retrieval_encoder: str = "builtin"
 
+    # Billing: the payee printed on every statement (the licensor), and the days after a month
+    # ends before the billing job issues its statements (drafts can be checked meanwhile).
+    billing_payee_name: str = "Kefu"
+    billing_payee_tax_id: str = ""
+    billing_payee_address: str = ""
+    billing_payee_bank: str = ""
+    billing_payee_account: str = ""
+    billing_issue_grace_days: int = Field(3, ge=0, le=4)  # issued before the 5th, its due date
+    billing_check_interval_seconds: float = Field(60.0, gt=0, le=3600)
+
     # Content filter: a word list file (one term per line); unset = the built-in list.
     filter_words_file: Path | None = None
 

@@ -377,6 +377,11 @@ class BillingAccount(SQLModel, table=True):
     suspended_for_billing: bool = False
     notice_date: date | None = None
     termination_date: date | None = None
+    # The licensee's invoice details (发票信息), printed on its statements.
+    invoice_title: str = Field(default="", max_length=200)
+    tax_id: str = Field(default="", max_length=40)
+    invoice_address: str = Field(default="", max_length=300)
+    invoice_bank: str = Field(default="", max_length=300)
     updated_at: datetime = _utc(nullable=False)
 
 
