@@ -14,16 +14,18 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from bot import ws
-from bot.api import completions, conversations
+from bot.api import completions, conversations, statements
 from bot.api import usage as api
 from bot.chat.services import ChatServices, build_services
 from bot.handshake import timed_http_protocol
+from bot.jobs.billing import run_billing
 from bot.jobs.licence_watcher import LicenceWatcher
 from bot.jobs.runner import run_periodic
 from bot.jobs.sweeper import sweep_once
 from core.chat.frames import MAX_FRAME_BYTES
 from core.db.engine import Database
 from core.settings import Settings
+from core.types import utcnow
 from kefu import error_handler
 from widget import routes as widget_routes
 
@@ -79,9 +81,17 @@ def create_app(
         watch = run_periodic(
             settings.licence_watch_interval_seconds, watcher.check_once, "watcher", stop
         )
+
+        async def bill() -> None:
+            await asyncio.to_thread(
+                run_billing, database, utcnow(), settings.billing_issue_grace_days
+            )
+
+        billing = run_periodic(settings.billing_check_interval_seconds, bill, "billing", stop)
         tasks = [
             asyncio.create_task(sweeper),
             asyncio.create_task(watch),
+            asyncio.create_task(billing),
             asyncio.create_task(asyncio.to_thread(_warm_imports, settings)),
         ]
         try:
@@ -107,6 +117,7 @@ def create_app(
     app.include_router(api.router)
     app.include_router(completions.router)
     app.include_router(conversations.router)
+    app.include_router(statements.router)
     completions.document(app)
     app.include_router(widget_routes.router)
 

@@ -11,7 +11,7 @@ from core.billing.accounts import account
 from core.billing.late_fees import SUSPEND_AFTER_DAYS
 from core.billing.payments import position
 from core.billing.statements import issued_statements
-from core.db.tables import LicenceStatus
+from core.db.tables import BillingAccount, LicenceStatus
 from core.licensing.licensees import get_licensee
 from core.licensing.service_period import local_date
 from core.licensing.suspension import resume, suspend
@@ -31,8 +31,11 @@ def enforce(session: Session, licensee_id: str, now: datetime) -> str | None:
     """Suspend or lift as the arrears say; returns "suspended", "resumed" or None.
 
     Idempotent: a second run (another process, a retry) changes nothing. The caller commits."""
+    account(session, licensee_id, now)
+    # Locked: of two processes enforcing at once, the second sees what the first did.
+    row = session.get(BillingAccount, licensee_id, with_for_update=True, populate_existing=True)
     licensee = get_licensee(session, licensee_id)
-    row = account(session, licensee_id, now)
+    assert row is not None
     overdue = longest_overdue(session, licensee_id, now) > SUSPEND_AFTER_DAYS
     if overdue and row.suspension_exception is None:
         if licensee.status == LicenceStatus.ACTIVE:

@@ -3,7 +3,19 @@ print); ``kefu.cli.command`` turns core errors into messages and exit codes."""
 
 from __future__ import annotations
 
-from kefu.cli import kb, key, licensee, maintenance, model, origin, serve, tokens, usage
+from kefu.cli import (
+    kb,
+    key,
+    licensee,
+    maintenance,
+    model,
+    origin,
+    price,
+    serve,
+    statement,
+    tokens,
+    usage,
+)
 from kefu.cli.command import Typer, examples
 
 app = Typer(
@@ -23,6 +35,8 @@ app.add_typer(usage.app)
 app.add_typer(model.app, name="model")
 app.add_typer(tokens.app, name="tokens")
 app.add_typer(maintenance.app, name="maintenance")
+app.add_typer(price.app, name="price")
+app.add_typer(statement.app, name="statement")
 
 
 def main() -> None:
