@@ -7,13 +7,15 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
 from core.billing.issued import Issued, balance, issue_single
 from core.billing.money import ZERO
 from core.billing.statements import Line, LineKind
 from core.billing.workdays import BASE_FEE_WORKING_DAYS, add_working_days
-from core.db.tables import BillingAccount, Payment, PaymentKind, StatementKind
+from core.db.tables import BillingAccount, Payment, PaymentKind, StatementKind, table_of
 from core.errors import Conflict, InvalidInput
 from core.ids import new_id
 from core.licensing.licensees import get_licensee
@@ -23,18 +25,29 @@ NOTICE_DAYS = 30
 
 
 def account(session: Session, licensee_id: str, now: datetime) -> BillingAccount:
-    """The licensee's account, created empty (no fees) on first use."""
+    """The licensee's account, created empty (no fees) on first use; two processes creating
+    it at once make one (INSERT ... ON CONFLICT DO NOTHING)."""
     get_licensee(session, licensee_id)
     row = session.get(BillingAccount, licensee_id)
     if row is None:
-        row = BillingAccount(
-            licensee_id=licensee_id,
-            base_fee=ZERO,
-            access_compensation_fee=ZERO,
-            updated_at=now,
+        maker = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        session.execute(
+            maker(table_of(BillingAccount))
+            .values(
+                licensee_id=licensee_id,
+                base_fee=ZERO,
+                access_compensation_fee=ZERO,
+                suspended_for_billing=False,
+                invoice_title="",
+                tax_id="",
+                invoice_address="",
+                invoice_bank="",
+                updated_at=now,
+            )
+            .on_conflict_do_nothing()
         )
-        session.add(row)
-        session.flush()
+        row = session.get(BillingAccount, licensee_id)
+        assert row is not None
     return row
 
 
@@ -116,18 +129,7 @@ def terminate(session: Session, licensee_id: str, notice_date: date, now: dateti
     licensee.service_end = min(licensee.service_end, end)
     licensee.updated_at = now
     session.add(licensee)
-    bill = None
-    if row.access_compensation_fee > 0:
-        line = Line(kind=LineKind.ACCESS_FEE, amount=row.access_compensation_fee)
-        bill = issue_single(
-            session,
-            licensee_id,
-            StatementKind.TERMINATION,
-            notice_date,
-            base_fee_due(notice_date),
-            line,
-            now,
-        )
+    # Refunded before the fee is billed: PRODUCT.md refunds the balance, it pays no fee.
     refund = balance(session, licensee_id)
     if refund > 0:
         session.add(
@@ -140,6 +142,19 @@ def terminate(session: Session, licensee_id: str, notice_date: date, now: dateti
                 reference="early termination: prepaid balance refunded",
                 created_at=now,
             )
+        )
+    session.flush()
+    bill = None
+    if row.access_compensation_fee > 0:
+        line = Line(kind=LineKind.ACCESS_FEE, amount=row.access_compensation_fee)
+        bill = issue_single(
+            session,
+            licensee_id,
+            StatementKind.TERMINATION,
+            notice_date,
+            base_fee_due(notice_date),
+            line,
+            now,
         )
     session.flush()
     return Termination(end, bill, max(refund, ZERO))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from core.errors import InvalidInput
@@ -10,6 +11,7 @@ FEN = Decimal("0.01")
 ZERO = Decimal("0.00")
 # A bound no real bill reaches, so a typo of extra digits is refused instead of recorded.
 MAX_AMOUNT = Decimal("1000000000.00")
+_PLAIN = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?", re.ASCII)
 
 
 def to_fen(amount: Decimal) -> Decimal:
@@ -20,8 +22,12 @@ def to_fen(amount: Decimal) -> Decimal:
 def parse_money(value: str | Decimal, what: str = "an amount", *, positive: bool = True) -> Decimal:
     """An amount an operator typed: finite, at most 2 decimals, > 0 (or != 0 with ``positive``
     False, for notes), below ``MAX_AMOUNT``. Anything else is InvalidInput, nothing recorded."""
+    raw = str(value).strip()
+    # Plain ASCII digits only: Decimal() also takes "1e3", "NaN" and full-width digits.
+    if not isinstance(value, Decimal) and _PLAIN.fullmatch(raw) is None:
+        raise InvalidInput(f"{what} is not a plain number like 12.50: {value!r}")
     try:
-        amount = Decimal(str(value).strip())
+        amount = Decimal(raw)
     except (InvalidOperation, TypeError, ValueError):
         raise InvalidInput(f"{what} is not a number: {value!r}") from None
     exponent = amount.as_tuple().exponent
