@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import insert
 
@@ -26,7 +27,7 @@ def add_units(
 ) -> list[str]:
     """One ended (or, with ``open_``, still open) conversation per start time; their ids."""
     key = key_id(db, licensee_id, KeyKind.TEST if test else KeyKind.LIVE)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for start in starts:
         rows.append(
             {
@@ -47,4 +48,4 @@ def add_units(
         with db.session() as session:
             session.execute(insert(_conversations), rows)
             session.commit()
-    return [r["id"] for r in rows]
+    return [str(r["id"]) for r in rows]

@@ -9,6 +9,7 @@ back issue gives its number back, so numbers have no gaps and are never used twi
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -44,12 +45,13 @@ from core.db.tables import (
     StatementStatus,
     table_of,
 )
-from core.errors import Conflict, NotFound
+from core.errors import Conflict, InvalidInput, NotFound
 from core.ids import new_id
 from core.ledger.money import LEDGER_ZONE
 from core.licensing.licensees import get_licensee
 from core.licensing.service_period import local_date, month_bounds
 
+_WHICH = re.compile(r"(?P<year>[0-9]{4})-(?:(?P<month>0[1-9]|1[0-2])|(?P<seq>[0-9]{6}))", re.ASCII)
 _items = table_of(StatementItem)
 _counters = table_of(StatementCounter)
 _statements = table_of(Statement)
@@ -293,20 +295,22 @@ def issue_single(
 
 
 def get_statement(session: Session, licensee_id: str, number_or_month: str) -> Statement:
-    """An issued statement by number (2026-000012), or a usage statement by month."""
-    if len(number_or_month) == 7:
+    """An issued statement by number (2026-000012), or a usage statement by month (YYYY-MM)."""
+    match = _WHICH.fullmatch(number_or_month)
+    if match is None:
+        raise InvalidInput(
+            f"give a month (YYYY-MM) or a statement number (YYYY-NNNNNN), not {number_or_month!r}"
+        )
+    if match["seq"] is None:
         row = find(session, licensee_id, StatementKind.USAGE, number_or_month)
     else:
-        year, _, seq = number_or_month.partition("-")
-        row = None
-        if year.isdigit() and seq.isdigit():
-            row = session.exec(
-                select(Statement).where(
-                    Statement.licensee_id == licensee_id,
-                    Statement.number_year == int(year),
-                    Statement.number_seq == int(seq),
-                )
-            ).first()
+        row = session.exec(
+            select(Statement).where(
+                Statement.licensee_id == licensee_id,
+                Statement.number_year == int(match["year"]),
+                Statement.number_seq == int(match["seq"]),
+            )
+        ).first()
     if row is None:
         raise NotFound(f"no statement {number_or_month!r} of {licensee_id}")
     return row

@@ -15,7 +15,7 @@ from kefu.cli.database import database
 from kefu.cli.options import JsonOpt, LicenseeArg, LicenseeOpt, parse_date
 from kefu.cli.output import emit, table
 
-app = Typer(help="Unit prices: set the price in force from a date, list the schedule.")
+app = Typer(help="Unit prices per licensee, from a date on.")
 
 
 @app.command(
@@ -55,7 +55,9 @@ def price_set(
 
 @app.command("list", epilog=examples("kefu price list lic_…"))
 def price_list(licensee_id: LicenseeArg, as_json: JsonOpt = False) -> None:
-    """A licensee's unit price schedule, oldest first, and the price in force today."""
+    """List a licensee's unit prices.
+
+    Oldest first, and the price in force today."""
     with database() as (_s, db), db.read_session() as session:
         lic = get_licensee(session, licensee_id)
         rows = schedules(session, licensee_id)

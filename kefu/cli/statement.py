@@ -29,7 +29,7 @@ from kefu.cli.database import database
 from kefu.cli.options import JsonOpt, LicenseeArg, parse_date
 from kefu.cli.output import emit, table
 
-app = Typer(help="Monthly statements: list, show, issue, record payments, notes, download.")
+app = Typer(help="Statements: issue, pay, note, download.")
 
 WhichArg = Annotated[
     str,
@@ -52,7 +52,9 @@ def _view(session: Session, licensee_id: str, which: str) -> tuple[Licensee, Sta
 
 @app.command("list", epilog=examples("kefu statement list lic_…"))
 def statement_list(licensee_id: LicenseeArg, as_json: JsonOpt = False) -> None:
-    """A licensee's statements (issued, and drafts the billing job saved), newest first."""
+    """List a licensee's statements, newest first.
+
+    Issued ones, and the drafts the billing job saved."""
     with database() as (_s, db), db.read_session() as session:
         views = list_views(session, get_licensee(session, licensee_id), utcnow())
     data = {"licensee": licensee_id, "statements": [v.summary() for v in views]}
@@ -71,7 +73,9 @@ def statement_list(licensee_id: LicenseeArg, as_json: JsonOpt = False) -> None:
     ),
 )
 def statement_show(licensee_id: LicenseeArg, which: WhichArg, as_json: JsonOpt = False) -> None:
-    """Show a statement with its lines: issued as frozen, else the draft computed now."""
+    """Show a statement with its lines.
+
+    An issued one as frozen; otherwise the draft, computed now."""
     with database() as (_s, db), db.read_session() as session:
         _lic, view = _view(session, licensee_id, which)
     data = view.as_json()
@@ -84,7 +88,9 @@ def statement_issue(
     month: Annotated[str, typer.Argument(metavar="MONTH", help="YYYY-MM, licensee's zone.")],
     as_json: JsonOpt = False,
 ) -> None:
-    """Issue a month's statement: numbered, frozen, never changed again.
+    """Issue a month's statement.
+
+    It is numbered and frozen: never changed again.
 
     The month must be over. Issuing it again changes nothing and fails with exit code 4."""
     with database() as (_s, db), db.session() as session:
@@ -131,7 +137,9 @@ def statement_pay(
     ] = "",
     as_json: JsonOpt = False,
 ) -> None:
-    """Record money received for a statement, or ahead of statements (--prepay).
+    """Record a payment, or a prepayment.
+
+    --prepay records money received ahead of statements.
 
     A payment lowers the late fee's principal from its day on, and lifts a suspension for
     arrears once nothing is more than 15 days overdue. A prepaid balance is applied to each
@@ -191,7 +199,9 @@ def statement_note(
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Add a credit or debit note: it lands on the next statement issued, never on one that is."""
+    """Add a credit or debit note.
+
+    It lands on the next statement issued, never on one that is issued."""
     with database() as (_s, db), db.session() as session:
         note = add_note(
             session, licensee_id, parse_money(amount, positive=False), reason, utcnow(), corrects
@@ -225,7 +235,9 @@ def statement_download(
         typer.Option("--output", "-o", metavar="FILE", help="Write to a file, not stdout."),
     ] = None,
 ) -> None:
-    """Write a statement as CSV, its itemised detail as CSV, XLSX (both) or PDF."""
+    """Download a statement.
+
+    As CSV, its itemised detail as CSV, XLSX (both) or PDF."""
     kind = parse_format(fmt)
     with database() as (settings, db), db.read_session() as session:
         lic, view = _view(session, licensee_id, which)

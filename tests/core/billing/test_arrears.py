@@ -23,12 +23,15 @@ SH = ZoneInfo("Asia/Shanghai")
 
 
 def at(*args: int) -> datetime:
-    return datetime(*args, tzinfo=SH)  # type: ignore[misc]
+    return datetime(*args, tzinfo=SH)  # type: ignore[arg-type, misc]
 
 
 def shop(db: Database, make_tenant: MakeTenant) -> str:
     lid = make_tenant(
-        "Shop", now=datetime(2026, 1, 1, tzinfo=UTC), start=date(2026, 1, 1), end=date(2026, 12, 31),
+        "Shop",
+        now=datetime(2026, 1, 1, tzinfo=UTC),
+        start=date(2026, 1, 1),
+        end=date(2026, 12, 31),
         unit_price=Decimal("1.00"),
     ).licensee.id
     add_units(db, lid, [at(2026, 3, 2, 10)] * 100)  # March: 100.00, due 5 April
@@ -67,7 +70,11 @@ def test_day_15_is_not_suspended_day_16_is_and_paying_lifts_it(
     with db.session() as session:
         stm = issued.get_statement(session, lid, "2026-03")
         where = position(session, stm, date(2026, 4, 22))
-        assert (where.status, where.paid, where.unpaid) == (Standing.OVERDUE, Decimal("60.00"), Decimal("40.00"))
+        assert (where.status, where.paid, where.unpaid) == (
+            Standing.OVERDUE,
+            Decimal("60.00"),
+            Decimal("40.00"),
+        )
         # 16 days on 100.00 and 1 on 40.00: 0.80 + 0.02.
         assert where.late_fee == Decimal("0.82")
         record_payment(session, stm, Decimal("40.00"), date(2026, 4, 23), at(2026, 4, 23, 10))
@@ -96,7 +103,9 @@ def test_an_admins_exception_keeps_the_licence_and_a_manual_suspension_stays(
     assert run_enforce(db, lid, at(2026, 5, 1)) == "suspended"
 
 
-def test_overpayment_bad_dates_and_drafts_record_nothing(db: Database, make_tenant: MakeTenant) -> None:
+def test_overpayment_bad_dates_and_drafts_record_nothing(
+    db: Database, make_tenant: MakeTenant
+) -> None:
     lid = shop(db, make_tenant)
     with db.session() as session:
         stm = issued.get_statement(session, lid, "2026-03")
@@ -149,9 +158,13 @@ def test_base_fee_bill_is_due_five_chinese_working_days_after_signing(
 ) -> None:
     lid = make_tenant("Base", now=datetime(2026, 9, 29, tzinfo=UTC)).licensee.id
     with db.session() as session:
-        bill = accounts.bill_base_fee(session, lid, Decimal("20000.00"), date(2026, 9, 29), at(2026, 9, 29, 10))
+        bill = accounts.bill_base_fee(
+            session, lid, Decimal("20000.00"), date(2026, 9, 29), at(2026, 9, 29, 10)
+        )
         session.commit()
         assert bill.created and bill.statement.due_date == date(2026, 10, 12)
         assert bill.statement.number_seq == 1 and bill.statement.total == Decimal("20000.00")
         with pytest.raises(Conflict):
-            accounts.bill_base_fee(session, lid, Decimal("1.00"), date(2026, 9, 30), at(2026, 9, 30))
+            accounts.bill_base_fee(
+                session, lid, Decimal("1.00"), date(2026, 9, 30), at(2026, 9, 30)
+            )

@@ -45,12 +45,21 @@ def rendered(db: Database, lid: str, fmt: Format) -> bytes:
 @pytest.fixture
 def statement(db: Database, make_tenant: MakeTenant) -> str:
     lid = make_tenant(
-        "上海示例贸易有限公司", now=datetime(2026, 1, 1, tzinfo=UTC), start=date(2026, 1, 1),
-        end=date(2026, 12, 31), unit_price=Decimal("0.50"),
+        "上海示例贸易有限公司",
+        now=datetime(2026, 1, 1, tzinfo=UTC),
+        start=date(2026, 1, 1),
+        end=date(2026, 12, 31),
+        unit_price=Decimal("0.50"),
     ).licensee.id
     with db.session() as session:
         set_price(session, lid, Decimal("0.45"), date(2026, 11, 16))
-        add_note(session, lid, Decimal("-3.20"), "系统故障补偿 outage credit", datetime(2026, 11, 20, tzinfo=UTC))
+        add_note(
+            session,
+            lid,
+            Decimal("-3.20"),
+            "系统故障补偿 outage credit",
+            datetime(2026, 11, 20, tzinfo=UTC),
+        )
         session.commit()
     add_units(db, lid, [datetime(2026, 11, 3, 9, tzinfo=SH)] * 1234)
     add_units(db, lid, [datetime(2026, 11, 20, 9, tzinfo=SH)] * 567)
@@ -89,9 +98,18 @@ def test_csv_xlsx_and_pdf_say_the_same(db: Database, statement: str, tmp_path: P
     ).stdout
     for figure in [*amounts, "1,234", "567", "1,801", capital, sha, "2026-12-05", "2026-11"]:
         assert figure in text, figure
-    for words in ["月度使用费结算单", "上海示例贸易有限公司", "杭州客服科技有限公司", "核对无误", "中国工商银行杭州分行"]:
+    for words in [
+        "月度使用费结算单",
+        "上海示例贸易有限公司",
+        "杭州客服科技有限公司",
+        "核对无误",
+        "中国工商银行杭州分行",
+    ]:
         assert words in text
-    subprocess.run(["pdftoppm", "-r", "60", "-png", "-singlefile", str(pdf), str(tmp_path / "page")], check=True)
+    subprocess.run(
+        ["pdftoppm", "-r", "60", "-png", "-singlefile", str(pdf), str(tmp_path / "page")],
+        check=True,
+    )
     png = (tmp_path / "page.png").read_bytes()
     assert png.startswith(b"\x89PNG") and len(png) > 10_000
 

@@ -53,8 +53,13 @@ def test_one_statement_one_number_when_issued_at_once(
     db: Database, db_url: str, make_tenant: MakeTenant
 ) -> None:
     ids = [
-        make_tenant(f"Shop {n}", now=datetime(2026, 1, 1, tzinfo=UTC), start=date(2026, 1, 1),
-                    end=date(2026, 12, 31), unit_price=Decimal("0.50")).licensee.id
+        make_tenant(
+            f"Shop {n}",
+            now=datetime(2026, 1, 1, tzinfo=UTC),
+            start=date(2026, 1, 1),
+            end=date(2026, 12, 31),
+            unit_price=Decimal("0.50"),
+        ).licensee.id
         for n in range(3)
     ]
     for lid in ids:
@@ -82,8 +87,9 @@ def test_one_statement_one_number_when_issued_at_once(
 def test_billing_jobs_of_several_processes_do_everything_once(
     db: Database, db_url: str, make_tenant: MakeTenant
 ) -> None:
-    lid = make_tenant("Job", now=datetime(2026, 1, 1, tzinfo=UTC), start=date(2026, 1, 10),
-                      end=date(2026, 12, 31)).licensee.id
+    lid = make_tenant(
+        "Job", now=datetime(2026, 1, 1, tzinfo=UTC), start=date(2026, 1, 10), end=date(2026, 12, 31)
+    ).licensee.id
     add_units(db, lid, [datetime(2026, 2, 3, 3, tzinfo=UTC)] * 3)
     # Down since January: the first run catches up January to March, all three issued.
     now = datetime(2026, 4, 10, 3, tzinfo=UTC)

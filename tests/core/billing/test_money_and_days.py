@@ -73,7 +73,10 @@ def test_late_fee_runs_from_the_day_after_the_due_date_and_follows_payments() ->
     paid = [(date(2026, 12, 8), Decimal("600.00"))]
     assert late_fee(Decimal("1000.00"), due, paid, date(2026, 12, 10)) == Decimal("1.60")
     # Paid before the due date: nothing.
-    assert late_fee(Decimal("1000.00"), due, [(date(2026, 12, 1), Decimal("1000"))], date(2027, 1, 1)) == 0
+    assert (
+        late_fee(Decimal("1000.00"), due, [(date(2026, 12, 1), Decimal("1000"))], date(2027, 1, 1))
+        == 0
+    )
     # The exact sum is rounded half-up once: 3 days of 0.05 % on 1.00 is 0.0015 -> 0.00;
     # 10 days is 0.005 -> 0.01.
     assert late_fee(Decimal("1.00"), due, [], date(2026, 12, 8)) == Decimal("0.00")

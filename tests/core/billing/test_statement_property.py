@@ -25,9 +25,7 @@ SPAN_SECONDS = 36 * 24 * 3600
 
 prices = st.decimals(min_value=Decimal("0.0001"), max_value=Decimal("9.9999"), places=4)
 changes = st.lists(st.tuples(st.integers(1, 31), prices), max_size=4, unique_by=lambda c: c[0])
-units = st.lists(
-    st.tuples(st.integers(0, SPAN_SECONDS), st.booleans(), st.booleans()), max_size=60
-)
+units = st.lists(st.tuples(st.integers(0, SPAN_SECONDS), st.booleans(), st.booleans()), max_size=60)
 
 
 @settings(
@@ -50,8 +48,13 @@ def test_total_is_rows_times_the_price_in_force(
     conversations: list[tuple[int, bool, bool]],
 ) -> None:
     lid = make_tenant(
-        "P", now=datetime(2026, 1, 1, tzinfo=UTC), start=date(2026, 1, 1), end=date(2026, 12, 31),
-        unit_price=first_price, timezone=tz, allow_duplicate_name=True,
+        "P",
+        now=datetime(2026, 1, 1, tzinfo=UTC),
+        start=date(2026, 1, 1),
+        end=date(2026, 12, 31),
+        unit_price=first_price,
+        timezone=tz,
+        allow_duplicate_name=True,
     ).licensee.id
     schedule = {date(2026, 1, 1): first_price}
     with db.session() as session:
@@ -66,10 +69,10 @@ def test_total_is_rows_times_the_price_in_force(
     zone = ZoneInfo(tz)
     counted: Counter[tuple[Decimal, bool]] = Counter()
     for offset, test, beyond in conversations:
-        day = (START + timedelta(seconds=offset)).astimezone(zone).date()
-        if test or f"{day:%Y-%m}" != MONTH:
+        local = (START + timedelta(seconds=offset)).astimezone(zone).date()
+        if test or f"{local:%Y-%m}" != MONTH:
             continue
-        price = schedule[max(d for d in schedule if d <= day)]
+        price = schedule[max(d for d in schedule if d <= local)]
         counted[(price, beyond)] += 1
     expected = sum(
         ((p * n).quantize(Decimal("0.01"), ROUND_HALF_UP) for (p, _), n in counted.items()),

@@ -3,7 +3,7 @@ notes and late fees; issuing freezes them, numbers them without gaps, once."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -25,7 +25,7 @@ SIGNED = datetime(2026, 1, 1, 1, tzinfo=UTC)
 
 
 def at(*args: int) -> datetime:
-    return datetime(*args, tzinfo=SH)  # type: ignore[misc]
+    return datetime(*args, tzinfo=SH)  # type: ignore[arg-type, misc]
 
 
 def lic(make_tenant: MakeTenant, **kw: object) -> str:
@@ -109,7 +109,9 @@ def test_issue_freezes_numbers_once_and_the_detail_hash_matches_the_download(
     assert sha == stored.detail_sha256 and stored.detail_rows == 10
     april = compute(db, lid, "2026-04")
     late = [ln for ln in april.lines if ln.kind == "late_units"]
-    assert [(ln.units, ln.amount, ln.reference) for ln in late] == [(1, Decimal("0.50"), "2026-000001")]
+    assert [(ln.units, ln.amount, ln.reference) for ln in late] == [
+        (1, Decimal("0.50"), "2026-000001")
+    ]
     second = issue(db, lid, "2026-04", at(2026, 5, 1, 9))
     # 0.50 of late units, and 25 days (6 to 30 April) of 0.05 % on the unpaid 5.00: 0.0625.
     assert second.statement.number_seq == 2 and second.statement.total == Decimal("0.56")
@@ -130,7 +132,9 @@ def test_notes_land_on_the_next_statement_and_bad_amounts_record_nothing(
     add_units(db, lid, [at(2026, 3, 2, 10)] * 4)
     march = issue(db, lid, "2026-03", at(2026, 4, 1, 9)).statement
     with db.session() as session:
-        add_note(session, lid, Decimal("-1.50"), "two units counted twice", at(2026, 4, 2), "2026-03")
+        add_note(
+            session, lid, Decimal("-1.50"), "two units counted twice", at(2026, 4, 2), "2026-03"
+        )
         session.commit()
     april = compute(db, lid, "2026-04")
     assert [(ln.kind, ln.amount, ln.reference) for ln in april.lines if ln.kind == "note"] == [

@@ -43,9 +43,7 @@ def upgrade() -> None:
         sa.Column("termination_date", sa.Date(), nullable=True),
         sa.Column("invoice_title", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
         sa.Column("tax_id", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
-        sa.Column(
-            "invoice_address", sqlmodel.sql.sqltypes.AutoString(length=300), nullable=False
-        ),
+        sa.Column("invoice_address", sqlmodel.sql.sqltypes.AutoString(length=300), nullable=False),
         sa.Column("invoice_bank", sqlmodel.sql.sqltypes.AutoString(length=300), nullable=False),
         sa.Column("updated_at", core.types.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
