@@ -8,6 +8,7 @@ licensee can check a downloaded file against the number printed on the statement
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
@@ -81,18 +82,35 @@ def rows_of(session: Session, licensee: Licensee, statement: Statement) -> Itera
     return draft_rows(session, licensee, statement.period)
 
 
-def csv_chunks(rows: Iterator[Row], tz: str, batch: int = STREAM_BATCH) -> Iterator[bytes]:
-    """The detail as CSV, a few thousand rows per chunk; times in the licensee's zone."""
+def csv_chunks(
+    rows: Iterator[Row], tz: str, batch: int = STREAM_BATCH, *, fast: bool = True
+) -> Iterator[bytes]:
+    """The detail as CSV, a few thousand rows per chunk; times in the licensee's zone.
+
+    The bytes are exactly ``core.spreadsheet.csv_bytes``'s (a test holds them equal); ``fast``
+    writes the lines itself, about half the CPU per row: 0.6 against 1.1 s of CPU for 98,000
+    rows on SQLite, including reading them (bench/statements.py, one run, A/B).
+    A row whose id needs quoting or neutralising goes through ``csv_bytes`` either way."""
     tzinfo = zone(tz)
     yield csv_bytes(DETAIL_COLUMNS, [])
-    chunk: list[tuple[object, ...]] = []
+    chunk: list[str] = []
     for conversation_id, started_at, price, beyond, late in rows:
-        chunk.append((conversation_id, started_at.astimezone(tzinfo), price, beyond, late))
+        local = started_at.astimezone(tzinfo)
+        if fast and _PLAIN_ID.fullmatch(conversation_id):
+            line = f"{conversation_id},{local.isoformat()},{price},{_BOOL[beyond]},{_BOOL[late]}"
+            chunk.append(line + "\r\n")
+        else:
+            chunk.append(_body([(conversation_id, local, price, beyond, late)]).decode("utf-8"))
         if len(chunk) >= batch:
-            yield _body(chunk)
+            yield "".join(chunk).encode("utf-8")
             chunk = []
     if chunk:
-        yield _body(chunk)
+        yield "".join(chunk).encode("utf-8")
+
+
+_BOOL = {True: "true", False: "false"}
+# Ids the server makes (new_id): nothing a CSV must quote, nothing a spreadsheet would evaluate.
+_PLAIN_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", re.ASCII)
 
 
 def _body(rows: list[tuple[object, ...]]) -> bytes:
