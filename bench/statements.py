@@ -24,6 +24,7 @@ from pathlib import Path
 from sqlalchemy import text
 
 from core.billing.detail import csv_chunks, draft_rows
+from core.billing.issued import issue_month
 from core.billing.money import to_fen
 from core.billing.prices import set_price
 from core.billing.statements import compute_month
@@ -160,6 +161,17 @@ def one_month(db: Database, rows: int) -> None:
             )
         verdict = "PASS" if spent <= 10 else "FAIL"
         print(f"itemised CSV streamed: {spent:.2f} s (target <= 10 s) {verdict}")
+    # Issuing copies every unit into the statement's items and hashes their CSV: no target,
+    # but the billing job pays it once a month per licensee.
+    with db.session() as session:
+        began, cpu = time.perf_counter(), time.process_time()
+        result = issue_month(session, lid, MONTH, datetime(2026, 12, 4, tzinfo=UTC))
+        session.commit()
+        print(
+            f"issue (items copied, SHA-256 of {result.statement.detail_rows:,} lines):"
+            f" {time.perf_counter() - began:.1f} s wall, {time.process_time() - cpu:.1f} s CPU"
+            f" ({load()})"
+        )
 
 
 def _take(rows, limit):  # type: ignore[no-untyped-def]

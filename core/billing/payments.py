@@ -15,7 +15,7 @@ from sqlmodel import Session, col, select
 
 from core.billing import late_fees
 from core.billing.money import ZERO
-from core.billing.statements import payments_of, principal, statement_number
+from core.billing.statements import arrears_from, payments_of, principal, statement_number
 from core.db.tables import BillingNote, Payment, PaymentKind, Statement, StatementStatus
 from core.errors import Conflict, InvalidInput
 from core.ids import new_id
@@ -51,7 +51,8 @@ def position(session: Session, statement: Statement, today: date) -> Position:
         return Position(Standing.DRAFT, ZERO, statement.total, 0, ZERO)
     paid = paid_total(session, statement.id)
     unpaid = max(ZERO, statement.total - paid)
-    overdue = late_fees.days_overdue(statement.due_date, today) if unpaid > 0 else 0
+    start = arrears_from(statement, get_licensee(session, statement.licensee_id).timezone)
+    overdue = late_fees.days_overdue(start, today) if unpaid > 0 else 0
     if unpaid == 0:
         status = Standing.PAID
     elif overdue > 0:
@@ -60,9 +61,7 @@ def position(session: Session, statement: Statement, today: date) -> Position:
         status = Standing.PARTLY_PAID
     else:
         status = Standing.ISSUED
-    fee = late_fees.late_fee(
-        principal(statement), statement.due_date, payments_of(session, statement.id), today
-    )
+    fee = late_fees.late_fee(principal(statement), start, payments_of(session, statement.id), today)
     return Position(status, paid, unpaid, overdue, fee)
 
 

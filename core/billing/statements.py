@@ -33,7 +33,7 @@ from core.db.tables import (
     table_of,
 )
 from core.errors import InvalidInput
-from core.licensing.service_period import add_months, month_bounds
+from core.licensing.service_period import add_months, local_date, month_bounds
 
 _conversations = table_of(Conversation)
 _items = table_of(StatementItem)
@@ -194,6 +194,14 @@ def principal(statement: Statement) -> Decimal:
     return statement.total - carried
 
 
+def arrears_from(statement: Statement, tz: str) -> date:
+    """The day whose end starts arrears: the due date, or the issue day for a statement issued
+    after its due date (the billing job was down): nobody is late for a bill not yet sent."""
+    if statement.issued_at is None:
+        return statement.due_date
+    return max(statement.due_date, local_date(statement.issued_at, tz))
+
+
 def payments_of(session: Session, statement_id: str) -> list[tuple[date, Decimal]]:
     rows = session.exec(
         select(col(Payment.paid_on), col(Payment.amount)).where(
@@ -205,9 +213,9 @@ def payments_of(session: Session, statement_id: str) -> list[tuple[date, Decimal
 
 
 def _late_fee_lines(
-    session: Session, licensee_id: str, until: date, exclude: str | None
+    session: Session, licensee: Licensee, until: date, exclude: str | None
 ) -> list[Line]:
-    issued = issued_statements(session, licensee_id)
+    issued = issued_statements(session, licensee.id)
     carried: dict[str, Decimal] = {}
     for statement in issued:
         if statement.id == exclude:
@@ -218,11 +226,12 @@ def _late_fee_lines(
                 carried[ref] = carried.get(ref, ZERO) + Decimal(ln["amount"])
     lines = []
     for statement in issued:
-        if statement.id == exclude or statement.due_date >= until:
+        start = arrears_from(statement, licensee.timezone)
+        if statement.id == exclude or start >= until:
             continue
         number = statement_number(statement)
         fee = late_fees.late_fee(
-            principal(statement), statement.due_date, payments_of(session, statement.id), until
+            principal(statement), start, payments_of(session, statement.id), until
         )
         extra = fee - carried.get(number, ZERO)
         if extra > 0:
@@ -258,7 +267,7 @@ def compute_month(
         Line(kind=LineKind.NOTE, amount=n.amount, reference=n.corrects, reason=n.reason)
         for n in notes
     ]
-    lines += _late_fee_lines(session, licensee.id, last_day(month), exclude)
+    lines += _late_fee_lines(session, licensee, last_day(month), exclude)
     return Computed(
         licensee_id=licensee.id,
         kind=StatementKind.USAGE,

@@ -90,11 +90,9 @@ def test_a_month_issued_paid_noted_and_downloaded(kefu: Kefu, cli_url: str, tmp_
     issued = one_json(kefu("statement", "issue", lid, "2026-10", "--json"))
     assert issued["number"] == "2026-000002"
     shown = one_json(kefu("statement", "show", lid, "2026-10", "--json"))
-    # 9 x 0.50, and the unpaid base fee's late fee carried: 20000 x 0.05 % x 19 days (13 to 31 October).
-    assert [(ln["kind"], ln["amount"]) for ln in shown["lines"]] == [
-        ("usage", "4.50"),
-        ("late_fee", "190.00"),
-    ]
+    # The base fee bill was issued today, after its due date: it is late from tomorrow on, so
+    # October carries no late fee for it.
+    assert [(ln["kind"], ln["amount"]) for ln in shown["lines"]] == [("usage", "4.50")]
 
     again = kefu("statement", "issue", lid, "2026-10", ok=False)
     assert_clean_error(again)
@@ -118,7 +116,7 @@ def test_a_month_issued_paid_noted_and_downloaded(kefu: Kefu, cli_url: str, tmp_
         "late_fee_accrued": None,
     } == shown | {"status": None, "late_fee_accrued": None}
 
-    paid = one_json(kefu("statement", "pay", lid, "2026-000002", "--amount", "194.50", "--json"))
+    paid = one_json(kefu("statement", "pay", lid, "2026-000002", "--amount", "4.50", "--json"))
     assert paid["kind"] == "payment"
     assert one_json(kefu("statement", "show", lid, "2026-10", "--json"))["status"] == "paid"
     kefu(

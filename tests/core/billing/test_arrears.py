@@ -168,3 +168,24 @@ def test_base_fee_bill_is_due_five_chinese_working_days_after_signing(
             accounts.bill_base_fee(
                 session, lid, Decimal("1.00"), date(2026, 9, 30), at(2026, 9, 30)
             )
+
+
+def test_a_statement_issued_after_its_due_date_is_late_from_its_issue_day(
+    db: Database, make_tenant: MakeTenant
+) -> None:
+    lid = make_tenant(
+        "Late",
+        now=datetime(2026, 1, 1, tzinfo=UTC),
+        start=date(2026, 1, 1),
+        end=date(2026, 12, 31),
+        unit_price=Decimal("1.00"),
+    ).licensee.id
+    add_units(db, lid, [at(2026, 3, 2, 10)] * 100)
+    with db.session() as session:  # the billing job was down until 10 April
+        stm = issued.issue_month(session, lid, "2026-03", at(2026, 4, 10, 9)).statement
+        session.commit()
+        assert stm.due_date == date(2026, 4, 5)
+        where = position(session, stm, date(2026, 4, 12))
+        assert (where.days_overdue, where.late_fee) == (2, Decimal("0.10"))
+    assert run_enforce(db, lid, at(2026, 4, 25, 12)) is None  # day 15 after the issue day
+    assert run_enforce(db, lid, at(2026, 4, 26, 0, 1)) == "suspended"

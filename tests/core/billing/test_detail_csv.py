@@ -11,8 +11,20 @@ import pytest
 from core.billing.detail import csv_chunks
 
 ROWS = [
-    ("conv_01m953a8nsjctsbmz7erfxqj5j", datetime(2026, 11, 1, 3, 4, 5, tzinfo=UTC), Decimal("0.4500"), True, False),
-    ("=cmd|' /C calc'!A0", datetime(2026, 3, 8, 7, 0, 0, 123, tzinfo=UTC), Decimal("0.5"), False, True),
+    (
+        "conv_01m953a8nsjctsbmz7erfxqj5j",
+        datetime(2026, 11, 1, 3, 4, 5, tzinfo=UTC),
+        Decimal("0.4500"),
+        True,
+        False,
+    ),
+    (
+        "=cmd|' /C calc'!A0",
+        datetime(2026, 3, 8, 7, 0, 0, 123, tzinfo=UTC),
+        Decimal("0.5"),
+        False,
+        True,
+    ),
     ('a,b"c', datetime(2026, 3, 8, 7, tzinfo=UTC), Decimal("1"), False, False),
     ("-leading", datetime(2026, 3, 8, 7, tzinfo=UTC), Decimal("1"), False, False),
     ("内部-1", datetime(2026, 3, 8, 7, tzinfo=UTC), Decimal("1"), False, False),

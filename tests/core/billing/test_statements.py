@@ -147,3 +147,30 @@ def test_notes_land_on_the_next_statement_and_bad_amounts_record_nothing(
         record_payment(session, stm, Decimal("2.00"), date(2026, 4, 3), at(2026, 4, 3, 9))
         session.commit()
     assert march.total == Decimal("2.00")
+
+
+def test_an_issued_statement_cannot_change(db: Database, make_tenant: MakeTenant) -> None:
+    lid = lic(make_tenant)
+    add_units(db, lid, [at(2026, 3, 2, 10)] * 3)
+    before = issue(db, lid, "2026-03", at(2026, 4, 1, 9)).statement
+    frozen = (before.total, before.lines, before.detail_sha256, before.number_seq, before.units)
+    with db.session() as session:
+        # A price for a day of an issued month would change its basis: refused.
+        with pytest.raises(InvalidInput, match="issued"):
+            set_price(session, lid, Decimal("9.99"), date(2026, 3, 31))
+        set_price(session, lid, Decimal("9.99"), date(2026, 4, 1))  # the next month is open
+        add_note(session, lid, Decimal("5.00"), "debit", at(2026, 4, 2))
+        session.commit()
+    add_units(db, lid, [at(2026, 3, 3, 10)])  # a late unit: goes to the next statement
+    again = issue(db, lid, "2026-03", at(2026, 5, 1, 9))
+    assert not again.created
+    with db.read_session() as session:
+        after = issuing.get_statement(session, lid, "2026-000001")
+        assert (
+            after.total,
+            after.lines,
+            after.detail_sha256,
+            after.number_seq,
+            after.units,
+        ) == frozen
+        assert sum(1 for _ in issued_rows(session, after)) == 3
