@@ -48,8 +48,12 @@ def _check(provider: str, base_url: str, model: str, first: float, total: float)
         kind = ModelProvider(provider.lower())
     except ValueError:
         raise InvalidInput(f"provider must be one of {[p.value for p in ModelProvider]}") from None
-    url = urlsplit(base_url)
-    if url.scheme not in ("http", "https") or not url.hostname:
+    try:
+        url = urlsplit(base_url)
+        host, _port = url.hostname, url.port  # .port raises on a port that is not a number
+    except ValueError:  # "http://[::1" and the like
+        raise InvalidInput("base URL must be an http:// or https:// URL") from None
+    if url.scheme not in ("http", "https") or not host:
         raise InvalidInput("base URL must be an http:// or https:// URL")
     if url.username or url.password:
         raise InvalidInput("base URL must not carry credentials: give the API key instead")
