@@ -17,13 +17,14 @@ import resource
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
 from sqlalchemy import text
 
-from core.billing.detail import csv_chunks, draft_rows
+from core.billing.detail import Row, csv_chunks, draft_rows
 from core.billing.issued import issue_month
 from core.billing.money import to_fen
 from core.billing.prices import set_price
@@ -174,7 +175,7 @@ def one_month(db: Database, rows: int) -> None:
         )
 
 
-def _take(rows, limit):  # type: ignore[no-untyped-def]
+def _take(rows: Iterator[Row], limit: int) -> Iterator[Row]:
     for index, row in enumerate(rows):
         if index >= limit:
             return
