@@ -111,9 +111,16 @@ class Termination:
     refunded: Decimal
 
 
-def terminate(session: Session, licensee_id: str, notice_date: date, now: datetime) -> Termination:
+def terminate(
+    session: Session,
+    licensee_id: str,
+    notice_date: date,
+    now: datetime,
+    fee_due: date | None = None,
+) -> Termination:
     """End the licence early: the service ends ``NOTICE_DAYS`` after the notice, the access
-    compensation fee is billed at once (due like a base fee: 5 working days), the prepaid
+    compensation fee is billed at once (due like a base fee: 5 working days, or ``fee_due``
+    for a year the holiday calendar does not know), the prepaid
     balance is refunded (a refund entry). Usage up to the end is billed by the monthly
     statements as usual."""
     licensee = get_licensee(session, licensee_id)
@@ -152,7 +159,7 @@ def terminate(session: Session, licensee_id: str, notice_date: date, now: dateti
             licensee_id,
             StatementKind.TERMINATION,
             notice_date,
-            base_fee_due(notice_date),
+            fee_due or base_fee_due(notice_date),
             line,
             now,
         )

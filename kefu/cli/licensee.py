@@ -406,6 +406,13 @@ def licensee_terminate(
     notice_date: Annotated[
         str, typer.Option(metavar="DATE", help="The day the licensee gave notice, YYYY-MM-DD.")
     ],
+    fee_due: Annotated[
+        str | None,
+        typer.Option(
+            metavar="DATE",
+            help="The access fee's due date, for a year the holiday calendar does not know yet.",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """End a licence early, 30 days after the licensee's notice.
@@ -415,7 +422,7 @@ def licensee_terminate(
     day = parse_date(notice_date, "--notice-date")
     assert day is not None
     with database() as (_s, db), db.session() as session:
-        result = terminate(session, licensee_id, day, utcnow())
+        result = terminate(session, licensee_id, day, utcnow(), parse_date(fee_due, "--fee-due"))
         session.commit()
     data = {
         "id": licensee_id,

@@ -189,3 +189,21 @@ def test_a_statement_issued_after_its_due_date_is_late_from_its_issue_day(
         assert (where.days_overdue, where.late_fee) == (2, Decimal("0.10"))
     assert run_enforce(db, lid, at(2026, 4, 25, 12)) is None  # day 15 after the issue day
     assert run_enforce(db, lid, at(2026, 4, 26, 0, 1)) == "suspended"
+
+
+def test_termination_in_a_year_the_calendar_does_not_know_needs_a_due_date(
+    db: Database, make_tenant: MakeTenant
+) -> None:
+    lid = make_tenant("Next year", now=datetime(2026, 12, 1, tzinfo=UTC)).licensee.id
+    now = at(2099, 1, 4, 9)
+    with db.session() as session:
+        accounts.set_terms(session, lid, now, access_compensation_fee=Decimal("800.00"))
+        session.commit()
+    with db.session() as session:
+        with pytest.raises(InvalidInput, match="does not cover 2099"):
+            accounts.terminate(session, lid, date(2099, 1, 4), now)
+        session.rollback()
+    with db.session() as session:
+        ended = accounts.terminate(session, lid, date(2099, 1, 4), now, fee_due=date(2099, 1, 11))
+        session.commit()
+    assert ended.bill is not None and ended.bill.statement.due_date == date(2099, 1, 11)
