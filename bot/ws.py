@@ -10,6 +10,7 @@ from fastapi import APIRouter, WebSocket
 from starlette.responses import PlainTextResponse
 from starlette.websockets import WebSocketState
 
+from bot import log_context, metrics
 from bot.chat.services import ChatServices
 from bot.chat.session import ChatSession
 from bot.deps import services_of
@@ -111,9 +112,11 @@ async def _serve(
 ) -> None:
     await websocket.accept()
     session = ChatSession(services, ctx, SocketSink(websocket), address=address)
+    log_context.follow_conversation(lambda: getattr(session.conversation, "id", None))
     if not await session.start():
         return
     hello_timeout = services.settings.hello_timeout_seconds
+    metrics.socket_opened()
     try:
         while not session.closed:
             if session.visitor_id is None:  # a socket that never says hello is not kept
@@ -136,4 +139,5 @@ async def _serve(
         if websocket.application_state == WebSocketState.CONNECTED:
             log.exception("chat socket failed")
     finally:
+        metrics.socket_closed()
         await session.stop()

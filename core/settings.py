@@ -103,8 +103,24 @@ class Settings(BaseSettings):
     billing_issue_grace_days: int = Field(3, ge=0, le=4)  # issued before the 5th, its due date
     billing_check_interval_seconds: float = Field(60.0, gt=0, le=3600)
 
+    # Lapsed licences: where the export archives are written before a licensee's data is purged
+    # (unset: "kefu-archives" beside an SQLite database, else in the working directory), and how
+    # often the closing job looks for due work (it catches up on whatever is due at once).
+    archive_dir: Path | None = None
+    closure_interval_seconds: float = Field(300.0, gt=0, le=86_400)
+
     # Content filter: a word list file (one term per line); unset = the built-in list.
     filter_words_file: Path | None = None
+
+    # Operations (docs/deploy.md). Logs: "text" for a terminal, "json" for one object a line.
+    log_format: str = "text"
+    log_level: str = "INFO"
+    # Prometheus metrics at /metrics (off: no counting, no endpoint). With a token, a scrape must
+    # send it as a bearer token; without one, only loopback clients are answered.
+    metrics: bool = True
+    metrics_token: SecretStr | None = None
+    # /readyz gives each dependency (the database, Redis) this long to answer.
+    readiness_timeout_seconds: float = Field(2.0, gt=0, le=30)
 
     @field_validator("model_provider", "model_fallback_provider")
     @classmethod
@@ -120,6 +136,22 @@ class Settings(BaseSettings):
         value = value.lower()
         if value not in {"builtin", "off"}:
             raise ValueError("must be builtin or off")
+        return value
+
+    @field_validator("log_format")
+    @classmethod
+    def _check_log_format(cls, value: str) -> str:
+        value = value.lower()
+        if value not in {"text", "json"}:
+            raise ValueError("must be text or json")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_log_level(cls, value: str) -> str:
+        value = value.upper()
+        if value not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
         return value
 
     @field_validator("sqlite_synchronous")
@@ -138,6 +170,13 @@ class Settings(BaseSettings):
         if self.secret_key is None:
             raise ConfigError("no secret key: use load_settings()")
         return self.secret_key.get_secret_value()
+
+
+def archive_directory(settings: Settings) -> Path:
+    """Where lapsed licensees' export archives go (the ``archive_dir`` setting, or a default)."""
+    if settings.archive_dir is not None:
+        return settings.archive_dir.expanduser()
+    return _secret_file(settings.database_url).parent / "kefu-archives"
 
 
 def _secret_file(database_url: str) -> Path:

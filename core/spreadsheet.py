@@ -74,3 +74,8 @@ def _csv_text(value: object) -> str:
         # Numbers, negative ones included, are values to a spreadsheet, never formulas.
         return str(value)
     return safe_cell(str(value))
+
+
+def csv_cells(row: Sequence[object]) -> list[str]:
+    """One row's cells as ``csv_bytes`` writes them, for writers that stream row by row."""
+    return [_csv_text(value) for value in row]

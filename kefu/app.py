@@ -5,20 +5,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
 
-from bot import ws
+from bot import metrics, ops, ws
 from bot.api import completions, conversations, statements
 from bot.api import usage as api
 from bot.chat.services import ChatServices, build_services
 from bot.handshake import timed_http_protocol
 from bot.jobs.billing import run_billing
+from bot.jobs.closer import Closer
 from bot.jobs.licence_watcher import LicenceWatcher
 from bot.jobs.runner import run_periodic
 from bot.jobs.sweeper import sweep_once
@@ -27,6 +28,7 @@ from core.db.engine import Database
 from core.settings import Settings
 from core.types import utcnow
 from kefu import error_handler
+from kefu.logging_config import RequestIds
 from widget import routes as widget_routes
 
 log = logging.getLogger("kefu")
@@ -69,7 +71,10 @@ def create_app(
         else db or Database(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
     )
     services = services or build_services(settings, database)
+    metrics.configure(settings.metrics)
+    metrics.meter_writes(services.db)
     watcher = LicenceWatcher(services)
+    closer = Closer(services)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -88,10 +93,12 @@ def create_app(
             )
 
         billing = run_periodic(settings.billing_check_interval_seconds, bill, "billing", stop)
+        closing = run_periodic(settings.closure_interval_seconds, closer.run_once, "closer", stop)
         tasks = [
             asyncio.create_task(sweeper),
             asyncio.create_task(watch),
             asyncio.create_task(billing),
+            asyncio.create_task(closing),
             asyncio.create_task(asyncio.to_thread(_warm_imports, settings)),
         ]
         try:
@@ -108,11 +115,14 @@ def create_app(
 
                 await aclose_clients()
             database.close()
+            metrics.process_exited(os.getpid())
 
     app = FastAPI(title="Kefu", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.chat = services
     app.state.demo_site_key = None
     error_handler.install(app)
+    app.add_middleware(RequestIds)
+    app.include_router(ops.router)
     app.include_router(ws.router)
     app.include_router(api.router)
     app.include_router(completions.router)
@@ -120,9 +130,5 @@ def create_app(
     app.include_router(statements.router)
     completions.document(app)
     app.include_router(widget_routes.router)
-
-    @app.get("/healthz", include_in_schema=False)
-    async def health() -> JSONResponse:
-        return JSONResponse({"ok": True, "connections": len(services.hub)})
 
     return app

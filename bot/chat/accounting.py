@@ -13,6 +13,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
+from bot import metrics
 from bot.answerers import knowledge_base
 from bot.answerers.contract import CallOutcome, CallRecord
 from bot.chat.store import Block, attempt
@@ -68,6 +69,7 @@ async def account(
 ) -> None:
     """Record every model call of one answer and, when the filter stopped it, the block."""
     for call in calls:
+        metrics.model_call(call.provider, call.outcome.value)
         await attempt(
             "recording a model call in the token ledger",
             books.record_call(licensee_id, conversation_id, reply_id, call, now),
@@ -80,6 +82,7 @@ async def account(
         licensee_id,
         blocked.term,
     )
+    metrics.content_block(blocked.direction.value)
     producer, model = author(calls, blocked)
     block = Block(
         licensee_id=licensee_id,

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from bot import metrics
 from bot.answerers.contract import AnswerRequest, CallRecord, Final, Turn
 from bot.answerers.language import question_language
 from bot.chat.accounting import Blocked, Direction, account
@@ -188,3 +189,4 @@ class Answering:
         await attempt("storing a reply", self.s.store.record_reply(stored, self.s.clock()))
         with contextlib.suppress(Exception):  # the end user left: the answer is stored anyway
             await self._send(ReplyEnd(reply=reply.reply_id, text=full, ai=ai, sources=sources))
+            metrics.answer_sent()

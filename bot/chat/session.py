@@ -19,6 +19,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from bot import metrics
 from bot.answerers.contract import Turn
 from bot.chat import limits
 from bot.chat.answering import Answering, Question
@@ -370,6 +371,7 @@ class ChatSession:
     # ------------------------------------------------------------------ message
 
     async def _message(self, frame: Message) -> None:
+        metrics.message_received()
         assert self.visitor_id is not None
         sender = limits.Sender(self.licensee.id, self.visitor_id, self.key_id)
         opens = self.conversation is None

@@ -67,6 +67,8 @@ class Licensee(SQLModel, table=True):
     # with the previous secret (core/licensing/identity.py).
     identity_epoch: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     kb_version: int = 0
+    # The day a late opening moved the service period to (``kefu licensee open``); set once.
+    opened_on: date | None = None
     created_at: datetime = _utc(nullable=False)
     updated_at: datetime = _utc(nullable=False)
 
@@ -494,6 +496,54 @@ class BillingNote(SQLModel, table=True):
     corrects: str | None = Field(default=None, max_length=40)  # a statement number, if any
     statement_id: str | None = Field(default=None, foreign_key="statements.id", max_length=40)
     created_at: datetime = _utc(nullable=False)
+
+
+class Outage(SQLModel, table=True):
+    """A recorded outage (PRODUCT.md, "Service quality"): it extends the service end of every
+    licensee it affected (``OutageLicensee``) and lowers their availability."""
+
+    __tablename__ = "outages"
+    __table_args__ = (CheckConstraint("ends_at > starts_at", name="ck_outages_order"),)
+
+    id: str = Field(primary_key=True, max_length=40)
+    starts_at: datetime = _utc(nullable=False, index=True)
+    ends_at: datetime = _utc(nullable=False, index=True)
+    reason: str = Field(max_length=500)
+    all_licensees: bool = False
+    created_at: datetime = _utc(nullable=False)
+
+
+class OutageLicensee(SQLModel, table=True):
+    """One licensee an outage affected, and the whole days its service end moved by."""
+
+    __tablename__ = "outage_licensees"
+
+    outage_id: str = Field(foreign_key="outages.id", primary_key=True, max_length=40)
+    licensee_id: str = Field(foreign_key="licensees.id", primary_key=True, max_length=40)
+    days_added: int = 0
+
+
+class LicenceClosure(SQLModel, table=True):
+    """The revocation of a licence a month past its end, its export archive and the purge of
+    its data, one row per lapsed term. Each step is recorded only once it is durable, so a
+    crashed run is redone from the first step not recorded; ``claimed_until`` is the lease that
+    lets one process of several do it."""
+
+    __tablename__ = "licence_closures"
+    __table_args__ = (UniqueConstraint("licensee_id", "service_end", name="uq_closure_term"),)
+
+    id: str = Field(primary_key=True, max_length=40)
+    licensee_id: str = Field(foreign_key="licensees.id", index=True, max_length=40)
+    service_end: date
+    revoked_at: datetime = _utc(nullable=False)
+    claimed_by: str | None = Field(default=None, max_length=64)
+    claimed_until: datetime | None = _utc(nullable=True)
+    archive_name: str | None = Field(default=None, max_length=200)
+    archive_sha256: str | None = Field(default=None, max_length=64)
+    archive_bytes: int | None = None
+    archived_at: datetime | None = _utc(nullable=True)
+    purged_at: datetime | None = _utc(nullable=True)
+    lifted_at: datetime | None = _utc(nullable=True)  # a renewal before the purge
 
 
 def table_of(model: type[SQLModel]) -> Table:

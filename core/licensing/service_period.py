@@ -6,6 +6,7 @@ import calendar
 import re
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
+from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from core.errors import InvalidInput
@@ -40,12 +41,42 @@ def add_months(day: date, months: int) -> date:
     return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
+class HasTerm(Protocol):
+    """What the term rules read of a licence (a ``Licensee`` row has both)."""
+
+    @property
+    def service_end(self) -> date: ...
+
+    @property
+    def timezone(self) -> str: ...
+
+
 def term_state(service_end: date, today: date) -> TermState:
     if today <= service_end:
         return TermState.IN_TERM
     if today <= add_months(service_end, 1):
         return TermState.BEYOND_TERM
     return TermState.LAPSED
+
+
+def lapse_day(service_end: date) -> date:
+    """The first day of the licensee's zone on which the licence is revoked: the day after the
+    same day a month after the end (end 2026-01-31: beyond term up to 2026-02-28, revoked from
+    2026-03-01)."""
+    return add_months(service_end, 1) + timedelta(days=1)
+
+
+def is_beyond_term(licence: HasTerm, started_at: datetime) -> bool:
+    """Whether a unit that started at ``started_at`` started after the licence's current end
+    date (both read in the licensee's zone). Conversation rows carry the same judgement as it
+    stood when each unit started (``conversations.beyond_term``): a later renewal does not
+    change what a unit was when it was served."""
+    return local_date(started_at, licence.timezone) > licence.service_end
+
+
+def start_of_day(day: date, tz: str) -> datetime:
+    """Midnight at the start of ``day`` in the zone ``tz``, as an aware datetime."""
+    return datetime.combine(day, time(0), zone(tz))
 
 
 def month_bounds(month: str, tz: str) -> tuple[datetime, datetime]:

@@ -10,7 +10,8 @@ from core.chat import conversations
 from core.chat.conversations import Ending
 from core.chat.frames import EndReason
 from core.db.tables import LicenceStatus, Licensee
-from core.licensing.licensees import set_status
+from core.errors import Conflict
+from core.licensing.licensees import get_licensee, set_status
 
 
 def suspend(session: Session, licensee_id: str, now: datetime) -> list[Ending]:
@@ -25,5 +26,10 @@ def suspend(session: Session, licensee_id: str, now: datetime) -> list[Ending]:
 
 
 def resume(session: Session, licensee_id: str, now: datetime) -> Licensee:
-    """Make the licence active again; conversations that a suspension ended stay ended."""
+    """Make the licence active again; conversations that a suspension ended stay ended.
+
+    A revoked licence is not resumed: a renewal lifts a revocation by term (core.licensing.
+    renewal), and only before its data is purged."""
+    if get_licensee(session, licensee_id).status == LicenceStatus.REVOKED:
+        raise Conflict(f"{licensee_id} is revoked, not suspended: renew it instead")
     return set_status(session, licensee_id, LicenceStatus.ACTIVE, now)

@@ -4,12 +4,14 @@ print); ``kefu.cli.command`` turns core errors into messages and exit codes."""
 from __future__ import annotations
 
 from kefu.cli import (
+    archive,
     kb,
     key,
     licensee,
     maintenance,
     model,
     origin,
+    outage,
     price,
     serve,
     statement,
@@ -37,6 +39,9 @@ app.add_typer(tokens.app, name="tokens")
 app.add_typer(maintenance.app, name="maintenance")
 app.add_typer(price.app, name="price")
 app.add_typer(statement.app, name="statement")
+app.add_typer(outage.app, name="outage")
+app.add_typer(outage.availability_app)
+app.add_typer(archive.app, name="archive")
 
 
 def main() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 from typing import Annotated, Any
 
 import typer
@@ -19,6 +20,7 @@ from core.errors import InvalidInput
 from core.licensing import identity
 from core.licensing.appearance import configure, widget_config
 from core.licensing.licensees import create_licensee, get_licensee, list_origins, parse_price
+from core.licensing.renewal import open_late, renew
 from core.licensing.service_period import local_date
 from core.licensing.suspension import resume, suspend
 from core.types import utcnow
@@ -27,7 +29,7 @@ from kefu.cli.database import database
 from kefu.cli.options import JsonOpt, LicenseeArg, parse_date
 from kefu.cli.output import emit, table
 
-app = Typer(help="Create, list, configure, suspend and resume licensees.")
+app = Typer(help="Create, list, configure, suspend, resume and renew licensees.")
 
 
 def script_tag(base_url: str, key: str) -> str:
@@ -432,3 +434,75 @@ def licensee_terminate(
         "refunded": text(result.refunded),
     }
     emit(data, as_json, lambda: "\n".join(f"{k}: {v}" for k, v in data.items()))
+
+
+def required_date(value: str, name: str) -> date:
+    day = parse_date(value, name)
+    if day is None:  # only for the type checker: the option is required
+        raise InvalidInput(f"{name} is required")
+    return day
+
+
+@app.command(
+    "renew",
+    epilog=examples(
+        "kefu licensee renew lic_… --end 2027-12-31",
+        "kefu licensee renew lic_… --end 2027-12-31 --json",
+    ),
+)
+def licensee_renew(
+    licensee_id: LicenseeArg,
+    end: Annotated[
+        str,
+        typer.Option(
+            metavar="DATE", help="The new service end, YYYY-MM-DD, inclusive, after the current."
+        ),
+    ],
+    as_json: JsonOpt = False,
+) -> None:
+    """Renew a licence: a later service end date.
+
+    A licence revoked a month past its end is active again if its data was not purged yet."""
+    new_end = required_date(end, "--end")
+    with database() as (_s, db), db.session() as session:
+        renewal = renew(session, licensee_id, new_end, utcnow())
+        session.commit()
+    lic = renewal.licensee
+    data = {
+        "id": lic.id,
+        "status": lic.status,
+        "service_start": lic.service_start.isoformat(),
+        "service_end": lic.service_end.isoformat(),
+        "previous_end": renewal.previous_end.isoformat(),
+        "revocation_lifted": renewal.lifted,
+    }
+    lifted = " (revocation lifted)" if renewal.lifted else ""
+    emit(data, as_json, lambda: f"{lic.id}: service ends {data['service_end']}{lifted}")
+
+
+@app.command(
+    "open",
+    epilog=examples("kefu licensee open lic_… --on 2026-12-15"),
+)
+def licensee_open(
+    licensee_id: LicenseeArg,
+    on: Annotated[
+        str, typer.Option("--on", metavar="DATE", help="The day it opened, YYYY-MM-DD (its zone).")
+    ],
+    as_json: JsonOpt = False,
+) -> None:
+    """Record a late opening: both dates move by the delay.
+
+    Once per licence, and only before it served a billed conversation."""
+    day = required_date(on, "--on")
+    with database() as (_s, db), db.session() as session:
+        lic = open_late(session, licensee_id, day, utcnow())
+        session.commit()
+    data = {
+        "id": lic.id,
+        "service_start": lic.service_start.isoformat(),
+        "service_end": lic.service_end.isoformat(),
+    }
+    emit(
+        data, as_json, lambda: f"{lic.id}: service {data['service_start']} to {data['service_end']}"
+    )

@@ -51,6 +51,7 @@ def run_server(
     import uvicorn
 
     from kefu.app import create_app, transport_options
+    from kefu.logging_config import logging_config
 
     application = create_app(settings)
     application.state.demo_site_key = demo_key
@@ -62,7 +63,8 @@ def run_server(
         proxy_headers=True,
         forwarded_allow_ips=settings.forwarded_allow_ips,
         timeout_graceful_shutdown=5,
-        log_level="info",
+        log_config=logging_config(settings),
+        log_level=settings.log_level.lower(),
     )
 
 
