@@ -18,7 +18,7 @@ from sqlmodel import col, select
 from core.billing.enforcement import enforce
 from core.billing.issued import issue_month, save_draft
 from core.db.engine import Database
-from core.db.tables import LicenceStatus, Licensee, Statement, StatementKind, StatementStatus
+from core.db.tables import Licensee, Statement, StatementKind, StatementStatus
 from core.errors import KefuError
 from core.licensing.service_period import add_months, local_date
 
@@ -54,10 +54,10 @@ def run_billing(db: Database, now: datetime, grace_days: int) -> BillingRun:
     """One pass over every licensee; each licensee's work is its own transaction, and a
     failure of one (a missing price, a calendar year not covered) is reported, not fatal."""
     run = BillingRun()
+    # Revoked licences too: their last months (up to two past the end) are still billed, and
+    # enforcement leaves a licence that is not active alone.
     with db.read_session() as session:
-        licensees = session.exec(
-            select(Licensee).where(Licensee.status != LicenceStatus.REVOKED)
-        ).all()
+        licensees = session.exec(select(Licensee)).all()
     for licensee in licensees:
         try:
             _bill(db, licensee, now, grace_days, run)
