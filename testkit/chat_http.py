@@ -6,6 +6,11 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from sqlalchemy import func, select
+
+from core.db.engine import Database
+from core.db.tables import Conversation, Message, table_of
+
 
 def bearer(key: str, **headers: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}", **headers}
@@ -23,3 +28,21 @@ def events(lines: Iterable[str]) -> Iterator[dict[str, Any] | str]:
             continue
         data = line[len("data: ") :]
         yield data if data == "[DONE]" else json.loads(data)
+
+
+_M, _C = table_of(Message).c, table_of(Conversation).c
+
+
+def stored(db: Database, licensee_id: str) -> tuple[int, int, int]:
+    """(conversations, visitor messages, robot messages) of the licensee."""
+
+    def read(conn: Any) -> tuple[int, int, int]:
+        def n(stmt: Any) -> int:
+            return int(conn.execute(stmt).scalar_one())
+
+        conversations = n(select(func.count()).where(_C.licensee_id == licensee_id))
+        visitor = n(select(func.count()).where(_M.licensee_id == licensee_id, _M.role == "visitor"))
+        robot = n(select(func.count()).where(_M.licensee_id == licensee_id, _M.role == "robot"))
+        return conversations, visitor, robot
+
+    return db.read(read)

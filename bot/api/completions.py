@@ -12,20 +12,22 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from functools import partial
 from typing import Any
 
 import anyio
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 from pydantic.json_schema import models_json_schema
 from sqlalchemy.exc import IntegrityError
 
-from bot.api.auth import secret_key
+from bot.api.auth import forget_key, secret_key
 from bot.api.errors import ERROR_RESPONSES, ApiError
 from bot.api.replay import Answered, replay
 from bot.api.schemas import (
+    MAX_BODY_BYTES,
     MAX_USER_CHARS,
     MODEL_NAME,
     AnswerMessage,
@@ -37,9 +39,10 @@ from bot.api.schemas import (
     CompletionRequest,
     KefuBlock,
 )
+from bot.api.sse import EventStream
 from bot.chat.services import ChatServices
 from bot.chat.session import ChatSession
-from bot.deps import ServicesDep
+from bot.deps import services_of
 from core.chat import idempotency
 from core.chat.frames import (
     MAX_TEXT_CHARS,
@@ -111,8 +114,29 @@ def _question(req: CompletionRequest) -> str:
     raise ApiError(400, "messages holds no user message", "missing_user_message", "messages")
 
 
+async def _body(request: Request) -> bytes:
+    """The body, refused as soon as it is known to be over ``MAX_BODY_BYTES``: by its
+    Content-Length before a byte is read, or while it streams in when it has none (chunked)."""
+    too_big = ApiError(
+        413,
+        f"the body is over {MAX_BODY_BYTES} bytes: send only the new user message",
+        "request_too_large",
+    )
+    length = request.headers.get("content-length")
+    if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
+        raise too_big
+    parts: list[bytes] = []
+    size = 0
+    async for part in request.stream():
+        size += len(part)
+        if size > MAX_BODY_BYTES:
+            raise too_big
+        parts.append(part)
+    return b"".join(parts)
+
+
 async def _parse(request: Request) -> tuple[CompletionRequest, str]:
-    raw = await request.body()
+    raw = await _body(request)
     try:
         data = json.loads(raw)
     except ValueError:
@@ -168,6 +192,7 @@ async def _take(
                 visitor_id=visitor_id,
                 client_id=client_id,
                 now=services.clock(),
+                lease=_lease(services),
             )
         )
     except IntegrityError:  # another process took it between our read and our insert
@@ -177,6 +202,57 @@ async def _take(
         if taken is None:  # pragma: no cover - the row that refused ours is gone again
             raise
         return taken
+
+
+def _lease(services: ChatServices) -> timedelta:
+    return timedelta(seconds=services.settings.api_idempotency_lease_seconds)
+
+
+# Rounds of take / wait / take over before giving up: each round ends only when the key changed
+# hands (given back, or taken over by another retry), so a few are plenty.
+_CLAIM_ROUNDS = 20
+
+
+async def _claim(
+    services: ChatServices, ctx: KeyContext, key: str, visitor_id: str, client_id: str
+) -> Answered | None:
+    """None when this request holds ``key`` and is to store the message; otherwise the answer
+    that the key's first request stored, to replay."""
+    lic = ctx.licensee.id
+    for _ in range(_CLAIM_ROUNDS):
+        taken = await _take(services, ctx, key, visitor_id, client_id)
+        if taken.first:
+            return None
+        seen = await replay(services, lic, key)
+        if isinstance(seen, Answered):
+            return seen
+        if seen.holder is None:
+            continue  # given back by a refused request: take it afresh
+        over = await services.db.write(
+            partial(
+                idempotency.take_over,
+                licensee_id=lic,
+                key=key,
+                holder=seen.holder,
+                visitor_id=visitor_id,
+                client_id=client_id,
+                now=services.clock(),
+                lease=_lease(services),
+            )
+        )
+        if over is not None:
+            log.warning(
+                "Idempotency-Key of licensee %s taken over: its first request stored no "
+                "message within its lease",
+                lic,
+            )
+            return None
+    raise ApiError(
+        409,
+        "the first request with this Idempotency-Key is still being answered; retry later",
+        "idempotency_key_in_use",
+        "Idempotency-Key",
+    )
 
 
 async def _give_back(services: ChatServices, ctx: KeyContext, key: str, client_id: str) -> None:
@@ -218,13 +294,21 @@ class Turn:
                 raise _refusal(item, notice)
 
     async def frames(self) -> AsyncIterator[ServerFrame]:
-        """The answer's frames, up to and including its ``reply.end``."""
+        """The answer's frames, up to and including its ``reply.end``; raises the refusal when
+        the session is shut before the answer ends (the licence suspended mid-answer, a
+        maintenance window opening), so that the request ends instead of waiting for ever.
+        This is also where a hand-off would end a turn: see docs/api.md."""
+        notice: Notice | None = None
         while True:
             item = await self.sink.frames.get()
             if isinstance(item, ReplyStart | ReplyDelta | ReplyRestart | ReplyEnd):
                 yield item
                 if isinstance(item, ReplyEnd):
                     return
+            elif isinstance(item, Notice):
+                notice = item
+            elif isinstance(item, Shut):
+                raise _refusal(item, notice)
 
     async def stop(self) -> None:
         # Shielded: a client gone mid-stream cancels the response, but the answer must still be
@@ -283,35 +367,40 @@ def _chunks(answered: Answered) -> list[str]:
     ]
 
 
+def _chunk_of(frame: ServerFrame, conversation: ConversationRef, created: int) -> str:
+    """One frame of the answer as its ``chat.completion.chunk`` event."""
+    if isinstance(frame, ReplyStart):
+        choice = ChunkChoice(delta=ChunkDelta(role="assistant", content=""))
+        chunk = CompletionChunk(id=f"chatcmpl-{frame.reply}", created=created, choices=[choice])
+    elif isinstance(frame, ReplyDelta):
+        choice = ChunkChoice(delta=ChunkDelta(content=frame.text))
+        chunk = CompletionChunk(id=f"chatcmpl-{frame.reply}", created=created, choices=[choice])
+    elif isinstance(frame, ReplyRestart):
+        choice = ChunkChoice(delta=ChunkDelta())
+        chunk = CompletionChunk(
+            id=f"chatcmpl-{frame.reply}", created=created, choices=[choice], restart=True
+        )
+    else:
+        assert isinstance(frame, ReplyEnd)
+        choice = ChunkChoice(delta=ChunkDelta(), finish_reason="stop")
+        chunk = CompletionChunk(
+            id=f"chatcmpl-{frame.reply}",
+            created=created,
+            choices=[choice],
+            kefu=_kefu(conversation, frame),
+        )
+    return _event(chunk)
+
+
 async def _stream(turn: Turn, conversation: ConversationRef, created: int) -> AsyncIterator[str]:
     try:
         async for frame in turn.frames():
-            if isinstance(frame, ReplyStart):
-                cid = f"chatcmpl-{frame.reply}"
-                delta = ChunkDelta(role="assistant", content="")
-                yield _event(
-                    CompletionChunk(id=cid, created=created, choices=[ChunkChoice(delta=delta)])
-                )
-            elif isinstance(frame, ReplyDelta):
-                delta = ChunkDelta(content=frame.text)
-                cid = f"chatcmpl-{frame.reply}"
-                yield _event(
-                    CompletionChunk(id=cid, created=created, choices=[ChunkChoice(delta=delta)])
-                )
-            elif isinstance(frame, ReplyRestart):
-                cid = f"chatcmpl-{frame.reply}"
-                choice = ChunkChoice(delta=ChunkDelta())
-                yield _event(
-                    CompletionChunk(id=cid, created=created, choices=[choice], restart=True)
-                )
-            elif isinstance(frame, ReplyEnd):
-                cid = f"chatcmpl-{frame.reply}"
-                choice = ChunkChoice(delta=ChunkDelta(), finish_reason="stop")
-                chunk = CompletionChunk(
-                    id=cid, created=created, choices=[choice], kefu=_kefu(conversation, frame)
-                )
-                yield _event(chunk)
+            yield _chunk_of(frame, conversation, created)
         yield DONE
+    except ApiError as exc:
+        # The stream has begun (status 200): the error comes as an event, OpenAI's way, and
+        # no [DONE] follows.
+        yield f"data: {exc.body().model_dump_json()}\n\n"
     finally:
         await turn.stop()
 
@@ -338,12 +427,8 @@ def document(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def _sse(body: AsyncIterator[str] | list[str]) -> StreamingResponse:
-    return StreamingResponse(
-        body,
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+def _sse(body: AsyncIterator[str] | list[str]) -> EventStream:
+    return EventStream(body)
 
 
 @router.post(
@@ -364,12 +449,23 @@ def _sse(body: AsyncIterator[str] | list[str]) -> StreamingResponse:
         }
     },
 )
-async def chat_completions(request: Request, services: ServicesDep) -> Response:
+async def chat_completions(request: Request) -> Response:
     """Ask the licensee's robot; the last ``user`` message is the end user's new message."""
+    # Not a dependency: FastAPI runs a plain function dependency in a worker thread, one more
+    # thread hop per message (measured with the event stream: bot/api/sse.py).
+    services = services_of(request.app)
     try:
-        ctx = await secret_key(request, services)
+        ctx = await secret_key(request, services, reuse=True)
         req, text = await _parse(request)
-        return await _answer(request, services, ctx, req, text)
+        try:
+            return await _answer(request, services, ctx, req, text)
+        except ApiError as exc:
+            if exc.status == 403:
+                # The write found the licence unable to serve, or the key revoked since it was
+                # verified: read it afresh (a revoked key is a 401) and trust it no longer.
+                forget_key(request)
+                await secret_key(request, services)
+            raise
     except ApiError as exc:
         return exc.response()
 
@@ -383,9 +479,8 @@ async def _answer(
     client_id = new_id("api")
     key = _idempotency_key(request)
     if key is not None:
-        taken = await _take(services, ctx, key, visitor_id, client_id)
-        if not taken.first:
-            answered = await replay(services, ctx.licensee.id, taken)
+        answered = await _claim(services, ctx, key, visitor_id, client_id)
+        if answered is not None:
             if req.stream:
                 return _sse(_chunks(answered))
             return JSONResponse(_completion(answered).model_dump(mode="json"))

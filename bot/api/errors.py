@@ -20,6 +20,7 @@ _TYPES = {
     403: "permission_error",
     404: "not_found_error",
     409: "conflict_error",
+    413: "invalid_request_error",
     429: "rate_limit_error",
     503: "service_unavailable",
 }
@@ -60,8 +61,8 @@ class ApiError(Exception):
         code = exc.kind if isinstance(exc, LicenceUnavailable) else type(exc).__name__.lower()
         return cls(exc.status, str(exc), code)
 
-    def response(self) -> JSONResponse:
-        body = ErrorResponse(
+    def body(self) -> ErrorResponse:
+        return ErrorResponse(
             error=ErrorBody(
                 message=self.message,
                 type=_TYPES.get(self.status, "api_error"),
@@ -69,6 +70,9 @@ class ApiError(Exception):
                 param=self.param,
             )
         )
+
+    def response(self) -> JSONResponse:
+        body = self.body()
         headers: dict[str, str] = {}
         if self.status == 401:
             headers["WWW-Authenticate"] = "Bearer"

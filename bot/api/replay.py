@@ -1,9 +1,11 @@
-"""A retry with a used ``Idempotency-Key``: the first request's stored answer, once it exists."""
+"""A retry with a used ``Idempotency-Key``: the first request's stored answer, once it exists,
+or the key itself when its first request died before storing its message."""
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import datetime
 from functools import partial
 
 from sqlmodel import Session
@@ -26,7 +28,16 @@ class Answered:
     kefu: KefuBlock
 
 
-def _stored(conn: Session, licensee_id: str, taken: idempotency.Taken) -> Answered | None:
+@dataclass(frozen=True, slots=True)
+class Waiting:
+    """The key's holder has not stored an answer yet; ``free``: nor its message, and its lease
+    has ended (or the key is gone), so a retry may take the key."""
+
+    holder: idempotency.Taken | None
+    free: bool
+
+
+def _answered(conn: Session, licensee_id: str, taken: idempotency.Taken) -> Answered | None:
     found = idempotency.answer(conn, licensee_id, taken.visitor_id, taken.client_id)
     if found is None:
         return None
@@ -44,15 +55,30 @@ def _stored(conn: Session, licensee_id: str, taken: idempotency.Taken) -> Answer
     )
 
 
-async def replay(services: ChatServices, licensee_id: str, taken: idempotency.Taken) -> Answered:
-    """The answer to the key's message; waits while the first request is still answering."""
-    read = partial(_stored, licensee_id=licensee_id, taken=taken)
+def _look(conn: Session, licensee_id: str, key: str, now: datetime) -> Answered | Waiting:
+    """The key's answer, or who holds the key and whether it is free to take over. Read again
+    at every look: a retry may have taken the key over from a dead holder meanwhile."""
+    holder = idempotency.find(conn, licensee_id, key)
+    if holder is None:  # refused and given back: the next request takes it afresh
+        return Waiting(None, free=True)
+    answered = _answered(conn, licensee_id, holder)
+    if answered is not None:
+        return answered
+    lapsed = holder.lease_until is None or holder.lease_until <= now
+    free = lapsed and not idempotency.stored(conn, licensee_id, holder.visitor_id, holder.client_id)
+    return Waiting(holder, free)
+
+
+async def replay(services: ChatServices, licensee_id: str, key: str) -> Answered | Waiting:
+    """The answer to the key's message, waiting while its first request is still answering;
+    or, as soon as the key is free to take over, that (the caller takes it)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + WAIT_SECONDS
     while True:
-        answered = await asyncio.to_thread(services.db.read, read)
-        if answered is not None:
-            return answered
+        look = partial(_look, licensee_id=licensee_id, key=key, now=services.clock())
+        seen = await asyncio.to_thread(services.db.read, look)
+        if isinstance(seen, Answered) or seen.free:
+            return seen
         if loop.time() > deadline:
             raise ApiError(
                 409,

@@ -10,6 +10,9 @@ from core.chat.frames import AiLabel, ConversationRef, HistoryItem, SourceRef
 
 MODEL_NAME = "kefu"  # the one model this API serves: the licensee's robot
 MAX_USER_CHARS = 64
+# A request body's bytes at most. OpenAI clients send the whole conversation each time, though
+# only the last user message is read: 1 MiB leaves room for hundreds of full-length turns.
+MAX_BODY_BYTES = 1024 * 1024
 
 
 class ChatMessage(BaseModel):

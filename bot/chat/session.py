@@ -346,7 +346,9 @@ class ChatSession:
         self.visitor_id = visitor_id
         self.s.hub.bind_visitor(self)
         now = self.s.clock()
-        opening = await self.s.store.open(self.licensee.id, visitor_id, self.policy, now, user_id)
+        opening = await self.s.store.open(
+            self.licensee.id, visitor_id, self.policy, now, user_id, limit=MEMORY_TURNS
+        )
         if not opening.user_recorded:
             await attempt(
                 "recording an identified end user",

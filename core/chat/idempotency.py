@@ -3,14 +3,19 @@
 The key is a row whose primary key is (licensee, key), so two processes taking the same key at
 once cannot both store a message: the database refuses the second insert, and its caller reads
 the first request's row instead.
+
+A holder that dies between taking the key and storing its message (a killed process) would
+leave the key standing for a message that never comes. So the row carries a lease: once it has
+ended with no message stored, a retry takes the key over (a compare-and-set on the holder's
+message id, so that of many retries only one does) and stores the message itself.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, or_, select, update
 from sqlmodel import Session
 
 from core.chat import conversations as units
@@ -31,17 +36,28 @@ class Taken:
     visitor_id: str
     client_id: str
     first: bool
+    lease_until: datetime | None = None
 
 
 def find(session: Session, licensee_id: str, key: str) -> Taken | None:
     row = session.execute(
-        select(K.visitor_id, K.client_id).where(K.licensee_id == licensee_id, K.key == key)
+        select(K.visitor_id, K.client_id, K.lease_until).where(
+            K.licensee_id == licensee_id, K.key == key
+        )
     ).first()
-    return Taken(row.visitor_id, row.client_id, first=False) if row is not None else None
+    if row is None:
+        return None
+    return Taken(row.visitor_id, row.client_id, first=False, lease_until=row.lease_until)
 
 
 def take(
-    session: Session, licensee_id: str, key: str, visitor_id: str, client_id: str, now: datetime
+    session: Session,
+    licensee_id: str,
+    key: str,
+    visitor_id: str,
+    client_id: str,
+    now: datetime,
+    lease: timedelta,
 ) -> Taken:
     """Take ``key`` for the message (``visitor_id``, ``client_id``), or find who has it."""
     earlier = find(session, licensee_id, key)
@@ -55,9 +71,51 @@ def take(
             "visitor_id": visitor_id,
             "client_id": client_id,
             "created_at": now,
+            "lease_until": now + lease,
         },
     )
-    return Taken(visitor_id, client_id, first=True)
+    return Taken(visitor_id, client_id, first=True, lease_until=now + lease)
+
+
+def stored(session: Session, licensee_id: str, visitor_id: str, client_id: str) -> bool:
+    """Whether the key's message is stored (then the key is never taken over)."""
+    M = _messages.c
+    found = session.execute(
+        select(M.id).where(
+            M.licensee_id == licensee_id, M.visitor_id == visitor_id, M.client_id == client_id
+        )
+    ).first()
+    return found is not None
+
+
+def take_over(
+    session: Session,
+    licensee_id: str,
+    key: str,
+    holder: Taken,
+    visitor_id: str,
+    client_id: str,
+    now: datetime,
+    lease: timedelta,
+) -> Taken | None:
+    """Take ``key`` from ``holder`` when its lease has ended with no message stored: the
+    holder is presumed dead. None when the key is not free (its message is stored, its lease
+    runs, or another retry took it over first)."""
+    if stored(session, licensee_id, holder.visitor_id, holder.client_id):
+        return None
+    taken = session.execute(
+        update(_keys)
+        .where(
+            K.licensee_id == licensee_id,
+            K.key == key,
+            K.client_id == holder.client_id,
+            or_(K.lease_until.is_(None), K.lease_until <= now),
+        )
+        .values(visitor_id=visitor_id, client_id=client_id, lease_until=now + lease)
+    )
+    if taken.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    return Taken(visitor_id, client_id, first=True, lease_until=now + lease)
 
 
 def give_back(session: Session, licensee_id: str, key: str, client_id: str) -> None:

@@ -13,12 +13,14 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     Column,
+    ForeignKey,
     Index,
+    LargeBinary,
     Table,
     UniqueConstraint,
     text,
 )
-from sqlmodel import Field, SQLModel
+from sqlmodel import AutoString, Field, SQLModel
 
 from core.types import DecimalText, UTCDateTime
 
@@ -209,6 +211,32 @@ class KbEntryRecord(SQLModel, table=True):
     updated_at: datetime = _utc(nullable=False)
 
 
+class KbEntryVectors(SQLModel, table=True):
+    """An entry's phrasings as one sentence encoder's vectors, kept with the knowledge base so
+    that a server loads them instead of encoding every phrasing again at start."""
+
+    __tablename__ = "kb_entry_vectors"
+
+    entry_id: str = Field(
+        sa_column=Column(
+            AutoString(40),
+            ForeignKey("kb_entries.id", ondelete="CASCADE"),
+            primary_key=True,
+            nullable=False,
+        )
+    )
+    # The encoder's name and version (a platform model's provider, address and model name):
+    # vectors of another encoder are another row, never mixed.
+    encoder: str = Field(primary_key=True, max_length=300)
+    licensee_id: str = Field(foreign_key="licensees.id", index=True, max_length=40)
+    # SHA-256 of the phrasings encoded: an entry whose phrasings changed is encoded again.
+    fingerprint: str = Field(max_length=64)
+    dimensions: int
+    # float32, little-endian, one row of ``dimensions`` per distinct phrasing, in order.
+    vectors: bytes = Field(sa_column=Column(LargeBinary(), nullable=False))
+    updated_at: datetime = _utc(nullable=False)
+
+
 class MaintenanceWindow(SQLModel, table=True):
     """Planned maintenance, for one licensee or (licensee_id NULL) for the whole platform."""
 
@@ -353,7 +381,9 @@ class ContentBlock(SQLModel, table=True):
 
 class ApiIdempotencyKey(SQLModel, table=True):
     """An ``Idempotency-Key`` of chat over HTTP: the one visitor message its first request
-    stored, so that a retry finds that message and its answer instead of storing another."""
+    stored, so that a retry finds that message and its answer instead of storing another.
+    ``lease_until``: while no message is stored, the holder's time to store it; a retry after
+    it (the holder died between taking the key and storing) takes the key over."""
 
     __tablename__ = "api_idempotency_keys"
 
@@ -362,6 +392,7 @@ class ApiIdempotencyKey(SQLModel, table=True):
     visitor_id: str = Field(max_length=40)
     client_id: str = Field(max_length=64)
     created_at: datetime = _utc(nullable=False)
+    lease_until: datetime | None = _utc(nullable=True)
 
 
 class BillingAccount(SQLModel, table=True):

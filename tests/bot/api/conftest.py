@@ -45,3 +45,13 @@ def tight_live(db: Database, db_url: str) -> Iterator[LiveServer]:
     services = build_services(settings, db, answerer=answerer, index_builder=KeywordIndex.build)
     for address in run_server(services):
         yield LiveServer(f"http://{address}", f"ws://{address}", services, answerer)
+
+
+@pytest.fixture
+def key_tight_live(db: Database, db_url: str) -> Iterator[LiveServer]:
+    """A live server whose keys may send three messages a minute, all end users together."""
+    settings = settings_for(db_url, rate_key_messages="3/min")
+    answerer = EchoAnswerer()
+    services = build_services(settings, db, answerer=answerer, index_builder=KeywordIndex.build)
+    for address in run_server(services):
+        yield LiveServer(f"http://{address}", f"ws://{address}", services, answerer)

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import httpx
 from openai import OpenAI
+from sqlalchemy import select
 
-from testkit.chat_http import bearer
+from core.chat import conversations as units
+from core.chat.frames import Role
+from core.db.engine import Database
+from core.db.tables import Conversation, table_of
+from core.ids import new_id
+from core.types import utcnow
+from testkit.chat_http import ask, bearer
 from testkit.tenants import Tenant
 
 
@@ -56,3 +65,37 @@ def test_the_routes_and_their_models_are_in_the_openapi_document(http: httpx.Cli
         view = doc["paths"][path][method]["responses"]["200"]["content"]["application/json"]
         assert view["schema"]["$ref"].endswith("/ConversationView")
     assert {"CompletionRequest", "ChatMessage", "KefuBlock", "ConversationView"} <= set(schemas)
+
+
+def test_an_agents_messages_come_back_through_the_conversation(
+    http: httpx.Client, shop_a: Tenant, db: Database
+) -> None:
+    # Hand-off is not built: this is its storage side, an agent's message in the unit.
+    headers = bearer(shop_a.keys.secret_key, **{"Idempotency-Key": "q1"})
+    first = http.post("/v1/chat/completions", json=ask("a person please", "lin"), headers=headers)
+    conversation = first.json()["kefu"]["conversation"]["id"]
+    C = table_of(Conversation).c
+    visitor = db.read(
+        lambda conn: conn.execute(select(C.visitor_id).where(C.id == conversation)).scalar_one()
+    )
+    db.run(
+        partial(
+            units.record_reply,
+            conversation_id=conversation,
+            licensee_id=shop_a.licensee.id,
+            visitor_id=visitor,
+            message_id=new_id("m"),
+            text="您好，我是客服小王",
+            ai={},
+            sources=[],
+            now=utcnow(),
+            role=Role.AGENT,
+        )
+    )
+    view = http.get(f"/v1/conversations/{conversation}", headers=bearer(shop_a.keys.secret_key))
+    history = view.json()["history"]
+    assert [(h["role"], h["text"]) for h in history][-1] == ("agent", "您好，我是客服小王")
+    # A retry of the question still gets the robot's answer, not the agent's message.
+    again = http.post("/v1/chat/completions", json=ask("a person please", "lin"), headers=headers)
+    assert again.json()["kefu"]["message"] == first.json()["kefu"]["message"]
+    assert again.json()["choices"][0]["message"]["content"] == "echo: a person please"

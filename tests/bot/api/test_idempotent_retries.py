@@ -6,36 +6,20 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from bot.chat.services import build_services
 from core.db.engine import Database
 from core.db.tables import Conversation, Message, table_of
 from testkit.answerers import EchoAnswerer, KeywordIndex
-from testkit.chat_http import ask, bearer, events
+from testkit.chat_http import ask, bearer, events, stored
 from testkit.servers import LiveServer, run_server, settings_for
 from testkit.tenants import Tenant
 
 M, C = table_of(Message).c, table_of(Conversation).c
-
-
-def stored(db: Database, licensee_id: str) -> tuple[int, int, int]:
-    """(conversations, visitor messages, robot messages) of the licensee."""
-
-    def read(conn: Any) -> tuple[int, int, int]:
-        def n(stmt: Any) -> int:
-            return int(conn.execute(stmt).scalar_one())
-
-        conversations = n(select(func.count()).where(C.licensee_id == licensee_id))
-        visitor = n(select(func.count()).where(M.licensee_id == licensee_id, M.role == "visitor"))
-        robot = n(select(func.count()).where(M.licensee_id == licensee_id, M.role == "robot"))
-        return conversations, visitor, robot
-
-    return db.read(read)
 
 
 @pytest.fixture

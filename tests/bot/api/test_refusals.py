@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import socket
+import threading
+import time
 from datetime import date, timedelta
 from functools import partial
 from typing import Any
@@ -12,11 +16,13 @@ import pytest
 from openai import OpenAI
 from sqlalchemy import func, select, update
 
+from bot.api.schemas import MAX_BODY_BYTES
 from core.db.engine import Database
 from core.db.tables import Licensee, Message, table_of
+from core.licensing.licensees import revoke_key
 from core.licensing.suspension import suspend
 from core.types import utcnow
-from testkit.chat_http import ask, bearer
+from testkit.chat_http import ask, bearer, events
 from testkit.servers import LiveServer
 from testkit.tenants import Tenant
 
@@ -204,3 +210,103 @@ def test_the_end_users_rate_limit_is_429_with_retry_after(
         assert client.post(URL, json=ask("hi", user="gus"), headers=once).status_code == 429
         assert client.post(URL, json=ask("hi", user="gus"), headers=once).status_code == 429
     assert messages(db, shop_a.licensee.id) == 6
+
+
+def test_a_body_over_the_cap_is_413_before_it_is_read(
+    live: LiveServer, http: httpx.Client, shop_a: Tenant, db: Database
+) -> None:
+    headers = bearer(shop_a.keys.secret_key, **{"Content-Type": "application/json"})
+    history = [{"role": "user", "content": "长" * 2000}] * 180  # 1.08 MB, earlier turns
+    body = {
+        "model": "kefu",
+        "user": "u1",
+        "messages": [*history, {"role": "user", "content": "hi"}],
+    }
+    over = http.post(URL, json=body, headers=headers)
+    assert over.status_code == 413
+    error = error_of(over)
+    assert (error["type"], error["code"]) == ("invalid_request_error", "request_too_large")
+    assert str(MAX_BODY_BYTES) in error["message"]
+    # Without a Content-Length (chunked), it is cut off as it streams in.
+    payload = json.dumps(body).encode()
+    pieces = (payload[i : i + 65536] for i in range(0, len(payload), 65536))
+    assert http.post(URL, content=pieces, headers=headers).status_code == 413
+    # A body that fits, history and all, is answered.
+    fits = {**body, "messages": [*history[:100], {"role": "user", "content": "hi"}]}
+    assert http.post(URL, json=fits, headers=headers).status_code == 200
+    assert messages(db, shop_a.licensee.id) == 2
+
+    # A client announcing a huge body gets its answer without sending a byte of it.
+    host, port = live.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(
+            f"POST {URL} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {shop_a.keys.secret_key}"
+            "\r\nContent-Type: application/json\r\nContent-Length: 10000000000\r\n\r\n".encode()
+        )
+        head = sock.recv(65536).decode("utf-8", "replace")
+    assert head.startswith("HTTP/1.1 413 "), head
+
+
+def test_the_keys_rate_limit_is_429_with_retry_after(
+    key_tight_live: LiveServer, shop_a: Tenant, db: Database
+) -> None:
+    key = bearer(shop_a.keys.secret_key)
+    with httpx.Client(base_url=key_tight_live.url, timeout=20) as client:
+        for user in ("u1", "u2", "u3"):
+            assert client.post(URL, json=ask("hi", user=user), headers=key).status_code == 200
+        limited = client.post(URL, json=ask("hi", user="u4"), headers=key)
+    assert limited.status_code == 429
+    assert int(limited.headers["retry-after"]) >= 1
+    assert error_of(limited)["code"] == "rate_limited"
+    assert messages(db, shop_a.licensee.id) == 6
+
+
+def test_a_key_revoked_after_use_is_refused_at_once(
+    http: httpx.Client, shop_a: Tenant, db: Database
+) -> None:
+    key = bearer(shop_a.keys.secret_key)
+    assert http.post(URL, json=ask("hi"), headers=key).status_code == 200  # verified, kept
+    db.run(partial(revoke_key, key_or_id=shop_a.keys.secret_key, now=utcnow()))
+    for _ in range(2):
+        refused = http.post(URL, json=ask("again"), headers=key)
+        assert refused.status_code == 401
+        assert error_of(refused)["code"] == "invalid_api_key"
+    assert messages(db, shop_a.licensee.id) == 2
+
+
+def test_a_licence_suspended_after_use_is_refused_at_once(
+    http: httpx.Client, shop_a: Tenant, db: Database
+) -> None:
+    key = bearer(shop_a.keys.secret_key)
+    assert http.post(URL, json=ask("hi"), headers=key).status_code == 200
+    db.run(partial(suspend, licensee_id=shop_a.licensee.id, now=utcnow()))
+    refused = http.post(URL, json=ask("again"), headers=key)
+    assert refused.status_code == 403
+    assert error_of(refused)["code"] == "suspended"
+    assert messages(db, shop_a.licensee.id) == 2
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+def test_a_licence_suspended_mid_answer_ends_the_request_with_an_error(
+    live: LiveServer, http: httpx.Client, shop_a: Tenant, db: Database, stream: bool
+) -> None:
+    live.answerer.delay = 1.0  # three pieces, a second apart: the suspension comes between
+    key = bearer(shop_a.keys.secret_key)
+
+    def suspend_soon() -> None:
+        time.sleep(0.5)
+        db.run(partial(suspend, licensee_id=shop_a.licensee.id, now=utcnow()))
+
+    threading.Thread(target=suspend_soon).start()
+    started = time.monotonic()
+    response = http.post(URL, json=ask("hi", stream=stream), headers=key)
+    assert time.monotonic() - started < 8  # ended by the licence watcher, not hanging
+    if stream:
+        assert response.status_code == 200  # the stream had begun
+        last = list(events(response.text.splitlines()))[-1]
+        assert isinstance(last, dict)
+        assert last["error"]["code"] == "suspended"
+        assert "[DONE]" not in response.text
+    else:
+        assert response.status_code == 403
+        assert error_of(response)["code"] == "suspended"

@@ -1,0 +1,140 @@
+"""An ``Idempotency-Key`` whose first request died between taking the key and storing its
+message: a retry takes the key over once its lease ends, and the message is stored once."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from bot.chat.services import build_services
+from core.db.engine import Database
+from core.licensing import identity
+from testkit.answerers import EchoAnswerer, KeywordIndex
+from testkit.chat_http import ask, bearer, events, stored
+from testkit.servers import LiveServer, run_server, settings_for
+from testkit.tenants import Tenant
+
+URL = "/v1/chat/completions"
+LEASE = 1.0
+
+# A server process's first step of a request with an Idempotency-Key (the same code, on the
+# same database), then its death by SIGKILL before it stores the message.
+DIE_HOLDING_THE_KEY = textwrap.dedent(
+    """
+    import os, signal, sys
+    from datetime import timedelta
+    from functools import partial
+    from core.chat import idempotency
+    from core.db.engine import Database
+    from core.types import utcnow
+
+    url, licensee_id, key, visitor_id, lease = sys.argv[1:]
+    db = Database(url)
+    taken = db.run(partial(
+        idempotency.take, licensee_id=licensee_id, key=key, visitor_id=visitor_id,
+        client_id="api_dead", now=utcnow(), lease=timedelta(seconds=float(lease)),
+    ))
+    assert taken.first
+    os.kill(os.getpid(), signal.SIGKILL)
+    """
+)
+
+
+def _live(db: Database, db_url: str) -> Iterator[LiveServer]:
+    settings = settings_for(db_url, api_idempotency_lease_seconds=LEASE)
+    answerer = EchoAnswerer()
+    services = build_services(settings, db, answerer=answerer, index_builder=KeywordIndex.build)
+    for address in run_server(services):
+        yield LiveServer(f"http://{address}", f"ws://{address}", services, answerer)
+
+
+@pytest.fixture
+def leased(db: Database, db_url: str) -> Iterator[LiveServer]:
+    """A live server whose Idempotency-Key leases last one second."""
+    yield from _live(db, db_url)
+
+
+@pytest.fixture
+def leased_too(db_url: str) -> Iterator[LiveServer]:
+    """A second server process's worth of services on the same database (its own writer)."""
+    other = Database(db_url, sqlite_synchronous="NORMAL")
+    try:
+        yield from _live(other, db_url)
+    finally:
+        other.close()
+
+
+def text_of(response: httpx.Response) -> str:
+    if not response.headers["content-type"].startswith("text/event-stream"):
+        return str(response.json()["choices"][0]["message"]["content"])
+    chunks = [c for c in events(response.text.splitlines()) if isinstance(c, dict)]
+    return "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks)
+
+
+def die_holding(db_url: str, server: LiveServer, shop: Tenant, key: str, user: str) -> None:
+    visitor = identity.visitor_id_for(server.services.settings.secret(), shop.licensee.id, user)
+    args = [db_url, shop.licensee.id, key, visitor, str(LEASE)]
+    done = subprocess.run(
+        [sys.executable, "-c", DIE_HOLDING_THE_KEY, *args], capture_output=True, timeout=60
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr.decode()
+
+
+def test_a_retry_after_the_first_request_died_is_answered_once(
+    leased: LiveServer, leased_too: LiveServer, shop_a: Tenant, db: Database, db_url: str
+) -> None:
+    leased_too.services.settings = leased.services.settings  # one secret: one end user
+    die_holding(db_url, leased, shop_a, "order-7", "jo")
+    assert stored(db, shop_a.licensee.id) == (0, 0, 0)
+    headers = bearer(shop_a.keys.secret_key, **{"Idempotency-Key": "order-7"})
+
+    def retry(n: int) -> httpx.Response:
+        base = (leased if n % 2 else leased_too).url  # retries reach both servers
+        body = ask("where is my parcel", "jo", stream=n % 3 == 0)
+        with httpx.Client(base_url=base, timeout=30) as client:
+            return client.post(URL, json=body, headers=headers)
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(10) as pool:
+        responses = list(pool.map(retry, range(10)))
+    for response in responses:
+        assert response.status_code == 200, response.text
+        assert text_of(response) == "echo: where is my parcel"
+    # Not before the dead holder's lease ended (the holder could have been slow, not dead).
+    assert time.monotonic() - started >= LEASE * 0.9
+    assert stored(db, shop_a.licensee.id) == (1, 1, 1)
+    assert leased.answerer.calls + leased_too.answerer.calls == 1
+
+    with httpx.Client(base_url=leased.url, timeout=30) as client:
+        again = client.post(URL, json=ask("where is my parcel", "jo"), headers=headers)
+    assert again.json()["choices"][0]["message"]["content"] == "echo: where is my parcel"
+    assert stored(db, shop_a.licensee.id) == (1, 1, 1)
+
+
+def test_a_key_whose_message_is_stored_is_never_taken_over(
+    leased: LiveServer, shop_a: Tenant, db: Database
+) -> None:
+    leased.answerer.delay = LEASE * 0.6  # three pieces: the answer outlasts the lease
+    headers = bearer(shop_a.keys.secret_key, **{"Idempotency-Key": "k"})
+
+    def send(wait: float) -> httpx.Response:
+        time.sleep(wait)
+        with httpx.Client(base_url=leased.url, timeout=30) as client:
+            return client.post(URL, json=ask("hello", "kim"), headers=headers)
+
+    with ThreadPoolExecutor(2) as pool:
+        # The retry comes after the lease, while the first request is still answering.
+        first, retry = pool.map(send, (0, LEASE * 1.3))
+    assert retry.json()["kefu"]["message"] == first.json()["kefu"]["message"]
+    time.sleep(LEASE * 1.5)  # long after: still the same answer
+    assert send(0).json()["kefu"]["message"] == first.json()["kefu"]["message"]
+    assert stored(db, shop_a.licensee.id) == (1, 1, 1)
+    assert leased.answerer.calls == 1
