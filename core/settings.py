@@ -123,6 +123,16 @@ class Settings(BaseSettings):
     retrieval_embeddings_api_key: SecretStr | None = None
     retrieval_embeddings_timeout_seconds: float = Field(2.0, gt=0, le=60)
 
+    # Billing: the payee printed on every statement (the licensor), and the days after a month
+    # ends before the billing job issues its statements (drafts can be checked meanwhile).
+    billing_payee_name: str = "Kefu"
+    billing_payee_tax_id: str = ""
+    billing_payee_address: str = ""
+    billing_payee_bank: str = ""
+    billing_payee_account: str = ""
+    billing_issue_grace_days: int = Field(3, ge=0, le=4)  # issued before the 5th, its due date
+    billing_check_interval_seconds: float = Field(60.0, gt=0, le=3600)
+
     # Lapsed licences: where the export archives are written before a licensee's data is purged
     # (unset: "kefu-archives" beside an SQLite database, else in the working directory), and how
     # often the closing job looks for due work (it catches up on whatever is due at once).

@@ -14,11 +14,12 @@ from typing import Any
 from fastapi import FastAPI
 
 from bot import metrics, ops, ws
-from bot.api import completions, conversations
+from bot.api import completions, conversations, statements
 from bot.api import usage as api
 from bot.chat.services import ChatServices, build_services
 from bot.chat.signals import Signals
 from bot.handshake import timed_http_protocol
+from bot.jobs.billing import run_billing
 from bot.jobs.closer import Closer
 from bot.jobs.licence_watcher import LicenceWatcher
 from bot.jobs.runner import run_periodic
@@ -27,6 +28,7 @@ from core.chat.frames import MAX_FRAME_BYTES
 from core.db.engine import Database, open_database
 from core.db.leader import Leadership
 from core.settings import Settings
+from core.types import utcnow
 from kefu import error_handler
 from kefu.logging_config import RequestIds
 from widget import routes as widget_routes
@@ -102,10 +104,24 @@ def create_app(
             stop,
             only_if=lambda: leader.is_leader,
         )
+
+        async def bill() -> None:
+            await asyncio.to_thread(
+                run_billing, database, utcnow(), settings.billing_issue_grace_days
+            )
+
+        billing = run_periodic(
+            settings.billing_check_interval_seconds,
+            bill,
+            "billing",
+            stop,
+            only_if=lambda: leader.is_leader,
+        )
         tasks = [
             asyncio.create_task(sweeper),
             asyncio.create_task(lead),
             asyncio.create_task(watch),
+            asyncio.create_task(billing),
             asyncio.create_task(closing),
             asyncio.create_task(asyncio.to_thread(_warm_imports, settings)),
         ]
@@ -143,6 +159,7 @@ def create_app(
     app.include_router(api.router)
     app.include_router(completions.router)
     app.include_router(conversations.router)
+    app.include_router(statements.router)
     completions.document(app)
     app.include_router(widget_routes.router)
 
