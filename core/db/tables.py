@@ -1,5 +1,5 @@
 """SQLModel tables: licensees, keys, origins, conversations (usage units), messages, KB entries,
-identified end users, and the upstream model token ledger."""
+identified end users, the upstream model token ledger, and statements with their payments."""
 
 from __future__ import annotations
 
@@ -393,6 +393,140 @@ class ApiIdempotencyKey(SQLModel, table=True):
     client_id: str = Field(max_length=64)
     created_at: datetime = _utc(nullable=False)
     lease_until: datetime | None = _utc(nullable=True)
+
+
+class BillingAccount(SQLModel, table=True):
+    """What a licensee is billed besides its units: the base fee, the access compensation fee
+    of an early termination, an admin's exception to automatic suspension, the notice."""
+
+    __tablename__ = "billing_accounts"
+
+    licensee_id: str = Field(foreign_key="licensees.id", primary_key=True, max_length=40)
+    base_fee: Decimal = _money()
+    signed_on: date | None = None
+    access_compensation_fee: Decimal = _money()
+    suspension_exception: str | None = Field(default=None, max_length=500)
+    # Set when the billing job suspended the licence, so that paying lifts only that suspension.
+    suspended_for_billing: bool = False
+    notice_date: date | None = None
+    termination_date: date | None = None
+    # The licensee's invoice details (发票信息), printed on its statements.
+    invoice_title: str = Field(default="", max_length=200)
+    tax_id: str = Field(default="", max_length=40)
+    invoice_address: str = Field(default="", max_length=300)
+    invoice_bank: str = Field(default="", max_length=300)
+    updated_at: datetime = _utc(nullable=False)
+
+
+class StatementKind(StrEnum):
+    USAGE = "usage"  # the units of a month (period YYYY-MM)
+    BASE_FEE = "base_fee"  # the one-time base fee (period: the signing date)
+    TERMINATION = "termination"  # the access compensation fee of an early end (the notice date)
+
+
+class StatementStatus(StrEnum):
+    DRAFT = "draft"  # recomputed whenever it is read
+    ISSUED = "issued"  # frozen: numbered, lines and detail stored, never changed again
+
+
+class Statement(SQLModel, table=True):
+    """A bill. One per licensee, kind and period, whatever issues it and however often."""
+
+    __tablename__ = "statements"
+    __table_args__ = (
+        UniqueConstraint("licensee_id", "kind", "period", name="uq_statements_period"),
+        UniqueConstraint("number_year", "number_seq", name="uq_statements_number"),
+        CheckConstraint(
+            "(status = 'draft' AND number_seq IS NULL) OR "
+            "(status = 'issued' AND number_seq IS NOT NULL)",
+            name="ck_statements_numbered",
+        ),
+    )
+
+    id: str = Field(primary_key=True, max_length=40)
+    licensee_id: str = Field(foreign_key="licensees.id", index=True, max_length=40)
+    kind: str = Field(max_length=20)
+    period: str = Field(max_length=10)
+    status: str = Field(default=StatementStatus.DRAFT, max_length=10)
+    number_year: int | None = None
+    number_seq: int | None = None
+    issued_at: datetime | None = _utc(nullable=True)
+    due_date: date
+    currency: str = Field(default="CNY", max_length=3)
+    units: int = Field(default=0, sa_column=Column(BigInteger(), nullable=False))
+    usage_amount: Decimal = _money()
+    total: Decimal = _money()
+    # The lines as shown (usage by price, late units, notes, late fees), frozen once issued.
+    lines: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    detail_rows: int = Field(default=0, sa_column=Column(BigInteger(), nullable=False))
+    detail_sha256: str | None = Field(default=None, max_length=64)
+    created_at: datetime = _utc(nullable=False)
+    updated_at: datetime = _utc(nullable=False)
+
+
+class StatementItem(SQLModel, table=True):
+    """One billed unit of an issued statement: kept when the conversations are purged."""
+
+    __tablename__ = "statement_items"
+
+    statement_id: str = Field(foreign_key="statements.id", primary_key=True, max_length=40)
+    # No foreign key: conversations are purged a month after a licence ends, items stay.
+    conversation_id: str = Field(primary_key=True, index=True, max_length=40)
+    started_at: datetime = _utc(nullable=False)
+    unit_price: Decimal = _money()
+    beyond_term: bool = False
+    late: bool = False  # a unit of an earlier, already issued month
+
+
+class StatementCounter(SQLModel, table=True):
+    """The last statement number of a year: taking the next one locks the row, and a rolled
+    back issue gives it back, so numbers have no gaps."""
+
+    __tablename__ = "statement_counters"
+
+    year: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    last: int = 0
+
+
+class PaymentKind(StrEnum):
+    PAYMENT = "payment"  # money received for a statement
+    PREPAYMENT = "prepayment"  # money received ahead of any statement: the licensee's balance
+    BALANCE = "balance"  # prepaid balance applied to a statement when it was issued
+    REFUND = "refund"  # prepaid balance paid back (early termination); negative
+
+
+class Payment(SQLModel, table=True):
+    """Money in or out; append-only."""
+
+    __tablename__ = "payments"
+
+    id: str = Field(primary_key=True, max_length=40)
+    licensee_id: str = Field(foreign_key="licensees.id", index=True, max_length=40)
+    statement_id: str | None = Field(
+        default=None, foreign_key="statements.id", index=True, max_length=40
+    )
+    kind: str = Field(max_length=20)
+    amount: Decimal = _money()
+    paid_on: date  # the licensee's date the money arrived: late fees change from this day
+    reference: str = Field(default="", max_length=200)
+    created_at: datetime = _utc(nullable=False)
+
+
+class BillingNote(SQLModel, table=True):
+    """A credit (negative) or debit note with its reason; it lands on the next statement issued
+    after it, never on one already issued."""
+
+    __tablename__ = "billing_notes"
+
+    id: str = Field(primary_key=True, max_length=40)
+    licensee_id: str = Field(foreign_key="licensees.id", index=True, max_length=40)
+    amount: Decimal = _money()
+    reason: str = Field(max_length=500)
+    corrects: str | None = Field(default=None, max_length=40)  # a statement number, if any
+    statement_id: str | None = Field(default=None, foreign_key="statements.id", max_length=40)
+    created_at: datetime = _utc(nullable=False)
 
 
 class Outage(SQLModel, table=True):

@@ -12,7 +12,9 @@ from kefu.cli import (
     model,
     origin,
     outage,
+    price,
     serve,
+    statement,
     tokens,
     usage,
 )
@@ -35,6 +37,8 @@ app.add_typer(usage.app)
 app.add_typer(model.app, name="model")
 app.add_typer(tokens.app, name="tokens")
 app.add_typer(maintenance.app, name="maintenance")
+app.add_typer(price.app, name="price")
+app.add_typer(statement.app, name="statement")
 app.add_typer(outage.app, name="outage")
 app.add_typer(outage.availability_app)
 app.add_typer(archive.app, name="archive")

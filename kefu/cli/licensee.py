@@ -9,17 +9,24 @@ from typing import Annotated, Any
 import typer
 from sqlmodel import Session, col, select
 
+from core.billing.accounts import bill_base_fee, set_terms, terminate
+from core.billing.enforcement import enforce
+from core.billing.money import parse_money, text
+from core.billing.prices import in_force, schedules
+from core.billing.statements import statement_number
+from core.bus import Topic
 from core.chat import branding
-from core.db.tables import ApiKey, Licensee
+from core.db.tables import ApiKey, BillingAccount, Licensee
 from core.errors import InvalidInput
 from core.licensing import identity
 from core.licensing.appearance import configure, widget_config
 from core.licensing.licensees import create_licensee, get_licensee, list_origins, parse_price
 from core.licensing.renewal import open_late, renew
+from core.licensing.service_period import local_date
 from core.licensing.suspension import resume, suspend
 from core.types import utcnow
 from kefu.cli.command import Typer, examples
-from kefu.cli.database import database
+from kefu.cli.database import database, tell_servers
 from kefu.cli.options import JsonOpt, LicenseeArg, parse_date
 from kefu.cli.output import emit, table
 
@@ -69,6 +76,25 @@ def licensee_create(
             help="Idle time that ends a conversation, 5 to 1440 (default: the setting).",
         ),
     ] = None,
+    base_fee: Annotated[
+        str | None,
+        typer.Option(
+            metavar="AMOUNT",
+            help="The one-time base fee, CNY: billed at once, due 5 Chinese working days"
+            " after signing.",
+        ),
+    ] = None,
+    signed: Annotated[
+        str | None,
+        typer.Option(metavar="DATE", help="Signing date of the contract (default today)."),
+    ] = None,
+    base_fee_due: Annotated[
+        str | None,
+        typer.Option(
+            metavar="DATE",
+            help="The base fee's due date, for a year the holiday calendar does not know yet.",
+        ),
+    ] = None,
     allow_duplicate_name: Annotated[
         bool,
         typer.Option(
@@ -94,13 +120,30 @@ def licensee_create(
             idle_timeout_minutes=idle_minutes or settings.default_idle_timeout_minutes,
             allow_duplicate_name=allow_duplicate_name,
         )
+        bill = None
+        if base_fee is not None:
+            now = utcnow()
+            bill = bill_base_fee(
+                session,
+                licensee.id,
+                parse_money(base_fee, "--base-fee"),
+                parse_date(signed, "--signed") or local_date(now, licensee.timezone),
+                now,
+                parse_date(base_fee_due, "--base-fee-due"),
+            ).statement
         session.commit()
-    data = {
+    data: dict[str, Any] = {
         "id": licensee.id,
         "site_key": keys.site_key,
         "test_site_key": keys.test_site_key,
         "secret_key": keys.secret_key,
     }
+    if bill is not None:
+        data["base_fee_bill"] = {
+            "number": statement_number(bill),
+            "total": text(bill.total),
+            "due_date": bill.due_date.isoformat(),
+        }
     base = (settings.public_url or "https://HOST").rstrip("/")
 
     def human() -> str:
@@ -118,6 +161,8 @@ def licensee_create(
 
 def summary(session: Session, licensee: Licensee) -> dict[str, Any]:
     keys = session.exec(select(ApiKey).where(ApiKey.licensee_id == licensee.id)).all()
+    price = in_force(schedules(session, licensee.id), local_date(utcnow(), licensee.timezone))
+    account = session.get(BillingAccount, licensee.id)
     return {
         "id": licensee.id,
         "name": licensee.name,
@@ -131,6 +176,8 @@ def summary(session: Session, licensee: Licensee) -> dict[str, Any]:
         "color": licensee.theme_color,
         "position": licensee.widget_position,
         "identity_epoch": licensee.identity_epoch,
+        "unit_price": None if price is None else format(price.unit_price, "f"),
+        "billing": None if account is None else billing_summary(account),
         "origins": list_origins(session, licensee.id),
         "keys": [
             {"id": k.id, "kind": k.kind, "key": k.display, "revoked": k.revoked_at is not None}
@@ -256,9 +303,10 @@ def licensee_suspend(licensee_id: LicenseeArg, as_json: JsonOpt = False) -> None
     """Suspend a licensee: its open conversations end.
 
     Widgets show 'service unavailable' until the licensee is resumed."""
-    with database() as (_s, db), db.session() as session:
+    with database() as (settings, db), db.session() as session:
         ended = suspend(session, licensee_id, utcnow())
         session.commit()
+    tell_servers(settings, Topic.LICENCE, {"licensee_id": licensee_id})
     data = {"id": licensee_id, "status": "suspended", "ended_conversations": len(ended)}
     emit(data, as_json, lambda: f"{licensee_id}: suspended")
 
@@ -266,11 +314,129 @@ def licensee_suspend(licensee_id: LicenseeArg, as_json: JsonOpt = False) -> None
 @app.command("resume")
 def licensee_resume(licensee_id: LicenseeArg, as_json: JsonOpt = False) -> None:
     """Resume a suspended licensee."""
-    with database() as (_s, db), db.session() as session:
+    with database() as (settings, db), db.session() as session:
         licensee = resume(session, licensee_id, utcnow())
         session.commit()
+    tell_servers(settings, Topic.LICENCE, {"licensee_id": licensee.id})
     data = {"id": licensee.id, "status": licensee.status, "ended_conversations": 0}
     emit(data, as_json, lambda: f"{licensee.id}: {licensee.status}")
+
+
+def billing_summary(account: BillingAccount) -> dict[str, Any]:
+    return {
+        "base_fee": text(account.base_fee),
+        "signed_on": None if account.signed_on is None else account.signed_on.isoformat(),
+        "access_compensation_fee": text(account.access_compensation_fee),
+        "suspension_exception": account.suspension_exception,
+        "notice_date": None if account.notice_date is None else account.notice_date.isoformat(),
+        "termination_date": (
+            None if account.termination_date is None else account.termination_date.isoformat()
+        ),
+        "invoice_title": account.invoice_title,
+        "tax_id": account.tax_id,
+        "invoice_address": account.invoice_address,
+        "invoice_bank": account.invoice_bank,
+    }
+
+
+@app.command(
+    "billing",
+    epilog=examples(
+        "kefu licensee billing lic_… --access-fee 5000 --tax-id 91310000MA1FL0000X",
+        "kefu licensee billing lic_… --exception '已约定延期付款 agreed to pay late'",
+    ),
+)
+def licensee_billing(
+    licensee_id: LicenseeArg,
+    access_fee: Annotated[
+        str | None,
+        typer.Option(metavar="AMOUNT", help="Access compensation fee of an early termination."),
+    ] = None,
+    exception: Annotated[
+        str | None,
+        typer.Option(metavar="REASON", help="Do not suspend it for arrears, for this reason."),
+    ] = None,
+    no_exception: Annotated[
+        bool, typer.Option("--no-exception", help="Withdraw the exception.")
+    ] = False,
+    invoice_title: Annotated[
+        str | None, typer.Option(metavar="TEXT", help="Invoice title (default the name).")
+    ] = None,
+    tax_id: Annotated[str | None, typer.Option(metavar="TEXT", help="Taxpayer ID.")] = None,
+    address: Annotated[
+        str | None, typer.Option(metavar="TEXT", help="Invoice address and phone.")
+    ] = None,
+    bank: Annotated[
+        str | None, typer.Option(metavar="TEXT", help="Invoice bank and account.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Set a licensee's billing terms and invoice details.
+
+    Only the options given change. An exception keeps a licensee with arrears of more than 15
+    days from being suspended automatically; its reason is kept."""
+    now = utcnow()
+    with database() as (_s, db), db.session() as session:
+        account = set_terms(
+            session,
+            licensee_id,
+            now,
+            access_compensation_fee=(
+                None if access_fee is None else parse_money(access_fee, "--access-fee")
+            ),
+            exception=exception,
+            clear_exception=no_exception,
+        )
+        for field, value, limit in (
+            ("invoice_title", invoice_title, 200),
+            ("tax_id", tax_id, 40),
+            ("invoice_address", address, 300),
+            ("invoice_bank", bank, 300),
+        ):
+            if value is not None:
+                if len(value.strip()) > limit:
+                    raise InvalidInput(f"{field} is at most {limit} characters")
+                setattr(account, field, value.strip())
+        session.add(account)
+        # Lifting an exception may suspend at once, granting one may resume.
+        enforce(session, licensee_id, now)
+        session.commit()
+        data = {"id": licensee_id, **billing_summary(account)}
+    emit(data, as_json, lambda: json.dumps(data, ensure_ascii=False, indent=2))
+
+
+@app.command("terminate", epilog=examples("kefu licensee terminate lic_… --notice-date 2026-12-06"))
+def licensee_terminate(
+    licensee_id: LicenseeArg,
+    notice_date: Annotated[
+        str, typer.Option(metavar="DATE", help="The day the licensee gave notice, YYYY-MM-DD.")
+    ],
+    fee_due: Annotated[
+        str | None,
+        typer.Option(
+            metavar="DATE",
+            help="The access fee's due date, for a year the holiday calendar does not know yet.",
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """End a licence early, 30 days after the licensee's notice.
+
+    The access compensation fee (kefu licensee billing --access-fee) is billed at once and any
+    prepaid balance is refunded; usage up to the end is billed by the monthly statements."""
+    day = parse_date(notice_date, "--notice-date")
+    assert day is not None
+    with database() as (_s, db), db.session() as session:
+        result = terminate(session, licensee_id, day, utcnow(), parse_date(fee_due, "--fee-due"))
+        session.commit()
+    data = {
+        "id": licensee_id,
+        "notice_date": day.isoformat(),
+        "service_end": result.termination_date.isoformat(),
+        "bill": None if result.bill is None else statement_number(result.bill.statement),
+        "refunded": text(result.refunded),
+    }
+    emit(data, as_json, lambda: "\n".join(f"{k}: {v}" for k, v in data.items()))
 
 
 def required_date(value: str, name: str) -> date:
