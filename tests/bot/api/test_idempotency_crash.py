@@ -1,5 +1,6 @@
-"""An ``Idempotency-Key`` whose first request died between taking the key and storing its
-message: a retry takes the key over once its lease ends, and the message is stored once."""
+"""An ``Idempotency-Key`` whose first request died, before storing its message or after storing
+it but before its answer: a retry takes the key over once its lease ends, and the message is
+stored once and answered once."""
 
 from __future__ import annotations
 
@@ -48,6 +49,41 @@ DIE_HOLDING_THE_KEY = textwrap.dedent(
 )
 
 
+# The same, but the process dies after storing the message too (as the request would, under the
+# key's own message id), before its answer is stored.
+DIE_AFTER_STORING = textwrap.dedent(
+    """
+    import os, signal, sys
+    from datetime import timedelta
+    from functools import partial
+    from core.chat import conversations as units, idempotency
+    from core.db.engine import Database
+    from core.db.tables import KeyKind
+    from core.licensing.licensees import authenticate_key
+    from core.types import utcnow
+
+    url, licensee_id, key, visitor_id, lease, secret_key, text = sys.argv[1:]
+    db = Database(url)
+    taken = db.run(partial(
+        idempotency.take, licensee_id=licensee_id, key=key, visitor_id=visitor_id,
+        client_id="api_dead", now=utcnow(), lease=timedelta(seconds=float(lease)),
+    ))
+    assert taken.first
+    with db.read_session() as session:
+        ctx = authenticate_key(session, secret_key, {KeyKind.SECRET})
+    who = units.Speaker(
+        licensee_id=licensee_id, visitor_id=visitor_id, key_id=ctx.key_id, test=False,
+        beyond_term=False, policy=units.UnitPolicy(), credentials=(ctx.key_id,),
+    )
+    rec = db.run(partial(
+        units.offer_visitor_message, who=who, client_id="api_dead", text=text, now=utcnow()
+    ))
+    assert isinstance(rec, units.Recorded), rec
+    os.kill(os.getpid(), signal.SIGKILL)
+    """
+)
+
+
 def _live(db: Database, db_url: str) -> Iterator[LiveServer]:
     settings = settings_for(db_url, api_idempotency_lease_seconds=LEASE)
     answerer = EchoAnswerer()
@@ -88,6 +124,17 @@ def die_holding(db_url: str, server: LiveServer, shop: Tenant, key: str, user: s
     assert done.returncode == -signal.SIGKILL, done.stderr.decode()
 
 
+def die_after_storing(
+    db_url: str, server: LiveServer, shop: Tenant, key: str, user: str, text: str
+) -> None:
+    visitor = identity.visitor_id_for(server.services.settings.secret(), shop.licensee.id, user)
+    args = [db_url, shop.licensee.id, key, visitor, str(LEASE), shop.keys.secret_key, text]
+    done = subprocess.run(
+        [sys.executable, "-c", DIE_AFTER_STORING, *args], capture_output=True, timeout=60
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr.decode()
+
+
 def test_a_retry_after_the_first_request_died_is_answered_once(
     leased: LiveServer, leased_too: LiveServer, shop_a: Tenant, db: Database, db_url: str
 ) -> None:
@@ -119,10 +166,11 @@ def test_a_retry_after_the_first_request_died_is_answered_once(
     assert stored(db, shop_a.licensee.id) == (1, 1, 1)
 
 
-def test_a_key_whose_message_is_stored_is_never_taken_over(
+def test_a_living_holders_key_is_never_taken_over(
     leased: LiveServer, shop_a: Tenant, db: Database
 ) -> None:
-    leased.answerer.delay = LEASE * 0.6  # three pieces: the answer outlasts the lease
+    # Three pieces: the answer outlasts the lease, which its request renews meanwhile.
+    leased.answerer.delay = LEASE * 0.6
     headers = bearer(shop_a.keys.secret_key, **{"Idempotency-Key": "k"})
 
     def send(wait: float) -> httpx.Response:
@@ -138,3 +186,39 @@ def test_a_key_whose_message_is_stored_is_never_taken_over(
     assert send(0).json()["kefu"]["message"] == first.json()["kefu"]["message"]
     assert stored(db, shop_a.licensee.id) == (1, 1, 1)
     assert leased.answerer.calls == 1
+
+
+def test_a_stored_question_whose_answerer_died_is_answered_once_on_retry(
+    leased: LiveServer, leased_too: LiveServer, shop_a: Tenant, db: Database, db_url: str
+) -> None:
+    leased_too.services.settings = leased.services.settings  # one secret: one end user
+    die_after_storing(db_url, leased, shop_a, "order-8", "jo", "where is my parcel")
+    assert stored(db, shop_a.licensee.id) == (1, 1, 0)
+    headers = bearer(shop_a.keys.secret_key, **{"Idempotency-Key": "order-8"})
+
+    def retry(n: int) -> httpx.Response:
+        base = (leased if n % 2 else leased_too).url  # retries reach both servers
+        # The retry's own text is not asked again: the stored question is answered.
+        body = ask("a retry's text", "jo", stream=n % 3 == 0)
+        with httpx.Client(base_url=base, timeout=30) as client:
+            return client.post(URL, json=body, headers=headers)
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(10) as pool:
+        responses = list(pool.map(retry, range(10)))
+    ids = set()
+    for response in responses:
+        assert response.status_code == 200, response.text
+        assert text_of(response) == "echo: where is my parcel"
+        last = [c for c in events(response.text.splitlines()) if isinstance(c, dict)]
+        kefu = response.json()["kefu"] if last == [] else last[-1]["kefu"]
+        ids.add(kefu["message"])
+    assert len(ids) == 1  # every retry: the same answer
+    assert time.monotonic() - started >= LEASE * 0.9  # not before the holder's lease ended
+    assert stored(db, shop_a.licensee.id) == (1, 1, 1)
+    assert leased.answerer.calls + leased_too.answerer.calls == 1
+
+    with httpx.Client(base_url=leased.url, timeout=30) as client:
+        again = client.post(URL, json=ask("where is my parcel", "jo"), headers=headers)
+    assert again.json()["kefu"]["message"] in ids
+    assert stored(db, shop_a.licensee.id) == (1, 1, 1)
