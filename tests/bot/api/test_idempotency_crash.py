@@ -12,13 +12,16 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
+import anyio
 import httpx
 import pytest
 
 from bot.chat.services import build_services
 from core.db.engine import Database
 from core.licensing import identity
+from core.licensing.identity import identity_secret, user_hash
 from testkit.answerers import EchoAnswerer, KeywordIndex
+from testkit.chat_client import Chat
 from testkit.chat_http import ask, bearer, events, stored
 from testkit.servers import LiveServer, run_server, settings_for
 from testkit.tenants import Tenant
@@ -115,6 +118,14 @@ def text_of(response: httpx.Response) -> str:
     return "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks)
 
 
+def message_of(response: httpx.Response) -> str:
+    """The answer's message id (``kefu.message``), of a JSON body or an event stream."""
+    if not response.headers["content-type"].startswith("text/event-stream"):
+        return str(response.json()["kefu"]["message"])
+    chunks = [c for c in events(response.text.splitlines()) if isinstance(c, dict)]
+    return str(chunks[-1]["kefu"]["message"])
+
+
 def die_holding(db_url: str, server: LiveServer, shop: Tenant, key: str, user: str) -> None:
     visitor = identity.visitor_id_for(server.services.settings.secret(), shop.licensee.id, user)
     args = [db_url, shop.licensee.id, key, visitor, str(LEASE)]
@@ -167,25 +178,30 @@ def test_a_retry_after_the_first_request_died_is_answered_once(
 
 
 def test_a_living_holders_key_is_never_taken_over(
-    leased: LiveServer, shop_a: Tenant, db: Database
+    leased: LiveServer, leased_too: LiveServer, shop_a: Tenant, db: Database
 ) -> None:
+    leased_too.services.settings = leased.services.settings
     # Three pieces: the answer outlasts the lease, which its request renews meanwhile.
     leased.answerer.delay = LEASE * 0.6
     headers = bearer(shop_a.keys.secret_key, **{"Idempotency-Key": "k"})
 
-    def send(wait: float) -> httpx.Response:
+    def send(wait: float, server: LiveServer = leased) -> httpx.Response:
         time.sleep(wait)
-        with httpx.Client(base_url=leased.url, timeout=30) as client:
+        with httpx.Client(base_url=server.url, timeout=30) as client:
             return client.post(URL, json=ask("hello", "kim"), headers=headers)
 
     with ThreadPoolExecutor(2) as pool:
-        # The retry comes after the lease, while the first request is still answering.
-        first, retry = pool.map(send, (0, LEASE * 1.3))
-    assert retry.json()["kefu"]["message"] == first.json()["kefu"]["message"]
+        # The retry comes after the first lease, while the first request is still answering,
+        # to another process (where no claim of the first request's answer is seen).
+        first = pool.submit(send, 0)
+        there = pool.submit(send, LEASE * 1.3, leased_too)
+        replies = [first.result(), there.result()]
+    answer = first.result().json()["kefu"]["message"]
+    assert [r.json()["kefu"]["message"] for r in replies] == [answer, answer]
     time.sleep(LEASE * 1.5)  # long after: still the same answer
-    assert send(0).json()["kefu"]["message"] == first.json()["kefu"]["message"]
+    assert send(0).json()["kefu"]["message"] == answer
     assert stored(db, shop_a.licensee.id) == (1, 1, 1)
-    assert leased.answerer.calls == 1
+    assert leased.answerer.calls + leased_too.answerer.calls == 1
 
 
 def test_a_stored_question_whose_answerer_died_is_answered_once_on_retry(
@@ -210,9 +226,7 @@ def test_a_stored_question_whose_answerer_died_is_answered_once_on_retry(
     for response in responses:
         assert response.status_code == 200, response.text
         assert text_of(response) == "echo: where is my parcel"
-        last = [c for c in events(response.text.splitlines()) if isinstance(c, dict)]
-        kefu = response.json()["kefu"] if last == [] else last[-1]["kefu"]
-        ids.add(kefu["message"])
+        ids.add(message_of(response))
     assert len(ids) == 1  # every retry: the same answer
     assert time.monotonic() - started >= LEASE * 0.9  # not before the holder's lease ended
     assert stored(db, shop_a.licensee.id) == (1, 1, 1)
@@ -222,3 +236,46 @@ def test_a_stored_question_whose_answerer_died_is_answered_once_on_retry(
         again = client.post(URL, json=ask("where is my parcel", "jo"), headers=headers)
     assert again.json()["kefu"]["message"] in ids
     assert stored(db, shop_a.licensee.id) == (1, 1, 1)
+
+
+@pytest.mark.anyio
+async def test_a_retry_and_a_widget_hello_answer_a_stored_question_once(
+    leased: LiveServer, shop_a: Tenant, db: Database, db_url: str
+) -> None:
+    """The end user's widget (the same verified user) says hello while retries take the key
+    over: the hello resumes unanswered questions too, and the claim lets only one answer."""
+    die_after_storing(db_url, leased, shop_a, "order-9", "jo", "where is my parcel")
+    leased.answerer.delay = 0.1  # answers that overlap the other side's arrival
+    await anyio.sleep(LEASE * 1.1)
+    headers = bearer(shop_a.keys.secret_key, **{"Idempotency-Key": "order-9"})
+    secret = identity_secret(leased.services.settings.secret(), shop_a.licensee.id, 0)
+
+    def retry() -> httpx.Response:
+        with httpx.Client(base_url=leased.url, timeout=30) as client:
+            return client.post(URL, json=ask("where is my parcel", "jo"), headers=headers)
+
+    responses: list[httpx.Response] = []
+
+    async def one_retry() -> None:
+        responses.append(await anyio.to_thread.run_sync(retry))
+
+    chat = await Chat.open(leased.ws_url, shop_a.keys.site_key)
+    try:
+        async with anyio.create_task_group() as tasks:
+            for _ in range(3):
+                tasks.start_soon(one_retry)
+            await chat.send(
+                {
+                    "type": "hello",
+                    "visitor": None,
+                    "locale": "en",
+                    "user": {"id": "jo", "hash": user_hash(secret, "jo")},
+                }
+            )
+            await chat.expect("welcome")
+    finally:
+        await chat.conn.close()
+    assert len({message_of(r) for r in responses}) == 1
+    assert {text_of(r) for r in responses} == {"echo: where is my parcel"}
+    assert stored(db, shop_a.licensee.id) == (1, 1, 1)
+    assert leased.answerer.calls == 1
