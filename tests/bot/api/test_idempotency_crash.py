@@ -15,9 +15,11 @@ from concurrent.futures import ThreadPoolExecutor
 import anyio
 import httpx
 import pytest
+from sqlalchemy import select
 
 from bot.chat.services import build_services
 from core.db.engine import Database
+from core.db.tables import Conversation, table_of
 from core.licensing import identity
 from core.licensing.identity import identity_secret, user_hash
 from testkit.answerers import EchoAnswerer, KeywordIndex
@@ -27,6 +29,7 @@ from testkit.servers import LiveServer, run_server, settings_for
 from testkit.tenants import Tenant
 
 URL = "/v1/chat/completions"
+_C = table_of(Conversation).c
 LEASE = 1.0
 
 # A server process's first step of a request with an Idempotency-Key (the same code, on the
@@ -279,3 +282,31 @@ async def test_a_retry_and_a_widget_hello_answer_a_stored_question_once(
     assert {text_of(r) for r in responses} == {"echo: where is my parcel"}
     assert stored(db, shop_a.licensee.id) == (1, 1, 1)
     assert leased.answerer.calls == 1
+
+
+def test_a_retry_for_an_unanswered_question_that_cannot_be_answered_is_refused(
+    leased: LiveServer, shop_a: Tenant, db: Database, db_url: str
+) -> None:
+    """Another end user's retry, or a retry after the question's conversation ended: 409,
+    and nothing is answered or stored."""
+    die_after_storing(db_url, leased, shop_a, "order-10", "jo", "where is my parcel")
+    headers = bearer(shop_a.keys.secret_key, **{"Idempotency-Key": "order-10"})
+    time.sleep(LEASE * 1.1)
+    with httpx.Client(base_url=leased.url, timeout=30) as client:
+        other = client.post(URL, json=ask("where is my parcel", "al"), headers=headers)
+        assert other.status_code == 409, other.text
+        assert other.json()["error"]["code"] == "idempotency_key_in_use"
+        assert "another user" in other.json()["error"]["message"]
+        listed = db.read(
+            lambda conn: conn.execute(
+                select(_C.id).where(_C.licensee_id == shop_a.licensee.id)
+            ).scalar_one()
+        )
+        closed = client.post(f"/v1/conversations/{listed}/close", headers=headers)
+        assert closed.status_code == 200, closed.text
+        time.sleep(LEASE * 1.1)  # the refused retry's own takeover lapses
+        late = client.post(URL, json=ask("where is my parcel", "jo"), headers=headers)
+        assert late.status_code == 409, late.text
+        assert "ended" in late.json()["error"]["message"]
+    assert stored(db, shop_a.licensee.id) == (1, 1, 0)
+    assert leased.answerer.calls == 0
