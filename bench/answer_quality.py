@@ -329,6 +329,12 @@ def main() -> int:
     )
     parser.add_argument("--seeds", type=int, default=len(SEEDS), help="10-shot seeds (hybrid)")
     parser.add_argument("--no-full", action="store_true", help="skip the full setting (hybrid)")
+    parser.add_argument(
+        "--set", action="append", default=[], help="only this set, e.g. BANKING77 (hybrid)"
+    )
+    parser.add_argument(
+        "--mode", action="append", default=[], help="only this mode, e.g. hybrid (hybrid)"
+    )
     args = parser.parse_args()
     data = load(args.eval_dir)
     if args.hybrid and args.tune:
@@ -339,7 +345,7 @@ def main() -> int:
     if args.hybrid:
         from hybrid_quality import run
 
-        run(data, SEEDS[: args.seeds], not args.no_full)
+        run(data, SEEDS[: args.seeds], not args.no_full, only=args.set, modes=args.mode)
         return 0
     if args.tune:
         tune(data)

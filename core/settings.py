@@ -8,7 +8,7 @@ import secrets
 import tempfile
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
@@ -94,8 +94,15 @@ class Settings(BaseSettings):
     model_timeout_seconds: float = Field(60.0, gt=0)
 
     # Retrieval: "builtin" fuses the lexical index with the offline multilingual sentence encoder
-    # installed with the product (loaded in the background at start-up); "off" is lexical only.
+    # installed with the product (loaded in the background at start-up); "off" is lexical only;
+    # "openai" (any OpenAI-compatible /v1/embeddings) or "ollama" (/api/embed) asks the
+    # embeddings endpoint below, falling back to the built-in encoder if it is unusable at
+    # start, and to lexical scores for any question it fails on.
     retrieval_encoder: str = "builtin"
+    retrieval_embeddings_base_url: str | None = None
+    retrieval_embeddings_model: str | None = None
+    retrieval_embeddings_api_key: SecretStr | None = None
+    retrieval_embeddings_timeout_seconds: float = Field(2.0, gt=0, le=60)
 
     # Lapsed licences: where the export archives are written before a licensee's data is purged
     # (unset: "kefu-archives" beside an SQLite database, else in the working directory), and how
@@ -128,9 +135,20 @@ class Settings(BaseSettings):
     @classmethod
     def _check_encoder(cls, value: str) -> str:
         value = value.lower()
-        if value not in {"builtin", "off"}:
-            raise ValueError("must be builtin or off")
+        if value not in {"builtin", "off", "openai", "ollama"}:
+            raise ValueError("must be builtin, off, openai or ollama")
         return value
+
+    @model_validator(mode="after")
+    def _check_embeddings(self) -> Settings:
+        if self.retrieval_encoder in {"openai", "ollama"} and not (
+            self.retrieval_embeddings_base_url and self.retrieval_embeddings_model
+        ):
+            raise ValueError(
+                f"KEFU_RETRIEVAL_ENCODER={self.retrieval_encoder} needs "
+                "KEFU_RETRIEVAL_EMBEDDINGS_BASE_URL and KEFU_RETRIEVAL_EMBEDDINGS_MODEL"
+            )
+        return self
 
     @field_validator("log_format")
     @classmethod

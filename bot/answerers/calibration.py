@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -60,12 +60,14 @@ def calibrate(
     default: float,
     floor: float = 0.0,
     ceiling: float = 1.0,
+    weight_by_language: Mapping[str, float] | None = None,
 ) -> Thresholds:
     """Leave-one-out over the entries' similar phrasings: each is asked of an index built without
     it. Its own entry's score, when that entry comes first, is one an answer should clear; the
     best score of any other entry is what a question the knowledge base does not cover would
     get (a near miss). The threshold, per language, is the score that best separates the two,
-    counting each near miss let through ``refusal_weight`` times a refused right answer. A
+    counting each near miss let through ``refusal_weight`` times a refused right answer (or the
+    language's own weight in ``weight_by_language``). A
     language with fewer than ``min_samples`` phrasings takes the pooled value, or ``default``
     when that has too few.
     """
@@ -96,7 +98,11 @@ def calibrate(
     if len(pooled_misses) >= min_samples:
         fallback = bounded(separating(pooled_answers, pooled_misses, refusal_weight))
     by_language = {
-        language: bounded(separating(answers[language], values, refusal_weight))
+        language: bounded(
+            separating(
+                answers[language], values, (weight_by_language or {}).get(language, refusal_weight)
+            )
+        )
         for language, values in misses.items()
         if len(values) >= min_samples
     }

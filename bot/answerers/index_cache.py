@@ -15,7 +15,8 @@ from core.knowledge.store import load_entries
 
 log = logging.getLogger(__name__)
 
-IndexBuilder = Callable[[Sequence[KbEntry]], KnowledgeIndex]
+# Builds the index of (licensee id, its entries).
+IndexBuilder = Callable[[str, Sequence[KbEntry]], KnowledgeIndex]
 
 
 class IndexCache:
@@ -73,7 +74,7 @@ class IndexCache:
     def _load(self, licensee_id: str) -> KnowledgeIndex:
         with self._db.read_session() as session:
             entries = load_entries(session, licensee_id)
-        return self._build(entries)
+        return self._build(licensee_id, entries)
 
     def invalidate(self, licensee_id: str) -> None:
         self._ready.pop(licensee_id, None)

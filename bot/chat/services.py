@@ -62,11 +62,12 @@ def _index_cache(
     settings: Settings, db: Database, build: Callable[[Sequence[KbEntry]], KnowledgeIndex] | None
 ) -> IndexCache:
     if build is not None:
-        return IndexCache(db, build)
-    from bot.answerers.indexing import IndexFactory, shared_encoder
+        fixed = build
+        return IndexCache(db, lambda _licensee, entries: fixed(entries))
+    from bot.answerers.indexing import IndexFactory, encoder_for
 
-    factory = IndexFactory(shared_encoder() if settings.retrieval_encoder == "builtin" else None)
-    return IndexCache(db, factory.build, factory.stale)
+    factory = IndexFactory(encoder_for(settings), db)
+    return IndexCache(db, factory.build_for, factory.stale)
 
 
 def build_services(

@@ -13,12 +13,14 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     Column,
+    ForeignKey,
     Index,
+    LargeBinary,
     Table,
     UniqueConstraint,
     text,
 )
-from sqlmodel import Field, SQLModel
+from sqlmodel import AutoString, Field, SQLModel
 
 from core.types import DecimalText, UTCDateTime
 
@@ -206,6 +208,32 @@ class KbEntryRecord(SQLModel, table=True):
     tags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     answer_en: str = Field(default="", sa_column_kwargs={"server_default": ""})
     created_at: datetime = _utc(nullable=False)
+    updated_at: datetime = _utc(nullable=False)
+
+
+class KbEntryVectors(SQLModel, table=True):
+    """An entry's phrasings as one sentence encoder's vectors, kept with the knowledge base so
+    that a server loads them instead of encoding every phrasing again at start."""
+
+    __tablename__ = "kb_entry_vectors"
+
+    entry_id: str = Field(
+        sa_column=Column(
+            AutoString(40),
+            ForeignKey("kb_entries.id", ondelete="CASCADE"),
+            primary_key=True,
+            nullable=False,
+        )
+    )
+    # The encoder's name and version (a platform model's provider, address and model name):
+    # vectors of another encoder are another row, never mixed.
+    encoder: str = Field(primary_key=True, max_length=300)
+    licensee_id: str = Field(foreign_key="licensees.id", index=True, max_length=40)
+    # SHA-256 of the phrasings encoded: an entry whose phrasings changed is encoded again.
+    fingerprint: str = Field(max_length=64)
+    dimensions: int
+    # float32, little-endian, one row of ``dimensions`` per distinct phrasing, in order.
+    vectors: bytes = Field(sa_column=Column(LargeBinary(), nullable=False))
     updated_at: datetime = _utc(nullable=False)
 
 

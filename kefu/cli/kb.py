@@ -106,3 +106,39 @@ def kb_export(
         as_json,
         lambda: f"exported {len(entries)} entries",
     )
+
+
+@app.command(
+    "vectors",
+    epilog=examples(
+        "kefu kb vectors --licensee lic_…",
+        "KEFU_RETRIEVAL_ENCODER=ollama kefu kb vectors --licensee lic_… --json",
+    ),
+)
+def kb_vectors(licensee: LicenseeOpt, as_json: JsonOpt = False) -> None:
+    """Encode and store the entries' vectors with the configured encoder.
+
+    Only entries without vectors, or changed since, are encoded; servers load the stored ones.
+    A server does this itself when it rebuilds an index: run it after a large import so that
+    the servers find the vectors ready."""
+    from bot.answerers.encoder import uncached
+    from bot.answerers.entry_vectors import refresh_vectors
+    from bot.answerers.indexing import encoder_for
+
+    with database() as (settings, db):
+        with db.read_session() as session:
+            get_licensee(session, licensee)
+        loading = encoder_for(settings)
+        if loading is None:
+            raise InvalidInput("KEFU_RETRIEVAL_ENCODER is off: there is nothing to encode")
+        encoder = loading.wait()
+        if encoder is None:
+            raise InvalidInput("the sentence encoder could not be loaded (see the log)")
+        try:
+            encoded = refresh_vectors(db, licensee, encoder)
+        finally:
+            close = getattr(uncached(encoder), "close", None)  # an endpoint's connections
+            if close is not None:
+                close()
+    data = {"encoder": encoder.name, "encoded": encoded}
+    emit(data, as_json, lambda: f"encoded {encoded} entries with {encoder.name}")

@@ -70,10 +70,11 @@ def test_pinyin_spells_homophones_alike() -> None:
 
 
 def test_a_homophone_typo_finds_the_entry_through_pinyin() -> None:
-    index = HybridIndex.build(ENTRIES)
+    pinyin_only = dataclasses.replace(DEFAULT_HYBRID, fix_homophones=False)
+    index = HybridIndex.build(ENTRIES, None, pinyin_only)
     hit = index.best("你们的地止在哪里")
     assert hit is not None and hit.entry.id == "addr"
-    without = HybridIndex.build(ENTRIES, None, dataclasses.replace(DEFAULT_HYBRID, pinyin_share=0))
+    without = HybridIndex.build(ENTRIES, None, dataclasses.replace(pinyin_only, pinyin_share=0))
     # The typo'd characters share nothing with the entry; their pinyin does.
     typo, plain = index.search("地止", 1)[0], without.search("地止", 1)[0]
     assert typo.entry.id == plain.entry.id == "addr"
@@ -200,3 +201,42 @@ def test_an_encoder_that_fails_to_load_leaves_retrieval_lexical(
     assert not factory.stale(index)
     assert index.best("你们的地址在哪里？") is not None
     assert "lexical only" in caplog.text
+
+
+def test_homophone_typos_are_put_right_against_the_knowledge_bases_words() -> None:
+    from bot.answerers.homophones import HomophoneFixer
+
+    fixer = HomophoneFixer(["怎么退货？", "我要退货", "你们的地址在哪里", "营业时间是什么时候"])
+    assert fixer.fix("我想退伙") == "我想退货"  # huo
+    assert fixer.fix("地止在哪") == "地址在哪"
+    assert fixer.fix("营业时间是什么时后？") == "营业时间是什么时候？"
+    # Words the knowledge base uses stay; so do questions without Chinese.
+    assert fixer.fix("我要退货") == "我要退货"
+    assert fixer.fix("where is it") == "where is it"
+
+
+def test_a_homophone_typo_no_pinyin_share_would_save_still_finds_its_entry() -> None:
+    entries = [
+        KbEntry("ret", "怎么退货？", "七天内。", ("我要退货", "退货流程")),
+        KbEntry("adr", "你们的地址在哪里？", "北京。", ("公司地址", "地址是什么")),
+    ]
+    settings = dataclasses.replace(DEFAULT_HYBRID, pinyin_share=0.0)
+    index = HybridIndex.build(entries, None, settings)
+    hits = index.search("公司地止", 1)
+    assert hits and hits[0].entry.id == "adr"
+    unfixed = HybridIndex.build(entries, None, dataclasses.replace(settings, fix_homophones=False))
+    before = unfixed.search("公司地止", 1)
+    assert not before or before[0].score < hits[0].score
+
+
+def test_each_language_calibrates_with_its_own_refusal_weight() -> None:
+    def thresholds(weights: dict[str, float]) -> Thresholds:
+        return calibrate(ENTRIES, HybridIndex.build, 0.3, 2, 3, 0.42, weight_by_language=weights)
+
+    base = thresholds({})
+    lenient, strict = thresholds({"en": 0.0}), thresholds({"en": 100.0})
+    assert {"en", "zh"} <= base.by_language.keys()
+    # A near miss that costs nothing lets every right answer through: the lowest threshold.
+    assert lenient.of("en") <= base.of("en") <= strict.of("en")
+    assert lenient.of("en") < strict.of("en")
+    assert lenient.of("zh") == base.of("zh") == strict.of("zh")

@@ -47,7 +47,7 @@ async def test_an_index_built_before_the_encoder_is_replaced_in_the_background(
     factory = IndexFactory(encoder)
     builds: list[bool] = []
 
-    def build(entries: Sequence[KbEntry]) -> KnowledgeIndex:
+    def build(_licensee: str, entries: Sequence[KbEntry]) -> KnowledgeIndex:
         index = factory.build(entries)
         assert isinstance(index, HybridIndex)
         builds.append(index.uses_encoder)
