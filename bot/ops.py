@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
@@ -14,7 +16,12 @@ router = APIRouter(include_in_schema=False)
 @router.get("/healthz")
 async def healthz(request: Request) -> JSONResponse:
     """The process answers: no dependency is asked (a restart would not help them)."""
-    return JSONResponse({"ok": True, "connections": len(services_of(request.app).hub)})
+    services = services_of(request.app)
+    body: dict[str, object] = {"ok": True, "connections": len(services.hub)}
+    leader = getattr(request.app.state, "leader", None)
+    if leader is not None:  # several workers: which one runs the jobs, and its bus (no I/O)
+        body.update(leader=leader.is_leader, shared=services.redis_health()[0], pid=os.getpid())
+    return JSONResponse(body)
 
 
 @router.get("/readyz")

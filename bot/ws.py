@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import Counter
 
 from fastapi import APIRouter, WebSocket
 from starlette.responses import PlainTextResponse
-from starlette.websockets import WebSocketState
+from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from bot import log_context, metrics
+from bot.chat.penalties import REFUSAL_DELAY
 from bot.chat.services import ChatServices
 from bot.chat.session import ChatSession
 from bot.deps import services_of
@@ -43,7 +45,11 @@ class SocketSink:
 
     async def send(self, frame: ServerFrame) -> None:
         if self._websocket.application_state == WebSocketState.CONNECTED:
-            await self._websocket.send_text(dump_frame(frame))
+            # The end user may leave while a frame is on its way (the state still says
+            # connected while the close is read): only the sending stops, never the answer,
+            # which is stored for the next hello.
+            with contextlib.suppress(WebSocketDisconnect):
+                await self._websocket.send_text(dump_frame(frame))
 
     async def close(self, code: int, reason: str) -> None:
         if self._websocket.application_state == WebSocketState.CONNECTED:
@@ -83,6 +89,11 @@ async def chat(websocket: WebSocket) -> None:
     key = websocket.query_params.get("key")
     # The peer, or the client a trusted proxy names (uvicorn's proxy headers; README).
     address = websocket.client.host if websocket.client else "unknown"
+    # An address refused too often is refused again before any work (bot/chat/penalties.py).
+    if (left := services.penalties.refused_for(address)) is not None:
+        await asyncio.sleep(min(left, REFUSAL_DELAY))
+        await _deny(websocket, 429, "too many refused frames from this address, retry later")
+        return
 
     def check() -> KeyContext:
         with services.db.read_session() as session:
@@ -92,6 +103,10 @@ async def chat(websocket: WebSocket) -> None:
         ctx = await asyncio.to_thread(check)
     except KefuError as exc:  # unknown key 401, origin not allowed 403 (core.errors)
         await _deny(websocket, exc.status, str(exc))
+        return
+    except Exception as exc:  # the database is unreachable: the widget tries again later
+        log.warning("a chat handshake could not read the database: %r", exc)
+        await _deny(websocket, 503, "temporarily unavailable, try again")
         return
 
     # A licensee's own server (secret key) speaks for many end users from one address.

@@ -6,7 +6,7 @@ import logging
 import math
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import islice
 from typing import ClassVar, NamedTuple, Protocol
@@ -221,16 +221,54 @@ return {1, '0'}
 """
 
 
+# Several buckets in one call, charged in order up to the first full one (which, and those after
+# it, are not charged): what charging them one ``hit`` at a time does, in one round trip.
+# ARGV[1] is a clock override or ''; then a period and a count per key.
+_GCRA_ALL_LUA = """
+local now
+if ARGV[1] ~= '' then
+  now = tonumber(ARGV[1])
+else
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
+for i = 1, #KEYS do
+  local period = tonumber(ARGV[2 * i])
+  local count = tonumber(ARGV[2 * i + 1])
+  local interval = period / count
+  local tat = tonumber(redis.call('GET', KEYS[i]) or '')
+  if tat == nil or tat < now then
+    tat = now
+  end
+  local new_tat = tat + interval
+  local allow_at = new_tat - period
+  local slack = math.min(count * math.max(math.abs(now), math.abs(new_tat)) * 2 ^ -52,
+    interval / 4)
+  local wait = allow_at - now
+  if wait > slack then
+    return {0, string.format('%.17g', wait)}
+  end
+  local ttl = math.max(1, math.ceil((new_tat - now) * 1000))
+  if ARGV[1] ~= '' then
+    ttl = math.max(ttl, 60000)
+  end
+  redis.call('SET', KEYS[i], string.format('%.17g', new_tat), 'PX', ttl)
+end
+return {1, '0'}
+"""
+
+
 class RedisRateLimiter:
     """Limiter shared by several processes: one atomic Lua GCRA step per hit in Redis.
 
     Uses the Redis server clock (``TIME``), so processes with skewed clocks still agree;
     keys expire when their bucket is full again, so idle buckets cost nothing.
 
-    Fails open: if Redis cannot be reached or errors, ``hit`` allows the request and logs a
-    warning at most once per minute. Rate limiting protects the service but is not worth an
-    outage of the chat itself when the cache is down. After a failure Redis is not asked again
-    for ``outage_backoff`` seconds, so a hung Redis does not add a timeout to every message.
+    Falls back to ``fallback`` (this process's own buckets; none: allow) if Redis cannot be
+    reached or errors, and logs a warning at most once per minute: limits then hold per
+    process, and the chat itself never waits on an outage of the cache. After a failure Redis
+    is not asked again for ``outage_backoff`` seconds, so a hung Redis does not add a timeout to
+    every message.
     ``clock`` (seconds) times that backoff and the warnings, never the buckets.
     """
 
@@ -244,8 +282,10 @@ class RedisRateLimiter:
         timeout: float = 0.5,
         outage_backoff: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
+        fallback: RateLimiter | None = None,
     ) -> None:
         self._prefix = prefix
+        self._fallback = fallback
         self._clock = clock
         self._outage_backoff = outage_backoff
         # redis-py's default retry policy (10 retries with backoff) would stall a chat message
@@ -257,13 +297,14 @@ class RedisRateLimiter:
             retry=Retry(NoBackoff(), 1),
         )
         self._script = self._redis.register_script(_GCRA_LUA)
+        self._script_all = self._redis.register_script(_GCRA_ALL_LUA)
         self._skip_until = -math.inf
         self._last_warning = -math.inf
 
     async def hit(self, bucket: str, rate: Rate, now: float | None = None) -> float | None:
         """``now`` overrides the Redis server clock; leave it None outside tests."""
         if self._clock() < self._skip_until:
-            return None
+            return await self._local(bucket, rate, now)
         args: list[str] = [repr(float(rate.per_seconds)), str(rate.count)]
         if now is not None:
             args.append(repr(float(now)))
@@ -271,11 +312,40 @@ class RedisRateLimiter:
             reply = await self._script(keys=[self._prefix + bucket], args=args)
         except (RedisError, OSError) as exc:
             self._fail_open(exc)
-            return None
+            return await self._local(bucket, rate, now)
         allowed, wait = reply
         if int(allowed):
             return None
         return float(wait)
+
+    async def hit_all(
+        self, hits: Sequence[tuple[str, Rate]], now: float | None = None
+    ) -> float | None:
+        """``hit`` each bucket in order, stopping at the first full one, in one round trip
+        (with several workers each message charges two or three buckets)."""
+        if self._clock() < self._skip_until:
+            return await self._local_all(hits)
+        args = ["" if now is None else repr(float(now))]
+        for _bucket, rate in hits:
+            args += [repr(float(rate.per_seconds)), str(rate.count)]
+        keys = [self._prefix + bucket for bucket, _rate in hits]
+        try:
+            allowed, wait = await self._script_all(keys=keys, args=args)
+        except (RedisError, OSError) as exc:
+            self._fail_open(exc)
+            return await self._local_all(hits)
+        return None if int(allowed) else float(wait)
+
+    async def _local_all(self, hits: Sequence[tuple[str, Rate]]) -> float | None:
+        for bucket, rate in hits:
+            wait = await self._local(bucket, rate, None)
+            if wait is not None:
+                return wait
+        return None
+
+    async def _local(self, bucket: str, rate: Rate, now: float | None) -> float | None:
+        # The fallback keeps its own clock: ``now`` is a Redis-clock override for tests.
+        return None if self._fallback is None else await self._fallback.hit(bucket, rate)
 
     def _fail_open(self, exc: BaseException) -> None:
         mono = self._clock()
@@ -283,14 +353,16 @@ class RedisRateLimiter:
         if mono - self._last_warning >= self._WARN_EVERY:
             self._last_warning = mono
             # The URL is not logged: it may carry a password.
-            log.warning("rate limiter: Redis unavailable, allowing requests (%r)", exc)
+            log.warning("rate limiter: Redis unavailable, limits per process meanwhile (%r)", exc)
 
     async def aclose(self) -> None:
         await self._redis.aclose()
+        if self._fallback is not None:
+            await self._fallback.aclose()
 
 
 def make_rate_limiter(redis_url: str | None) -> RateLimiter:
     """The shared Redis limiter when a URL is configured, else the in-process one."""
     if redis_url:
-        return RedisRateLimiter(redis_url)
+        return RedisRateLimiter(redis_url, fallback=MemoryRateLimiter())
     return MemoryRateLimiter()

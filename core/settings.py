@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///kefu.db"
     secret_key: SecretStr | None = None
     redis_url: str | None = None
+    # Prefix of every Redis key and channel: several installations may share one Redis.
+    redis_prefix: str = "kefu:"
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     public_url: str | None = None  # how browsers reach this server; guessed from requests if unset
@@ -39,6 +41,9 @@ class Settings(BaseSettings):
     # One check costs about 2.4 ms of CPU with 200 sockets of 20 licensees, 7.6 ms with 2,000 of
     # 200 (bench/licence_watch.py): at 1 s that is 0.2-0.8 % of a core; 0.5 s doubles it.
     licence_watch_interval_seconds: float = Field(1.0, gt=0, le=60)
+    # How often each process checks it still leads the jobs, or takes the lead from one that
+    # died (PostgreSQL): a dead leader is replaced within about this.
+    leader_check_seconds: float = Field(1.0, gt=0, le=60)
     # A unit's stored size: the visitor message after this many starts a new unit.
     max_conversation_messages: int = Field(1000, ge=10, le=100_000)
     # Test units (pk_test_ keys) a licensee may start per day of its time zone: PRODUCT.md says
@@ -64,6 +69,12 @@ class Settings(BaseSettings):
     # server and are not counted.
     max_sockets_per_address: int = Field(50, ge=1)
     rate_address_messages: str = "300/10s"
+    # Refusals (bad frames, rate-limited frames) one address may cause; past it, the socket is
+    # closed and the address's new sockets get 429 before any work (bot/chat/penalties.py).
+    rate_address_refusals: str = "30/min"
+
+    # Threads for answers' CPU work (retrieval), licensees taking turns (bot/chat/workpool.py).
+    work_threads: int = Field(2, ge=1, le=64)
 
     # WebSocket transport.
     ws_ping_interval_seconds: float = Field(20.0, gt=0)
@@ -78,6 +89,14 @@ class Settings(BaseSettings):
 
     # SQLite durability: FULL fsyncs every group commit (survives power loss, not only kill -9).
     sqlite_synchronous: str = "FULL"
+    # Connections each process keeps to the database (as many again may be opened in a burst),
+    # and how long a request waits for one before it fails ("unavailable").
+    db_pool_size: int = Field(8, ge=1, le=200)
+    db_pool_timeout_seconds: float = Field(10.0, gt=0)
+    # PostgreSQL: writes in this many transactions at once (0: SQLite's group commit, one
+    # thread). 8 took 435 writes/s against the group commit's 277 on a loaded 2-core machine
+    # (bench/pg_writes.py, one run, load 14-16; docs/benchmarks.md). Needs db_pool_size >= it.
+    db_write_threads: int = Field(8, ge=0, le=200)
 
     # Platform default model (issue "Swappable model backends"); unset = built-in answerer only.
     # A licensee's own models (`kefu model set`) replace these for that licensee.

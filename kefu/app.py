@@ -17,13 +17,15 @@ from bot import metrics, ops, ws
 from bot.api import completions, conversations
 from bot.api import usage as api
 from bot.chat.services import ChatServices, build_services
+from bot.chat.signals import Signals
 from bot.handshake import timed_http_protocol
 from bot.jobs.closer import Closer
 from bot.jobs.licence_watcher import LicenceWatcher
 from bot.jobs.runner import run_periodic
 from bot.jobs.sweeper import sweep_once
 from core.chat.frames import MAX_FRAME_BYTES
-from core.db.engine import Database
+from core.db.engine import Database, open_database
+from core.db.leader import Leadership
 from core.settings import Settings
 from kefu import error_handler
 from kefu.logging_config import RequestIds
@@ -63,34 +65,51 @@ def create_app(
     services: ChatServices | None = None,
 ) -> FastAPI:
     """The whole product as one ASGI app; tests may hand in a database or prepared services."""
-    database = (
-        services.db
-        if services
-        else db or Database(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
-    )
+    database = services.db if services else db or open_database(settings)
     services = services or build_services(settings, database)
     metrics.configure(settings.metrics)
     metrics.meter_writes(services.db)
     watcher = LicenceWatcher(services)
     closer = Closer(services)
+    leader = Leadership(database.url)
+    services.bus.subscribe(Signals(services.hub, watcher))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(services.load_maintenance)
+        await services.bus.start()
+        await asyncio.to_thread(leader.check)
         stop = asyncio.Event()
+        # Jobs that write run in one process (the leader); the watcher runs in every process,
+        # since it tells this process's sockets (and bus signals make it run at once).
         sweeper = run_periodic(
-            settings.sweep_interval_seconds, lambda: sweep_once(services), "sweeper", stop
+            settings.sweep_interval_seconds,
+            lambda: sweep_once(services),
+            "sweeper",
+            stop,
+            only_if=lambda: leader.is_leader,
+        )
+        lead = run_periodic(
+            settings.leader_check_seconds, lambda: asyncio.to_thread(leader.check), "leader", stop
         )
         watch = run_periodic(
-            settings.licence_watch_interval_seconds, watcher.check_once, "watcher", stop
+            settings.licence_watch_interval_seconds, watcher.check_soon, "watcher", stop
         )
-        closing = run_periodic(settings.closure_interval_seconds, closer.run_once, "closer", stop)
+        closing = run_periodic(
+            settings.closure_interval_seconds,
+            closer.run_once,
+            "closer",
+            stop,
+            only_if=lambda: leader.is_leader,
+        )
         tasks = [
             asyncio.create_task(sweeper),
+            asyncio.create_task(lead),
             asyncio.create_task(watch),
             asyncio.create_task(closing),
             asyncio.create_task(asyncio.to_thread(_warm_imports, settings)),
         ]
+        renew = asyncio.create_task(services.claims.renew_forever())
         try:
             yield
         finally:
@@ -98,6 +117,12 @@ def create_app(
             for task in tasks:
                 with contextlib.suppress(Exception):
                     await task
+            renew.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await renew
+            await asyncio.to_thread(leader.close)
+            await services.bus.aclose()
+            await services.claims.aclose()
             await services.limiter.aclose()
             services.workpool.close()
             if "bot.llm.backends" in sys.modules:  # model clients exist only once used
@@ -109,6 +134,7 @@ def create_app(
 
     app = FastAPI(title="Kefu", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.chat = services
+    app.state.leader = leader
     app.state.demo_site_key = None
     error_handler.install(app)
     app.add_middleware(RequestIds)

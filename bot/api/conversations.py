@@ -99,7 +99,7 @@ async def close_conversation(
                 licensee.id, row.visitor_id, EndReason.CLOSED, services.clock(), policy
             )
             if ending is not None:
-                await services.hub.push_ended(ending)
+                await services.tell_ended(ending)
             view = await _load(services, licensee.id, conversation_id)
         return _json(view)
     except ApiError as exc:

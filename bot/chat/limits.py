@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from core.ratelimit import Rate, RateLimiter
+from core.ratelimit import Rate, RateLimiter, RedisRateLimiter
 from core.settings import Settings
 
 _ADDRESS_MESSAGES = Rate(300, 10.0)  # the setting's default
@@ -82,6 +82,8 @@ def hellos(
 async def charge(limiter: RateLimiter, hits: list[tuple[str, Rate]]) -> float | None:
     """None when every bucket had room, else seconds until the first full one has (the buckets
     after it are not charged)."""
+    if isinstance(limiter, RedisRateLimiter):  # one round trip, not one per bucket
+        return await limiter.hit_all(hits)
     for bucket, rate in hits:
         wait = await limiter.hit(bucket, rate)
         if wait is not None:

@@ -13,16 +13,20 @@ from datetime import datetime
 from bot.answerers.contract import Answerer, KnowledgeIndex
 from bot.answerers.index_cache import IndexCache
 from bot.answerers.registry import AnswererRegistry
-from bot.chat.claims import Claims
+from bot.chat.claims import Claims, SharedClaims
 from bot.chat.hub import Hub
 from bot.chat.limits import Limits
+from bot.chat.penalties import Penalties
+from bot.chat.signals import ending_data
 from bot.chat.store import ChatStore, DatabaseStore
 from bot.chat.workpool import WorkPool
+from core.bus import Bus, LocalBus, Topic, make_bus
+from core.chat import conversations as units
 from core.db.engine import Database
 from core.knowledge.entries import KbEntry
 from core.licensing.maintenance import Window, current_and_upcoming
 from core.moderation.matcher import Matcher, load_word_list
-from core.ratelimit import RateLimiter, make_rate_limiter
+from core.ratelimit import Rate, RateLimiter, make_rate_limiter
 from core.settings import Settings
 from core.types import utcnow
 
@@ -41,10 +45,27 @@ class ChatServices:
     clock: Callable[[], datetime] = utcnow
     # Maintenance windows not yet over, refreshed by the licence watcher (read on every hello).
     maintenance: list[Window] = field(default_factory=list)
-    # The visitor messages this process is storing or answering: a hello never answers them again.
+    # The visitor messages being stored or answered (in Redis too, with several processes): a
+    # hello never answers them again.
     claims: Claims = field(default_factory=Claims)
+    # What processes tell each other (core.bus): in-process unless Redis is configured.
+    bus: Bus = field(default_factory=LocalBus)
     # Where answers' CPU work (retrieval) runs, off the event loop and fair between licensees.
     workpool: WorkPool = field(default_factory=WorkPool)
+    # Addresses refused too often: their handshakes are refused before the key is looked up.
+    penalties: Penalties = field(default_factory=Penalties)
+
+    async def tell_ended(self, ending: units.Ending) -> None:
+        """Tell every socket of the unit's end user, here and on every other worker, that the
+        unit is over."""
+        await self.hub.push_ended(ending)
+        await self.bus.publish(Topic.ENDED, ending_data(ending))
+
+    def redis_health(self) -> tuple[bool, str]:
+        """Whether what processes share (signals, claims, limits) reaches Redis, and why not;
+        for readiness checks. The bus's subscription watches the connection all the time, so it
+        speaks for the claims and limits on the same Redis. Always true without Redis."""
+        return self.bus.healthy()
 
     def load_maintenance(self) -> None:
         with self.db.read_session() as session:
@@ -86,4 +107,10 @@ def build_services(
         index_cache=_index_cache(settings, db, index_builder),
         limiter=make_rate_limiter(settings.redis_url),
         limits=Limits.from_settings(settings),
+        claims=Claims(
+            SharedClaims(settings.redis_url, settings.redis_prefix) if settings.redis_url else None
+        ),
+        bus=make_bus(settings.redis_url, settings.redis_prefix),
+        workpool=WorkPool(settings.work_threads),
+        penalties=Penalties(Rate.parse(settings.rate_address_refusals)),
     )

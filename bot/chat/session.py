@@ -53,6 +53,7 @@ from core.chat.frames import (
     WidgetConfig,
     parse_client_frame,
 )
+from core.db.engine import unreachable
 from core.db.tables import Licensee
 from core.errors import LicenceUnavailable
 from core.ids import new_id
@@ -189,14 +190,7 @@ class ChatSession:
         wait = await self.s.limiter.hit(bucket, self.s.limits.address_messages)
         if wait is None:
             return True
-        await self.send(
-            Error(
-                code=ErrorCode.RATE_LIMITED,
-                message="too many messages, please wait",
-                id=frame.id,
-                retry_after=limits.retry_after(wait),
-            )
-        )
+        await self._limited(wait, "too many messages, please wait", frame.id)
         return False
 
     async def receive(self, frame: ClientFrame) -> None:
@@ -225,8 +219,15 @@ class ChatSession:
         else:
             self.bad_frames += 1
         await self.send(Error(code=exc.code, message=exc.message, id=exc.client_id))
-        if self.bad_frames >= BAD_FRAMES_BEFORE_CLOSE:
+        await self._strike()
+        if self.bad_frames >= BAD_FRAMES_BEFORE_CLOSE and not self.closed:
             await self._close(CloseCode.POLICY_VIOLATION, "too many bad frames")
+
+    async def _strike(self) -> None:
+        """One refusal against the client's address: past its rate, this socket is closed and
+        the address's new ones are refused at the handshake (bot/chat/penalties.py)."""
+        if await self.s.penalties.strike(self.address) and not self.closed:
+            await self._close(CloseCode.POLICY_VIOLATION, "too many refused frames")
 
     # ------------------------------------------------------------------ hello
 
@@ -242,7 +243,9 @@ class ChatSession:
         config = appearance.widget_config(self.licensee, self.lang, self.s.settings.product_name)
         return config.model_copy(update={"test": True}) if self.ctx.test else config
 
-    async def _limited(self, wait: float, message: str, client_id: str | None = None) -> None:
+    async def _limited(
+        self, wait: float, message: str, client_id: str | None = None, strike: bool = True
+    ) -> None:
         await self.send(
             Error(
                 code=ErrorCode.RATE_LIMITED,
@@ -251,6 +254,8 @@ class ChatSession:
                 retry_after=limits.retry_after(wait),
             )
         )
+        if strike:
+            await self._strike()
 
     def _identify(self, frame: Hello) -> tuple[str, str | None]:
         """The visitor id and, when ``hello.user`` verifies, the user id behind it.
@@ -285,25 +290,30 @@ class ChatSession:
         self.visitor_id = visitor_id
         self.s.hub.bind_visitor(self)
         now = self.s.clock()
-        opening = await self.s.store.open(
-            self.licensee.id,
-            visitor_id,
-            self.policy,
-            now,
-            user_id,
-            limit=self.s.settings.welcome_history,
-        )
+        try:
+            opening = await self.s.store.open(
+                self.licensee.id,
+                visitor_id,
+                self.policy,
+                now,
+                user_id,
+                limit=self.s.settings.welcome_history,
+            )
+        except Exception as exc:  # the database is down: the widget tries again later
+            log.warning("a hello could not read the database: %r", exc)
+            await self.send(Error(code=ErrorCode.UNAVAILABLE, message="unavailable, reconnecting"))
+            await self._close(CloseCode.TRY_AGAIN_LATER, "unavailable")
+            return
         conv, rows = opening.conversation, opening.history
         # Questions stored and acknowledged but never answered (the server stopped between the
         # ack and the answer) are answered after the welcome, unless this process is storing or
         # answering them. Claimed at once, in the step that checked, so that no other tab's
         # hello can take them too.
-        waiting = [
-            r
-            for r in opening.waiting
-            if r.client_id and not self.s.claims.held(self._key(r.client_id))
-        ]
-        claims = [self.s.claims.claim(self._key(r.client_id)) for r in waiting if r.client_id]
+        claims = await self.s.claims.take_free(
+            self._key(r.client_id) for r in opening.waiting if r.client_id
+        )
+        taken = {claim.key.client_id for claim in claims}
+        waiting = [r for r in opening.waiting if r.client_id in taken]
         try:
             if user_id is not None and not opening.user_recorded:
                 # On failure the chat goes on; the next verified hello of this user tries again.
@@ -415,7 +425,9 @@ class ChatSession:
             credentials=self.ctx.credentials,
             may_start=opens,  # the conversation limits were charged above
         )
-        with self.s.claims.claim(self._key(frame.id)):  # until its answer holds its own claim
+        # Held before the store, in every process's view: a hello on another worker that reads
+        # the stored question meanwhile leaves it to this socket.
+        with await self.s.claims.acquire(self._key(frame.id)):  # until its answer holds its own
             await self._store_and_ack(frame, who, sender, now)
 
     async def _record(
@@ -428,7 +440,7 @@ class ChatSession:
         if not (isinstance(rec, units.Refused) and rec.reason == units.Refusal.LIMITS):
             return rec
         if rec.ended is not None:
-            await self.s.hub.push_ended(rec.ended, also=self)
+            await self.s.tell_ended(rec.ended)
         wait = await limits.charge(self.s.limiter, limits.starts(self.s.limits, sender))
         if wait is not None:
             await self._limited(wait, _START_REFUSED[units.Refusal.LIMITS], frame.id)
@@ -438,7 +450,7 @@ class ChatSession:
 
     async def _refused(self, frame: Message, refused: units.Refused) -> None:
         if refused.ended is not None:
-            await self.s.hub.push_ended(refused.ended, also=self)
+            await self.s.tell_ended(refused.ended)
         if refused.reason in (units.Refusal.SUSPENDED, units.Refusal.REVOKED):
             # The database knew before this process's watcher: every socket of the licence here
             # is told now, not at the next watch.
@@ -451,7 +463,8 @@ class ChatSession:
             tz = self.licensee.timezone
             renews = units.test_day_start(self.s.clock(), tz) + timedelta(days=1)
             wait = (renews - self.s.clock()).total_seconds()
-            await self._limited(wait, _START_REFUSED[refused.reason], frame.id)
+            # The day's allowance, not a flood: no strike against the address.
+            await self._limited(wait, _START_REFUSED[refused.reason], frame.id, strike=False)
 
     async def _store_and_ack(
         self, frame: Message, who: units.Speaker, sender: limits.Sender, now: datetime
@@ -462,8 +475,11 @@ class ChatSession:
         except LicenceUnavailable as exc:  # a key revoked since the watcher last looked
             await self.shut(exc.kind, [])
             return
-        except Exception:
-            log.exception("storing a message failed")
+        except Exception as exc:
+            if unreachable(exc):
+                log.warning("storing a message failed: database unreachable (%r)", exc)
+            else:
+                log.exception("storing a message failed")
             await self.send(
                 Error(code=ErrorCode.UNAVAILABLE, message="not stored, please resend", id=frame.id)
             )
@@ -478,7 +494,7 @@ class ChatSession:
             self._start_answer(Question(frame.id, frame.text, rec.conversation), acked)
         try:
             if rec.ended is not None:
-                await self.s.hub.push_ended(rec.ended, also=self)
+                await self.s.tell_ended(rec.ended)
             if not rec.duplicate:
                 for session in self.s.hub.of_visitor(self.licensee.id, self.visitor_id):
                     session.conversation = rec.conversation
@@ -500,7 +516,7 @@ class ChatSession:
         if ending is None:
             await self.send(Error(code=ErrorCode.NO_CONVERSATION, message="no open conversation"))
             return
-        await self.s.hub.push_ended(ending, also=self)
+        await self.s.tell_ended(ending)
 
     async def _history(self, frame: HistoryRequest) -> None:
         """A page of earlier messages (the welcome carries only the latest)."""

@@ -21,7 +21,7 @@ from sqlmodel import Session, col, select
 from bot.answerers.contract import CallRecord
 from core.chat import conversations as units
 from core.chat.frames import EndReason
-from core.db.engine import Database
+from core.db.engine import Database, unreachable
 from core.db.tables import ApiKey, Licensee
 from core.ledger import tokens
 from core.licensing import identity
@@ -36,8 +36,11 @@ async def attempt(what: str, write: Awaitable[T]) -> T | None:
     """Await ``write``; on failure log ``what`` failed and return None (the chat goes on)."""
     try:
         return await write
-    except Exception:
-        log.exception("%s failed", what)
+    except Exception as exc:
+        if unreachable(exc):
+            log.warning("%s failed: database unreachable (%r)", what, exc)
+        else:
+            log.exception("%s failed", what)
         return None
 
 

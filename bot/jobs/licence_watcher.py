@@ -25,6 +25,23 @@ class LicenceWatcher:
     def __init__(self, services: ChatServices) -> None:
         self.s = services
         self._seen: dict[str, datetime] = {}
+        self._checking = False
+        self._again = False
+
+    async def check_soon(self) -> None:
+        """``check_once`` now, or once more right after the one running (bus signals come in
+        bursts: one suspension is one signal per worker, a revocation one per key)."""
+        if self._checking:
+            self._again = True
+            return
+        self._checking = True
+        try:
+            self._again = True
+            while self._again:
+                self._again = False
+                await self.check_once()
+        finally:
+            self._checking = False
 
     async def check_once(self) -> None:
         await asyncio.to_thread(self.s.load_maintenance)

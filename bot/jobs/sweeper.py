@@ -12,7 +12,7 @@ async def sweep_once(services: ChatServices) -> int:
     while True:
         endings = await services.store.sweep(services.clock())
         for ending in endings:
-            await services.hub.push_ended(ending)
+            await services.tell_ended(ending)
         total += len(endings)
         if len(endings) < units.SWEEP_BATCH:
             return total

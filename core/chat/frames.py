@@ -76,6 +76,7 @@ class CloseCode:
     GOING_AWAY = 1001
     POLICY_VIOLATION = 1008
     MESSAGE_TOO_BIG = 1009
+    TRY_AGAIN_LATER = 1013  # the database is unreachable: the widget reconnects with backoff
     SUSPENDED = 4403
     MAINTENANCE = 4503
 

@@ -11,11 +11,13 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.pool import NullPool
 from sqlmodel import Session
 
 import core.db.tables  # noqa: F401  (registers every table on SQLModel.metadata)
-from core.db.writer import Writer
+from core.db.writer import PooledWriter, Writer
+from core.settings import Settings
 
 T = TypeVar("T")
 
@@ -41,6 +43,7 @@ def make_engine(
     sqlite_synchronous: str = "FULL",
     pool_size: int = 8,
     immediate: bool = False,
+    pool_timeout: float = 30.0,
 ) -> Engine:
     """An engine for ``url``; SQLite gets WAL, a busy timeout and foreign keys."""
     parsed = make_url(url)
@@ -84,7 +87,21 @@ def make_engine(
         return engine
     if parsed.drivername == "postgresql":
         url = str(parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False))
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    return create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_timeout=pool_timeout,
+        pool_pre_ping=True,
+    )
+
+
+def unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database cannot be reached (down, restarting, the network):
+    an outage to report in one line, not a bug to report with its traceback."""
+    if isinstance(exc, OperationalError | InterfaceError):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
 class Database:
@@ -100,22 +117,40 @@ class Database:
     both fail to upgrade to the write lock. Reads begin deferred and never take it.
     """
 
-    def __init__(self, url: str, *, sqlite_synchronous: str = "FULL") -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        sqlite_synchronous: str = "FULL",
+        pool_size: int = 8,
+        pool_timeout: float = 30.0,
+        write_threads: int = 0,
+    ) -> None:
         self.url = url
         self.is_sqlite = make_url(url).drivername.startswith("sqlite")
-        self.engine = make_engine(url, sqlite_synchronous=sqlite_synchronous)
+        self.engine = make_engine(
+            url,
+            sqlite_synchronous=sqlite_synchronous,
+            pool_size=pool_size,
+            pool_timeout=pool_timeout,
+        )
         self.write_engine = (
             make_engine(url, sqlite_synchronous=sqlite_synchronous, pool_size=2, immediate=True)
             if self.is_sqlite
             else self.engine
         )
-        self._writer: Writer | None = None
+        # PostgreSQL only: 0 keeps the group commit, N writes N transactions at once.
+        self._write_threads = 0 if self.is_sqlite else write_threads
+        self._writer: Writer | PooledWriter | None = None
 
     @property
-    def writer(self) -> Writer:
-        """The group commit (started on first use: a read-only command needs no thread)."""
+    def writer(self) -> Writer | PooledWriter:
+        """The write path (started on first use: a read-only command needs no thread)."""
         if self._writer is None:
-            self._writer = Writer(self.write_engine)
+            if self._write_threads:
+                self._writer = PooledWriter(self.write_engine, threads=self._write_threads)
+            else:
+                self._writer = Writer(self.write_engine)
         return self._writer
 
     async def write(self, fn: Callable[[Session], T]) -> T:
@@ -148,6 +183,17 @@ class Database:
         self.engine.dispose()
         if self.write_engine is not self.engine:
             self.write_engine.dispose()
+
+
+def open_database(settings: Settings) -> Database:
+    """The database as the settings describe it (pool, timeouts, write path)."""
+    return Database(
+        settings.database_url,
+        sqlite_synchronous=settings.sqlite_synchronous,
+        pool_size=settings.db_pool_size,
+        pool_timeout=settings.db_pool_timeout_seconds,
+        write_threads=min(settings.db_write_threads, settings.db_pool_size),
+    )
 
 
 def make_unpooled_engine(url: str) -> Engine:

@@ -6,11 +6,12 @@ from typing import Annotated
 
 import typer
 
+from core.bus import Topic
 from core.db.tables import KeyKind
 from core.licensing.licensees import get_licensee, issue_key, revoke_key
 from core.types import utcnow
 from kefu.cli.command import Typer, examples
-from kefu.cli.database import database
+from kefu.cli.database import database, tell_servers
 from kefu.cli.options import JsonOpt, LicenseeOpt
 from kefu.cli.output import emit
 
@@ -49,8 +50,9 @@ def key_revoke(
     """Revoke a key.
 
     New connections with it get 401; open ones are closed with a notice."""
-    with database() as (_s, db), db.session() as session:
+    with database() as (settings, db), db.session() as session:
         row = revoke_key(session, key, utcnow())
         session.commit()
+    tell_servers(settings, Topic.KEY, {"key_id": row.id})
     data = {"id": row.id, "licensee": row.licensee_id, "revoked": True}
     emit(data, as_json, lambda: f"revoked {data['id']}")

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 from sqlmodel import Session, col, select
 
+from core.bus import Topic
 from core.chat import branding
 from core.db.tables import ApiKey, Licensee
 from core.errors import InvalidInput
@@ -19,7 +20,7 @@ from core.licensing.renewal import open_late, renew
 from core.licensing.suspension import resume, suspend
 from core.types import utcnow
 from kefu.cli.command import Typer, examples
-from kefu.cli.database import database
+from kefu.cli.database import database, tell_servers
 from kefu.cli.options import JsonOpt, LicenseeArg, parse_date
 from kefu.cli.output import emit, table
 
@@ -256,9 +257,10 @@ def licensee_suspend(licensee_id: LicenseeArg, as_json: JsonOpt = False) -> None
     """Suspend a licensee: its open conversations end.
 
     Widgets show 'service unavailable' until the licensee is resumed."""
-    with database() as (_s, db), db.session() as session:
+    with database() as (settings, db), db.session() as session:
         ended = suspend(session, licensee_id, utcnow())
         session.commit()
+    tell_servers(settings, Topic.LICENCE, {"licensee_id": licensee_id})
     data = {"id": licensee_id, "status": "suspended", "ended_conversations": len(ended)}
     emit(data, as_json, lambda: f"{licensee_id}: suspended")
 
@@ -266,9 +268,10 @@ def licensee_suspend(licensee_id: LicenseeArg, as_json: JsonOpt = False) -> None
 @app.command("resume")
 def licensee_resume(licensee_id: LicenseeArg, as_json: JsonOpt = False) -> None:
     """Resume a suspended licensee."""
-    with database() as (_s, db), db.session() as session:
+    with database() as (settings, db), db.session() as session:
         licensee = resume(session, licensee_id, utcnow())
         session.commit()
+    tell_servers(settings, Topic.LICENCE, {"licensee_id": licensee.id})
     data = {"id": licensee.id, "status": licensee.status, "ended_conversations": 0}
     emit(data, as_json, lambda: f"{licensee.id}: {licensee.status}")
 

@@ -6,11 +6,12 @@ from typing import Annotated
 
 import typer
 
+from core.bus import Topic
 from core.licensing.licensees import get_licensee
 from core.licensing.maintenance import announce, current_and_upcoming
 from core.types import utcnow
 from kefu.cli.command import Typer, examples
-from kefu.cli.database import database
+from kefu.cli.database import database, tell_servers
 from kefu.cli.options import JsonOpt, parse_moment
 from kefu.cli.output import emit
 
@@ -38,7 +39,7 @@ def maintenance_announce(
     """Announce planned maintenance.
 
     Widgets show it from now on and pause the chat during it."""
-    with database() as (_s, db), db.session() as session:
+    with database() as (settings, db), db.session() as session:
         if licensee:
             get_licensee(session, licensee)
         window = announce(
@@ -50,6 +51,7 @@ def maintenance_announce(
             licensee_id=licensee,
         )
         session.commit()
+    tell_servers(settings, Topic.MAINTENANCE, {})
     data = {
         "id": window.id,
         "licensee": window.licensee_id,

@@ -43,6 +43,57 @@ def check_port(host: str, port: int) -> None:
         return
 
 
+WorkersOpt = Annotated[
+    int,
+    typer.Option(
+        min=1,
+        max=64,
+        metavar="N",
+        help="Worker processes behind the one port; more than 1 needs PostgreSQL and Redis"
+        " (KEFU_DATABASE_URL, KEFU_REDIS_URL). Usually one per core.",
+    ),
+]
+
+
+def check_workers(settings: Settings, workers: int) -> None:
+    """Several workers share the database and tell each other through Redis: refuse what
+    cannot, saying what to use instead."""
+    if workers <= 1:
+        return
+    if settings.is_sqlite:
+        raise ConfigError(
+            f"--workers {workers} needs PostgreSQL: SQLite serves one process. Set"
+            " KEFU_DATABASE_URL=postgresql://USER@HOST/DB and KEFU_REDIS_URL=redis://HOST:6379/0,"
+            " or serve with one worker"
+        )
+    if not settings.redis_url:
+        raise ConfigError(
+            f"--workers {workers} needs Redis, through which workers share claims, limits and"
+            " signals: set KEFU_REDIS_URL=redis://HOST:6379/0, or serve with one worker"
+        )
+
+
+def run_workers(settings: Settings, host: str | None, port: int | None, workers: int) -> None:
+    """N worker processes on one port (uvicorn's supervisor restarts one that dies)."""
+    import uvicorn
+
+    from kefu.app import transport_options
+
+    options = {**transport_options(settings), "http": "kefu.asgi:HTTPProtocol"}
+    uvicorn.run(
+        "kefu.asgi:create",
+        factory=True,
+        workers=workers,
+        host=host or settings.host,
+        port=port or settings.port,
+        **options,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+        timeout_graceful_shutdown=5,
+        log_level="info",
+    )
+
+
 def run_server(
     settings: Settings, host: str | None, port: int | None, demo_key: str | None = None
 ) -> None:
@@ -68,13 +119,19 @@ def run_server(
     )
 
 
-@app.command(epilog=examples("kefu serve", "kefu serve --host 0.0.0.0 --port 8080"))
-def serve(host: HostOpt = None, port: PortOpt = None) -> None:
+@app.command(
+    epilog=examples("kefu serve", "kefu serve --host 0.0.0.0 --port 8080", "kefu serve --workers 4")
+)
+def serve(host: HostOpt = None, port: PortOpt = None, workers: WorkersOpt = 1) -> None:
     """Migrate the database if needed, then serve everything."""
     with database() as (settings, _db):
         pass
+    check_workers(settings, workers)
     check_port(host or settings.host, port or settings.port)
-    run_server(settings, host, port)
+    if workers > 1:
+        run_workers(settings, host, port, workers)
+    else:
+        run_server(settings, host, port)
 
 
 @app.command(epilog=examples("kefu demo", "kefu demo --port 8001"))

@@ -145,3 +145,60 @@ async def test_messages_per_address_are_limited_across_sockets(
     assert frames[-1]["type"] == "reply.end"
     for chat in (*chats, elsewhere, bystander):
         await chat.close()
+
+
+@pytest.fixture
+def touchy(db: Database) -> Iterator[LiveServer]:
+    """A server whose addresses may be refused 5 times a minute."""
+    settings = settings_for(db.url, rate_address_refusals="5/min", rate_visitor_hellos="1/min")
+    answerer = EchoAnswerer()
+    services = build_services(settings, db, answerer=answerer, index_builder=KeywordIndex.build)
+    for address in run_server(services, forwarded_allow_ips="127.0.0.1"):
+        yield LiveServer(f"http://{address}", f"ws://{address}", services, answerer)
+
+
+async def test_an_address_refused_too_often_is_closed_and_refused_before_the_key_is_checked(
+    touchy: LiveServer, db: Database
+) -> None:
+    t = tenant(db)
+    chat = await open_chat(touchy, t.keys.site_key, via="203.0.113.5")
+    await chat.hello()
+    for i in range(5):  # bad frames, each refused: within the address's rate
+        await chat.send({"type": "message", "id": f"s{i}", "text": "\ud800"})
+        assert (await chat.expect("error"))["code"] == "bad_frame"
+    await chat.send({"type": "message", "id": "s5", "text": "\ud800"})
+    assert (await chat.expect("error"))["code"] == "bad_frame"
+    assert await chat.close_code() == 1008  # the sixth: over the rate, the socket is closed
+    # Its next sockets are refused before any work: even with a key that does not exist (which
+    # would be 401 once looked up), after a delay that slows a client looping on refusals.
+    started = asyncio.get_running_loop().time()
+    for key in (t.keys.site_key, "pk_live_unknown"):
+        with pytest.raises(InvalidStatus) as refused:
+            await open_chat(touchy, key, via="203.0.113.5")
+        assert refused.value.response.status_code == 429
+    assert asyncio.get_running_loop().time() - started >= 1.5
+    # Another address is served as before, and so is one honest end user's pace.
+    other = await open_chat(touchy, t.keys.site_key, via="203.0.113.6")
+    await other.hello()
+    _ack, frames = await other.ask("m1", "hello there")
+    assert frames[-1]["type"] == "reply.end"
+    await other.close()
+
+
+async def test_refused_hellos_count_against_the_address_too(
+    touchy: LiveServer, db: Database
+) -> None:
+    t = tenant(db)
+    first = await open_chat(touchy, t.keys.site_key, via="203.0.113.7")
+    token = (await first.hello())["visitor"]
+    await first.close()
+    chat = await open_chat(touchy, t.keys.site_key, via="203.0.113.7")
+    for _ in range(5):  # the same end user's hellos, over its 1 a minute: refused, not closed
+        await chat.send({"type": "hello", "visitor": token})
+        assert (await chat.expect("error"))["code"] == "rate_limited"
+    await chat.send({"type": "hello", "visitor": token})
+    assert (await chat.expect("error"))["code"] == "rate_limited"
+    assert await chat.close_code() == 1008
+    with pytest.raises(InvalidStatus) as refused:
+        await open_chat(touchy, t.keys.site_key, via="203.0.113.7")
+    assert refused.value.response.status_code == 429

@@ -74,7 +74,13 @@ def value(
 def test_healthz_answers_without_asking_anything(live: LiveServer) -> None:
     response = httpx.get(f"{live.url}/healthz")
     assert response.status_code == 200
-    assert response.json() == {"ok": True, "connections": 0}
+    body = response.json()
+    assert {k: body[k] for k in ("ok", "connections", "leader", "shared")} == {
+        "ok": True,
+        "connections": 0,
+        "leader": True,  # one process: it runs the jobs
+        "shared": True,  # no Redis: nothing to share
+    }
 
 
 def test_readyz_checks_the_database(live: LiveServer) -> None:

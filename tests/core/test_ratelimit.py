@@ -581,3 +581,47 @@ def test_core_ratelimit_imports_no_web_or_llm_framework() -> None:
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2])
+
+
+@pytest.mark.anyio
+async def test_redis_limiter_falls_back_to_local_limits_while_redis_is_down() -> None:
+    lim = RedisRateLimiter(DEAD_REDIS_URL, outage_backoff=60.0, fallback=MemoryRateLimiter())
+    try:
+        rate = Rate(2, 3600.0)
+        results = [await lim.hit("x", rate) for _ in range(4)]
+        assert results[:2] == [None, None]
+        assert all(r is not None and r > 0 for r in results[2:])  # this process's budget
+        assert await lim.hit("y", rate) is None  # buckets stay apart
+    finally:
+        await lim.aclose()
+
+
+@pytest.mark.anyio
+async def test_hit_all_charges_in_order_up_to_the_first_full_bucket_in_one_call() -> None:
+    prefix = f"t{os.getpid()}:{time.monotonic_ns()}:"
+    lim = RedisRateLimiter(REDIS_URL, prefix=prefix)
+    one = RedisRateLimiter(REDIS_URL, prefix=prefix)
+    try:
+        roomy, tight = Rate(10, 60.0), Rate(1, 60.0)
+        assert await lim.hit_all([("a", roomy), ("t", tight)], now=T0) is None
+        wait = await lim.hit_all([("a", roomy), ("t", tight), ("c", roomy)], now=T0)
+        assert wait is not None and wait > 0
+        # Exactly as bucket by bucket: "a" was charged twice, "c" (after the full one) never.
+        for _ in range(8):
+            assert await one.hit("a", roomy, now=T0) is None
+        assert await one.hit("a", roomy, now=T0) is not None
+        assert await one.hit("c", Rate(1, 60.0), now=T0) is None
+    finally:
+        await lim.aclose()
+        await one.aclose()
+
+
+@pytest.mark.anyio
+async def test_hit_all_falls_back_to_local_buckets_while_redis_is_down() -> None:
+    lim = RedisRateLimiter(DEAD_REDIS_URL, outage_backoff=60.0, fallback=MemoryRateLimiter())
+    try:
+        rate = Rate(1, 3600.0)
+        assert await lim.hit_all([("x", rate), ("y", rate)]) is None
+        assert await lim.hit_all([("x", rate)]) is not None
+    finally:
+        await lim.aclose()

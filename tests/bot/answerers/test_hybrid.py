@@ -203,6 +203,26 @@ def test_an_encoder_that_fails_to_load_leaves_retrieval_lexical(
     assert "lexical only" in caplog.text
 
 
+def test_the_encoder_reads_only_the_start_of_a_long_question() -> None:
+    """Like the lexical index, the encoder gets a question's first MAX_CHARS characters: the work
+    per question does not grow with what a client chooses to send."""
+    from bot.answerers.retrieval import MAX_CHARS
+
+    seen: list[str] = []
+
+    class Recording(SynonymEncoder):
+        def encode(self, texts: Sequence[str]) -> FloatArray:
+            seen.extend(texts)
+            return super().encode(texts)
+
+    index = HybridIndex.build(ENTRIES, Recording())
+    seen.clear()
+    question = "when does my parcel arrive " + "please " * 300
+    hit = index.search(question, 1)[0]
+    assert hit.entry.id == "ship"
+    assert seen == [question[:MAX_CHARS]]
+
+
 def test_homophone_typos_are_put_right_against_the_knowledge_bases_words() -> None:
     from bot.answerers.homophones import HomophoneFixer
 

@@ -36,6 +36,37 @@ def test_licensees_take_turns_whatever_one_has_queued() -> None:
     assert order[6:] == [f"f{i}" for i in range(3, 100)]
 
 
+def test_turns_follow_the_work_time_used_not_the_count_of_calls() -> None:
+    """A licensee whose calls cost three times another's gets a third as many turns while both
+    have calls queued; one that falls idle keeps its debt but saves up no credit."""
+    queue: FairQueue[str, str] = FairQueue(limit=1)
+    cost = {"flood": 3.0, "honest": 1.0, "late": 1.0}
+    for i in range(20):
+        queue.put("flood", f"f{i}")
+        queue.put("honest", f"h{i}")
+    order: list[str] = []
+    for _ in range(16):
+        taken = queue.take()
+        assert taken is not None
+        order.append(taken[1])
+        queue.done(taken[0], cost[taken[0]])
+    assert order[:9] == ["f0", "h0", "h1", "h2", "f1", "h3", "h4", "h5", "f2"]
+    # A newcomer starts level with the least-used busy licensee, not at zero: it does not get
+    # the workers to itself for what it did not use before.
+    queue.put("late", "l0")
+    queue.put("late", "l1")
+    nxt = [queue.take() for _ in range(1)]
+    assert nxt[0] is not None and nxt[0][0] in ("late", "honest")
+    queue.done(nxt[0][0], 1.0)
+    later = []
+    for _ in range(6):
+        taken = queue.take()
+        assert taken is not None
+        later.append(taken[0])
+        queue.done(taken[0], cost[taken[0]])
+    assert later.count("late") <= 2 and "honest" in later
+
+
 def test_a_licensee_at_its_limit_is_passed_over_until_one_finishes() -> None:
     queue: FairQueue[str, str] = FairQueue(limit=1)
     for i in range(3):
@@ -79,7 +110,7 @@ async def test_a_flood_does_not_hold_up_another_licensees_call() -> None:
     gate.set()
     assert await honest == "h"
     await asyncio.gather(*flood)
-    assert ran[:4] == ["f0", "f1", "h", "f2"]
+    assert "h" in ran[:3]
     pool.close()
 
 

@@ -207,8 +207,11 @@ def test_a_failing_write_costs_its_batch_mates_nothing(db: Database, failure: st
 
         return op
 
+    writer = db.writer
+    assert isinstance(writer, Writer)  # the group commit (the default on both databases)
+
     async def main() -> list[str | BaseException]:
-        release = hold(db.writer)
+        release = hold(writer)
         futures = [db.writer.submit_async(counted(k)) for k in ("a", "b", "bad", "c", "d")]
         release.set()
         return await asyncio.wait_for(asyncio.gather(*futures, return_exceptions=True), 10)
@@ -219,4 +222,4 @@ def test_a_failing_write_costs_its_batch_mates_nothing(db: Database, failure: st
     assert isinstance(bad, Exception)
     assert all(runs[k] <= 2 for k in "abcd"), runs
     assert len(commits) == 1  # the batch's (the held write ran no SQL): none per batch-mate
-    assert keys(db.writer) == ["a", "b", "c", "d", "taken"]
+    assert keys(writer) == ["a", "b", "c", "d", "taken"]
