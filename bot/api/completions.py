@@ -12,7 +12,7 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.api.auth import forget_key, secret_key
 from bot.api.errors import ERROR_RESPONSES, ApiError
+from bot.api.lease import KeptLease, lease_of
 from bot.api.replay import Answered, replay
 from bot.api.schemas import (
     MAX_BODY_BYTES,
@@ -42,6 +43,7 @@ from bot.api.schemas import (
 from bot.api.sse import EventStream
 from bot.chat.services import ChatServices
 from bot.chat.session import ChatSession
+from bot.chat.wire import ref
 from bot.deps import services_of
 from core.chat import idempotency
 from core.chat.frames import (
@@ -192,7 +194,7 @@ async def _take(
                 visitor_id=visitor_id,
                 client_id=client_id,
                 now=services.clock(),
-                lease=_lease(services),
+                lease=lease_of(services),
             )
         )
     except IntegrityError:  # another process took it between our read and our insert
@@ -204,8 +206,13 @@ async def _take(
         return taken
 
 
-def _lease(services: ChatServices) -> timedelta:
-    return timedelta(seconds=services.settings.api_idempotency_lease_seconds)
+@dataclass(frozen=True, slots=True)
+class Held:
+    """This request holds the key: for its own new message, or (``resumed``) to answer the
+    message that the key's dead first request stored but never answered."""
+
+    taken: idempotency.Taken
+    resumed: bool = False
 
 
 # Rounds of take / wait / take over before giving up: each round ends only when the key changed
@@ -215,19 +222,38 @@ _CLAIM_ROUNDS = 20
 
 async def _claim(
     services: ChatServices, ctx: KeyContext, key: str, visitor_id: str, client_id: str
-) -> Answered | None:
-    """None when this request holds ``key`` and is to store the message; otherwise the answer
-    that the key's first request stored, to replay."""
+) -> Answered | Held:
+    """The key, when this request is to store the message or to answer the stored one of a dead
+    first request; otherwise the answer that the key's first request stored, to replay."""
     lic = ctx.licensee.id
     for _ in range(_CLAIM_ROUNDS):
         taken = await _take(services, ctx, key, visitor_id, client_id)
         if taken.first:
-            return None
+            return Held(taken)
         seen = await replay(services, lic, key)
         if isinstance(seen, Answered):
             return seen
         if seen.holder is None:
             continue  # given back by a refused request: take it afresh
+        if seen.stored:
+            resumed = await services.db.write(
+                partial(
+                    idempotency.resume,
+                    licensee_id=lic,
+                    key=key,
+                    holder=seen.holder,
+                    now=services.clock(),
+                    lease=lease_of(services),
+                )
+            )
+            if resumed is not None:
+                log.warning(
+                    "Idempotency-Key of licensee %s taken over: its first request stored the "
+                    "message but no answer within its lease",
+                    lic,
+                )
+                return Held(resumed, resumed=True)
+            continue
         over = await services.db.write(
             partial(
                 idempotency.take_over,
@@ -237,7 +263,7 @@ async def _claim(
                 visitor_id=visitor_id,
                 client_id=client_id,
                 now=services.clock(),
-                lease=_lease(services),
+                lease=lease_of(services),
             )
         )
         if over is not None:
@@ -246,7 +272,7 @@ async def _claim(
                 "message within its lease",
                 lic,
             )
-            return None
+            return Held(over)
     raise ApiError(
         409,
         "the first request with this Idempotency-Key is still being answered; retry later",
@@ -277,9 +303,10 @@ def _refusal(item: ServerFrame | Shut, notice: Notice | None) -> ApiError:
 class Turn:
     """One question on its way through a session: its ack, then its answer's frames."""
 
-    def __init__(self, session: ChatSession, sink: QueueSink) -> None:
+    def __init__(self, session: ChatSession, sink: QueueSink, lease: KeptLease | None) -> None:
         self.session = session
         self.sink = sink
+        self.lease = lease  # the Idempotency-Key's, kept until the answer is stored
 
     async def acked(self) -> ConversationRef:
         """The question's conversation once it is stored, or the refusal (raised) instead."""
@@ -315,6 +342,8 @@ class Turn:
         # stored whole before this session lets go of it.
         with anyio.CancelScope(shield=True):
             await self.session.stop()
+            if self.lease is not None:
+                await self.lease.stop()
 
 
 def _kefu(conversation: ConversationRef, end: ReplyEnd) -> KefuBlock:
@@ -470,6 +499,51 @@ async def chat_completions(request: Request) -> Response:
         return exc.response()
 
 
+def _replayed(answered: Answered, stream: bool) -> Response:
+    if stream:
+        return _sse(_chunks(answered))
+    return JSONResponse(_completion(answered).model_dump(mode="json"))
+
+
+def _in_use(message: str) -> ApiError:
+    return ApiError(409, message, "idempotency_key_in_use", "Idempotency-Key")
+
+
+async def _resume(
+    services: ChatServices, key: str, turn: Turn, taken: idempotency.Taken, user: str
+) -> ConversationRef | Answered:
+    """Answer the question that the key's dead first request stored (this request took the key
+    over): through the session, claimed, as a hello resumes one, so that it is answered once."""
+    lic = turn.session.licensee_id
+    found = await asyncio.to_thread(
+        services.db.read,
+        partial(
+            idempotency.question,
+            licensee_id=lic,
+            visitor_id=taken.visitor_id,
+            client_id=taken.client_id,
+        ),
+    )
+    if found is not None:
+        conv, row = found
+        if not await turn.session.start():
+            await turn.sink.close(0, "refused")
+            await turn.acked()  # raises the refusal
+        opened = await turn.session.attend(taken.visitor_id, user, leave_out=row.id)
+        if opened is None or opened.id != conv.id:
+            raise _in_use(
+                "the conversation of this Idempotency-Key's question has ended unanswered: "
+                "ask again with a new key"
+            )
+        if await turn.session.answer_stored(conv, row):
+            return ref(conv)
+    # Answered meanwhile, or being answered by this process (a widget's hello): that answer.
+    seen = await replay(services, lic, key)
+    if isinstance(seen, Answered):
+        return seen
+    raise _in_use("the first request with this Idempotency-Key is still being answered")
+
+
 async def _answer(
     request: Request, services: ChatServices, ctx: KeyContext, req: CompletionRequest, text: str
 ) -> Response:
@@ -478,28 +552,39 @@ async def _answer(
     visitor_id = identity.visitor_id_for(secret, ctx.licensee.id, req.user)
     client_id = new_id("api")
     key = _idempotency_key(request)
+    held: Held | None = None
     if key is not None:
-        answered = await _claim(services, ctx, key, visitor_id, client_id)
-        if answered is not None:
-            if req.stream:
-                return _sse(_chunks(answered))
-            return JSONResponse(_completion(answered).model_dump(mode="json"))
+        claimed = await _claim(services, ctx, key, visitor_id, client_id)
+        if isinstance(claimed, Answered):
+            return _replayed(claimed, req.stream)
+        held = claimed
+        if held.resumed and held.taken.visitor_id != visitor_id:
+            raise _in_use("this Idempotency-Key was used for another user's question")
     sink = QueueSink()
     session = ChatSession(services, ctx, sink)
-    turn = Turn(session, sink)
+    lease = None
+    if key is not None and held is not None:
+        lease = KeptLease(services, ctx.licensee.id, key, held.taken.client_id)
+    turn = Turn(session, sink, lease)
     streaming = False
     try:
-        try:
-            if await session.start():
-                await session.attend(visitor_id, req.user)
-                await session.receive(Message(type="message", id=client_id, text=text))
-            else:
-                await sink.close(0, "refused")
-            conversation = await turn.acked()
-        except ApiError:
-            if key is not None:
-                await _give_back(services, ctx, key, client_id)
-            raise
+        if key is not None and held is not None and held.resumed:
+            resumed = await _resume(services, key, turn, held.taken, req.user)
+            if isinstance(resumed, Answered):
+                return _replayed(resumed, req.stream)
+            conversation = resumed
+        else:
+            try:
+                if await session.start():
+                    await session.attend(visitor_id, req.user)
+                    await session.receive(Message(type="message", id=client_id, text=text))
+                else:
+                    await sink.close(0, "refused")
+                conversation = await turn.acked()
+            except ApiError:
+                if key is not None:
+                    await _give_back(services, ctx, key, client_id)
+                raise
         created = int(services.clock().timestamp())
         if req.stream:
             streaming = True

@@ -1,5 +1,5 @@
 """A retry with a used ``Idempotency-Key``: the first request's stored answer, once it exists,
-or the key itself when its first request died before storing its message."""
+or the key itself when its first request died (its lease ended) before storing its answer."""
 
 from __future__ import annotations
 
@@ -30,11 +30,13 @@ class Answered:
 
 @dataclass(frozen=True, slots=True)
 class Waiting:
-    """The key's holder has not stored an answer yet; ``free``: nor its message, and its lease
-    has ended (or the key is gone), so a retry may take the key."""
+    """The key's holder has not stored an answer yet; ``free``: its lease has ended (or the key
+    is gone), so a retry may take the key; ``stored``: the holder's message is stored (the retry
+    then answers it rather than storing its own)."""
 
     holder: idempotency.Taken | None
     free: bool
+    stored: bool = False
 
 
 def _answered(conn: Session, licensee_id: str, taken: idempotency.Taken) -> Answered | None:
@@ -65,8 +67,8 @@ def _look(conn: Session, licensee_id: str, key: str, now: datetime) -> Answered 
     if answered is not None:
         return answered
     lapsed = holder.lease_until is None or holder.lease_until <= now
-    free = lapsed and not idempotency.stored(conn, licensee_id, holder.visitor_id, holder.client_id)
-    return Waiting(holder, free)
+    stored = idempotency.stored(conn, licensee_id, holder.visitor_id, holder.client_id)
+    return Waiting(holder, lapsed, stored)
 
 
 async def replay(services: ChatServices, licensee_id: str, key: str) -> Answered | Waiting:

@@ -350,9 +350,12 @@ class ChatSession:
             for claim in claims:
                 claim.release()
 
-    async def attend(self, visitor_id: str, user_id: str) -> units.ConvRef | None:
+    async def attend(
+        self, visitor_id: str, user_id: str, leave_out: str | None = None
+    ) -> units.ConvRef | None:
         """Greet without a hello, for a caller that names its end user itself (chat over HTTP):
-        the visitor's open unit and the robot's memory of it, as a hello would find them."""
+        the visitor's open unit and the robot's memory of it, as a hello would find them
+        (without the message ``leave_out``: a stored question about to be answered)."""
         self.visitor_id = visitor_id
         self.s.hub.bind_visitor(self)
         now = self.s.clock()
@@ -366,9 +369,24 @@ class ChatSession:
             )
         self.conversation = opening.conversation
         self.memory.start(opening.conversation.id if opening.conversation else None)
-        for row in opening.history[-MEMORY_TURNS:]:
+        for row in [r for r in opening.history if r.id != leave_out][-MEMORY_TURNS:]:
             self.memory.remember(Turn(row.role, row.text))
         return opening.conversation
+
+    async def answer_stored(self, conv: units.ConvRef, row: units.HistoryRow) -> bool:
+        """Answer a stored question whose first answerer died (chat over HTTP, retried), as a
+        hello resumes one: False when this process is storing or answering it already, or it
+        has been answered meanwhile."""
+        assert row.client_id is not None
+        if self.s.claims.held(self._key(row.client_id)):
+            return False
+        with self.s.claims.claim(self._key(row.client_id)):
+            if row.id not in await self.s.store.unanswered(conv.id):
+                return False
+            ready = asyncio.Event()
+            ready.set()
+            self._start_answer(Question(row.client_id, row.text, conv), ready)
+        return True
 
     async def _resume(self, conv: units.ConvRef, waiting: list[units.HistoryRow]) -> None:
         """Answer ``waiting`` (claimed) in order, those still unanswered: read again now that

@@ -4,10 +4,11 @@ The key is a row whose primary key is (licensee, key), so two processes taking t
 once cannot both store a message: the database refuses the second insert, and its caller reads
 the first request's row instead.
 
-A holder that dies between taking the key and storing its message (a killed process) would
-leave the key standing for a message that never comes. So the row carries a lease: once it has
-ended with no message stored, a retry takes the key over (a compare-and-set on the holder's
-message id, so that of many retries only one does) and stores the message itself.
+A holder that dies (a killed process) would leave the key standing for an answer that never
+comes. So the row carries a lease, which a living holder renews until its answer is stored. Once
+the lease has ended, a retry takes the key over (a compare-and-set on the holder's message id and
+the lapsed lease, so that of many retries only one does): with no message stored it stores the
+message itself; with the message stored but unanswered it keeps the message id and answers it.
 """
 
 from __future__ import annotations
@@ -116,6 +117,62 @@ def take_over(
     if taken.rowcount != 1:  # type: ignore[attr-defined]
         return None
     return Taken(visitor_id, client_id, first=True, lease_until=now + lease)
+
+
+def resume(
+    session: Session, licensee_id: str, key: str, holder: Taken, now: datetime, lease: timedelta
+) -> Taken | None:
+    """Take ``key`` from a ``holder`` presumed dead after storing its message but not its answer
+    (its lease ended), keeping its message id: the caller answers that message. None when the
+    key is not free (its lease runs, or another retry took it first)."""
+    taken = session.execute(
+        update(_keys)
+        .where(
+            K.licensee_id == licensee_id,
+            K.key == key,
+            K.client_id == holder.client_id,
+            or_(K.lease_until.is_(None), K.lease_until <= now),
+        )
+        .values(lease_until=now + lease)
+    )
+    if taken.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    return Taken(holder.visitor_id, holder.client_id, first=True, lease_until=now + lease)
+
+
+def renew(
+    session: Session, licensee_id: str, key: str, client_id: str, now: datetime, lease: timedelta
+) -> bool:
+    """Extend the lease of the key held for ``client_id``: its holder is alive and answering.
+    False when the key is no longer held for that message (given back, or taken over)."""
+    renewed = session.execute(
+        update(_keys)
+        .where(K.licensee_id == licensee_id, K.key == key, K.client_id == client_id)
+        .values(lease_until=now + lease)
+    )
+    return bool(renewed.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def question(
+    session: Session, licensee_id: str, visitor_id: str, client_id: str
+) -> tuple[units.ConvRef, units.HistoryRow] | None:
+    """The stored message (``visitor_id``, ``client_id``) and its conversation, while it is
+    still unanswered."""
+    M, C = _messages.c, _conversations.c
+    seen = session.execute(
+        select(M.id, M.conversation_id).where(
+            M.licensee_id == licensee_id, M.visitor_id == visitor_id, M.client_id == client_id
+        )
+    ).first()
+    if seen is None:
+        return None
+    row = next((r for r in units.waiting(session, seen.conversation_id) if r.id == seen.id), None)
+    if row is None:
+        return None
+    conv = session.execute(
+        select(C.id, C.started_at, C.test).where(C.id == seen.conversation_id)
+    ).one()
+    return units.ConvRef(conv.id, conv.started_at, conv.test), row
 
 
 def give_back(session: Session, licensee_id: str, key: str, client_id: str) -> None:
