@@ -472,3 +472,46 @@ def run_client(main: Callable[[], Coroutine[Any, Any, dict[str, Any]]]) -> int:
         result = asyncio.run(main())
     json.dump(result, sys.stdout)
     return 0
+
+
+def first_message_load(db: Any, n: int) -> tuple[list[Any], Callable[[Any], Any]]:
+    """The writer benches' load on a migrated ``db``: a new licensee, ``n`` end users of it, and
+    the write of an end user's first message (which starts a unit), made when it is called."""
+    from functools import partial
+
+    from sqlmodel import select
+
+    from core.chat import conversations as units
+    from core.db.tables import ApiKey, KeyKind
+    from core.licensing.licensees import create_licensee
+    from core.types import utcnow
+
+    with db.session() as session:
+        lic, _keys = create_licensee(session, name="Bench", origins=[ORIGIN], now=utcnow())
+        session.commit()
+        key_id = session.exec(
+            select(ApiKey.id).where(ApiKey.licensee_id == lic.id, ApiKey.kind == KeyKind.LIVE)
+        ).one()
+    policy = units.UnitPolicy()
+    speakers = [
+        units.Speaker(
+            licensee_id=lic.id,
+            visitor_id=f"v_bench{i:07d}",
+            key_id=key_id,
+            test=False,
+            beyond_term=False,
+            policy=policy,
+        )
+        for i in range(n)
+    ]
+
+    def op(who: Any) -> Any:
+        return partial(
+            units.record_visitor_message,
+            who=who,
+            client_id="m1",
+            text="我的订单到哪一步了",
+            now=utcnow(),
+        )
+
+    return speakers, op

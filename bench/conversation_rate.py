@@ -11,7 +11,6 @@ import statistics
 import sys
 import tempfile
 import time
-from functools import partial
 from typing import Any
 
 from common import (
@@ -21,6 +20,7 @@ from common import (
     bench_server,
     busy_cpu_seconds,
     exit_on_sigterm,
+    first_message_load,
     has_builtin_answerer,
     load_figures,
     mount_of,
@@ -64,48 +64,16 @@ def writer_run(n: int, inflight: int | None, sync: str, path: str) -> dict[str, 
     from concurrent.futures import ThreadPoolExecutor
 
     from sqlalchemy import text
-    from sqlmodel import Session, select
+    from sqlmodel import Session
 
-    from core.chat import conversations as units
     from core.db.engine import Database
-    from core.db.tables import ApiKey, KeyKind
-    from core.licensing.licensees import create_licensee
-    from core.types import utcnow
 
     with tempfile.TemporaryDirectory(prefix="kefu-bench-", dir=TMP_DIR) as tmp:
         db = Database(f"sqlite:///{tmp}/kefu.db", sqlite_synchronous=sync)
         single = ThreadPoolExecutor(1, thread_name_prefix="bench-single")
         try:
             db.migrate()
-            with db.session() as session:
-                lic, _keys = create_licensee(session, name="Bench", origins=[ORIGIN], now=utcnow())
-                session.commit()
-                key_id = session.exec(
-                    select(ApiKey.id).where(
-                        ApiKey.licensee_id == lic.id, ApiKey.kind == KeyKind.LIVE
-                    )
-                ).one()
-            policy = units.UnitPolicy()
-            speakers = [
-                units.Speaker(
-                    licensee_id=lic.id,
-                    visitor_id=f"v_bench{i:07d}",
-                    key_id=key_id,
-                    test=False,
-                    beyond_term=False,
-                    policy=policy,
-                )
-                for i in range(n)
-            ]
-
-            def op(who: units.Speaker) -> Any:
-                return partial(
-                    units.record_visitor_message,
-                    who=who,
-                    client_id="m1",
-                    text="我的订单到哪一步了",
-                    now=utcnow(),
-                )
+            speakers, op = first_message_load(db, n)
 
             def alone(fn: Any) -> Any:
                 with Session(db.write_engine, expire_on_commit=False) as s, s.begin():

@@ -9,10 +9,9 @@ import asyncio
 import os
 import statistics
 import time
-from functools import partial
 from typing import Any
 
-from common import ORIGIN, busy_cpu_seconds, load_figures
+from common import busy_cpu_seconds, first_message_load, load_figures
 
 PG_URL = os.environ.get("KEFU_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -21,48 +20,15 @@ def one_run(n: int, inflight: int, threads: int) -> dict[str, Any]:
     import sys
 
     sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-    from sqlmodel import select
 
-    from core.chat import conversations as units
     from core.db.engine import Database
-    from core.db.tables import ApiKey, KeyKind
-    from core.licensing.licensees import create_licensee
-    from core.types import utcnow
     from testkit.databases import postgres_schema
 
     with postgres_schema(PG_URL) as url:
         db = Database(url, write_threads=threads, pool_size=max(8, threads))
         try:
             db.migrate()
-            with db.session() as session:
-                lic, _keys = create_licensee(session, name="Bench", origins=[ORIGIN], now=utcnow())
-                session.commit()
-                key_id = session.exec(
-                    select(ApiKey.id).where(
-                        ApiKey.licensee_id == lic.id, ApiKey.kind == KeyKind.LIVE
-                    )
-                ).one()
-            policy = units.UnitPolicy()
-            speakers = [
-                units.Speaker(
-                    licensee_id=lic.id,
-                    visitor_id=f"v_bench{i:07d}",
-                    key_id=key_id,
-                    test=False,
-                    beyond_term=False,
-                    policy=policy,
-                )
-                for i in range(n)
-            ]
-
-            def op(who: units.Speaker) -> Any:
-                return partial(
-                    units.record_visitor_message,
-                    who=who,
-                    client_id="m1",
-                    text="我的订单到哪一步了",
-                    now=utcnow(),
-                )
+            speakers, op = first_message_load(db, n)
 
             async def drive() -> None:
                 pending = iter(speakers)
