@@ -33,9 +33,9 @@ _conv, _msg, _rating, _calls = (
 
 
 def key_of(session: Session, licensee_id: str) -> str:
-    return str(
-        session.execute(select(ApiKey.id).where(ApiKey.licensee_id == licensee_id)).scalars().first()  # type: ignore[arg-type]
-    )
+    keys = table_of(ApiKey)
+    query = select(keys.c.id).where(keys.c.licensee_id == licensee_id)
+    return str(session.execute(query).scalars().first())
 
 
 def start_conversation(
@@ -124,10 +124,13 @@ def snapshot(session: Session) -> Snapshot:
     """Every stored daily figure, for comparing two ways of making them."""
     f, lat, c = table_of(DailyFigures), table_of(DailyLatency), table_of(DailyCost)
     names = [col for col in f.c if col.name not in ("licensee_id", "day")]
+    figures = session.execute(select(f.c.licensee_id, f.c.day, *names))
+    latency = session.execute(select(lat.c.licensee_id, lat.c.day, lat.c.bucket, lat.c.replies))
+    costs = session.execute(select(c.c.licensee_id, c.c.day, c.c.currency, c.c.calls, c.c.cost))
     return Snapshot(
-        {(r[0], r[1]): tuple(r[2:]) for r in session.execute(select(f.c.licensee_id, f.c.day, *names))},
-        {(r[0], r[1], r[2]): r[3] for r in session.execute(select(lat.c.licensee_id, lat.c.day, lat.c.bucket, lat.c.replies))},
-        {(r[0], r[1], r[2]): (r[3], r[4]) for r in session.execute(select(c.c.licensee_id, c.c.day, c.c.currency, c.c.calls, c.c.cost))},
+        {(r[0], r[1]): tuple(r[2:]) for r in figures},
+        {(r[0], r[1], r[2]): r[3] for r in latency},
+        {(r[0], r[1], r[2]): (r[3], r[4]) for r in costs},
     )
 
 

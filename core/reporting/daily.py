@@ -119,7 +119,9 @@ def compute(
 
     mine = [] if licensee_id is None else [C.licensee_id == licensee_id]
     started = and_(*mine, *_between(C.started_at, start, end))  # type: ignore[arg-type]
-    for lic, at, test in session.execute(select(C.licensee_id, C.started_at, C.test).where(started)):
+    for lic, at, test in session.execute(
+        select(C.licensee_id, C.started_at, C.test).where(started)
+    ):
         counts = days[key(lic, at)].counts
         counts["conversations"] += 1
         counts["billable_units"] += 0 if test else 1
@@ -179,7 +181,9 @@ def _replace(
                         table.c.licensee_id.in_(chunk), table.c.day >= first, table.c.day <= last
                     )
                 )
-    figures, latency, costs = [], [], []
+    figures: list[dict[str, object]] = []
+    latency: list[dict[str, object]] = []
+    costs: list[dict[str, object]] = []
     for (lic, day), got in found.items():
         first, last = spans.get(lic, (date.max, date.min))
         if not first <= day <= last:
@@ -200,8 +204,8 @@ def _replace(
             for cur in got.calls
         ]
     for table, rows in ((_figures, figures), (_latency, latency), (_costs, costs)):
-        for chunk in _chunks(rows, 1000):
-            session.execute(insert(table), chunk)
+        for batch in _chunks(rows, 1000):
+            session.execute(insert(table), batch)
     return len(figures)
 
 
@@ -250,20 +254,17 @@ def rebuild(
 
 
 def last_refresh(session: Session) -> datetime | None:
-    value = session.execute(
+    value: datetime | None = session.execute(
         select(_marks.c.refreshed_at).where(_marks.c.name == MARK)
     ).scalar_one_or_none()
-    return value  # type: ignore[no-any-return]
+    return value
 
 
 def refresh(session: Session, now: datetime) -> int:
     """Recompute every day that can have changed since the last refresh (all days, the first
     time), and move the mark to ``now``. The caller commits; returns the licensee-days stored."""
     since = last_refresh(session)
-    if since is None:
-        stored = rebuild(session, now).days
-    else:
-        stored = _refresh_since(session, since, now)
+    stored = rebuild(session, now).days if since is None else _refresh_since(session, since, now)
     session.execute(delete(_marks).where(_marks.c.name == MARK))
     session.execute(insert(_marks).values(name=MARK, refreshed_at=now))
     return stored

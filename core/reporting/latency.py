@@ -15,9 +15,7 @@ from collections.abc import Mapping
 
 # Upper bounds in milliseconds; bucket i holds (BOUNDS_MS[i-1], BOUNDS_MS[i]], the last one is
 # open-ended (longer than the last bound).
-BOUNDS_MS: tuple[int, ...] = tuple(
-    sorted({round(50 * 1.25**i) for i in range(43)} | {600_000})
-)
+BOUNDS_MS: tuple[int, ...] = tuple(sorted({round(50 * 1.25**i) for i in range(43)} | {600_000}))
 OVERFLOW = len(BOUNDS_MS)  # the open-ended bucket's index
 
 

@@ -13,6 +13,7 @@ from kefu.cli import (
     origin,
     outage,
     price,
+    report,
     serve,
     statement,
     tokens,
@@ -42,6 +43,7 @@ app.add_typer(statement.app, name="statement")
 app.add_typer(outage.app, name="outage")
 app.add_typer(outage.availability_app)
 app.add_typer(archive.app, name="archive")
+app.add_typer(report.app, name="report")
 
 
 def main() -> None:

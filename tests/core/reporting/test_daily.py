@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -56,7 +57,10 @@ def test_figures_count_on_the_local_day_the_conversation_started(
         s.commit()
         snap = snapshot(s)
     assert built.licensees == 2
-    nov = lambda d: date(2026, 11, d)  # noqa: E731
+
+    def nov(d: int) -> date:
+        return date(2026, 11, d)
+
     # Shanghai: the conversation on the 2nd, the test one (00:30 local) and the calls on the 3rd.
     assert snap.figures[shanghai, nov(2)] == (1, 1, 2, 1, 1, 0, 0, 0, 0, 1, 0)
     assert snap.figures[shanghai, nov(3)] == (1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
@@ -121,9 +125,9 @@ conversations = st.builds(
     turns=st.lists(
         st.tuples(st.integers(0, 470), st.integers(0, 120), st.booleans()), max_size=3
     ).map(tuple),
-    ratings=st.lists(
-        st.tuples(st.integers(0, 12 * 24 * 60), st.integers(1, 5)), max_size=2
-    ).map(tuple),
+    ratings=st.lists(st.tuples(st.integers(0, 12 * 24 * 60), st.integers(1, 5)), max_size=2).map(
+        tuple
+    ),
 )
 calls = st.tuples(st.integers(0, 2), st.integers(0, 8 * 24 * 60), st.integers(0, 10**6))
 ZONES = ("Asia/Shanghai", "America/New_York", "Asia/Kathmandu")
@@ -164,44 +168,44 @@ def test_refreshing_as_events_happen_equals_rebuilding(
     s.rollback()
     for table in reversed(SQLModel.metadata.sorted_tables):
         s.execute(table.delete())
-    lics = []
+    lics: list[tuple[str, str]] = []
     for i, tz in enumerate(ZONES):
-        lic, _keys = create_licensee(s, name=f"L{i}", origins=[], now=base, timezone=tz)
-        lics.append((lic.id, key_of(s, lic.id)))
+        row, _keys = create_licensee(s, name=f"L{i}", origins=[], now=base, timezone=tz)
+        lics.append((row.id, key_of(s, row.id)))
     minute = timedelta(minutes=1)
-    events: list[tuple[datetime, int, object]] = []
+    events: list[tuple[datetime, int, str, Any]] = []
     for n, c in enumerate(convs):
-        events.append((base + c.start * minute, n, ("conv", c)))
+        events.append((base + c.start * minute, n, "conv", c))
         when, seq = base + c.start * minute, 0
         for q, a, sourced in c.turns:
             # Each message is written when it is said: a refresh sees only what came before.
             when += q * minute
-            events.append((when, n, ("msg", (seq := seq + 1, "visitor", when, None))))
+            events.append((when, n, "msg", (seq := seq + 1, "visitor", when, None)))
             answered = when + a * timedelta(seconds=1)
-            events.append((answered, n, ("msg", (seq := seq + 1, "robot", answered, sourced))))
-        for at, score in c.ratings:
+            events.append((answered, n, "msg", (seq := seq + 1, "robot", answered, sourced)))
+        for after, score in c.ratings:
             # A rating is for an ended conversation, so it comes after its last message.
-            events.append((when + timedelta(minutes=11 + at), n, ("rate", score)))
-    for lic, at, cost in model_calls:
-        events.append((base + at * minute, -1, ("call", (lic, Decimal(cost).scaleb(-6)))))
-    for at in refreshes:
-        events.append((base + at * minute + timedelta(seconds=30), -2, ("refresh", None)))
-    events.sort(key=lambda e: (e[0], e[1], e[2][0] != "conv"))
+            events.append((when + timedelta(minutes=11 + after), n, "rate", score))
+    for which, offset, cost in model_calls:
+        events.append((base + offset * minute, -1, "call", (which, Decimal(cost).scaleb(-6))))
+    for offset in refreshes:
+        events.append((base + offset * minute + timedelta(seconds=30), -2, "refresh", None))
+    events.sort(key=lambda e: (e[0], e[1], e[2] != "conv"))
     made: dict[int, tuple[str, str]] = {}
-    for at, n, (kind, what) in events:  # type: ignore[misc]
+    for at, n, kind, what in events:
         if kind == "conv":
             assert isinstance(what, Conv)
             lic, key = lics[what.licensee]
             made[n] = (start_conversation(s, lic, key, at, test=what.test), lic)
         elif kind == "msg":
             conv, lic = made[n]
-            seq, role, when, sourced = what  # type: ignore[misc]
+            seq, role, when, sourced = what
             message(s, conv, lic, seq, role, when, SOURCE if sourced else [])
         elif kind == "rate":
             conv, lic = made[n]
-            rate(s, conv, lic, int(what), at)  # type: ignore[call-overload]
+            rate(s, conv, lic, int(what), at)
         elif kind == "call":
-            i, cost = what  # type: ignore[misc]
+            i, cost = what
             model_call(s, lics[i][0], at, cost)
         else:
             refresh(s, at)

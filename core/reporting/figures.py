@@ -1,0 +1,296 @@
+"""What a reports page shows for a date range, read from the daily figures: one licensee's
+(its own dates) or every licensee's added together, with each licensee's cost and margin.
+
+Everything here reads the pre-aggregated tables of ``core.reporting.daily`` (a few hundred rows
+for a month, however many conversations it had), prices from ``core.billing.prices`` and
+availability from the outages (``core.licensing.outages``' arithmetic, over the range).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import func, select
+from sqlmodel import Session
+
+from core.billing import prices
+from core.db.tables import (
+    DailyCost,
+    DailyFigures,
+    DailyLatency,
+    Licensee,
+    Outage,
+    OutageLicensee,
+    PriceSchedule,
+    table_of,
+)
+from core.errors import InvalidInput
+from core.ledger.money import money_to_units, units_to_money
+from core.licensing.outages import clip, percent, union_length
+from core.licensing.service_period import lapse_day, start_of_day
+from core.reporting.daily import COUNTS
+from core.reporting.latency import percentile
+
+_f, _lat, _cost = table_of(DailyFigures), table_of(DailyLatency), table_of(DailyCost)
+_lic, _price = table_of(Licensee), table_of(PriceSchedule)
+MAX_DAYS = 366
+
+
+@dataclass(frozen=True, slots=True)
+class DayLine:
+    day: date
+    conversations: int
+    billable_units: int
+    replies: int
+    answered: int
+    dont_know: int
+    handoffs: int
+    ratings: tuple[int, int, int, int, int]  # how many of each score 1..5
+    p50_ms: int | None
+    p95_ms: int | None
+    cost: Decimal  # model cost in the report's currency
+
+    @property
+    def rated(self) -> int:
+        return sum(self.ratings)
+
+
+@dataclass(frozen=True, slots=True)
+class LicenseeLine:
+    """One licensee's range: units, revenue at its prices, model cost, margin."""
+
+    licensee_id: str
+    name: str
+    conversations: int
+    units: int
+    revenue: Decimal
+    unpriced_units: int  # units before any unit price was in force
+    cost: dict[str, Decimal]  # per currency
+    calls: int
+    availability: Decimal | None  # percent; None when not in service in the range
+
+    @property
+    def margin(self) -> Decimal | None:
+        """Revenue - cost, when the costs are all in the revenue's currency (CNY)."""
+        if set(self.cost) - {CURRENCY}:
+            return None
+        return self.revenue - self.cost.get(CURRENCY, Decimal(0))
+
+
+CURRENCY = "CNY"
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    first: date
+    last: date
+    days: list[DayLine]
+    licensees: list[LicenseeLine]
+    latency: Counter[int] = field(default_factory=Counter)
+
+    def total(self, name: str) -> int:
+        return sum(int(getattr(d, name)) for d in self.days)
+
+    @property
+    def ratings(self) -> tuple[int, ...]:
+        return tuple(sum(d.ratings[i] for d in self.days) for i in range(5))
+
+    @property
+    def average_rating(self) -> Decimal | None:
+        counts = self.ratings
+        n = sum(counts)
+        if not n:
+            return None
+        return (Decimal(sum((i + 1) * c for i, c in enumerate(counts))) / n).quantize(
+            Decimal("0.01")
+        )
+
+    @property
+    def p50_ms(self) -> int | None:
+        return percentile(self.latency, 0.5)
+
+    @property
+    def p95_ms(self) -> int | None:
+        return percentile(self.latency, 0.95)
+
+    @property
+    def cost(self) -> dict[str, Decimal]:
+        out: defaultdict[str, Decimal] = defaultdict(Decimal)
+        for line in self.licensees:
+            for cur, amount in line.cost.items():
+                out[cur] += amount
+        return dict(sorted(out.items()))
+
+    @property
+    def revenue(self) -> Decimal:
+        return sum((line.revenue for line in self.licensees), Decimal(0))
+
+
+def check_range(first: date, last: date) -> None:
+    if first > last:
+        raise InvalidInput(f"the range starts {first}, after its end {last}")
+    if (last - first).days >= MAX_DAYS:
+        raise InvalidInput(f"a report covers at most {MAX_DAYS} days")
+
+
+def report(
+    session: Session, first: date, last: date, now: datetime, licensee_id: str | None = None
+) -> Report:
+    """The figures of days ``first``..``last`` (each licensee's own dates), of one licensee or
+    all of them added up."""
+    check_range(first, last)
+    mine = [] if licensee_id is None else [_f.c.licensee_id == licensee_id]
+    in_range = [_f.c.day >= first, _f.c.day <= last, *mine]
+    per_day = {
+        row.day: row
+        for row in session.execute(
+            select(_f.c.day, *(func.sum(_f.c[n]).label(n) for n in COUNTS))
+            .where(*in_range)
+            .group_by(_f.c.day)
+        )
+    }
+    lat_mine = [] if licensee_id is None else [_lat.c.licensee_id == licensee_id]
+    day_latency: defaultdict[date, Counter[int]] = defaultdict(Counter)
+    for day, bucket, n in session.execute(
+        select(_lat.c.day, _lat.c.bucket, func.sum(_lat.c.replies))
+        .where(_lat.c.day >= first, _lat.c.day <= last, *lat_mine)
+        .group_by(_lat.c.day, _lat.c.bucket)
+    ):
+        day_latency[day][bucket] += int(n)
+    cost_mine = [] if licensee_id is None else [_cost.c.licensee_id == licensee_id]
+    day_cost: Counter[date] = Counter()
+    lic_cost: defaultdict[str, Counter[str]] = defaultdict(Counter)
+    lic_calls: Counter[str] = Counter()
+    for lic, day, cur, calls, cost in session.execute(
+        select(
+            _cost.c.licensee_id, _cost.c.day, _cost.c.currency, _cost.c.calls, _cost.c.cost
+        ).where(_cost.c.day >= first, _cost.c.day <= last, *cost_mine)
+    ):
+        units = money_to_units(cost)
+        lic_cost[lic][cur] += units
+        lic_calls[lic] += int(calls)
+        if cur == CURRENCY:
+            day_cost[day] += units
+    days = []
+    latency: Counter[int] = Counter()
+    for i in range((last - first).days + 1):
+        day = first + timedelta(days=i)
+        row = per_day.get(day)
+        counts = [int(getattr(row, n) or 0) if row is not None else 0 for n in COUNTS]
+        hist = day_latency.get(day, Counter())
+        latency.update(hist)
+        days.append(
+            DayLine(
+                day,
+                counts[0],
+                counts[1],
+                counts[2],
+                counts[3],
+                counts[4],
+                counts[5],
+                ratings=(counts[6], counts[7], counts[8], counts[9], counts[10]),
+                p50_ms=percentile(hist, 0.5),
+                p95_ms=percentile(hist, 0.95),
+                cost=units_to_money(day_cost[day]),
+            )
+        )
+    lines = _licensee_lines(session, first, last, now, licensee_id, lic_cost, lic_calls)
+    return Report(first, last, days, lines, latency)
+
+
+def _licensee_lines(
+    session: Session,
+    first: date,
+    last: date,
+    now: datetime,
+    licensee_id: str | None,
+    lic_cost: dict[str, Counter[str]],
+    lic_calls: Counter[str],
+) -> list[LicenseeLine]:
+    lic_query = select(
+        _lic.c.id, _lic.c.name, _lic.c.timezone, _lic.c.service_start, _lic.c.service_end
+    ).order_by(_lic.c.name, _lic.c.id)
+    if licensee_id is not None:
+        lic_query = lic_query.where(_lic.c.id == licensee_id)
+    licensees = session.execute(lic_query).all()
+    mine = [] if licensee_id is None else [_f.c.licensee_id == licensee_id]
+    units: defaultdict[str, list[tuple[date, int]]] = defaultdict(list)
+    conversations: Counter[str] = Counter()
+    for lic, day, n_units, n_conv in session.execute(
+        select(_f.c.licensee_id, _f.c.day, _f.c.billable_units, _f.c.conversations).where(
+            _f.c.day >= first, _f.c.day <= last, *mine
+        )
+    ):
+        units[lic].append((day, int(n_units)))
+        conversations[lic] += int(n_conv)
+    price_query = select(PriceSchedule).order_by(_price.c.licensee_id, _price.c.effective_from)
+    if licensee_id is not None:
+        price_query = price_query.where(_price.c.licensee_id == licensee_id)
+    schedules: defaultdict[str, list[PriceSchedule]] = defaultdict(list)
+    for (schedule,) in session.execute(price_query):
+        schedules[schedule.licensee_id].append(schedule)
+    outages = _outages(session, licensee_id)
+    lines = []
+    for lic in licensees:
+        revenue, unpriced = Decimal(0), 0
+        for day, n in units.get(lic.id, []):
+            schedule = prices.in_force(schedules.get(lic.id, []), day)
+            if schedule is None:
+                unpriced += n
+            else:
+                revenue += schedule.unit_price * n
+        lines.append(
+            LicenseeLine(
+                licensee_id=lic.id,
+                name=lic.name,
+                conversations=conversations[lic.id],
+                units=sum(n for _d, n in units.get(lic.id, [])),
+                revenue=revenue,
+                unpriced_units=unpriced,
+                cost={c: units_to_money(u) for c, u in sorted(lic_cost.get(lic.id, {}).items())},
+                calls=lic_calls[lic.id],
+                availability=_availability(lic, first, last, now, outages.get(lic.id, [])),
+            )
+        )
+    return lines
+
+
+def _outages(
+    session: Session, licensee_id: str | None
+) -> dict[str, list[tuple[datetime, datetime]]]:
+    o, link = table_of(Outage), table_of(OutageLicensee)
+    query = select(link.c.licensee_id, o.c.starts_at, o.c.ends_at).join(
+        o, o.c.id == link.c.outage_id
+    )
+    if licensee_id is not None:
+        query = query.where(link.c.licensee_id == licensee_id)
+    found: defaultdict[str, list[tuple[datetime, datetime]]] = defaultdict(list)
+    for lic, starts, ends in session.execute(query):
+        found[lic].append((starts, ends))
+    return found
+
+
+def _availability(
+    lic: object,
+    first: date,
+    last: date,
+    now: datetime,
+    outages: list[tuple[datetime, datetime]],
+) -> Decimal | None:
+    """The share of the range the licence was in service with no outage (as ``kefu
+    availability`` counts a month: from its start date to its lapse day, up to now)."""
+    tz: str = lic.timezone  # type: ignore[attr-defined]
+    lo = max(start_of_day(first, tz), start_of_day(lic.service_start, tz))  # type: ignore[attr-defined]
+    hi = min(
+        start_of_day(last + timedelta(days=1), tz),
+        now,
+        start_of_day(lapse_day(lic.service_end), tz),  # type: ignore[attr-defined]
+    )
+    if hi <= lo:
+        return None
+    served = hi - lo
+    down = union_length(clip(outages, lo, hi))
+    return percent(served - down, served)
