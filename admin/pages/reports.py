@@ -1,0 +1,236 @@
+"""Reports with charts: ``/admin/reports`` (every licensee for the licensor's staff, its own
+for a licensee admin), ``/admin/reports/{licensee_id}`` and the per-licensee table as CSV."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import Response
+from markupsafe import Markup
+from sqlmodel import Session
+
+from admin.charts import Series, chart
+from admin.deps import ContextDep, require, scoped_licensee
+from admin.i18n import translate
+from admin.ranges import DateRange, parse_range
+from admin.render import render
+from core.accounts import Principal, Role
+from core.db.tables import Licensee
+from core.errors import InvalidInput
+from core.ledger.money import LEDGER_ZONE
+from core.ledger.report import PackageBalance, package_balances
+from core.reporting.figures import Report, report
+from core.spreadsheet import csv_bytes
+from core.types import utcnow
+
+router = APIRouter()
+READERS = (Role.OWNER, Role.BILLING, Role.SUPPORT, Role.ADMIN)
+ReaderDep = Annotated[Principal, Depends(require(*READERS))]
+MonthQ = Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")]
+FromQ = Annotated[str | None, Query(alias="from", max_length=10)]
+ToQ = Annotated[str | None, Query(alias="to", max_length=10)]
+
+
+def load(
+    session: Session,
+    principal: Principal,
+    licensee_id: str | None,
+    month: str | None,
+    first: str | None,
+    last: str | None,
+    now: datetime,
+) -> tuple[Licensee | None, DateRange, Report, list[PackageBalance]]:
+    """The licensee (None: all), the range and its report; packages for the licensor only."""
+    licensee = None
+    if licensee_id is None:
+        licensee_id = principal.licensee_id  # a licensee's user: its own; staff: all
+    if licensee_id is not None:
+        scoped_licensee(principal, licensee_id)
+        licensee = session.get(Licensee, licensee_id)
+        if licensee is None:
+            raise HTTPException(404, f"no licensee {licensee_id}")
+    tz = licensee.timezone if licensee else LEDGER_ZONE
+    try:
+        span = parse_range(month, first, last, now, tz)
+        found = report(session, span.first, span.last, now, licensee_id)
+    except InvalidInput as exc:
+        raise HTTPException(400, str(exc)) from None
+    packages = package_balances(session, now) if principal.is_licensor else []
+    return licensee, span, found, packages
+
+
+def charts(found: Report, lang: str, licensor: bool) -> list[Markup]:
+    def t(key: str, **values: object) -> str:
+        return translate(key, lang, **values)
+
+    days = [d.day for d in found.days]
+    drawn = [
+        chart(
+            t("reports.chart_conversations"),
+            days,
+            [Series(t("reports.conversations"), [d.conversations for d in found.days])],
+        ),
+        chart(
+            t("reports.chart_answers"),
+            days,
+            [
+                Series(t("reports.answered"), [d.answered for d in found.days]),
+                Series(t("reports.dont_know"), [d.dont_know for d in found.days]),
+            ],
+            stacked=True,
+        ),
+        chart(
+            t("reports.chart_latency"),
+            days,
+            [
+                Series("p50", [d.p50_ms for d in found.days]),
+                Series("p95", [d.p95_ms for d in found.days]),
+            ],
+            kind="line",
+            unit=t("reports.ms"),
+        ),
+        chart(
+            t("reports.chart_ratings"),
+            days,
+            [
+                Series(t("reports.score", n=i + 1), [d.ratings[i] for d in found.days])
+                for i in range(5)
+            ],
+            stacked=True,
+        ),
+        chart(
+            t("reports.chart_handoffs"),
+            days,
+            [Series(t("reports.handoffs"), [d.handoffs for d in found.days])],
+        ),
+    ]
+    if licensor:
+        drawn.append(
+            chart(
+                t("reports.chart_cost"),
+                days,
+                [Series(t("reports.cost"), [d.cost for d in found.days])],
+                unit="CNY",
+            )
+        )
+    return drawn
+
+
+def _page(
+    request: Request,
+    ctx: ContextDep,
+    principal: Principal,
+    licensee_id: str | None,
+    month: str | None,
+    first: str | None,
+    last: str | None,
+) -> Response:
+    now = utcnow()
+    licensee, span, found, packages = ctx.db.read(
+        lambda s: load(s, principal, licensee_id, month, first, last, now)
+    )
+    lang = getattr(request.state, "lang", "zh")
+    base = (
+        f"/admin/reports/{licensee.id}" if licensee and principal.is_licensor else "/admin/reports"
+    )
+    values: dict[str, Any] = {
+        "licensee": licensee,
+        "span": span,
+        "report": found,
+        "packages": packages,
+        "charts": charts(found, lang, principal.is_licensor),
+        "base": base,
+        "prev": span.shifted(-1),
+        "next": span.shifted(1),
+        "show_money": principal.is_licensor,
+        "lines": [ln for ln in found.licensees if ln.conversations or ln.calls]
+        if licensee is None
+        else found.licensees,
+    }
+    return render(request, "reports.html", values)
+
+
+@router.get("/admin/reports")
+def reports(
+    request: Request,
+    ctx: ContextDep,
+    principal: ReaderDep,
+    month: MonthQ = None,
+    first: FromQ = None,
+    last: ToQ = None,
+) -> Response:
+    return _page(request, ctx, principal, None, month, first, last)
+
+
+@router.get("/admin/reports.csv")
+def reports_csv(
+    ctx: ContextDep,
+    principal: ReaderDep,
+    month: MonthQ = None,
+    first: FromQ = None,
+    last: ToQ = None,
+) -> Response:
+    """Each licensee's range (the licensor) or each day (a licensee admin), formula-safe."""
+    now = utcnow()
+    licensee, span, found, _ = ctx.db.read(
+        lambda s: load(s, principal, None, month, first, last, now)
+    )
+    if principal.is_licensor:
+        head: tuple[str, ...] = (
+            "licensee_id", "licensee", "conversations", "units", "revenue", "cost_cny",
+            "margin", "calls", "availability",
+        )  # fmt: skip
+        rows: list[tuple[object, ...]] = [
+            (
+                ln.licensee_id,
+                ln.name,
+                ln.conversations,
+                ln.units,
+                ln.revenue,
+                ln.cost.get("CNY", 0),
+                ln.margin if ln.margin is not None else "",
+                ln.calls,
+                ln.availability if ln.availability is not None else "",
+            )
+            for ln in found.licensees
+        ]
+    else:
+        head = (
+            "day", "conversations", "billable_units", "answered", "dont_know", "handoffs",
+            "ratings", "p50_ms", "p95_ms",
+        )  # fmt: skip
+        rows = [
+            (
+                d.day,
+                d.conversations,
+                d.billable_units,
+                d.answered,
+                d.dont_know,
+                d.handoffs,
+                d.rated,
+                d.p50_ms or "",
+                d.p95_ms or "",
+            )  # fmt: skip
+            for d in found.days
+        ]
+    name = f"report-{licensee.id if licensee else 'all'}-{span.first}-{span.last}.csv"
+    return Response(
+        csv_bytes(head, rows),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@router.get("/admin/reports/{licensee_id}")
+def licensee_report(
+    request: Request,
+    ctx: ContextDep,
+    principal: ReaderDep,
+    licensee_id: str,
+    month: MonthQ = None,
+    first: FromQ = None,
+    last: ToQ = None,
+) -> Response:
+    return _page(request, ctx, principal, licensee_id, month, first, last)
