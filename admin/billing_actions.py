@@ -5,6 +5,7 @@ note), each audited in its own transaction."""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -122,8 +123,8 @@ def month_list(
         )
     }
     mine = [] if principal.licensee_id is None else [Statement.licensee_id == principal.licensee_id]
-    issued_totals = session.exec(
-        select(Statement.total).where(
+    issued_totals: Sequence[Decimal] = session.exec(
+        select(col(Statement.total)).where(
             *mine,
             Statement.kind == StatementKind.USAGE,
             Statement.period == month,

@@ -50,7 +50,7 @@ def parse_range(
         check_range(lo, hi)
         return DateRange(lo, hi)
     if month:
-        start, end = month_bounds(month, tz)
+        start, _end = month_bounds(month, tz)
         lo = start.date()
         return DateRange(lo, add_months(lo, 1) - timedelta(days=1))
     today = local_date(now, tz)

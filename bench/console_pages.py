@@ -210,7 +210,7 @@ def page_paths(url: str) -> tuple[list[str], list[str]]:
         module = importlib.import_module(f"admin.pages.{info.name}")
         router = getattr(module, "router", None)
         for route in getattr(router, "routes", []):
-            if not isinstance(route, APIRoute) or "GET" not in route.methods:
+            if not isinstance(route, APIRoute) or "GET" not in (route.methods or set()):
                 continue
             if SKIP.search(route.path) or route.path in ("/admin/login",):
                 skipped.append(route.path)

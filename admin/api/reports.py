@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
@@ -75,6 +76,11 @@ class ReportOut(BaseModel):
     packages: list[PackageOut]
 
 
+def exact(amount: Decimal) -> str:
+    """A cost exactly, without trailing zeros (costs are kept to 1e-10)."""
+    return format(amount.normalize(), "f")
+
+
 def _out(licensee_id: str | None, found: Report, money: bool, packages: list) -> ReportOut:  # type: ignore[type-arg]
     return ReportOut(
         licensee_id=licensee_id,
@@ -101,7 +107,7 @@ def _out(licensee_id: str | None, found: Report, money: bool, packages: list) ->
                 ratings=list(d.ratings),
                 p50_ms=d.p50_ms,
                 p95_ms=d.p95_ms,
-                model_cost=str(d.cost) if money else None,
+                model_cost=exact(d.cost) if money else None,
             )
             for d in found.days
         ],
@@ -116,8 +122,8 @@ def _out(licensee_id: str | None, found: Report, money: bool, packages: list) ->
                     {
                         "revenue": text(ln.revenue),
                         "unpriced_units": ln.unpriced_units,
-                        "cost": {c: str(a) for c, a in ln.cost.items()},
-                        "margin": str(ln.margin) if ln.margin is not None else None,
+                        "cost": {c: exact(a) for c, a in ln.cost.items()},
+                        "margin": exact(ln.margin) if ln.margin is not None else None,
                         "calls": ln.calls,
                     }
                     if money
@@ -171,7 +177,7 @@ def licensee_report(
 ) -> ReportOut:
     """One licensee's figures (a licensee admin: only its own; another id is 404)."""
     now = utcnow()
-    licensee, _span, found, packages = ctx.db.read(
+    _lic, _span, found, packages = ctx.db.read(
         lambda s: load(s, principal, licensee_id, month, first, last, now)
     )
     return _out(licensee_id, found, principal.is_licensor, packages)

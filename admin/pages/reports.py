@@ -212,7 +212,7 @@ def reports_csv(
                 d.rated,
                 d.p50_ms or "",
                 d.p95_ms or "",
-            )  # fmt: skip
+            )
             for d in found.days
         ]
     name = f"report-{licensee.id if licensee else 'all'}-{span.first}-{span.last}.csv"

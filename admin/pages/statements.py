@@ -18,7 +18,8 @@ from admin import billing_actions as billing
 from admin.deps import ContextDep, require
 from admin.render import render
 from core.accounts import Principal, Role
-from core.billing.downloads import MEDIA_TYPES, Format, filename, parse_format, render as download
+from core.billing.downloads import MEDIA_TYPES, Format, filename, parse_format
+from core.billing.downloads import render as download
 from core.billing.labels import line_label, status_label
 from core.billing.money import text
 from core.errors import KefuError

@@ -3,6 +3,7 @@ payment and a note recorded (each audited), downloads; who may do what; formula-
 
 from __future__ import annotations
 
+import csv
 import io
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -11,13 +12,13 @@ from decimal import Decimal
 import pytest
 from fastapi import FastAPI
 from openpyxl import load_workbook
-from sqlmodel import select
+from sqlmodel import col, select
 from starlette.testclient import TestClient
 
 from core.accounts import Role
 from core.billing.accounts import account
 from core.db.engine import Database
-from core.db.tables import AuditEntry, Payment, Statement
+from core.db.tables import AuditEntry, Licensee, Payment, Statement
 from testkit.admin import csrf_of, make_user, sign_in
 from testkit.billing import add_units
 from testkit.tenants import MakeTenant
@@ -96,7 +97,7 @@ def test_owner_issues_pays_notes_and_downloads(
     assert "partly paid" in page.text and "0.50" in page.text
     with db.read_session() as s:
         [payment] = s.exec(select(Payment).where(Payment.licensee_id == lic)).all()
-        actions = [e.action for e in s.exec(select(AuditEntry).order_by(AuditEntry.at)).all()]
+        actions = [e.action for e in s.exec(select(AuditEntry).order_by(col(AuditEntry.at))).all()]
     assert payment.amount == 1 and payment.reference == "BANK-1"
     assert [a for a in actions if a.startswith("statement.")] == [
         "statement.issue",
@@ -131,16 +132,24 @@ def test_exports_neutralise_formulas(
         == 303
     )
     csv_text = web.get(f"/admin/statements/{lic}/{MONTH}/download/csv").text
-    assert "'=HYPERLINK" in csv_text and "'@SUM" in csv_text
-    assert ",=" not in csv_text and ",@" not in csv_text
+    cells = [c for row in csv.reader(io.StringIO(csv_text.lstrip("\ufeff"))) for c in row]
+    assert "'" + INJECTION in cells  # the customer's invoice title, neutralised
+    assert not [c for c in cells if c.lstrip(" ").startswith(("=", "+", "@"))]
     book = load_workbook(
         io.BytesIO(web.get(f"/admin/statements/{lic}/{MONTH}/download/xlsx").content)
     )
     cells = [str(c.value) for sheet in book.worksheets for row in sheet.iter_rows() for c in row]
     assert any(v.startswith("'=HYPERLINK") for v in cells)
     assert not any(v.startswith(("=", "@")) for v in cells)
+    with db.session() as s:
+        renamed = s.get(Licensee, lic)
+        assert renamed is not None
+        renamed.name = "+SUM(1,2)"
+        s.add(renamed)
+        s.commit()
     report = web.get(f"/admin/reports.csv?month={MONTH}").text
-    assert ",=" not in report
+    cells = [c for row in csv.reader(io.StringIO(report.lstrip("\ufeff"))) for c in row]
+    assert "'+SUM(1,2)" in cells and "+SUM(1,2)" not in cells
 
 
 @pytest.mark.parametrize(
