@@ -6,6 +6,7 @@ text (titles, series names, day labels) is escaped here; the result is ``Markup`
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -26,17 +27,22 @@ class Series:
     values: Sequence[Number | None]  # one per day; None draws nothing (a gap in a line)
 
 
-def nice_max(value: float) -> float:
-    """The smallest 1, 2, 2.5 or 5 x 10^n at or above ``value`` (an axis top that reads well)."""
+def nice_step(value: float) -> float:
+    """The smallest 1, 2 or 5 x 10^n at or above ``value`` (a grid step that reads well)."""
     if value <= 0:
         return 1.0
-    step = 10 ** (len(str(int(value))) - 1) if value >= 1 else 10**-1
-    while step > value:
-        step /= 10
-    for factor in (1, 2, 2.5, 5, 10):
-        if step * factor >= value:
-            return step * factor
-    return step * 10  # pragma: no cover - factor 10 always reaches it
+    power = 10 ** math.floor(math.log10(value))
+    for factor in (1, 2, 5, 10):
+        if power * factor >= value * (1 - 1e-9):
+            return float(power * factor)
+    return float(power * 10)  # pragma: no cover - factor 10 always reaches it
+
+
+def axis(value: float, lines: int = 4) -> tuple[float, float]:
+    """The axis top and grid step for data up to ``value``: at most ``lines`` steps of a
+    round size, the top a whole number of steps."""
+    step = nice_step(value / lines) if value > 0 else 1.0
+    return step * max(1, math.ceil(value / step - 1e-9)), step
 
 
 def _number(value: float) -> str:
@@ -70,9 +76,9 @@ def chart(
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     if stacked:
         totals = [sum(float(s.values[i] or 0) for s in series) for i in range(len(days))]
-        top = nice_max(max(totals, default=0))
+        top, step = axis(max(totals, default=0))
     else:
-        top = nice_max(
+        top, step = axis(
             max((float(v) for s in series for v in s.values if v is not None), default=0)
         )
     x0, y0 = LEFT, TOP + plot_h
@@ -88,8 +94,8 @@ def chart(
         f'<text x="{LEFT}" y="16" class="chart-title">{escape(title)}'
         f"{escape(f' ({unit})') if unit else ''}</text>",
     ]
-    for k in range(5):  # grid lines and the y axis's labels
-        value = top * k / 4
+    for k in range(round(top / step) + 1):  # grid lines and the y axis's labels
+        value = step * k
         parts.append(
             f'<line x1="{x0}" x2="{x0 + plot_w}" y1="{y(value):.1f}" y2="{y(value):.1f}" '
             f'class="grid"/><text x="{x0 - 6}" y="{y(value) + 4:.1f}" text-anchor="end" '

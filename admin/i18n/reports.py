@@ -53,7 +53,7 @@ MESSAGES = {
     "reports.unpriced": ("{n} 个单元无单价", "{n} units without a price"),
     "reports.mixed": ("币种不同", "mixed currencies"),
     "reports.updated": (
-        "数据每分钟更新；latency 为分桶上限（精确到 25%）。",
+        "数据每分钟更新；耗时为所在分桶的上限（误差不超过 25%）。",
         "Figures refresh every minute; latency is a bucket's upper bound (within 25%).",
     ),
 }

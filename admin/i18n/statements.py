@@ -70,5 +70,6 @@ MESSAGES = {
     "statements.done.note": ("调整单已添加。", "The note is added."),
     "statements.customer": ("付款方", "Customer"),
     "statements.read_only": ("只读", "read-only"),
+    "statements.by_month": ("按月查看（未出具的为草稿）", "By month (a draft until issued)"),
     "statements.back": ("返回列表", "Back to the list"),
 }

@@ -77,12 +77,16 @@ def statements_of(
 ) -> Response:
     now = utcnow()
     licensee, views = ctx.db.read(lambda s: billing.statements_of(s, principal, licensee_id, now))
+    today = local_date(now, licensee.timezone).replace(day=1)
+    first = licensee.service_start.replace(day=1)
+    months = [add_months(today, -i) for i in range(12)]
     return render(
         request,
         "statements_licensee.html",
         {
             "licensee": licensee,
             "views": views,
+            "months": [f"{m:%Y-%m}" for m in months if m >= first],
             "can_change": billing.may_change_billing(principal),
             "error": "",
             "done": _done(request),

@@ -5,23 +5,19 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from datetime import date, timedelta
 
-from admin.charts import Series, chart, nice_max
+import pytest
+
+from admin.charts import Series, axis, chart
 
 DAYS = [date(2026, 11, 1) + timedelta(days=i) for i in range(30)]
 NS = "{http://www.w3.org/2000/svg}"
 
 
-def test_axis_tops_are_round_numbers_at_or_above_the_data() -> None:
-    assert [nice_max(v) for v in (0, 0.3, 1, 7, 13, 120, 1234, 250_001)] == [
-        1,
-        0.5,
-        1,
-        10,
-        20,
-        200,
-        2000,
-        500_000,
-    ]
+def test_axes_have_round_steps_and_a_top_at_or_above_the_data() -> None:
+    got = [axis(v) for v in (0, 0.05, 1, 7, 25, 120, 1234, 250_001)]
+    expected = [(1, 1), (0.06, 0.02), (1, 0.5), (8, 2), (30, 10), (150, 50), (1500, 500)]
+    flat = [v for pair in got for v in pair]
+    assert flat == pytest.approx([v for pair in [*expected, (300_000, 100_000)] for v in pair])
 
 
 def test_a_stacked_bar_chart_is_valid_svg_with_escaped_labels() -> None:
