@@ -12,7 +12,10 @@ from typing import Any
 import pytest
 
 from core.accounts import Role
+from core.billing.issued import issue_month, save_draft
+from core.billing.payments import record_payment
 from core.db.engine import Database
+from core.licensing.licensees import get_licensee
 from core.reporting.daily import rebuild
 from testkit.admin import PASSWORD, make_user
 from testkit.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, Watch, playwright_api
@@ -131,6 +134,13 @@ def test_screenshots(
     lang: str,
 ) -> None:
     shops = month_of_traffic(db, make_tenant)
+    now = datetime(2026, 12, 4, 2, tzinfo=UTC)
+    with db.session() as s:  # as the billing job leaves a month: drafts, one issued and paid
+        for lic in shops[1:]:
+            save_draft(s, get_licensee(s, lic), MONTH, now)
+        issued = issue_month(s, shops[2], MONTH, now).statement
+        record_payment(s, issued, Decimal("10.00"), date(2026, 12, 4), now, "BANK-0042")
+        s.commit()
     owner = make_user(db, Role.OWNER, name="店主 Owner")
     context = chromium.new_context(
         locale="zh-CN" if lang == "zh" else "en",
