@@ -584,6 +584,8 @@ class DailyFigures(SQLModel, table=True):
     Conversations, replies and ratings count on the day their conversation started."""
 
     __tablename__ = "daily_figures"
+    # The licensor's pages add up every licensee's days of a range.
+    __table_args__ = (Index("ix_daily_figures_day", "day"),)
 
     licensee_id: str = Field(foreign_key="licensees.id", primary_key=True, max_length=40)
     day: date = Field(primary_key=True)
@@ -605,6 +607,7 @@ class DailyLatency(SQLModel, table=True):
     ``core.reporting.latency.BOUNDS_MS``: adding days' histograms keeps p50/p95 of any range."""
 
     __tablename__ = "daily_latency"
+    __table_args__ = (Index("ix_daily_latency_day", "day"),)
 
     licensee_id: str = Field(foreign_key="licensees.id", primary_key=True, max_length=40)
     day: date = Field(primary_key=True)
@@ -616,6 +619,7 @@ class DailyCost(SQLModel, table=True):
     """A licensee's upstream model calls of one day (its zone, by call time), per currency."""
 
     __tablename__ = "daily_costs"
+    __table_args__ = (Index("ix_daily_costs_day", "day"),)
 
     licensee_id: str = Field(foreign_key="licensees.id", primary_key=True, max_length=40)
     day: date = Field(primary_key=True)

@@ -66,6 +66,8 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["licensee_id"], ["licensees.id"]),
         sa.PrimaryKeyConstraint("licensee_id", "day", "currency"),
     )
+    for table in ("daily_figures", "daily_latency", "daily_costs"):
+        op.create_index(f"ix_{table}_day", table, ["day"])
     op.create_table(
         "reporting_marks",
         sa.Column("name", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
@@ -76,6 +78,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("reporting_marks")
+    for table in ("daily_figures", "daily_latency", "daily_costs"):
+        op.drop_index(f"ix_{table}_day", table_name=table)
     op.drop_table("daily_costs")
     op.drop_table("daily_latency")
     op.drop_table("daily_figures")
