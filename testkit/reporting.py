@@ -117,7 +117,7 @@ def model_call(
 class Snapshot:
     figures: dict[tuple[str, date], tuple[int, ...]]
     latency: dict[tuple[str, date, int], int]
-    costs: dict[tuple[str, date, str], tuple[int, Decimal]]
+    costs: dict[tuple[str, date, str], tuple[int, int]]
 
 
 def snapshot(session: Session) -> Snapshot:
@@ -126,7 +126,9 @@ def snapshot(session: Session) -> Snapshot:
     names = [col for col in f.c if col.name not in ("licensee_id", "day")]
     figures = session.execute(select(f.c.licensee_id, f.c.day, *names))
     latency = session.execute(select(lat.c.licensee_id, lat.c.day, lat.c.bucket, lat.c.replies))
-    costs = session.execute(select(c.c.licensee_id, c.c.day, c.c.currency, c.c.calls, c.c.cost))
+    costs = session.execute(
+        select(c.c.licensee_id, c.c.day, c.c.currency, c.c.calls, c.c.cost_units)
+    )
     return Snapshot(
         {(r[0], r[1]): tuple(r[2:]) for r in figures},
         {(r[0], r[1], r[2]): r[3] for r in latency},

@@ -625,7 +625,8 @@ class DailyCost(SQLModel, table=True):
     day: date = Field(primary_key=True)
     currency: str = Field(primary_key=True, max_length=3)
     calls: int = 0
-    cost: Decimal = _money()
+    # Whole units of 1e-10 (core.ledger.money): exact, and summed by the database itself.
+    cost_units: int = _tokens()
 
 
 class ReportingMark(SQLModel, table=True):

@@ -40,7 +40,7 @@ from core.db.tables import (
     table_of,
 )
 from core.errors import InvalidInput
-from core.ledger.money import money_to_units, units_to_money
+from core.ledger.money import money_to_units
 from core.licensing.service_period import local_date, start_of_day, zone
 from core.reporting.latency import bucket_of
 
@@ -199,7 +199,7 @@ def _replace(
                 "day": day,
                 "currency": cur,
                 "calls": got.calls[cur],
-                "cost": units_to_money(got.cost_units[cur]),
+                "cost_units": got.cost_units[cur],
             }
             for cur in got.calls
         ]

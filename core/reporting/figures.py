@@ -13,10 +13,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlmodel import Session
 
-from core.billing import prices
 from core.db.tables import (
     DailyCost,
     DailyFigures,
@@ -28,7 +27,7 @@ from core.db.tables import (
     table_of,
 )
 from core.errors import InvalidInput
-from core.ledger.money import money_to_units, units_to_money
+from core.ledger.money import units_to_money
 from core.licensing.outages import clip, percent, union_length
 from core.licensing.service_period import lapse_day, start_of_day
 from core.reporting.daily import COUNTS
@@ -161,19 +160,31 @@ def report(
     ):
         day_latency[day][bucket] += int(n)
     cost_mine = [] if licensee_id is None else [_cost.c.licensee_id == licensee_id]
-    day_cost: Counter[date] = Counter()
+    cost_range = [_cost.c.day >= first, _cost.c.day <= last, *cost_mine]
+    day_cost: Counter[date] = Counter(
+        {
+            day: int(units)
+            for day, units in session.execute(
+                select(_cost.c.day, func.sum(_cost.c.cost_units))
+                .where(*cost_range, _cost.c.currency == CURRENCY)
+                .group_by(_cost.c.day)
+            )
+        }
+    )
     lic_cost: defaultdict[str, Counter[str]] = defaultdict(Counter)
     lic_calls: Counter[str] = Counter()
-    for lic, day, cur, calls, cost in session.execute(
+    for lic, cur, calls, units in session.execute(
         select(
-            _cost.c.licensee_id, _cost.c.day, _cost.c.currency, _cost.c.calls, _cost.c.cost
-        ).where(_cost.c.day >= first, _cost.c.day <= last, *cost_mine)
+            _cost.c.licensee_id,
+            _cost.c.currency,
+            func.sum(_cost.c.calls),
+            func.sum(_cost.c.cost_units),
+        )
+        .where(*cost_range)
+        .group_by(_cost.c.licensee_id, _cost.c.currency)
     ):
-        units = money_to_units(cost)
-        lic_cost[lic][cur] += units
+        lic_cost[lic][cur] += int(units)
         lic_calls[lic] += int(calls)
-        if cur == CURRENCY:
-            day_cost[day] += units
     days = []
     latency: Counter[int] = Counter()
     for i in range((last - first).days + 1):
@@ -217,37 +228,57 @@ def _licensee_lines(
         lic_query = lic_query.where(_lic.c.id == licensee_id)
     licensees = session.execute(lic_query).all()
     mine = [] if licensee_id is None else [_f.c.licensee_id == licensee_id]
-    units: defaultdict[str, list[tuple[date, int]]] = defaultdict(list)
+    # Units per licensee and unit price in force, added up by the database: each schedule
+    # holds from its date until the next one's (core.billing.prices.in_force).
+    ordered = select(
+        _price.c.licensee_id,
+        _price.c.effective_from,
+        func.lead(_price.c.effective_from)
+        .over(partition_by=_price.c.licensee_id, order_by=_price.c.effective_from)
+        .label("until"),
+    )
+    if licensee_id is not None:
+        ordered = ordered.where(_price.c.licensee_id == licensee_id)
+    p = ordered.subquery()
+    in_force = and_(
+        p.c.licensee_id == _f.c.licensee_id,
+        p.c.effective_from <= _f.c.day,
+        or_(p.c.until.is_(None), p.c.until > _f.c.day),
+    )
+    per_price: defaultdict[str, list[tuple[date | None, int]]] = defaultdict(list)
     conversations: Counter[str] = Counter()
-    for lic, day, n_units, n_conv in session.execute(
-        select(_f.c.licensee_id, _f.c.day, _f.c.billable_units, _f.c.conversations).where(
-            _f.c.day >= first, _f.c.day <= last, *mine
+    for lic, since, n_units, n_conv in session.execute(
+        select(
+            _f.c.licensee_id,
+            p.c.effective_from,
+            func.sum(_f.c.billable_units),
+            func.sum(_f.c.conversations),
         )
+        .select_from(_f.outerjoin(p, in_force))
+        .where(_f.c.day >= first, _f.c.day <= last, *mine)
+        .group_by(_f.c.licensee_id, p.c.effective_from)
     ):
-        units[lic].append((day, int(n_units)))
+        per_price[lic].append((since, int(n_units)))
         conversations[lic] += int(n_conv)
-    price_query = select(PriceSchedule).order_by(_price.c.licensee_id, _price.c.effective_from)
+    price_query = select(_price.c.licensee_id, _price.c.effective_from, _price.c.unit_price)
     if licensee_id is not None:
         price_query = price_query.where(_price.c.licensee_id == licensee_id)
-    schedules: defaultdict[str, list[PriceSchedule]] = defaultdict(list)
-    for (schedule,) in session.execute(price_query):
-        schedules[schedule.licensee_id].append(schedule)
+    price_of = {(lic, since): price for lic, since, price in session.execute(price_query)}
     outages = _outages(session, licensee_id)
     lines = []
     for lic in licensees:
         revenue, unpriced = Decimal(0), 0
-        for day, n in units.get(lic.id, []):
-            schedule = prices.in_force(schedules.get(lic.id, []), day)
-            if schedule is None:
+        for since, n in per_price.get(lic.id, []):
+            if since is None:
                 unpriced += n
             else:
-                revenue += schedule.unit_price * n
+                revenue += price_of[lic.id, since] * n
         lines.append(
             LicenseeLine(
                 licensee_id=lic.id,
                 name=lic.name,
                 conversations=conversations[lic.id],
-                units=sum(n for _d, n in units.get(lic.id, [])),
+                units=sum(n for _since, n in per_price.get(lic.id, [])),
                 revenue=revenue,
                 unpriced_units=unpriced,
                 cost={c: units_to_money(u) for c, u in sorted(lic_cost.get(lic.id, {}).items())},

@@ -64,8 +64,8 @@ def test_figures_count_on_the_local_day_the_conversation_started(
     # Shanghai: the conversation on the 2nd, the test one (00:30 local) and the calls on the 3rd.
     assert snap.figures[shanghai, nov(2)] == (1, 1, 2, 1, 1, 0, 0, 0, 0, 1, 0)
     assert snap.figures[shanghai, nov(3)] == (1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-    assert snap.costs[shanghai, nov(3), "CNY"] == (1, Decimal("1E-10"))
-    assert snap.costs[shanghai, nov(3), "USD"] == (1, Decimal("1.5"))
+    assert snap.costs[shanghai, nov(3), "CNY"] == (1, 1)  # units of 1e-10
+    assert snap.costs[shanghai, nov(3), "USD"] == (1, 15_000_000_000)
     # London: everything on the 2nd.
     assert snap.figures[london, nov(2)] == (2, 1, 2, 1, 1, 0, 0, 0, 0, 1, 0)
     assert (shanghai, nov(3)) not in {(k[0], k[1]) for k in snap.latency}

@@ -62,7 +62,7 @@ def upgrade() -> None:
         sa.Column("day", sa.Date(), nullable=False),
         sa.Column("currency", sqlmodel.sql.sqltypes.AutoString(length=3), nullable=False),
         sa.Column("calls", sa.Integer(), nullable=False),
-        sa.Column("cost", core.types.DecimalText(length=40), nullable=False),
+        sa.Column("cost_units", sa.BigInteger(), nullable=False),
         sa.ForeignKeyConstraint(["licensee_id"], ["licensees.id"]),
         sa.PrimaryKeyConstraint("licensee_id", "day", "currency"),
     )
