@@ -49,6 +49,10 @@ MESSAGES = {
     "reports.chart_latency": ("回答耗时 p50 / p95", "Answer latency p50 / p95"),
     "reports.chart_cost": ("每日模型成本", "Model cost per day"),
     "reports.score": ("{n} 分", "{n}★"),
+    "reports.page": (
+        "第 {page} / {pages} 页，共 {total} 个有数据的客户（按计费单元排序）",
+        "Page {page} of {pages}, {total} licensees with traffic (most units first)",
+    ),
     "reports.export": ("导出 CSV", "Export CSV"),
     "reports.unpriced": ("{n} 个单元无单价", "{n} units without a price"),
     "reports.mixed": ("币种不同", "mixed currencies"),

@@ -3,6 +3,7 @@ for a licensee admin), ``/admin/reports/{licensee_id}`` and the per-licensee tab
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -21,13 +22,14 @@ from core.db.tables import Licensee
 from core.errors import InvalidInput
 from core.ledger.money import LEDGER_ZONE
 from core.ledger.report import PackageBalance, package_balances
-from core.reporting.figures import Report, report
+from core.reporting.figures import Report, cached_report, with_availability
 from core.spreadsheet import csv_bytes
 from core.types import utcnow
 
 router = APIRouter()
 READERS = (Role.OWNER, Role.BILLING, Role.SUPPORT, Role.ADMIN)
 ReaderDep = Annotated[Principal, Depends(require(*READERS))]
+PAGE_SIZE = 100
 MonthQ = Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")]
 FromQ = Annotated[str | None, Query(alias="from", max_length=10)]
 ToQ = Annotated[str | None, Query(alias="to", max_length=10)]
@@ -41,8 +43,10 @@ def load(
     first: str | None,
     last: str | None,
     now: datetime,
+    availability: bool = True,
 ) -> tuple[Licensee | None, DateRange, Report, list[PackageBalance]]:
-    """The licensee (None: all), the range and its report; packages for the licensor only."""
+    """The licensee (None: all), the range and its report; packages for the licensor only.
+    Without ``availability`` the licensees' lines leave it out (None)."""
     licensee = None
     if licensee_id is None:
         licensee_id = principal.licensee_id  # a licensee's user: its own; staff: all
@@ -54,7 +58,12 @@ def load(
     tz = licensee.timezone if licensee else LEDGER_ZONE
     try:
         span = parse_range(month, first, last, now, tz)
-        found = report(session, span.first, span.last, now, licensee_id)
+        found = cached_report(session, span.first, span.last, now, licensee_id)
+        if availability or licensee_id is not None:
+            found = replace(
+                found,
+                licensees=with_availability(session, found.licensees, span.first, span.last, now),
+            )
     except InvalidInput as exc:
         raise HTTPException(400, str(exc)) from None
     packages = package_balances(session, now) if principal.is_licensor else []
@@ -126,11 +135,25 @@ def _page(
     month: str | None,
     first: str | None,
     last: str | None,
+    page: int = 1,
 ) -> Response:
     now = utcnow()
-    licensee, span, found, packages = ctx.db.read(
-        lambda s: load(s, principal, licensee_id, month, first, last, now)
-    )
+
+    def read(s: Session) -> tuple[Any, ...]:
+        licensee, span, found, packages = load(
+            s, principal, licensee_id, month, first, last, now, availability=False
+        )
+        # The licensor's table: the licensees with traffic, most units first, a page at a time
+        # (availability worked out for the page's lines only).
+        busy = [ln for ln in found.licensees if ln.conversations or ln.calls]
+        busy.sort(key=lambda ln: (-ln.units, -ln.conversations, ln.name))
+        pages = max(1, -(-len(busy) // PAGE_SIZE))
+        at = min(page, pages)
+        shown = busy[(at - 1) * PAGE_SIZE : at * PAGE_SIZE] if licensee is None else found.licensees
+        shown = with_availability(s, shown, span.first, span.last, now) if shown else shown
+        return licensee, span, found, packages, shown, at, pages, len(busy)
+
+    licensee, span, found, packages, shown, at, pages, busy = ctx.db.read(read)
     lang = getattr(request.state, "lang", "zh")
     base = (
         f"/admin/reports/{licensee.id}" if licensee and principal.is_licensor else "/admin/reports"
@@ -145,9 +168,10 @@ def _page(
         "prev": span.shifted(-1),
         "next": span.shifted(1),
         "show_money": principal.is_licensor,
-        "lines": [ln for ln in found.licensees if ln.conversations or ln.calls]
-        if licensee is None
-        else found.licensees,
+        "lines": shown,
+        "page": at,
+        "pages": pages,
+        "busy": busy,
     }
     return render(request, "reports.html", values)
 
@@ -160,8 +184,9 @@ def reports(
     month: MonthQ = None,
     first: FromQ = None,
     last: ToQ = None,
+    page: Annotated[int, Query(ge=1, le=10_000)] = 1,
 ) -> Response:
-    return _page(request, ctx, principal, None, month, first, last)
+    return _page(request, ctx, principal, None, month, first, last, page)
 
 
 @router.get("/admin/reports.csv")

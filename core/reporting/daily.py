@@ -53,7 +53,8 @@ C, M, R, K = _conv.c, _msg.c, _rating.c, _calls.c
 MAX_CONVERSATION = timedelta(hours=24)
 MARGIN = timedelta(minutes=10)
 LATE = MAX_CONVERSATION + MARGIN
-MARK = "daily_figures"
+MARK = "daily_figures"  # the last refresh: where the next one starts
+CHANGED = "daily_figures_changed"  # the last refresh or rebuild: what a cached report is of
 COUNTS = (
     "conversations",
     "billable_units",
@@ -250,7 +251,28 @@ def rebuild(
         start, end = start_of_day(lo, tz), start_of_day(hi + timedelta(days=1), tz)
         found = compute(session, {lic: tz}, start, end, licensee_id=lic)
         days += _replace(session, {lic: (lo, hi)}, found)
+    _changed(session, now)
     return Rebuilt(len(zones), days)
+
+
+def _mark(session: Session, name: str, at: datetime) -> None:
+    session.execute(delete(_marks).where(_marks.c.name == name))
+    session.execute(insert(_marks).values(name=name, refreshed_at=at))
+
+
+def _changed(session: Session, now: datetime) -> None:
+    """Mark a change; the mark only moves forward, so two changes never share one."""
+    before = changed_at(session)
+    later = before + timedelta(microseconds=1) if before is not None else now
+    _mark(session, CHANGED, max(now, later))
+
+
+def changed_at(session: Session) -> datetime | None:
+    """When the figures were last refreshed or rebuilt (None: never)."""
+    value: datetime | None = session.execute(
+        select(_marks.c.refreshed_at).where(_marks.c.name == CHANGED)
+    ).scalar_one_or_none()
+    return value
 
 
 def last_refresh(session: Session) -> datetime | None:
@@ -265,8 +287,8 @@ def refresh(session: Session, now: datetime) -> int:
     time), and move the mark to ``now``. The caller commits; returns the licensee-days stored."""
     since = last_refresh(session)
     stored = rebuild(session, now).days if since is None else _refresh_since(session, since, now)
-    session.execute(delete(_marks).where(_marks.c.name == MARK))
-    session.execute(insert(_marks).values(name=MARK, refreshed_at=now))
+    _mark(session, MARK, now)
+    _changed(session, now)
     return stored
 
 

@@ -8,8 +8,9 @@ availability from the outages (``core.licensing.outages``' arithmetic, over the 
 
 from __future__ import annotations
 
+import threading
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
@@ -30,7 +31,7 @@ from core.errors import InvalidInput
 from core.ledger.money import units_to_money
 from core.licensing.outages import clip, percent, union_length
 from core.licensing.service_period import lapse_day, start_of_day
-from core.reporting.daily import COUNTS
+from core.reporting.daily import COUNTS, changed_at
 from core.reporting.latency import percentile
 
 _f, _lat, _cost = table_of(DailyFigures), table_of(DailyLatency), table_of(DailyCost)
@@ -69,7 +70,10 @@ class LicenseeLine:
     unpriced_units: int  # units before any unit price was in force
     cost: dict[str, Decimal]  # per currency
     calls: int
-    availability: Decimal | None  # percent; None when not in service in the range
+    availability: Decimal | None  # percent; None when not in service in the range (or not asked)
+    timezone: str = "Asia/Shanghai"
+    service_start: date = date.min
+    service_end: date = date.max
 
     @property
     def margin(self) -> Decimal | None:
@@ -128,6 +132,31 @@ class Report:
         return sum((line.revenue for line in self.licensees), Decimal(0))
 
 
+_cache: dict[tuple[object, ...], Report] = {}
+_cache_lock = threading.Lock()
+CACHED_REPORTS = 64
+
+
+def cached_report(
+    session: Session, first: date, last: date, now: datetime, licensee_id: str | None = None
+) -> Report:
+    """``report`` without availability, kept until the figures next change (every refresh or
+    rebuild marks the change; one indexed read tells). The figures change once a minute at
+    most, while the licensor's month over every licensee costs tens of milliseconds to add up:
+    docs/benchmarks.md has the A/B."""
+    check_range(first, last)
+    key = (str(session.get_bind().engine.url), changed_at(session), first, last, licensee_id)
+    with _cache_lock:
+        found = _cache.get(key)
+    if found is None:
+        found = report(session, first, last, now, licensee_id, availability=False)
+        with _cache_lock:
+            if len(_cache) >= CACHED_REPORTS:
+                _cache.clear()
+            _cache[key] = found
+    return found
+
+
 def check_range(first: date, last: date) -> None:
     if first > last:
         raise InvalidInput(f"the range starts {first}, after its end {last}")
@@ -136,10 +165,17 @@ def check_range(first: date, last: date) -> None:
 
 
 def report(
-    session: Session, first: date, last: date, now: datetime, licensee_id: str | None = None
+    session: Session,
+    first: date,
+    last: date,
+    now: datetime,
+    licensee_id: str | None = None,
+    *,
+    availability: bool = True,
 ) -> Report:
     """The figures of days ``first``..``last`` (each licensee's own dates), of one licensee or
-    all of them added up."""
+    all of them added up; each licensee's availability unless ``availability`` is False (a page
+    that shows a hundred lines asks ``with_availability`` for those only)."""
     check_range(first, last)
     mine = [] if licensee_id is None else [_f.c.licensee_id == licensee_id]
     in_range = [_f.c.day >= first, _f.c.day <= last, *mine]
@@ -208,7 +244,9 @@ def report(
                 cost=units_to_money(day_cost[day]),
             )
         )
-    lines = _licensee_lines(session, first, last, now, licensee_id, lic_cost, lic_calls)
+    lines = _licensee_lines(session, first, last, licensee_id, lic_cost, lic_calls)
+    if availability:
+        lines = with_availability(session, lines, first, last, now)
     return Report(first, last, days, lines, latency)
 
 
@@ -216,7 +254,6 @@ def _licensee_lines(
     session: Session,
     first: date,
     last: date,
-    now: datetime,
     licensee_id: str | None,
     lic_cost: dict[str, Counter[str]],
     lic_calls: Counter[str],
@@ -264,7 +301,6 @@ def _licensee_lines(
     if licensee_id is not None:
         price_query = price_query.where(_price.c.licensee_id == licensee_id)
     price_of = {(lic, since): price for lic, since, price in session.execute(price_query)}
-    outages = _outages(session, licensee_id)
     lines = []
     for lic in licensees:
         revenue, unpriced = Decimal(0), 0
@@ -283,10 +319,27 @@ def _licensee_lines(
                 unpriced_units=unpriced,
                 cost={c: units_to_money(u) for c, u in sorted(lic_cost.get(lic.id, {}).items())},
                 calls=lic_calls[lic.id],
-                availability=_availability(lic, first, last, now, outages.get(lic.id, [])),
+                availability=None,
+                timezone=lic.timezone,
+                service_start=lic.service_start,
+                service_end=lic.service_end,
             )
         )
     return lines
+
+
+def with_availability(
+    session: Session, lines: list[LicenseeLine], first: date, last: date, now: datetime
+) -> list[LicenseeLine]:
+    """``lines`` with each licensee's availability over the range."""
+    ids = [ln.licensee_id for ln in lines]
+    outages = _outages(session, ids[0] if len(ids) == 1 else None)
+    return [
+        replace(
+            ln, availability=_availability(ln, first, last, now, outages.get(ln.licensee_id, []))
+        )
+        for ln in lines
+    ]
 
 
 def _outages(
@@ -305,7 +358,7 @@ def _outages(
 
 
 def _availability(
-    lic: object,
+    lic: LicenseeLine,
     first: date,
     last: date,
     now: datetime,
@@ -313,12 +366,12 @@ def _availability(
 ) -> Decimal | None:
     """The share of the range the licence was in service with no outage (as ``kefu
     availability`` counts a month: from its start date to its lapse day, up to now)."""
-    tz: str = lic.timezone  # type: ignore[attr-defined]
-    lo = max(start_of_day(first, tz), start_of_day(lic.service_start, tz))  # type: ignore[attr-defined]
+    tz = lic.timezone
+    lo = max(start_of_day(first, tz), start_of_day(lic.service_start, tz))
     hi = min(
         start_of_day(last + timedelta(days=1), tz),
         now,
-        start_of_day(lapse_day(lic.service_end), tz),  # type: ignore[attr-defined]
+        start_of_day(lapse_day(lic.service_end), tz),
     )
     if hi <= lo:
         return None

@@ -13,8 +13,8 @@ from core.billing.prices import set_price
 from core.db.engine import Database
 from core.db.tables import PriceSchedule
 from core.errors import InvalidInput
-from core.reporting.daily import rebuild
-from core.reporting.figures import report
+from core.reporting.daily import rebuild, refresh
+from core.reporting.figures import cached_report, report
 from testkit.reporting import key_of, message, model_call, start_conversation
 from testkit.tenants import MakeTenant
 
@@ -69,3 +69,26 @@ def test_revenue_follows_the_price_in_force_and_margin_subtracts_cost(
     assert {x.licensee_id for x in everyone.licensees} == {lic, other}
     with db.read_session() as s, pytest.raises(InvalidInput):
         report(s, date(2026, 11, 2), date(2026, 11, 1), NOW)
+
+
+def test_a_cached_report_is_kept_only_until_the_figures_change(
+    db: Database, make_tenant: MakeTenant
+) -> None:
+    lic = make_tenant(now=datetime(2026, 1, 1, tzinfo=UTC), start=date(2026, 1, 1)).licensee.id
+    nov = (date(2026, 11, 1), date(2026, 11, 30))
+    minute = timedelta(minutes=1)
+    with db.session() as s:
+        start_conversation(s, lic, key_of(s, lic), at(3))
+        refresh(s, at(3) + minute)
+        s.commit()
+        first = cached_report(s, *nov, NOW)
+        assert cached_report(s, *nov, NOW) is first  # nothing changed: the same object
+        assert first.total("conversations") == 1
+        start_conversation(s, lic, key_of(s, lic), at(4))
+        assert cached_report(s, *nov, NOW).total("conversations") == 1  # not refreshed yet
+        refresh(s, at(4) + minute)
+        assert cached_report(s, *nov, NOW).total("conversations") == 2
+        start_conversation(s, lic, key_of(s, lic), at(5))
+        rebuild(s, at(5) + minute, licensee_id=lic)
+        assert cached_report(s, *nov, NOW).total("conversations") == 3
+        assert cached_report(s, nov[0], nov[0], NOW, lic).total("conversations") == 0
