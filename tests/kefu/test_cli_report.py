@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import delete, select
+from sqlmodel import col
 from typer.testing import Result
 
 from core.db.engine import Database
@@ -27,14 +28,14 @@ def test_rebuild_restores_figures_and_refuses_bad_input(kefu: Kefu, cli_url: str
         add_units(db, lid, [T0, T0 + timedelta(hours=1), T0 + timedelta(days=1)])
         assert one_json(kefu("report", "rebuild", "--json")) == {"licensees": 1, "days": 2}
         with db.session() as s:
-            s.execute(delete(DailyFigures).where(DailyFigures.day == date(2026, 11, 2)))  # type: ignore[arg-type]
+            s.execute(delete(DailyFigures).where(col(DailyFigures.day) == date(2026, 11, 2)))
             s.commit()
         only = kefu(
             "report", "rebuild", "--licensee", lid, "--from", "2026-11-02", "--to", "2026-11-02"
         )
         assert "rebuilt 1 licensee-days of 1 licensees" in only.stdout
         with db.read_session() as s:
-            rows = s.execute(select(DailyFigures.day, DailyFigures.conversations)).all()
+            rows = s.execute(select(col(DailyFigures.day), col(DailyFigures.conversations))).all()
         assert sorted(rows) == [(date(2026, 11, 2), 2), (date(2026, 11, 3), 1)]
     finally:
         db.close()
