@@ -4,20 +4,18 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from pydantic import BaseModel
 
-from admin.deps import ContextDep, require
-from admin.pages.reports import READERS, FromQ, MonthQ, ToQ, load
-from core.accounts import Principal
+from admin.deps import ContextDep
+from admin.report_access import FromQ, MonthQ, ReaderDep, ToQ, load
 from core.billing.money import text
+from core.ledger.report import PackageBalance
 from core.reporting.figures import Report
 from core.types import utcnow
 
 router = APIRouter()
-ReaderDep = Annotated[Principal, Depends(require(*READERS))]
 
 
 class DayOut(BaseModel):
@@ -81,7 +79,9 @@ def exact(amount: Decimal) -> str:
     return format(amount.normalize(), "f")
 
 
-def _out(licensee_id: str | None, found: Report, money: bool, packages: list) -> ReportOut:  # type: ignore[type-arg]
+def _out(
+    licensee_id: str | None, found: Report, money: bool, packages: list[PackageBalance]
+) -> ReportOut:
     return ReportOut(
         licensee_id=licensee_id,
         first=found.first,
