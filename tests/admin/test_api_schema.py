@@ -11,6 +11,10 @@ from typing import Any
 
 import pytest
 import schemathesis
+
+# Imported here, not lazily inside a Hypothesis draw: on Python 3.11 an import that deep in the
+# stack can fail with "AST constructor recursion depth mismatch" (a SystemError).
+import schemathesis.generation.dictionaries
 from fastapi import FastAPI
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error, response_schema_conformance
