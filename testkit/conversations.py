@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlmodel import Session
+
 from core.chat import conversations as units
 from core.chat.branding import AI_CONTENT_PRODUCER, AI_LABEL
 from core.chat.frames import EndReason
@@ -48,17 +50,15 @@ def chat(
     conversation = ""
     moment = at
     for n, ex in enumerate(exchanges):
-        recorded = db.run(
-            lambda s, ex=ex, moment=moment, n=n: units.record_visitor_message(
+
+        def ask(s: Session, ex: Exchange = ex, moment: datetime = moment, n: int = n) -> str:
+            recorded = units.record_visitor_message(
                 s, who, f"c{n}-{new_id('m')}", ex.question, moment
             )
-        )
-        conversation = recorded.conversation.id
-        reply_id = new_id("msg")
-        db.run(
-            lambda s, ex=ex, moment=moment, reply_id=reply_id: units.record_reply(
+            reply_id = new_id("msg")
+            units.record_reply(
                 s,
-                conversation_id=conversation,
+                conversation_id=recorded.conversation.id,
                 licensee_id=licensee_id,
                 visitor_id=who.visitor_id,
                 message_id=reply_id,
@@ -73,7 +73,9 @@ def chat(
                 now=moment + timedelta(seconds=1),
                 resolved=ex.resolved,
             )
-        )
+            return recorded.conversation.id
+
+        conversation = db.run(ask)
         moment += timedelta(minutes=1)
     if end is not None:
         db.run(lambda s: units.end_open(s, licensee_id, who.visitor_id, end, moment))

@@ -218,8 +218,7 @@ def _markdown(ts: Sequence[Transcript], meta: dict[str, Any], lang: str) -> byte
             lines += [head, "", _md_text(item.text), ""]
             if item.role == Role.ROBOT and item.sources:
                 cited = "; ".join(
-                    _md_escape(" ".join(str(s.get("question", "")).split()))
-                    for s in item.sources
+                    _md_escape(" ".join(str(s.get("question", "")).split())) for s in item.sources
                 )
                 lines += [f"{h['sources']}: {cited}", ""]
     return "\n".join(lines).encode("utf-8")

@@ -101,7 +101,9 @@ def _dont_know(session: Session, licensee_id: str, since: datetime) -> list[Aske
     rows = session.execute(
         select(replies.c.conversation_id, replies.c.created_at, question.label("text"))
     )
-    return [Asked(r.text, r.created_at, r.conversation_id, Reason.DONT_KNOW) for r in rows if r.text]
+    return [
+        Asked(r.text, r.created_at, r.conversation_id, Reason.DONT_KNOW) for r in rows if r.text
+    ]
 
 
 def _low_rated(session: Session, licensee_id: str, since: datetime) -> list[Asked]:

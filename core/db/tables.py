@@ -134,7 +134,9 @@ class Conversation(SQLModel, table=True):
         ),
         # The console's conversation search: newest first, by end reason within a licensee,
         # and across every licensee (licensor staff), each read as a bounded index range.
-        Index("ix_conversations_licensee_reason_started", "licensee_id", "end_reason", "started_at"),
+        Index(
+            "ix_conversations_licensee_reason_started", "licensee_id", "end_reason", "started_at"
+        ),
         Index("ix_conversations_started", "started_at"),
     )
 

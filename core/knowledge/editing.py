@@ -189,9 +189,7 @@ def replace_all(
     keep = {row.question for row in rows}
     stale = [
         r.id
-        for r in session.exec(
-            select(KbEntryRecord).where(KbEntryRecord.licensee_id == licensee_id)
-        )
+        for r in session.exec(select(KbEntryRecord).where(KbEntryRecord.licensee_id == licensee_id))
         if r.question not in keep
     ]
     if stale:

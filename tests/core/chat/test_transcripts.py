@@ -47,9 +47,7 @@ def test_filters_by_licensee_date_reason_and_rating(db: Database, make_tenant: M
     assert (row.rating, row.end_reason, row.messages, row.licensee_name) == (1, "idle", 2, "A")
 
 
-def test_keyset_pages_cover_every_conversation_once(
-    db: Database, make_tenant: MakeTenant
-) -> None:
+def test_keyset_pages_cover_every_conversation_once(db: Database, make_tenant: MakeTenant) -> None:
     lic = make_tenant().licensee.id
     made = [chat(db, lic, LATE + timedelta(minutes=5 * i), HELLO) for i in range(7)]
     seen: list[str] = []

@@ -18,7 +18,9 @@ from core.knowledge.vectors import StoredVectors, save_vectors
 from testkit.tenants import MakeTenant
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-REFUND = KbRow("如何退款？", "在订单页申请退款。", ("怎么退钱",), ("售后",), "Request it on the order page.")
+REFUND = KbRow(
+    "如何退款？", "在订单页申请退款。", ("怎么退钱",), ("售后",), "Request it on the order page."
+)
 HOURS = KbRow("营业时间？", "每天 9:00-18:00。")
 
 
@@ -37,9 +39,7 @@ def seed(db: Database, licensee_id: str, rows: list[KbRow]) -> None:
 
 def store_vectors(db: Database, licensee_id: str) -> None:
     with db.session() as s:
-        vectors = {
-            e.id: StoredVectors("f", 1, b"\0\0\0\0") for e in load_entries(s, licensee_id)
-        }
+        vectors = {e.id: StoredVectors("f", 1, b"\0\0\0\0") for e in load_entries(s, licensee_id)}
         save_vectors(s, licensee_id, "enc", vectors, NOW)
         s.commit()
 
