@@ -200,3 +200,36 @@ def replace_all(
         changed(licensee, now)  # import_rows bumped nothing, but entries went away
         session.add(licensee)
     return ReplaceCounts(counts.added, counts.updated, counts.unchanged, len(stale))
+
+
+@dataclass(frozen=True, slots=True)
+class EntryPage:
+    entries: list[KbEntry]
+    total: int  # entries matching the search
+    offset: int
+    limit: int
+
+
+MAX_PAGE = 200
+
+
+def search_entries(
+    session: Session, licensee_id: str, query: str = "", offset: int = 0, limit: int = 50
+) -> EntryPage:
+    """One page of the entries whose texts contain ``query`` (case and width folded), oldest
+    first. A knowledge base is read whole, as the index is built: thousands of entries, not
+    millions, and the similar phrasings are matched as written."""
+    if not 1 <= limit <= MAX_PAGE or offset < 0:
+        raise InvalidInput(f"a page holds 1 to {MAX_PAGE} entries from offset 0")
+    needle = match_key(query)
+    entries = load_entries(session, licensee_id)
+    if needle:
+        entries = [
+            e
+            for e in entries
+            if any(
+                needle in match_key(text)
+                for text in (e.question, e.answer, e.answer_en, *e.similar, *e.tags)
+            )
+        ]
+    return EntryPage(entries[offset : offset + limit], len(entries), offset, limit)

@@ -168,3 +168,20 @@ def test_check_row_names_every_problem() -> None:
     assert "missing question" in message and "missing answer" in message
     assert "longer than 500" in message
     assert check_row(" Q ", " A ", ["Q", "q2", "q2"], ["t"]) == KbRow("Q", "A", ("q2",), ("t",))
+
+
+def test_search_entries_matches_any_text_and_pages(db: Database, make_tenant: MakeTenant) -> None:
+    lic, other = make_tenant("A").licensee.id, make_tenant("B").licensee.id
+    rows = [KbRow(f"问题 {n}", f"答案 {n}", (f"Alt {n}",)) for n in range(12)]
+    seed(db, lic, [*rows, REFUND])
+    seed(db, other, [KbRow("退钱", "B 的答案")])
+    everything = db.read(lambda s: editing.search_entries(s, lic, "", 0, 200))
+    page = db.read(lambda s: editing.search_entries(s, lic, "", 10, 5))
+    assert page.total == 13 and page.entries == everything.entries[10:]
+    assert [
+        e.question for e in db.read(lambda s: editing.search_entries(s, lic, "退钱")).entries
+    ] == [REFUND.question]  # a similar phrasing matches; the other licensee's entry does not
+    assert db.read(lambda s: editing.search_entries(s, lic, "alt 1")).total == 3  # 1, 10, 11
+    assert db.read(lambda s: editing.search_entries(s, lic, "ORDER PAGE")).total == 1  # answer_en
+    with pytest.raises(InvalidInput):
+        db.read(lambda s: editing.search_entries(s, lic, "", 0, 0))
