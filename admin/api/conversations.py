@@ -103,7 +103,10 @@ def transcript(ctx: ContextDep, principal: KbReaderDep, conversation_id: str) ->
                 at=i.at,
                 client_id=i.client_id,
                 ai=i.ai,
-                sources=[Source(id=str(s.get("id", "")), question=str(s.get("question", ""))) for s in i.sources],
+                sources=[
+                    Source(id=str(s.get("id", "")), question=str(s.get("question", "")))
+                    for s in i.sources
+                ],
                 resolved=i.resolved,
             )
             for i in t.items

@@ -171,9 +171,7 @@ def update_entry(
 
 
 @router.delete("/{licensee_id}/entries/{entry_id}", response_model=Entry)
-def delete_entry(
-    ctx: ContextDep, principal: KbWriterDep, licensee_id: str, entry_id: str
-) -> Entry:
+def delete_entry(ctx: ContextDep, principal: KbWriterDep, licensee_id: str, entry_id: str) -> Entry:
     """Delete the entry; the deleted entry."""
     licensee_for(ctx.db, principal, licensee_id)
     entry = _change(

@@ -18,7 +18,10 @@ MESSAGES = {
     "kb.add": ("新增条目", "Add an entry"),
     "kb.edit": ("编辑条目", "Edit entry"),
     "kb.delete": ("删除", "Delete"),
-    "kb.delete_confirm": ("删除此条目？此操作不可撤销。", "Delete this entry? This cannot be undone."),
+    "kb.delete_confirm": (
+        "删除此条目？此操作不可撤销。",
+        "Delete this entry? This cannot be undone.",
+    ),
     "kb.deleted": ("已删除条目：{question}", "Deleted: {question}"),
     "kb.saved": ("已保存。", "Saved."),
     "kb.question": ("标准问题", "Question"),
@@ -66,12 +69,18 @@ MESSAGES = {
     "kb.score": ("得分", "Score"),
     "kb.rank": ("排名", "Rank"),
     "kb.would_answer": ("会用此条回答", "Answers with this"),
-    "kb.dont_know": ("机器人会回答“不知道”，并建议转人工。", "The robot would say it does not know and offer a person."),
+    "kb.dont_know": (
+        "机器人会回答“不知道”，并建议转人工。",
+        "The robot would say it does not know and offer a person.",
+    ),
     "kb.answers_with": ("机器人会用以下条目回答：", "The robot would answer with:"),
     "kb.robot_says": ("机器人的回答", "The robot's answer"),
     "kb.no_hits": ("没有相关条目。", "No entry matches."),
     "kb.language": ("问题语言", "Question language"),
-    "kb.hit_test_unavailable": ("此服务器不提供命中测试。", "Hit testing is not available on this server."),
+    "kb.hit_test_unavailable": (
+        "此服务器不提供命中测试。",
+        "Hit testing is not available on this server.",
+    ),
     "kb.unanswered_help": (
         "近 {days} 天机器人回答“不知道”或会话评分 ≤ 2 的问题，相同或相近的合并为一组。",
         "Questions of the last {days} days the robot did not know, or whose conversation was "
@@ -86,7 +95,10 @@ MESSAGES = {
     "kb.teach": ("加为相似问题", "Add as a phrasing of"),
     "kb.teach_button": ("添加", "Add"),
     "kb.new_from": ("新建条目", "New entry"),
-    "kb.taught": ("已将“{phrasing}”加为“{question}”的相似问题。", "“{phrasing}” is now a phrasing of “{question}”."),
+    "kb.taught": (
+        "已将“{phrasing}”加为“{question}”的相似问题。",
+        "“{phrasing}” is now a phrasing of “{question}”.",
+    ),
     "kb.nothing_unanswered": ("没有未解决的问题。", "No unanswered questions."),
     "kb.conversations": ("会话", "Conversations"),
     "kb.choose_entry": ("选择条目", "Choose an entry"),
@@ -107,7 +119,10 @@ MESSAGES = {
     "kb.api_key_none": ("未设置", "not set"),
     "kb.first_token_timeout": ("首字超时（秒）", "First-token timeout (s)"),
     "kb.total_timeout": ("总超时（秒）", "Total timeout (s)"),
-    "kb.platform_chain": ("未单独设置：使用平台默认模型。", "None of its own: the platform's default models answer."),
+    "kb.platform_chain": (
+        "未单独设置：使用平台默认模型。",
+        "None of its own: the platform's default models answer.",
+    ),
     "kb.builtin": ("内置知识库回答器", "Built-in knowledge-base answerer"),
     "kb.clear": ("移除", "Remove"),
     "kb.look": ("挂件外观", "Widget look"),
@@ -120,7 +135,10 @@ MESSAGES = {
     "kb.preview": ("预览", "Preview"),
     "kb.preview_title": ("挂件预览", "Widget preview"),
     "kb.preview_visitor": ("你好，请问怎么退款？", "Hello, how do I get a refund?"),
-    "kb.preview_answer": ("在订单页点“申请退款”即可。", "Click “Request a refund” on the order page."),
+    "kb.preview_answer": (
+        "在订单页点“申请退款”即可。",
+        "Click “Request a refund” on the order page.",
+    ),
     "kb.preview_input": ("输入您的问题…", "Type your question…"),
     "kb.error": ("无法保存：{reason}", "Not saved: {reason}"),
 }

@@ -204,9 +204,9 @@ def transcript(
             "tx": t,
             "c": t.conversation,
             "formats": FORMATS,
-            "local": lambda m: m.astimezone(zone(t.timezone)).strftime("%Y-%m-%d %H:%M:%S")
-            if m
-            else "",
+            "local": lambda m: (
+                m.astimezone(zone(t.timezone)).strftime("%Y-%m-%d %H:%M:%S") if m else ""
+            ),
         },
     )
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import func
 from sqlmodel import select
-from starlette.datastructures import UploadFile
 
 from admin.deps import ContextDep
 from admin.kb_access import KbReaderDep, KbWriterDep, licensee_for
@@ -99,9 +98,7 @@ def pick(request: Request, ctx: ContextDep, principal: KbReaderDep, q: str = "")
     def rows(session: Any) -> list[tuple[Licensee, int]]:
         counts = dict(
             session.exec(
-                select(KbEntryRecord.licensee_id, func.count()).group_by(
-                    KbEntryRecord.licensee_id
-                )
+                select(KbEntryRecord.licensee_id, func.count()).group_by(KbEntryRecord.licensee_id)
             ).all()
         )
         licensees = session.exec(select(Licensee).order_by(Licensee.name)).all()
@@ -323,15 +320,22 @@ def import_form(
 
 @router.post("/admin/kb/{licensee_id}/import")
 async def import_file(
-    request: Request, ctx: ContextDep, principal: KbWriterDep, licensee_id: str
+    request: Request,
+    ctx: ContextDep,
+    principal: KbWriterDep,
+    licensee_id: str,
+    # Declared (not read from request.form()) so that FastAPI closes the upload's spooled file
+    # whatever the outcome, a refusal by a dependency included.
+    file: Annotated[UploadFile | None, File()] = None,
+    replace_all: Annotated[str, Form(alias="replace")] = "",
+    skip: Annotated[str, Form(alias="skip_bad")] = "",
 ) -> Response:
     """Import an uploaded file: all of it or nothing, as ``kefu kb import`` does."""
     licensee = licensee_for(ctx.db, principal, licensee_id)
-    form = await request.form()
-    upload = form.get("file")
-    replace = form.get("replace") == "on"
-    skip_bad = form.get("skip_bad") == "on"
-    if not isinstance(upload, UploadFile) or not upload.filename:
+    upload = file
+    replace = replace_all == "on"
+    skip_bad = skip == "on"
+    if upload is None or not upload.filename:
         return _import_page(request, licensee, error="kb.file", status=400)
     data = await upload.read(MAX_UPLOAD_BYTES + 1)
     try:

@@ -47,7 +47,9 @@ def _page(
     done: str = "",
     status: int = 200,
 ) -> Response:
-    links = ctx.db.read(lambda s: [model_chain.describe(r) for r in model_chain.rows(s, licensee.id)])
+    links = ctx.db.read(
+        lambda s: [model_chain.describe(r) for r in model_chain.rows(s, licensee.id)]
+    )
     by_slot = {link["slot"]: link for link in links}
     return render(
         request,
@@ -101,7 +103,11 @@ async def set_model(
         def run(session: Any) -> None:
             now = utcnow()
             before = next(
-                (model_chain.describe(r) for r in model_chain.rows(session, licensee_id) if r.slot == slot),
+                (
+                    model_chain.describe(r)
+                    for r in model_chain.rows(session, licensee_id)
+                    if r.slot == slot
+                ),
                 None,
             )
             row = model_chain.set_link(
@@ -144,7 +150,11 @@ def clear_model(ctx: ContextDep, principal: KbWriterDep, licensee_id: str, slot:
     with ctx.db.session() as session:
         now = utcnow()
         before = next(
-            (model_chain.describe(r) for r in model_chain.rows(session, licensee_id) if r.slot == slot),
+            (
+                model_chain.describe(r)
+                for r in model_chain.rows(session, licensee_id)
+                if r.slot == slot
+            ),
             None,
         )
         if model_chain.clear_link(session, licensee_id, slot, now):
@@ -215,7 +225,9 @@ def preview(
     licensee = licensee_for(ctx.db, principal, licensee_id)
     lang = request.state.lang
     try:
-        shown_title = appearance.check_text(title if title is not None else licensee.title, "title", appearance.MAX_TITLE_CHARS)
+        shown_title = appearance.check_text(
+            title if title is not None else licensee.title, "title", appearance.MAX_TITLE_CHARS
+        )
         shown_greeting = appearance.check_text(
             greeting if greeting is not None else licensee.greeting,
             "greeting",
@@ -226,7 +238,10 @@ def preview(
         error = ""
     except InvalidInput as exc:
         shown_title, shown_greeting = licensee.title, licensee.greeting
-        shown_color, shown_position = appearance.check_color(licensee.theme_color), licensee.widget_position
+        shown_color, shown_position = (
+            appearance.check_color(licensee.theme_color),
+            licensee.widget_position,
+        )
         error = str(exc)
     nonce = secrets.token_urlsafe(16)
     # The config the widget's welcome carries, with the settings being tried.
