@@ -39,7 +39,8 @@ MESSAGES = {
     "kb.import": ("导入文件", "Import a file"),
     "kb.import_help": (
         "CSV、XLSX 或 JSON，每行一个条目；列：标准问题、答案、相似问题、标签、英文答案。",
-        "CSV, XLSX or JSON, one entry per row; columns: question, answer, similar, tags, answer_en.",
+        "CSV, XLSX or JSON, one entry per row; "
+        "columns: question, answer, similar, tags, answer_en.",
     ),
     "kb.file": ("文件", "File"),
     "kb.replace": (

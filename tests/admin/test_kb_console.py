@@ -256,7 +256,7 @@ def test_import_is_all_or_nothing_and_export_round_trips(world: World) -> None:
         ("kb.txt", b"question,answer\nq,a\n", "Unsupported"),
         (
             "kb.csv",
-            "question,answer,similar\nok,fine,\nno answer,,\n".encode(),
+            b"question,answer,similar\nok,fine,\nno answer,,\n",
             "nothing was imported",
         ),
     ]:
