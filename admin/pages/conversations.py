@@ -11,6 +11,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 from sqlmodel import select
 
+from admin.context import AdminContext
 from admin.deps import ContextDep
 from admin.kb_access import KbReaderDep
 from admin.render import render
@@ -185,7 +186,7 @@ def export_search(
     return _download(export)
 
 
-def _transcript(ctx: Any, principal: Principal, conversation_id: str) -> tr.Transcript:
+def _transcript(ctx: AdminContext, principal: Principal, conversation_id: str) -> tr.Transcript:
     try:
         return ctx.db.read(lambda s: tr.transcript(s, conversation_id, principal.licensee_id))
     except NotFound:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from openpyxl import load_workbook
-from sqlmodel import select
+from sqlmodel import col, select
 from starlette.testclient import TestClient
 
 from bot.chat.hit_test import hit_tester
@@ -225,7 +225,7 @@ def test_the_licensee_admin_works_on_its_own_knowledge_base(world: World) -> Non
         e.question for e in world.db.read(lambda s: load_entries(s, world.a))
     }
     with world.db.read_session() as s:
-        actions = [a.action for a in s.exec(select(AuditEntry).order_by(AuditEntry.at))]
+        actions = [a.action for a in s.exec(select(AuditEntry).order_by(col(AuditEntry.at)))]
     assert actions[-3:] == ["kb.entry.add", "kb.entry.edit", "kb.entry.delete"]
     # No CSRF token: refused.
     assert client.post(f"{base}/new", data={"question": "Q", "answer": "A"}).status_code == 403
