@@ -136,11 +136,13 @@ PAGES = {
 
 
 @pytest.mark.parametrize(("width", "lang"), [(1280, "zh"), (1280, "en"), (390, "zh"), (390, "en")])
-def test_screenshots(
-    chromium: Any, demo: tuple[KefuDemo, str, str], width: int, lang: str
-) -> None:
+def test_screenshots(chromium: Any, demo: tuple[KefuDemo, str, str], width: int, lang: str) -> None:
     server, _, licensee = demo
-    widget_says(chromium, server, "你们周末发货吗？可以加急吗" if lang == "zh" else "Do you have a shop in Paris?")
+    widget_says(
+        chromium,
+        server,
+        "你们周末发货吗？可以加急吗" if lang == "zh" else "Do you have a shop in Paris?",
+    )
     page = signed_in(chromium, demo, width, lang)
     watch = Watch(page)
     question = "退款要多久才能到账" if lang == "zh" else "how long does a refund take"
@@ -151,7 +153,11 @@ def test_screenshots(
             page.locator("table.conversations a").first.click()
             expect(page.locator(".ai-label").first).to_be_visible()
         else:
-            page.goto(server.url + path.format(lic=licensee, q=question) + f"{'&' if '?' in path else '?'}lang={lang}")
+            page.goto(
+                server.url
+                + path.format(lic=licensee, q=question)
+                + f"{'&' if '?' in path else '?'}lang={lang}"
+            )
         if name == "kb-robot":  # the look and its live preview
             page.locator("section.look").scroll_into_view_if_needed()
             expect(page.frame_locator("iframe[name=preview]").locator(".panel")).to_be_visible()
