@@ -426,3 +426,23 @@ def test_the_api_is_in_the_openapi_document(world: World) -> None:
 
 
 _ = (UTC, datetime)
+
+
+def test_every_word_the_pages_build_from_a_value_exists() -> None:
+    """The keys the templates compose (``"conv.reason." ~ reason``...), which the template
+    scanner cannot see, exist for every value they can be composed from."""
+    from admin.i18n import catalogue
+    from core.chat.frames import EndReason
+    from core.chat.frames import Role as ChatRole
+    from core.chat.unanswered import Reason
+    from core.licensing.model_chain import SLOTS
+
+    keys = (
+        [f"conv.reason.{r.value}" for r in EndReason]
+        + [f"conv.role.{r.value}" for r in ChatRole]
+        + [f"conv.rating.{r}" for r in ("low", "high")]
+        + [f"kb.slot.{s}" for s in SLOTS]
+        + [f"kb.reason.{r}" for r in (Reason.DONT_KNOW, Reason.LOW_RATING)]
+        + [f"kb.tab.{t}" for t in ("entries", "import", "hit_test", "unanswered", "robot")]
+    )
+    assert [k for k in keys if k not in catalogue()] == []
