@@ -160,6 +160,25 @@ def measure(db: Database, lic: str, runs: int) -> None:
     for name, fn in cases:
         p50, p95 = timed(fn, runs)
         print(f"{name:40} {p50:8.1f} {p95:8.1f}")
+    # A/B: a licensee's low-rated conversations through its ratings, or probed one by one.
+    by_ratings = text(
+        "SELECT c.id FROM conversations c WHERE c.licensee_id = :lic AND c.id IN"
+        " (SELECT conversation_id FROM ratings WHERE licensee_id = :lic AND score <= 2)"
+        " ORDER BY c.started_at DESC, c.id DESC LIMIT 51"
+    )
+    probed = text(
+        "SELECT c.id FROM conversations c WHERE c.licensee_id = :lic AND EXISTS"
+        " (SELECT 1 FROM ratings r WHERE r.conversation_id = c.id AND r.score <= 2)"
+        " ORDER BY c.started_at DESC, c.id DESC LIMIT 51"
+    )
+    for name, sql in (
+        ("rating <= 2 via ratings, A/B", by_ratings),
+        ("rating <= 2 by EXISTS, A/B", probed),
+    ):
+        p50, p95 = timed(
+            lambda sql=sql: db.read(lambda s: s.execute(sql, {"lic": lic}).all()), runs
+        )
+        print(f"{'licensee, ' + name:40} {p50:8.1f} {p95:8.1f}")
     # A/B: the same deep page by OFFSET, as a page-number pager would read it.
     offset_sql = text(
         "SELECT id FROM conversations WHERE licensee_id = :lic"

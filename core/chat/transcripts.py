@@ -177,12 +177,20 @@ def search_conversations(session: Session, search: Search) -> ConversationPage:
     if search.end_reason is not None:
         where.append(C.end_reason == search.end_reason.value)
     if search.min_rating is not None or search.max_rating is not None:
-        rated = [R.conversation_id == C.id]
+        rated: list[Any] = []
         if search.min_rating is not None:
             rated.append(R.score >= search.min_rating)
         if search.max_rating is not None:
             rated.append(R.score <= search.max_rating)
-        where.append(exists(select(R.id).where(*rated)))
+        if search.licensee_id is not None:
+            # The licensee's few rated conversations, found on (licensee_id, score, created_at),
+            # rather than an EXISTS probe for each of its conversations, newest first, until a
+            # page is found: 6.6 ms against 72 ms at p50 for a licensee of 10,000 conversations
+            # (bench/conversation_search.py, A/B in one run, load 12 on 2 CPUs).
+            rated.append(R.licensee_id == search.licensee_id)
+            where.append(C.id.in_(select(R.conversation_id).where(*rated)))
+        else:
+            where.append(exists(select(R.id).where(R.conversation_id == C.id, *rated)))
     if search.after:
         moment, after_id = decode_cursor(search.after)
         where.append(tuple_(C.started_at, C.id) < tuple_(moment, after_id))
