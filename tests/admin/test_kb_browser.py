@@ -68,7 +68,8 @@ def signed_in(chromium: Any, demo: tuple[KefuDemo, str, str], width: int, lang: 
     return page
 
 
-def widget_says(chromium: Any, server: KefuDemo, question: str) -> str:
+def widget_says(chromium: Any, server: KefuDemo, *questions: str) -> str:
+    """Ask the demo page's widget ``questions`` in one conversation; its last answer."""
     context = chromium.new_context(locale="zh-CN", viewport={"width": 1280, "height": 800})
     try:
         page = context.new_page()
@@ -76,9 +77,11 @@ def widget_says(chromium: Any, server: KefuDemo, question: str) -> str:
         page.goto(f"{server.url}/demo")
         part(page, "launcher").click()
         expect(part(page, "panel")).to_have_attribute("data-status", "ready")
-        ask(page, question)
-        row = robot_rows(page).last
-        expect(row).to_have_attribute("data-state", "done")
+        for n, question in enumerate(questions, start=1):
+            ask(page, question)
+            expect(robot_rows(page)).to_have_count(n)
+            row = robot_rows(page).last
+            expect(row).to_have_attribute("data-state", "done")
         return str(row.inner_text())
     finally:
         context.close()
@@ -138,11 +141,12 @@ PAGES = {
 @pytest.mark.parametrize(("width", "lang"), [(1280, "zh"), (1280, "en"), (390, "zh"), (390, "en")])
 def test_screenshots(chromium: Any, demo: tuple[KefuDemo, str, str], width: int, lang: str) -> None:
     server, _, licensee = demo
-    widget_says(
-        chromium,
-        server,
-        "你们周末发货吗？可以加急吗" if lang == "zh" else "Do you have a shop in Paris?",
-    )
+    if lang == "zh":
+        widget_says(chromium, server, "退款多久能到账", "你们周末发货吗？可以加急吗")
+    else:
+        widget_says(
+            chromium, server, "How long does a refund take?", "Do you have a shop in Paris?"
+        )
     page = signed_in(chromium, demo, width, lang)
     watch = Watch(page)
     question = "退款要多久才能到账" if lang == "zh" else "how long does a refund take"
