@@ -143,6 +143,20 @@ def routes(w: World) -> list[tuple[str, str, dict[str, Any]]]:
         ("POST", f"{api}/entries/{e}/similar", {"json": {"phrasing": "x"}}),
         ("POST", f"{api}/hit-test", {"json": {"question": "退款"}}),
         ("GET", f"{api}/unanswered", {}),
+        ("POST", f"{api}/import?format=json", {"content": b'[{"question":"x","answer":"y"}]'}),
+        ("GET", f"{api}/export?format=csv", {}),
+        ("GET", f"{api}/robot", {}),
+        (
+            "PUT",
+            f"{api}/robot/models/1",
+            {"json": {"provider": "openai", "base_url": "https://m.example.com/v1", "model": "m"}},
+        ),
+        ("DELETE", f"{api}/robot/models/1", {}),
+        (
+            "PUT",
+            f"{api}/robot/look",
+            {"json": {"title": "X", "greeting": "", "color": "#000000", "position": "left"}},
+        ),
         ("GET", f"/admin/api/conversations?licensee={w.a}", {}),
         ("GET", f"/admin/api/conversations/{c}", {}),
     ]
@@ -446,3 +460,65 @@ def test_every_word_the_pages_build_from_a_value_exists() -> None:
         + [f"kb.tab.{t}" for t in ("entries", "import", "hit_test", "unanswered", "robot")]
     )
     assert [k for k in keys if k not in catalogue()] == []
+
+
+def test_the_api_imports_exports_and_sets_the_robot(world: World) -> None:
+    client, csrf = world.client(Role.ADMIN, world.a)
+    api = f"/admin/api/kb/{world.a}"
+    writes = {"X-CSRF-Token": csrf}
+    before = snapshot(world.db)
+    broken = client.post(f"{api}/import?format=json", content=b"[{", headers=writes)
+    assert broken.status_code == 400 and "not valid JSON" in broken.json()["detail"]
+    bad = client.post(
+        f"{api}/import?format=json",
+        content=json.dumps([{"question": "Q1", "answer": "A1"}, {"question": "Q2"}]).encode(),
+        headers=writes,
+    )
+    assert bad.status_code == 422
+    assert bad.json() == {
+        "imported": False,
+        "added": 0,
+        "updated": 0,
+        "unchanged": 0,
+        "deleted": 0,
+        "rejected": [{"line": 2, "reason": "missing answer"}],
+    }
+    assert snapshot(world.db) == before
+    done = client.post(
+        f"{api}/import?format=json&replace=true",
+        content=json.dumps([{"question": "Q1", "answer": "A1"}]).encode(),
+        headers=writes,
+    )
+    assert done.status_code == 200
+    assert (done.json()["added"], done.json()["deleted"]) == (1, len(FAQ))
+    exported = client.get(f"{api}/export?format=json")
+    assert json.loads(exported.content) == [
+        {"question": "Q1", "answer": "A1", "similar": [], "tags": []}
+    ]
+    assert client.get(f"{api}/robot").json()["models"] == []
+    refused = client.put(
+        f"{api}/robot/models/1",
+        json={"provider": "openai", "base_url": "http://[::1", "model": "m"},
+        headers=writes,
+    )
+    assert refused.status_code == 400
+    robot = client.put(
+        f"{api}/robot/models/2",
+        json={
+            "provider": "ollama",
+            "base_url": "http://127.0.0.1:11434",
+            "model": "qwen2.5",
+            "api_key": "k-1",
+        },
+        headers=writes,
+    ).json()
+    assert robot["models"][0]["slot"] == 2 and robot["models"][0]["api_key"] == "set"
+    assert "k-1" not in json.dumps(robot)
+    look = client.put(
+        f"{api}/robot/look",
+        json={"title": "助手", "greeting": "你好", "color": "#ABCDEF", "position": "left"},
+        headers=writes,
+    ).json()["look"]
+    assert look == {"title": "助手", "greeting": "你好", "color": "#abcdef", "position": "left"}
+    cleared = client.delete(f"{api}/robot/models/2", headers=writes).json()
+    assert cleared["models"] == []
