@@ -17,6 +17,7 @@ import argparse
 import sys
 import time
 from collections.abc import Callable
+from typing import Any
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -175,9 +176,11 @@ def measure(db: Database, lic: str, runs: int) -> None:
         ("rating <= 2 via ratings, A/B", by_ratings),
         ("rating <= 2 by EXISTS, A/B", probed),
     ):
-        p50, p95 = timed(
-            lambda sql=sql: db.read(lambda s: s.execute(sql, {"lic": lic}).all()), runs
-        )
+
+        def run(sql: Any = sql) -> object:
+            return db.read(lambda s: s.execute(sql, {"lic": lic}).all())
+
+        p50, p95 = timed(run, runs)
         print(f"{'licensee, ' + name:40} {p50:8.1f} {p95:8.1f}")
     # A/B: the same deep page by OFFSET, as a page-number pager would read it.
     offset_sql = text(
