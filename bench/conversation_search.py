@@ -17,10 +17,10 @@ import argparse
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Index, text
 
