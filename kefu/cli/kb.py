@@ -17,7 +17,7 @@ from kefu.cli.database import database
 from kefu.cli.options import JsonOpt, LicenseeOpt
 from kefu.cli.output import emit
 
-app = Typer(help="Import and export a licensee's knowledge base.")
+app = Typer(help="Import, export and delete a licensee's knowledge-base entries.")
 
 PROGRESS_FROM_BYTES = 256 * 1024  # smaller files read faster than a bar can be seen
 
@@ -127,8 +127,9 @@ def kb_delete(
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Delete one entry, named by its id or its standard question; the servers stop using it
-    at once."""
+    """Delete one entry, named by its id or its standard question.
+
+    The running servers stop answering with it at their next question."""
     from core.knowledge.editing import delete_entry, entry_dict, find_by_question
 
     if (entry is None) == (question is None):
