@@ -19,6 +19,8 @@ class NavItem:
 
 NAV: list[NavItem] = [
     NavItem("/admin", "nav.home", frozenset(ALL - {Role.AGENT})),
+    NavItem("/admin/kb", "nav.kb", frozenset(LICENSOR | {Role.ADMIN})),
+    NavItem("/admin/conversations", "nav.conversations", frozenset(LICENSOR | {Role.ADMIN})),
 ]
 
 
