@@ -21,6 +21,8 @@ NAV: list[NavItem] = [
     NavItem("/admin", "nav.home", frozenset(ALL - {Role.AGENT})),
     NavItem("/admin/kb", "nav.kb", frozenset(LICENSOR | {Role.ADMIN})),
     NavItem("/admin/conversations", "nav.conversations", frozenset(LICENSOR | {Role.ADMIN})),
+    NavItem("/admin/statements", "nav.statements", frozenset(ALL - {Role.AGENT})),
+    NavItem("/admin/reports", "nav.reports", frozenset(ALL - {Role.AGENT})),
 ]
 
 
