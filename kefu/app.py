@@ -19,6 +19,7 @@ from bot.api import usage as api
 from bot.chat.services import ChatServices, build_services
 from bot.chat.signals import Signals
 from bot.handshake import timed_http_protocol
+from bot.jobs import agents
 from bot.jobs.billing import run_billing
 from bot.jobs.closer import Closer
 from bot.jobs.licence_watcher import LicenceWatcher
@@ -75,6 +76,7 @@ def create_app(
     closer = Closer(services)
     leader = Leadership(database.url)
     services.bus.subscribe(Signals(services.hub, watcher))
+    services.bus.subscribe(services.desk)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -117,7 +119,19 @@ def create_app(
             stop,
             only_if=lambda: leader.is_leader,
         )
+        presence = run_periodic(
+            settings.agent_heartbeat_seconds, lambda: agents.heartbeat(services), "agents", stop
+        )
+        lost = run_periodic(
+            settings.agent_heartbeat_seconds,
+            lambda: agents.return_lost(services),
+            "lost agents",
+            stop,
+            only_if=lambda: leader.is_leader,
+        )
         tasks = [
+            asyncio.create_task(presence),
+            asyncio.create_task(lost),
             asyncio.create_task(sweeper),
             asyncio.create_task(lead),
             asyncio.create_task(watch),
