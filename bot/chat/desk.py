@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import TypeAdapter
@@ -250,8 +251,8 @@ class Desk:
         """Conversations of agents gone past the grace period are waiting again."""
         for item in back:
             await self.to_agent(item.agent_id, Released(conversation=item.conversation_id))
-            conv = item.conversation_id
-            live = await asyncio.to_thread(self.db.read, lambda s: handoff.live(s, conv))
+            read = partial(handoff.live, conversation_id=item.conversation_id)
+            live = await asyncio.to_thread(self.db.read, read)
             if live is not None and live.position is not None:
                 text = queued_text(live.locale, live.position)
                 frame = Handoff(
