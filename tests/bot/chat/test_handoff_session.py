@@ -3,8 +3,10 @@ agent's console session on one process, a real database and a recording sink eac
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import pytest
-from sqlalchemy import select
+from sqlmodel import col, select
 
 from bot.chat.agent_session import AgentSession
 from bot.chat.session import ChatSession
@@ -41,6 +43,7 @@ from core.licensing import visitor_tokens
 from testkit.sessions import ChatKit, Outbox
 
 pytestmark = pytest.mark.anyio
+F = TypeVar("F")
 
 
 class Console:
@@ -60,7 +63,7 @@ class Console:
         frames, self.frames = self.frames, []
         return frames
 
-    def of(self, kind: type) -> list[AgentOut]:
+    def of(self, kind: type[F]) -> list[F]:
         return [f for f in self.frames if isinstance(f, kind)]
 
 
@@ -187,7 +190,7 @@ async def test_reload_and_reconnect_get_their_state_from_the_database(chat_kit: 
     outbox.take()
     # The end user's second tab, with the stored visitor token.
     with chat_kit.db.read_session() as s:
-        visitor = s.execute(select(Conversation.visitor_id)).scalar_one()
+        visitor = s.execute(select(col(Conversation.visitor_id))).scalar_one()
     assert visitor == session.visitor_id
     token = visitor_tokens.issue(chat_kit.services.settings.secret(), chat_kit.licensee.id, visitor)
     tab, tab_out = await chat_kit.connect()
@@ -200,7 +203,7 @@ async def test_reload_and_reconnect_get_their_state_from_the_database(chat_kit: 
     await agent.stop()
     again, again_desk = await console(chat_kit)
     assigned = again_desk.of(Assigned)
-    assert [a.conversation for a in assigned] == [conv]  # type: ignore[attr-defined]
+    assert [a.conversation for a in assigned] == [conv]
     # Messages reach both tabs of the end user.
     await again.receive_text(
         f'{{"type": "message", "conversation": "{conv}", "id": "z", "text": "在的"}}'
@@ -243,7 +246,7 @@ async def test_two_agents_one_conversation(chat_kit: ChatKit) -> None:
     await second.receive_text(f'{{"type": "accept", "conversation": "{conv}"}}')
     assert first_desk.of(Assigned)
     [error] = second_desk.of(AgentError)
-    assert error.code == AgentErrorCode.TAKEN  # type: ignore[attr-defined]
+    assert error.code == AgentErrorCode.TAKEN
     assert not second_desk.of(Assigned)
 
 
@@ -277,8 +280,8 @@ async def test_another_licensees_agent_gets_errors_and_changes_nothing(chat_kit:
     assert codes == [AgentErrorCode.NOT_FOUND] * 4
     assert outbox.take() == []
     with chat_kit.db.read_session() as s:
-        assert s.execute(select(Conversation.ended_at)).scalar_one() is None
-        assert len(s.execute(select(Message.id)).all()) == 1
+        assert s.execute(select(col(Conversation.ended_at))).scalar_one() is None
+        assert len(s.execute(select(col(Message.id))).all()) == 1
 
 
 async def test_a_visitor_cannot_send_agent_frames(chat_kit: ChatKit) -> None:
@@ -298,7 +301,7 @@ async def test_the_end_user_leaving_takes_the_request_off_the_queue(chat_kit: Ch
     desk.take()
     await chat_kit.say(session, {"type": "close"})
     queues = desk.of(Queue)
-    assert queues and queues[-1].items == []  # type: ignore[attr-defined]
+    assert queues and queues[-1].items == []
     with chat_kit.db.read_session() as s:
         assert handoff.queue(s, chat_kit.licensee.id) == []
 
@@ -337,6 +340,6 @@ async def test_the_handoff_button_starts_a_unit_when_none_is_open(chat_kit: Chat
     assert isinstance(frames[1], Handoff) and frames[1].status == HandoffStatus.QUEUED
     assert chat_kit.count(Conversation) == 1
     with chat_kit.db.read_session() as s:
-        [text] = s.execute(select(Message.text)).scalars().all()
+        [text] = s.execute(select(col(Message.text))).scalars().all()
     assert text == "转人工"
     assert chat_kit.answerer.calls == 0

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
+from sqlmodel import col
 
 from core.chat import conversations as units
 from core.chat import handoff, left_messages
@@ -124,7 +125,7 @@ def test_two_agents_accepting_at_once_one_wins(db: Database, make_tenant: MakeTe
     lost = [r for r in results if not isinstance(r, handoff.Live)]
     assert len(won) == 1 and lost == [handoff.Refusal.TAKEN]
     assert won[0].state == handoff.State.ASSIGNED
-    holder = db.read(lambda s: s.execute(select(Handoff.agent_id)).scalar_one())
+    holder = db.read(lambda s: s.execute(select(col(Handoff.agent_id))).scalar_one())
     assert holder == won[0].agent_id
 
 
@@ -209,7 +210,7 @@ def test_a_unit_that_ends_leaves_the_queue(db: Database, make_tenant: MakeTenant
     )
     assert ending is not None
     assert db.read(lambda s: handoff.queue(s, lic)) == []
-    status = db.read(lambda s: s.execute(select(Handoff.status)).scalar_one())
+    status = db.read(lambda s: s.execute(select(col(Handoff.status))).scalar_one())
     assert status == "ended"
 
 
@@ -226,7 +227,7 @@ def test_an_agent_closes_it_as_one_unit_with_reason_agent(
     ending = db.writer.run(lambda s: handoff.close(s, a, conv, T0 + timedelta(minutes=3)))
     assert isinstance(ending, units.Ending) and ending.reason == EndReason.AGENT
     with db.read_session() as s:
-        convs = s.execute(select(Conversation.id, Conversation.end_reason)).all()
+        convs = s.execute(select(col(Conversation.id), col(Conversation.end_reason))).all()
     assert [tuple(c) for c in convs] == [(conv, "agent")]
 
 
