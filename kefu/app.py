@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from bot import metrics, ops, ws
+from bot import agent_ws, metrics, ops, ws
 from bot.api import completions, conversations, statements
 from bot.api import usage as api
 from bot.chat.services import ChatServices, build_services
@@ -170,6 +170,7 @@ def create_app(
     app.add_middleware(RequestIds)
     app.include_router(ops.router)
     app.include_router(ws.router)
+    app.include_router(agent_ws.router)
     app.include_router(api.router)
     app.include_router(completions.router)
     app.include_router(conversations.router)

@@ -6,7 +6,7 @@ handshake, the licensee API and the tests.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -23,6 +23,7 @@ from bot.chat.store import ChatStore, DatabaseStore
 from bot.chat.workpool import WorkPool
 from core.bus import Bus, LocalBus, Topic, make_bus
 from core.chat import conversations as units
+from core.chat import handoff
 from core.db.engine import Database
 from core.knowledge.entries import KbEntry
 from core.licensing.maintenance import Window, current_and_upcoming
@@ -57,6 +58,9 @@ class ChatServices:
     penalties: Penalties = field(default_factory=Penalties)
     # Hand-off to people: this process's agent consoles and delivery to and from them.
     desk: Desk = field(init=False)
+    # Who an agent console's handshake cookies stand for (the accounts' sessions; wired by
+    # the composition root): None refuses every agent socket.
+    agent_auth: Callable[[Mapping[str, str], datetime], handoff.Agent | None] | None = None
 
     def __post_init__(self) -> None:
         self.desk = Desk(
