@@ -286,6 +286,8 @@ class Desk:
             from bot.chat.signals import ending_of
 
             await self.ended(ending_of(data))
+        elif topic == Topic.LICENCE and data.get("licensee_id"):
+            self.forget_rules(str(data["licensee_id"]))  # its hand-off rules may have changed
         elif topic == Topic.RESYNC:
             for licensee_id in list(self._by_licensee):
                 await self.refresh_queue(licensee_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from kefu.cli import (
     archive,
+    handoff,  # noqa: F401  # registers `kefu licensee handoff`
     kb,
     key,
     licensee,
