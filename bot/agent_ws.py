@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable, Mapping
+from datetime import datetime
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, WebSocket
@@ -19,11 +21,29 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 from bot.chat.agent_session import AgentSession
 from bot.deps import services_of
 from bot.ws import _deny
+from core.accounts import SESSION_COOKIE, Role, resolve_session
 from core.chat import handoff
 from core.chat.agent_frames import AgentOut
+from core.db.engine import Database
 
 log = logging.getLogger("kefu.ws")
 router = APIRouter()
+
+
+def accounts_agent(db: Database) -> Callable[[Mapping[str, str], datetime], handoff.Agent | None]:
+    """The agent a console's session cookie stands for (core.accounts): a live session of a
+    user with the ``agent`` role, else None."""
+
+    def agent_of(cookies: Mapping[str, str], now: datetime) -> handoff.Agent | None:
+        token = cookies.get(SESSION_COOKIE)
+        if not token:
+            return None
+        principal = db.read(lambda s: resolve_session(s, token, now))
+        if principal is None or principal.role != Role.AGENT or principal.licensee_id is None:
+            return None
+        return handoff.Agent(principal.user_id, principal.label, principal.licensee_id)
+
+    return agent_of
 
 
 def own_origin(websocket: WebSocket, public_url: str | None) -> bool:
@@ -60,7 +80,7 @@ async def agent_socket(websocket: WebSocket) -> None:
     if not own_origin(websocket, services.settings.public_url):
         await _deny(websocket, 403, "the agent console connects from this server's own pages")
         return
-    authenticate = services.agent_auth
+    authenticate = services.agent_auth or accounts_agent(services.db)
     agent: handoff.Agent | None = None
     if authenticate is not None:
         try:

@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     rate_key_conversations: str = "1200/min"
     rate_visitor_hellos: str = "30/min"
     rate_address_hellos: str = "600/min"
+    # Console sign-in attempts per client address (on top of the lock-out of an account after
+    # 5 wrong passwords): one address cannot try passwords across many accounts.
+    rate_address_logins: str = "10/min"
 
     # Per address (the client's IP, as the proxy reports it: README), per licensee: one address
     # cannot spend a key's whole budget. Sockets opened with a secret key are the licensee's own

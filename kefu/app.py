@@ -13,6 +13,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from admin.app import create_admin
 from bot import agent_ws, metrics, ops, ws
 from bot.api import completions, conversations, statements
 from bot.api import usage as api
@@ -177,5 +178,6 @@ def create_app(
     app.include_router(statements.router)
     completions.document(app)
     app.include_router(widget_routes.router)
+    app.include_router(create_admin(settings, database, limiter=services.limiter))
 
     return app

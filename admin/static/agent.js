@@ -256,7 +256,7 @@
   function findAnswers() {
     var q = search.value.trim();
     if (!q) { cannedList.textContent = ""; return; }
-    fetch("/agent/api/answers?q=" + encodeURIComponent(q), { credentials: "same-origin" })
+    fetch("/admin/api/agent/answers?q=" + encodeURIComponent(q), { credentials: "same-origin" })
       .then(function (r) { return r.ok ? r.json() : { items: [] }; })
       .then(function (data) {
         if (search.value.trim() !== q) { return; }

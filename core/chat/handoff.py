@@ -25,6 +25,7 @@ from core.db.tables import (
     Handoff,
     Licensee,
     Message,
+    User,
     table_of,
 )
 from core.ids import new_id
@@ -34,6 +35,7 @@ _p = table_of(AgentPresence)
 _c = table_of(Conversation)
 _m = table_of(Message)
 H, P, C, M = _h.c, _p.c, _c.c, _m.c
+U = table_of(User).c
 
 LIVE = ("queued", "assigned")
 AGENT_ID_PREFIX = "agent:"  # agents' message ids share the visitor's unique client-id space
@@ -136,11 +138,14 @@ def agents_online(session: Session, licensee_id: str, now: datetime, ttl: timede
 
 
 def has_agents(session: Session, licensee_id: str) -> bool:
-    """Whether the licensee has agents (one has signed in to the console at least once)."""
-    return (
-        session.execute(select(P.agent_id).where(P.licensee_id == licensee_id).limit(1)).first()
-        is not None
-    )
+    """Whether the licensee has agents: a user with the agent role (or a console ever open)."""
+    user = session.execute(
+        select(U.id).where(U.licensee_id == licensee_id, U.role == "agent").limit(1)
+    ).first()
+    if user is not None:
+        return True
+    seen = select(P.agent_id).where(P.licensee_id == licensee_id).limit(1)
+    return session.execute(seen).first() is not None
 
 
 def seen(session: Session, agents: list[Agent], now: datetime) -> None:

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Column,
     ForeignKey,
     Index,
+    Integer,
     LargeBinary,
     Table,
     UniqueConstraint,
@@ -582,6 +583,72 @@ class LicenceClosure(SQLModel, table=True):
     archived_at: datetime | None = _utc(nullable=True)
     purged_at: datetime | None = _utc(nullable=True)
     lifted_at: datetime | None = _utc(nullable=True)  # a renewal before the purge
+
+
+class User(SQLModel, table=True):
+    """A person who signs in to the console: licensor staff (no licensee) or a licensee's admin
+    or agent. ``email`` is stored lower-cased, so the unique index is case-insensitive on every
+    database."""
+
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint(
+            "(role IN ('owner', 'billing', 'support') AND licensee_id IS NULL)"
+            " OR (role IN ('admin', 'agent') AND licensee_id IS NOT NULL)",
+            name="ck_users_role_scope",
+        ),
+    )
+
+    id: str = Field(primary_key=True, max_length=40)
+    email: str = Field(unique=True, max_length=254)
+    name: str = Field(default="", max_length=100)
+    role: str = Field(max_length=10)
+    licensee_id: str | None = Field(
+        default=None, foreign_key="licensees.id", index=True, max_length=40
+    )
+    password_hash: str = Field(max_length=200)
+    failed_attempts: int = 0
+    locked_until: datetime | None = _utc(nullable=True)
+    created_at: datetime = _utc(nullable=False)
+
+
+class UserSession(SQLModel, table=True):
+    """A signed-in browser: only the token's hash is kept, so a copy of the database signs
+    nobody in; deleting the rows signs a user out everywhere."""
+
+    __tablename__ = "user_sessions"
+
+    id: str = Field(primary_key=True, max_length=40)
+    token_hash: str = Field(unique=True, max_length=64)
+    user_id: str = Field(foreign_key="users.id", index=True, max_length=40)
+    csrf_secret: str = Field(max_length=64)
+    created_at: datetime = _utc(nullable=False)
+    last_seen_at: datetime = _utc(nullable=False)
+    expires_at: datetime = _utc(nullable=False, index=True)
+
+
+class AuditEntry(SQLModel, table=True):
+    """One change a person made (who, what, when, before and after), append-only."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_licensee_at", "licensee_id", "at"),)
+
+    # BIGINT on PostgreSQL; SQLite auto-increments only an INTEGER primary key.
+    id: int | None = Field(
+        default=None,
+        sa_column=Column(
+            BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+        ),
+    )
+    at: datetime = _utc(nullable=False, index=True)
+    actor_id: str | None = Field(default=None, max_length=40)
+    actor_email: str = Field(default="", max_length=254)  # kept if the user is deleted
+    actor_role: str = Field(default="", max_length=10)
+    licensee_id: str | None = Field(default=None, max_length=40)
+    action: str = Field(max_length=60, index=True)
+    target: str = Field(max_length=200)
+    before: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    after: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
 def table_of(model: type[SQLModel]) -> Table:

@@ -4,6 +4,7 @@ print); ``kefu.cli.command`` turns core errors into messages and exit codes."""
 from __future__ import annotations
 
 from kefu.cli import (
+    accounts,
     archive,
     handoff,  # noqa: F401  # registers `kefu licensee handoff`
     kb,
@@ -43,6 +44,8 @@ app.add_typer(statement.app, name="statement")
 app.add_typer(outage.app, name="outage")
 app.add_typer(outage.availability_app)
 app.add_typer(archive.app, name="archive")
+app.add_typer(accounts.admin_app, name="admin")
+app.add_typer(accounts.user_app, name="user")
 
 
 def main() -> None:

@@ -1,0 +1,12 @@
+"""The overview page."""
+
+MESSAGES = {
+    "home.title": ("概览", "Overview"),
+    "home.welcome": ("欢迎，{who}", "Welcome, {who}"),
+    "home.role": ("角色：{role}", "Role: {role}"),
+    "home.licensee": ("所属客户：{name}", "Licensee: {name}"),
+    "home.licensees": ("客户数", "Licensees"),
+    "home.active": ("正常服务", "Active"),
+    "home.suspended": ("已暂停", "Suspended"),
+    "home.users": ("后台用户", "Console users"),
+}

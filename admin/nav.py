@@ -1,0 +1,28 @@
+"""The console's navigation: which links each role sees (an area adds its line here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.accounts import Principal, Role
+
+ALL = frozenset(Role)
+LICENSOR = frozenset({Role.OWNER, Role.BILLING, Role.SUPPORT})
+
+
+@dataclass(frozen=True)
+class NavItem:
+    path: str
+    key: str  # a translation key
+    roles: frozenset[Role]
+
+
+NAV: list[NavItem] = [
+    NavItem("/admin", "nav.home", frozenset(ALL - {Role.AGENT})),
+]
+
+
+def nav_for(principal: Principal | None) -> list[NavItem]:
+    if principal is None:
+        return []
+    return [item for item in NAV if principal.role in item.roles]

@@ -1,0 +1,95 @@
+"""Server-rendered pages: one Jinja environment (autoescape on), the words of the request's
+language, and the headers every console page carries."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markupsafe import Markup, escape
+
+from admin import TEMPLATES_DIR
+from admin.i18n import LANG_COOKIE, LANGUAGES, translate
+from admin.nav import nav_for
+from admin.security import CSRF_FIELD
+from core.accounts import Principal
+
+# No script, style or frame from anywhere else, and no page of ours inside another site's frame.
+PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+@cache
+def environment() -> Environment:
+    return Environment(
+        loader=FileSystemLoader(str(TEMPLATES_DIR)),
+        autoescape=True,  # every value is text unless a template says otherwise
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def page_context(request: Request) -> dict[str, Any]:
+    lang: str = getattr(request.state, "lang", "zh")
+    principal: Principal | None = getattr(request.state, "principal", None)
+    csrf: str = getattr(request.state, "csrf", "")
+
+    def t(key: str, **values: object) -> str:
+        return translate(key, lang, **values)
+
+    def csrf_input() -> Markup:
+        return Markup('<input type="hidden" name="{}" value="{}">').format(CSRF_FIELD, escape(csrf))
+
+    def lang_url(target: str) -> str:
+        query = {k: v for k, v in request.query_params.items() if k != "lang"}
+        query["lang"] = target
+        return f"{request.url.path}?{urlencode(query)}"
+
+    other = next(code for code in LANGUAGES if code != lang)
+    return {
+        "request": request,
+        "lang": lang,
+        "html_lang": "zh-CN" if lang == "zh" else "en",
+        "t": t,
+        "csrf_input": csrf_input,
+        "csrf_token": csrf,
+        "principal": principal,
+        "nav": nav_for(principal),
+        "path": request.url.path,
+        "other_lang": other,
+        "lang_url": lang_url,
+    }
+
+
+def render(
+    request: Request, template: str, context: dict[str, Any] | None = None, status: int = 200
+) -> HTMLResponse:
+    """The page ``template`` with the request's language, principal and CSRF token."""
+    values = page_context(request)
+    values.update(context or {})
+    html = environment().get_template(template).render(values)
+    response = HTMLResponse(html, status_code=status, headers=PAGE_HEADERS)
+    remember_language(request, response)
+    return response
+
+
+def remember_language(request: Request, response: Any) -> None:
+    """A ``?lang=`` choice is kept in a cookie for the next pages."""
+    chosen = request.query_params.get("lang")
+    if chosen in LANGUAGES:
+        response.set_cookie(
+            LANG_COOKIE, chosen, max_age=365 * 86400, samesite="lax", httponly=False, path="/"
+        )

@@ -1,0 +1,44 @@
+"""Password hashing with argon2id (argon2-cffi), and what a new password must be."""
+
+from __future__ import annotations
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from core.errors import InvalidInput
+
+MIN_PASSWORD_CHARS = 10
+MAX_PASSWORD_CHARS = 200  # argon2 takes any length; a megabyte "password" is a cheap DoS
+
+# argon2-cffi's defaults (RFC 9106's second recommendation: 64 MiB, 3 passes, 4 lanes).
+_hasher = PasswordHasher()
+# Verifying an unknown email against this keeps "no such user" as slow as "wrong password".
+_DUMMY_HASH = _hasher.hash("kefu-no-such-user-password")
+
+
+def check_new_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD_CHARS:
+        raise InvalidInput(f"the password must have at least {MIN_PASSWORD_CHARS} characters")
+    if len(password) > MAX_PASSWORD_CHARS:
+        raise InvalidInput(f"the password must have at most {MAX_PASSWORD_CHARS} characters")
+    if password.strip() != password or not password.strip():
+        raise InvalidInput("the password must not start or end with spaces")
+
+
+def hash_password(password: str, hasher: PasswordHasher = _hasher) -> str:
+    return hasher.hash(password)
+
+
+def verify_password(stored: str | None, password: str, hasher: PasswordHasher = _hasher) -> bool:
+    """Whether ``password`` matches ``stored``; ``None`` (no such user) costs a verify too."""
+    if len(password) > MAX_PASSWORD_CHARS:
+        return False
+    try:
+        return hasher.verify(stored or _DUMMY_HASH, password) and stored is not None
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def needs_rehash(stored: str, hasher: PasswordHasher = _hasher) -> bool:
+    """Whether ``stored`` was made with other parameters than the hasher's current ones."""
+    return hasher.check_needs_rehash(stored)
