@@ -116,3 +116,25 @@ async def talk(console: ClientConnection, chat: Chat) -> None:
     await console.send(json.dumps({"type": "close", "conversation": conv}))
     ended = await chat.expect("ended")
     assert ended["reason"] == "agent"
+
+
+async def test_a_real_agent_session_opens_the_console_and_an_admins_does_not(
+    live: LiveServer, make_tenant: MakeTenant
+) -> None:
+    from core.accounts import Role, start_session
+    from core.types import utcnow
+    from testkit.admin import make_user
+
+    lic = make_tenant().licensee.id
+    db = live.services.db
+    tokens = {}
+    for role in (Role.AGENT, Role.ADMIN):
+        user = make_user(db, role, licensee_id=lic, name="小李")
+        with db.session() as s:
+            tokens[role] = start_session(s, user, utcnow())
+            s.commit()
+    assert await status_of(live, cookie=tokens[Role.ADMIN]) == 403
+    assert await status_of(live, cookie="not-a-session") == 403
+    conn = await open_console(live, cookie=tokens[Role.AGENT])
+    assert (await recv(conn, "queue"))["items"] == []
+    await conn.close()
