@@ -49,7 +49,7 @@ SCRIPT = {
         "endUser": "访客页面：{page} · 语言：{locale}",
         "released": "会话已交还机器人",
         "ended": "会话已结束",
-        "confirmClose": "结束这个会话？",
+        "confirmClose": "再按一次结束会话",
         "noAnswers": "没有匹配的回答",
         "roles": {"visitor": "访客", "robot": "机器人", "agent": "客服", "system": "系统"},
         "errors": {
@@ -73,7 +73,7 @@ SCRIPT = {
         "endUser": "Customer's page: {page} · locale: {locale}",
         "released": "Given back to the robot",
         "ended": "The conversation ended",
-        "confirmClose": "Close this conversation?",
+        "confirmClose": "Press again to close",
         "noAnswers": "No matching answers",
         "roles": {"visitor": "Customer", "robot": "Robot", "agent": "Agent", "system": "System"},
         "errors": {

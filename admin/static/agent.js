@@ -181,6 +181,7 @@
     if (c.history.some(function (h) { return h.id === m.id; })) { return; }
     c.history.push(m);
     if (id === current) {
+      if (m.role === "visitor") { $("typing").hidden = true; }
       addRow(m);
       transcript.scrollTop = transcript.scrollHeight;
     } else {
@@ -190,8 +191,13 @@
     if (m.role === "visitor") { newRequest(1); }
   }
 
+  // The end user's typing shows until they send, say they stopped, or 6 s pass.
+  var typingTimer = null;
   function onTyping(f) {
-    if (f.conversation === current) { $("typing").hidden = !f.on; }
+    if (f.conversation !== current) { return; }
+    $("typing").hidden = !f.on;
+    clearTimeout(typingTimer);
+    typingTimer = setTimeout(function () { $("typing").hidden = true; }, 6000);
   }
 
   function drop(id, why) {
@@ -238,8 +244,21 @@
   releaseBtn.addEventListener("click", function () {
     if (current) { send({ type: "release", conversation: current }); }
   });
+  // Closing asks twice (a second press within 4 s), without a modal dialog.
+  var closeLabel = closeBtn.textContent, disarm = null;
   closeBtn.addEventListener("click", function () {
-    if (current && window.confirm(T.confirmClose)) { send({ type: "close", conversation: current }); }
+    if (!current) { return; }
+    if (closeBtn.dataset.armed === current) {
+      send({ type: "close", conversation: current });
+    } else {
+      closeBtn.dataset.armed = current;
+      closeBtn.textContent = T.confirmClose;
+      clearTimeout(disarm);
+      disarm = setTimeout(function () { delete closeBtn.dataset.armed; closeBtn.textContent = closeLabel; }, 4000);
+      return;
+    }
+    delete closeBtn.dataset.armed;
+    closeBtn.textContent = closeLabel;
   });
 
   // ------------------------------------------------------------------ canned answers
