@@ -36,7 +36,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from common import (
     ORIGIN,
     RAISED_LIMITS,
-    create_licensee_cli,
     free_port,
     load_figures,
     pct,
@@ -47,32 +46,38 @@ from common import (
 )
 
 
-def agent_sessions(db_url: str, licensee_ids: list[str], per: int) -> list[tuple[str, str]]:
-    """Agent users and signed-in sessions, made on the database before the server starts:
-    (licensee id, session token) per agent."""
+def make_tenants(
+    db_url: str, licensees: int, per: int
+) -> tuple[dict[str, str], list[tuple[str, str]]]:
+    """Licensees (id -> site key), their agent users and signed-in sessions (licensee id, session
+    token), made on the database before the server starts."""
     from core.accounts import Role, create_user, start_session
-
     from core.db.engine import Database
+    from core.licensing.licensees import create_licensee
 
     db = Database(db_url)
-    out = []
+    db.migrate()
+    keys: dict[str, str] = {}
+    sessions = []
     now = datetime.now(UTC)
     with db.session() as s:
-        for lic in licensee_ids:
-            for n in range(per):
+        for n in range(licensees):
+            licensee, created = create_licensee(s, name=f"Bench {n}", origins=[ORIGIN], now=now)
+            keys[licensee.id] = created.site_key
+            for a in range(per):
                 user = create_user(
                     s,
-                    email=f"agent{n}@{lic}.example.com",
+                    email=f"agent{a}@bench{n}.example.com",
                     password="bench-password-1234",
                     role=Role.AGENT,
                     now=now,
-                    licensee_id=lic,
-                    name=f"Agent {n}",
+                    licensee_id=licensee.id,
+                    name=f"Agent {a}",
                 )
-                out.append((lic, start_session(s, user, now)))
+                sessions.append((licensee.id, start_session(s, user, now)))
         s.commit()
     db.close()
-    return out
+    return keys, sessions
 
 
 class Agent:
@@ -124,11 +129,27 @@ class EndUser:
         self.assigned = asyncio.Event()
         self.to_user: list[float] = []
         self.n = 0
+        self.asked: dict[str, float] = {}  # the robot phase: client id -> when sent
+        self.to_robot: list[float] = []
+
+    async def ask_robot(self, until: float, interval: float) -> None:
+        """The baseline: the same end users writing to the robot (stored and acknowledged: the
+        write an end user's message to an agent makes too), message -> ack."""
+        await asyncio.sleep(random.uniform(0, interval))
+        while time.perf_counter() < until:
+            self.n += 1
+            cid = f"r{self.n}"
+            self.asked[cid] = time.perf_counter()
+            text = json.dumps({"type": "message", "id": cid, "text": f"hello {self.n}"})
+            await self.conn.send(text)
+            await asyncio.sleep(random.uniform(0.5, 1.5) * interval)
 
     async def run(self, replied: dict[str, float]) -> None:
         async for raw in self.conn:
             f = json.loads(raw)
-            if f["type"] == "handoff" and f["status"] == "assigned":
+            if f["type"] == "ack" and f["id"] in self.asked:
+                self.to_robot.append(time.perf_counter() - self.asked.pop(f["id"]))
+            elif f["type"] == "handoff" and f["status"] == "assigned":
                 self.assigned.set()
             elif f["type"] == "agent.message" and f["text"].startswith("a:"):
                 at = replied.pop(f["text"], None)
@@ -180,6 +201,12 @@ async def run(
             user = EndUser(conn, f"{lic[-6:]}-{n}")
             users.append(user)
             tasks.append(asyncio.create_task(user.run(replied)))
+    # A: the same end users with the robot, before any hand-off.
+    until = time.perf_counter() + args.seconds
+    await asyncio.gather(*(u.ask_robot(until, args.interval) for u in users))
+    await asyncio.sleep(2)
+    to_robot = [x * 1000 for u in users for x in u.to_robot]
+    # B: every end user asks for a person; the agents take them all.
     started = time.perf_counter()
     for user in users:
         await user.conn.send(json.dumps({"type": "handoff"}))
@@ -202,6 +229,7 @@ async def run(
         "all_assigned_s": round(all_assigned, 2),
         "messages_each_way": [len(to_agent), len(to_user)],
         "lost": [len(sent), len(replied)],
+        "end_user_to_robot_ack_ms": figures(to_robot),
         "end_user_to_agent_ms": figures(to_agent),
         "agent_to_end_user_ms": figures(to_user),
         "server_cpu_share": round(server_cpu / (args.seconds + 2), 2),
@@ -226,15 +254,14 @@ def main() -> None:
     parser.add_argument(
         "--interval", type=float, default=5.0, help="mean seconds between an end user's messages"
     )
+    parser.add_argument(
+        "--dir", default=None, help="where the database goes (/dev/shm: no disk fsync stalls)"
+    )
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="kefu-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="kefu-bench-", dir=args.dir) as tmp:
         env = server_env(tmp, RAISED_LIMITS)
-        keys = {}
-        for _ in range(args.licensees):
-            info = create_licensee_cli(env)
-            keys[info["id"]] = info["site_key"]
-        agents_at = agent_sessions(
-            env["KEFU_DATABASE_URL"], list(keys), args.agents // args.licensees
+        keys, agents_at = make_tenants(
+            env["KEFU_DATABASE_URL"], args.licensees, args.agents // args.licensees
         )
         port = free_port()
         proc = start_server(env, port)
