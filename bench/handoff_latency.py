@@ -213,10 +213,12 @@ async def run(
     await asyncio.wait_for(asyncio.gather(*(u.assigned.wait() for u in users)), 120)
     all_assigned = time.perf_counter() - started
     server_cpu0 = proc_cpu_seconds(args.server_pid)
+    client_cpu0 = time.process_time()
     until = time.perf_counter() + args.seconds
     await asyncio.gather(*(u.talk(sent, until, args.interval) for u in users))
     await asyncio.sleep(2)  # the last replies
     server_cpu = proc_cpu_seconds(args.server_pid) - server_cpu0
+    client_cpu = time.process_time() - client_cpu0
     for t in tasks:
         t.cancel()
     for c in [a.conn for a in agents] + [u.conn for u in users]:
@@ -233,6 +235,7 @@ async def run(
         "end_user_to_agent_ms": figures(to_agent),
         "agent_to_end_user_ms": figures(to_user),
         "server_cpu_share": round(server_cpu / (args.seconds + 2), 2),
+        "client_cpu_share": round(client_cpu / (args.seconds + 2), 2),
     }
 
 

@@ -101,10 +101,7 @@ async def agent_socket(websocket: WebSocket) -> None:
             if message["type"] == "websocket.disconnect":
                 break
             text = message.get("text")
-            if text is not None:
-                await session.receive_text(text)
-            else:
-                await session.receive_text("")  # a binary frame: bad_frame
+            await session.feed(text if text is not None else "")  # binary: bad_frame
     except Exception:
         if websocket.application_state == WebSocketState.CONNECTED:
             log.exception("agent socket failed")

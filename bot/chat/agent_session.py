@@ -52,6 +52,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("kefu.handoff")
 
+MAX_IN_FLIGHT = 32  # frames of one console being worked on at once
 _REFUSAL_CODES = {
     handoff.Refusal.TAKEN: AgentErrorCode.TAKEN,
     handoff.Refusal.NOT_FOUND: AgentErrorCode.NOT_FOUND,
@@ -69,6 +70,8 @@ class AgentSession:
         self.queued: set[str] = set()
         self.closed = False
         self.bad_frames = 0
+        self._tails: dict[str, asyncio.Task[None]] = {}  # the last frame of each conversation
+        self._running: set[asyncio.Task[None]] = set()
 
     def now(self) -> datetime:
         return self.s.clock()
@@ -98,6 +101,8 @@ class AgentSession:
             await self.send(_assigned(held, rows))
 
     async def stop(self) -> None:
+        if self._running:  # what the agent sent before leaving is still done
+            await asyncio.wait(set(self._running))
         self.closed = True
         if self.desk.remove(self):
             now = self.now()
@@ -107,6 +112,42 @@ class AgentSession:
                 log.warning("recording an agent's leaving failed", exc_info=True)
 
     # ------------------------------------------------------------------ frames in
+
+    async def feed(self, raw: str) -> None:
+        """One frame from the socket, without waiting for the frames before it unless they are
+        about the same conversation: an agent holding ten conversations is not made to wait on
+        one conversation's write for another's. Frames of one conversation keep their order."""
+        try:
+            frame = parse_agent_frame(raw)
+        except AgentFrameError as exc:
+            await self._bad(exc.code, exc.message, exc.frame_id)
+            return
+        self.bad_frames = 0
+        key = frame.conversation
+        before = self._tails.get(key)
+        task = asyncio.create_task(self._in_turn(before, frame))
+        self._tails[key] = task
+        self._running.add(task)
+
+        def done(finished: asyncio.Task[None]) -> None:
+            self._running.discard(finished)
+            if self._tails.get(key) is finished:
+                del self._tails[key]
+
+        task.add_done_callback(done)
+        if len(self._running) >= MAX_IN_FLIGHT:  # a flood waits for its own frames
+            await asyncio.wait(set(self._running), return_when=asyncio.FIRST_COMPLETED)
+
+    async def _in_turn(self, before: asyncio.Task[None] | None, frame: AgentIn) -> None:
+        if before is not None:
+            await asyncio.wait({before})
+        try:
+            await self.receive(frame)
+        except Exception:
+            log.exception("an agent frame failed")
+            await self.send(
+                AgentError(code=AgentErrorCode.UNAVAILABLE, message="not done, please retry")
+            )
 
     async def receive_text(self, raw: str) -> None:
         try:
