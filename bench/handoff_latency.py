@@ -239,6 +239,9 @@ async def run(
     }
 
 
+TARGET_MS = 100.0
+
+
 def figures(values: list[float]) -> dict[str, float]:
     return {
         "p50": round(pct(values, 0.50), 1),
@@ -273,6 +276,9 @@ def main() -> None:
             result = asyncio.run(run(args, port, agents_at, keys))
         finally:
             stop_server(proc)
+    worst = max(result["end_user_to_agent_ms"]["p99"], result["agent_to_end_user_ms"]["p99"])
+    result["target"] = "p99 <= 100 ms each way (50 agents, 500 end users, one process)"
+    result["verdict"] = "PASS" if worst <= TARGET_MS else "FAIL"
     result["load"] = load_figures()
     result["cpus"] = os.cpu_count()
     print(json.dumps(result, indent=2, ensure_ascii=False))
