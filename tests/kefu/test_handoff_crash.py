@@ -8,6 +8,7 @@ import json
 import os
 import secrets
 import signal
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,10 +21,14 @@ from core.db.engine import Database
 from core.licensing.licensees import create_licensee
 from core.types import utcnow
 from testkit.chat_client import Chat
+from testkit.processes import free_port, start_serve
 from testkit.tenants import ORIGIN
-from tests.kefu.test_crash import free_port, start_server
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
+
+
+def start_server(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    return start_serve(env, port, subprocess.DEVNULL)  # type: ignore[arg-type]
 
 
 @pytest.fixture
