@@ -19,6 +19,10 @@ class NavItem:
 
 NAV: list[NavItem] = [
     NavItem("/admin", "nav.home", frozenset(ALL - {Role.AGENT})),
+    NavItem("/admin/kb", "nav.kb", frozenset(LICENSOR | {Role.ADMIN})),
+    NavItem("/admin/conversations", "nav.conversations", frozenset(LICENSOR | {Role.ADMIN})),
+    NavItem("/agent", "agent.nav", frozenset({Role.AGENT})),
+    NavItem("/agent/left", "agent.left", frozenset({Role.AGENT})),
 ]
 
 

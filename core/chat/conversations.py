@@ -368,9 +368,11 @@ def record_reply(
     now: datetime,
     role: Role = Role.ROBOT,
     client_id: str | None = None,
+    resolved: bool | None = None,
 ) -> None:
     """Store a robot (or agent/system) message; it counts as activity while the unit is open
-    (an agent's messages keep a unit from going idle like the end user's)."""
+    (an agent's messages keep a unit from going idle like the end user's). ``resolved`` False
+    marks a robot reply that did not answer (the unanswered questions)."""
     session.execute(
         _INSERT_MSG,
         {
@@ -385,6 +387,7 @@ def record_reply(
             "created_at": now,
             "ai": ai,
             "sources": sources,
+            "resolved": resolved,
         },
     )
 
