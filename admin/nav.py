@@ -23,6 +23,8 @@ NAV: list[NavItem] = [
     NavItem("/admin/conversations", "nav.conversations", frozenset(LICENSOR | {Role.ADMIN})),
     NavItem("/admin/statements", "nav.statements", frozenset(ALL - {Role.AGENT})),
     NavItem("/admin/reports", "nav.reports", frozenset(ALL - {Role.AGENT})),
+    NavItem("/agent", "agent.nav", frozenset({Role.AGENT})),
+    NavItem("/agent/left", "agent.left", frozenset({Role.AGENT})),
 ]
 
 

@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     # Conversations (= usage units).
     default_idle_timeout_minutes: int = Field(30, ge=5, le=24 * 60)
     sweep_interval_seconds: float = Field(5.0, gt=0, le=60)
+    # Hand-off: how often a server tells the database which agent consoles it holds. A console
+    # unheard for three of these counts as gone (its server may have crashed).
+    agent_heartbeat_seconds: float = Field(10.0, gt=0, le=60)
     # One check costs about 2.4 ms of CPU with 200 sockets of 20 licensees, 7.6 ms with 2,000 of
     # 200 (bench/licence_watch.py): at 1 s that is 0.2-0.8 % of a core; 0.5 s doubles it.
     licence_watch_interval_seconds: float = Field(1.0, gt=0, le=60)

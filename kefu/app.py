@@ -14,13 +14,14 @@ from typing import Any
 from fastapi import FastAPI
 
 from admin.app import create_admin
-from bot import collector, loop_lag, metrics, ops, ws
+from bot import agent_ws, collector, loop_lag, metrics, ops, ws
 from bot.api import completions, conversations, statements
 from bot.api import usage as api
 from bot.chat.hit_test import hit_tester
 from bot.chat.services import ChatServices, build_services
 from bot.chat.signals import Signals
 from bot.handshake import timed_http_protocol
+from bot.jobs import agents
 from bot.jobs.billing import run_billing
 from bot.jobs.closer import Closer
 from bot.jobs.licence_changes import LicenceChanges
@@ -81,6 +82,7 @@ def create_app(
     closer = Closer(services)
     leader = Leadership(database.url, lease_seconds=settings.leader_lease_seconds)
     services.bus.subscribe(Signals(services.hub, watcher))
+    services.bus.subscribe(services.desk)
 
     changes = LicenceChanges(services, watcher)
 
@@ -139,8 +141,20 @@ def create_app(
             stop,
             only_if=lambda: leader.is_leader,
         )
+        presence = run_periodic(
+            settings.agent_heartbeat_seconds, lambda: agents.heartbeat(services), "agents", stop
+        )
+        lost = run_periodic(
+            settings.agent_heartbeat_seconds,
+            lambda: agents.return_lost(services),
+            "lost agents",
+            stop,
+            only_if=lambda: leader.is_leader,
+        )
         tasks = [
             asyncio.create_task(reports),
+            asyncio.create_task(presence),
+            asyncio.create_task(lost),
             asyncio.create_task(sweeper),
             asyncio.create_task(lead),
             asyncio.create_task(watch),
@@ -182,6 +196,7 @@ def create_app(
     app.add_middleware(RequestIds)
     app.include_router(ops.router)
     app.include_router(ws.router)
+    app.include_router(agent_ws.router)
     app.include_router(api.router)
     app.include_router(completions.router)
     app.include_router(conversations.router)

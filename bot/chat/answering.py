@@ -189,5 +189,9 @@ class Answering:
         )
         await attempt("storing a reply", self.s.store.record_reply(stored, self.s.clock()))
         with contextlib.suppress(Exception):  # the end user left: the answer is stored anyway
-            await self._send(ReplyEnd(reply=reply.reply_id, text=full, ai=ai, sources=sources))
+            # The robot did not know: the widget offers a person when the licensee has agents.
+            offer = streamed and not final.resolved and self.s.desk.offers_person(licensee_id)
+            await self._send(
+                ReplyEnd(reply=reply.reply_id, text=full, ai=ai, sources=sources, handoff=offer)
+            )
             metrics.answer_sent()

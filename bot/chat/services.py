@@ -6,7 +6,7 @@ handshake, the licensee API and the tests.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -14,6 +14,7 @@ from bot.answerers.contract import Answerer, KnowledgeIndex
 from bot.answerers.index_cache import IndexCache
 from bot.answerers.registry import AnswererRegistry
 from bot.chat.claims import Claims, SharedClaims
+from bot.chat.desk import Desk
 from bot.chat.hub import Hub
 from bot.chat.limits import Limits
 from bot.chat.penalties import Penalties
@@ -22,6 +23,7 @@ from bot.chat.store import ChatStore, DatabaseStore
 from bot.chat.workpool import WorkPool
 from core.bus import Bus, LocalBus, Topic, make_bus
 from core.chat import conversations as units
+from core.chat import handoff
 from core.db.engine import Database
 from core.knowledge.entries import KbEntry
 from core.licensing.maintenance import Window, current_and_upcoming
@@ -54,11 +56,22 @@ class ChatServices:
     workpool: WorkPool = field(default_factory=WorkPool)
     # Addresses refused too often: their handshakes are refused before the key is looked up.
     penalties: Penalties = field(default_factory=Penalties)
+    # Hand-off to people: this process's agent consoles and delivery to and from them.
+    desk: Desk = field(init=False)
+    # Who an agent console's handshake cookies stand for (the accounts' sessions; wired by
+    # the composition root): None refuses every agent socket.
+    agent_auth: Callable[[Mapping[str, str], datetime], handoff.Agent | None] | None = None
+
+    def __post_init__(self) -> None:
+        self.desk = Desk(
+            self.db, self.bus, self.hub, lambda: self.clock(), self.settings.agent_heartbeat_seconds
+        )
 
     async def tell_ended(self, ending: units.Ending) -> None:
         """Tell every socket of the unit's end user, here and on every other worker, that the
         unit is over."""
         await self.hub.push_ended(ending)
+        await self.desk.ended(ending)
         await self.bus.publish(Topic.ENDED, ending_data(ending))
 
     def redis_health(self) -> tuple[bool, str]:

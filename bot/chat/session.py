@@ -17,7 +17,7 @@ import asyncio
 import logging
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from bot import metrics
 from bot.answerers.contract import Turn
@@ -28,12 +28,15 @@ from bot.chat.memory import MEMORY_TURNS, Memory
 from bot.chat.services import ChatServices
 from bot.chat.store import attempt
 from bot.chat.wire import history_item, ref
-from core.chat import branding
+from core.chat import branding, handoff, left_messages
 from core.chat import conversations as units
+from core.chat.agent_frames import ConversationMessage, EndUserTyping
 from core.chat.frames import (
     BAD_FRAMES_BEFORE_CLOSE,
     MAX_FRAME_BYTES,
     Ack,
+    AgentRef,
+    AnyClientFrame,
     Close,
     CloseCode,
     Ended,
@@ -41,21 +44,33 @@ from core.chat.frames import (
     Error,
     ErrorCode,
     FrameError,
+    Handoff,
+    HandoffRequest,
+    HandoffStatus,
     Hello,
     HistoryPage,
     HistoryRequest,
+    LeaveMessage,
     Message,
     Notice,
     NoticeKind,
     Rating,
+    Role,
     ServerFrame,
+    Typing,
     Welcome,
     WidgetConfig,
     parse_client_frame,
 )
+from core.chat.handoff_texts import (
+    assigned_text,
+    queued_text,
+    request_text,
+    unavailable_text,
+)
 from core.db.engine import unreachable
 from core.db.tables import Licensee
-from core.errors import LicenceUnavailable
+from core.errors import InvalidInput, LicenceUnavailable
 from core.ids import new_id
 from core.licensing import appearance, identity, maintenance, visitor_tokens
 from core.licensing.licensees import KeyContext, licence_availability
@@ -63,7 +78,7 @@ from core.licensing.service_period import TermState
 
 log = logging.getLogger("kefu.chat")
 
-ClientFrame = Hello | Message | Close | Rating | HistoryRequest
+ClientFrame = AnyClientFrame
 
 # What a message refused at the start of a unit tells the end user.
 _START_REFUSED = {
@@ -95,6 +110,11 @@ class ChatSession:
         self.bad_frames = 0
         self.closed = False
         self.memory = Memory(services.content_filter)
+        self.locale: str | None = None  # the hello's, for the hand-off's texts
+        self.page: str | None = None
+        # Where the open unit's request for a person stands, as last told to this socket
+        # ("queued", "assigned" or None): the end user's typing goes to an agent only then.
+        self.person: HandoffStatus | None = None
         self.answering = Answering(services, self, self.send, self.memory)
 
     @property
@@ -147,6 +167,11 @@ class ChatSession:
         await self._close(code, kind)
 
     async def send(self, frame: ServerFrame) -> None:
+        if isinstance(frame, Handoff):
+            held = frame.status in (HandoffStatus.QUEUED, HandoffStatus.ASSIGNED)
+            self.person = frame.status if held else None
+        elif isinstance(frame, Ended):
+            self.person = None
         if not self.closed:
             await self.sink.send(frame)
 
@@ -194,6 +219,12 @@ class ChatSession:
             await self._end()
         elif isinstance(frame, HistoryRequest):
             await self._history(frame)
+        elif isinstance(frame, HandoffRequest):
+            await self._handoff(frame)
+        elif isinstance(frame, Typing):
+            await self._typing(frame)
+        elif isinstance(frame, LeaveMessage):
+            await self._leave(frame)
         else:
             await self._rating(frame)
 
@@ -266,6 +297,8 @@ class ChatSession:
             return
         if frame.locale:
             self.lang = branding.language(frame.locale)
+        self.locale = (frame.locale or self.licensee.locale)[:35]
+        self.page = frame.page[:2000] if frame.page else None
         visitor_id, user_id = self._identify(frame)
         # Each hello reads the unit and sends a welcome: bounded per end user and per address.
         hits = limits.hellos(self.s.limits, self.licensee.id, visitor_id, self.address)
@@ -313,6 +346,12 @@ class ChatSession:
             waiting_ids = {r.id for r in waiting}
             for row in [r for r in rows if r.id not in waiting_ids][-MEMORY_TURNS:]:
                 self.memory.remember(Turn(row.role, row.text))
+            has_agents = await attempt(
+                "reading the hand-off rules", self.s.desk.has_agents(self.licensee.id)
+            )
+            config = self.widget_config()
+            if has_agents:
+                config = config.model_copy(update={"handoff": True})
             token = visitor_tokens.issue(
                 self.s.settings.secret(),
                 self.licensee.id,
@@ -324,10 +363,11 @@ class ChatSession:
                     visitor=token,
                     conversation=ref(conv) if conv else None,
                     history=[history_item(r) for r in rows],
-                    config=self.widget_config(),
+                    config=config,
                     notice=self.maintenance_notice(upcoming) if upcoming else None,
                     user=user_id,
                     more_history=opening.more,
+                    handoff=self._status(opening.handoff) if opening.handoff else None,
                 )
             )
             if waiting and conv is not None:
@@ -386,7 +426,8 @@ class ChatSession:
 
     # ------------------------------------------------------------------ message
 
-    async def _message(self, frame: Message) -> None:
+    async def _message(self, frame: Message, asks: bool = False) -> None:
+        """A visitor message; ``asks``: it is a request for a person (the widget's button)."""
         metrics.message_received()
         assert self.visitor_id is not None
         sender = limits.Sender(self.licensee.id, self.visitor_id, self.key_id)
@@ -415,16 +456,24 @@ class ChatSession:
         )
         # Held before the store, in every process's view: a hello on another worker that reads
         # the stored question meanwhile leaves it to this socket.
+        if not asks:
+            rules = await attempt("reading the hand-off rules", self.s.desk.rules(self.licensee.id))
+            asks = rules is not None and rules.asks_for_person(frame.text)
         with await self.s.claims.acquire(self._key(frame.id)):  # until its answer holds its own
-            await self._store_and_ack(frame, who, sender, now)
+            await self._store_and_ack(frame, who, sender, now, asks)
 
     async def _record(
-        self, frame: Message, who: units.Speaker, sender: limits.Sender, now: datetime
+        self,
+        frame: Message,
+        who: units.Speaker,
+        sender: limits.Sender,
+        now: datetime,
+        hold: bool = False,
     ) -> units.Recorded | units.Refused:
         """Store the message; when it would start a unit that the socket thought was open (it
         lapsed, or another key's socket of this end user took it), charge the conversation
         limits first: they hold where a unit starts, whatever the socket believed."""
-        rec = await self.s.store.record_message(who, frame.id, frame.text, now)
+        rec = await self.s.store.record_message(who, frame.id, frame.text, now, hold)
         if not (isinstance(rec, units.Refused) and rec.reason == units.Refusal.LIMITS):
             return rec
         if rec.ended is not None:
@@ -434,7 +483,7 @@ class ChatSession:
             await self._limited(wait, _START_REFUSED[units.Refusal.LIMITS], frame.id)
             return units.Refused(units.Refusal.LIMITS)
         started = replace(who, may_start=True)
-        return await self.s.store.record_message(started, frame.id, frame.text, now)
+        return await self.s.store.record_message(started, frame.id, frame.text, now, hold)
 
     async def _refused(self, frame: Message, refused: units.Refused) -> None:
         if refused.ended is not None:
@@ -455,11 +504,16 @@ class ChatSession:
             await self._limited(wait, _START_REFUSED[refused.reason], frame.id, strike=False)
 
     async def _store_and_ack(
-        self, frame: Message, who: units.Speaker, sender: limits.Sender, now: datetime
+        self,
+        frame: Message,
+        who: units.Speaker,
+        sender: limits.Sender,
+        now: datetime,
+        asks: bool = False,
     ) -> None:
         assert self.visitor_id is not None
         try:
-            rec = await self._record(frame, who, sender, now)
+            rec = await self._record(frame, who, sender, now, asks)
         except LicenceUnavailable as exc:  # a key revoked since the watcher last looked
             await self.shut(exc.kind, [])
             return
@@ -476,7 +530,7 @@ class ChatSession:
             await self._refused(frame, rec)
             return
         acked = asyncio.Event()
-        if not rec.duplicate:
+        if not rec.duplicate and not rec.held:
             # Started before the ack is sent, so that its first frames (reply.start and, from
             # the knowledge base, the answer) can leave in the ack's write, after the ack.
             self._start_answer(Question(frame.id, frame.text, rec.conversation), acked)
@@ -489,6 +543,19 @@ class ChatSession:
             await self.send(Ack(id=frame.id, conversation=ref(rec.conversation)))
         finally:
             acked.set()
+        if rec.duplicate:
+            return
+        if asks:
+            await self._ask_person(rec.conversation, None)
+        elif rec.held:  # for the person who holds it (or will): the robot stays silent
+            row = units.HistoryRow(rec.message_id, Role.VISITOR, frame.text, now, frame.id)
+            message = ConversationMessage(
+                conversation=rec.conversation.id, message=history_item(row)
+            )
+            await attempt(
+                "telling the agent",
+                self.s.desk.to_holders(self.licensee.id, rec.conversation.id, message),
+            )
 
     def _start_answer(self, question: Question, after: asyncio.Event) -> None:
         claim = self.s.claims.claim(self._key(question.client_id))
@@ -528,3 +595,95 @@ class ChatSession:
             await self.send(Error(code=ErrorCode.NO_CONVERSATION, message="nothing to rate yet"))
             return
         await self.send(Ack(id=None, conversation=ref(rated)))
+
+    # ------------------------------------------------------------------ hand-off
+
+    def _status(self, live: handoff.Live) -> Handoff:
+        if live.state == handoff.State.ASSIGNED:
+            name = live.agent_name or ""
+            return Handoff(
+                status=HandoffStatus.ASSIGNED,
+                text=assigned_text(self.locale, name),
+                agent=AgentRef(name=name),
+            )
+        position = live.position or 1
+        return Handoff(
+            status=HandoffStatus.QUEUED,
+            text=queued_text(self.locale, position),
+            position=position,
+            wait=live.wait_seconds,
+        )
+
+    async def _handoff(self, frame: HandoffRequest) -> None:
+        """The end user asks for a person: stored as their message (it starts a unit when none
+        is open, and the transcript shows it), then queued."""
+        text = (frame.note or "").strip() or request_text(self.locale)
+        await self._message(Message(type="message", id=new_id("ask"), text=text), asks=True)
+
+    async def _ask_person(self, conv: units.ConvRef, note: str | None) -> None:
+        assert self.visitor_id is not None
+        visitor_id, now, ttl = self.visitor_id, self.s.clock(), self.s.desk.presence_ttl
+
+        def ask(conn: Any) -> handoff.Live | None:
+            return handoff.request(
+                conn,
+                conversation_id=conv.id,
+                licensee_id=self.licensee.id,
+                visitor_id=visitor_id,
+                note=note,
+                page=self.page,
+                locale=self.locale,
+                now=now,
+                ttl=ttl,
+            )
+
+        try:
+            live = await self.s.db.write(ask)
+        except Exception:
+            log.exception("a request for a person failed")
+            await self.send(Error(code=ErrorCode.UNAVAILABLE, message="please try again"))
+            return
+        if live is None:
+            frame = Handoff(status=HandoffStatus.UNAVAILABLE, text=unavailable_text(self.locale))
+        else:
+            frame = self._status(live)
+        await self.s.desk.to_visitor(self.licensee.id, visitor_id, frame)
+        if live is not None and live.state == handoff.State.QUEUED:
+            await self.s.desk.queue_changed(self.licensee.id)
+
+    async def _typing(self, frame: Typing) -> None:
+        conv = self.conversation
+        if conv is None or self.person != HandoffStatus.ASSIGNED:
+            return  # nobody to tell: the robot does not watch typing
+        typing = EndUserTyping(conversation=conv.id, on=frame.on)
+        await self.s.desk.to_holders(self.licensee.id, conv.id, typing)
+
+    async def _leave(self, frame: LeaveMessage) -> None:
+        """A message left for agents to answer later (nobody could take the chat)."""
+        assert self.visitor_id is not None
+        sender = limits.Sender(self.licensee.id, self.visitor_id, self.key_id)
+        wait = await limits.charge(self.s.limiter, limits.buckets(self.s.limits, sender, False))
+        if wait is not None:
+            await self._limited(wait, "too many requests, please wait")
+            return
+        visitor_id, now, conv = self.visitor_id, self.s.clock(), self.conversation
+
+        def leave(conn: Any) -> str:
+            return left_messages.leave(
+                conn,
+                licensee_id=self.licensee.id,
+                visitor_id=visitor_id,
+                conversation_id=conv.id if conv else None,
+                contact=frame.contact,
+                text=frame.text,
+                locale=self.locale,
+                page=self.page,
+                now=now,
+            )
+
+        try:
+            await self.s.db.write(leave)
+        except InvalidInput as exc:
+            await self.send(Error(code=ErrorCode.BAD_FRAME, message=str(exc)))
+            return
+        await self.send(Ack(id=None, conversation=ref(conv) if conv else None))

@@ -20,6 +20,7 @@ from sqlmodel import Session, col, select
 
 from bot.answerers.contract import CallRecord
 from core.chat import conversations as units
+from core.chat import handoff
 from core.chat.frames import EndReason
 from core.db.engine import Database, unreachable
 from core.db.tables import ApiKey, Licensee
@@ -55,6 +56,7 @@ class Opening:
     user_recorded: bool
     more: bool = False
     waiting: list[units.HistoryRow] = field(default_factory=list)
+    handoff: handoff.Live | None = None  # the open unit's request for a person
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +112,7 @@ class ChatStore(Protocol):
     ) -> None: ...
 
     async def record_message(
-        self, who: units.Speaker, client_id: str, text: str, now: datetime
+        self, who: units.Speaker, client_id: str, text: str, now: datetime, hold: bool = False
     ) -> units.Recorded | units.Refused: ...
 
     async def record_reply(self, reply: ReplyRecord, now: datetime) -> None: ...
@@ -174,7 +176,14 @@ class DatabaseStore:
             if conv is None:
                 return Opening(None, [], known)
             page = units.latest(conn, conv.id, limit)
-            return Opening(conv, page.rows, known, page.more, units.waiting(conn, conv.id))
+            return Opening(
+                conv,
+                page.rows,
+                known,
+                page.more,
+                units.waiting(conn, conv.id),
+                handoff.live(conn, conv.id),
+            )
 
         return await self._read(load)
 
@@ -211,11 +220,11 @@ class DatabaseStore:
         )
 
     async def record_message(
-        self, who: units.Speaker, client_id: str, text: str, now: datetime
+        self, who: units.Speaker, client_id: str, text: str, now: datetime, hold: bool = False
     ) -> units.Recorded | units.Refused:
         def store(conn: Session) -> units.Recorded | units.Refused:
             check_keys_live(conn, (who.key_id, *who.credentials))
-            return units.offer_visitor_message(conn, who, client_id, text, now)
+            return units.offer_visitor_message(conn, who, client_id, text, now, hold)
 
         return await self.db.write(store)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from core.chat import conversations as units
-from core.chat.frames import AiLabel, ConversationRef, Ended, HistoryItem
+from core.chat.frames import AiLabel, ConversationRef, Ended, HistoryItem, Role
 
 
 def ref(conv: units.ConvRef) -> ConversationRef:
@@ -20,6 +20,6 @@ def history_item(row: units.HistoryRow) -> HistoryItem:
         role=row.role,
         text=row.text,
         at=row.at,
-        client_id=row.client_id,
+        client_id=row.client_id if row.role == Role.VISITOR else None,
         ai=AiLabel(**row.ai) if row.ai else None,
     )

@@ -25,7 +25,15 @@ from sqlalchemy import (
 from sqlmodel import Session
 
 from core.chat.frames import EndReason, Role
-from core.db.tables import Conversation, LicenceStatus, Licensee, Message, Rating, table_of
+from core.db.tables import (
+    Conversation,
+    Handoff,
+    LicenceStatus,
+    Licensee,
+    Message,
+    Rating,
+    table_of,
+)
 from core.errors import LicenceUnavailable, RateLimited
 from core.ids import new_id
 from core.licensing.service_period import TermState, local_date, term_state, zone
@@ -44,7 +52,14 @@ _SEEN = select(M.id, M.conversation_id).where(
 )
 _CONV_BY_ID = select(C.id, C.started_at, C.test).where(C.id == bindparam("conv"))
 _OPEN = select(
-    C.id, C.licensee_id, C.visitor_id, C.started_at, C.last_activity_at, C.test, C.last_seq
+    C.id,
+    C.licensee_id,
+    C.visitor_id,
+    C.started_at,
+    C.last_activity_at,
+    C.test,
+    C.last_seq,
+    C.handoff,
 ).where(C.licensee_id == bindparam("lic"), C.visitor_id == bindparam("vis"), C.ended_at.is_(None))
 # Take the next message seq and count the message as activity, in one statement. A reply that
 # lands after its unit ended (the end user closed it meanwhile) is stored without reviving it.
@@ -68,6 +83,15 @@ _END = (
 )
 _INSERT_CONV = insert(_conversations)
 _INSERT_MSG = insert(_messages)
+# A unit that ends takes its live request for a person with it (out of the queue, off the agent).
+_END_HANDOFF = (
+    update(table_of(Handoff))
+    .where(
+        table_of(Handoff).c.conversation_id == bindparam("conv"),
+        table_of(Handoff).c.status.in_(("queued", "assigned")),
+    )
+    .values(status="ended", finished_at=bindparam("at"))
+)
 
 # Whether the licence may start a unit, read under a lock on its row: a suspension (an UPDATE of
 # that row) waits for the starts that read it, and a start waits for a suspension being made, so
@@ -138,6 +162,8 @@ class Recorded:
     duplicate: bool  # the client id was stored before: ack again, answer nothing
     started: bool  # this message started a new usage unit
     ended: Ending | None = None  # a lapsed unit that was ended first
+    # Meant for a person (one was asked for or holds the unit): the robot does not answer it.
+    held: bool = False
 
 
 class Refusal(StrEnum):
@@ -193,6 +219,8 @@ def _end(session: Session, row: Any, reason: EndReason, at: datetime) -> Ending 
     done = session.execute(_END, {"conv": row.id, "at": at, "reason": reason.value}).first()
     if done is None:  # ended meanwhile by someone else
         return None
+    if row.handoff is not None:
+        session.execute(_END_HANDOFF, {"conv": row.id, "at": at})
     return Ending(_ref(row), row.licensee_id, row.visitor_id, reason, at)
 
 
@@ -249,14 +277,15 @@ def _timezone(session: Session, licensee_id: str) -> str:
 
 
 def offer_visitor_message(
-    session: Session, who: Speaker, client_id: str, text: str, now: datetime
+    session: Session, who: Speaker, client_id: str, text: str, now: datetime, hold: bool = False
 ) -> Recorded | Refused:
     """Store a visitor message, opening a unit when none is open (rules 1-3).
 
     Starting a unit is decided here, whatever the caller believed: the licence's state, the
     test allowance and (through ``who.may_start``) the new-conversation limits are checked in
     this transaction. A refusal is a result, not an exception, so that it never rolls back the
-    other writes of a group commit.
+    other writes of a group commit. ``hold``: the message is for a person (a hand-off phrase);
+    it is held as well when the unit is with a person already.
     """
     seen = session.execute(
         _SEEN, {"lic": who.licensee_id, "vis": who.visitor_id, "cid": client_id}
@@ -305,6 +334,7 @@ def offer_visitor_message(
     else:
         conv = _ref(row)
         seq, started = _next_seq(session, conv.id, now), False
+        hold = hold or row.handoff is not None
 
     message_id = new_id("msg")
     session.execute(
@@ -319,9 +349,10 @@ def offer_visitor_message(
             "text": text,
             "client_id": client_id,
             "created_at": now,
+            "held": hold,
         },
     )
-    return Recorded(conv, message_id, duplicate=False, started=started, ended=ended)
+    return Recorded(conv, message_id, duplicate=False, started=started, ended=ended, held=hold)
 
 
 def record_reply(
@@ -332,14 +363,16 @@ def record_reply(
     visitor_id: str,
     message_id: str,
     text: str,
-    ai: dict[str, Any],
-    sources: list[dict[str, Any]],
+    ai: dict[str, Any] | None,
+    sources: list[dict[str, Any]] | None,
     now: datetime,
     role: Role = Role.ROBOT,
+    client_id: str | None = None,
     resolved: bool | None = None,
 ) -> None:
-    """Store a robot (or agent/system) message; it counts as activity while the unit is open.
-    ``resolved`` False marks a robot reply that did not answer (the unanswered questions)."""
+    """Store a robot (or agent/system) message; it counts as activity while the unit is open
+    (an agent's messages keep a unit from going idle like the end user's). ``resolved`` False
+    marks a robot reply that did not answer (the unanswered questions)."""
     session.execute(
         _INSERT_MSG,
         {
@@ -350,7 +383,7 @@ def record_reply(
             "seq": _next_seq(session, conversation_id, now),
             "role": role.value,
             "text": text,
-            "client_id": None,
+            "client_id": client_id,
             "created_at": now,
             "ai": ai,
             "sources": sources,
@@ -396,6 +429,7 @@ _OPEN_WITH_IDLE = (
         C.started_at,
         C.last_activity_at,
         C.test,
+        C.handoff,
         L.idle_timeout_minutes,
     )
     .join(_licensees, L.id == C.licensee_id)
@@ -485,10 +519,12 @@ def page_before(
 
 
 def waiting(session: Session, conversation_id: str) -> list[HistoryRow]:
-    """``unanswered`` over the whole unit, without loading it: counted in the database."""
+    """``unanswered`` over the whole unit, without loading it: counted in the database. Messages
+    held for a person are nobody's question to the robot."""
+    robots_own = and_(M.role == Role.VISITOR.value, M.held.is_(False))
     counts = session.execute(
         select(
-            func.count().filter(M.role == Role.VISITOR.value),
+            func.count().filter(robots_own),
             func.count().filter(M.role == Role.ROBOT.value),
         ).where(M.conversation_id == conversation_id)
     ).one()
@@ -497,7 +533,7 @@ def waiting(session: Session, conversation_id: str) -> list[HistoryRow]:
         return []
     rows = session.execute(
         select(*_HISTORY_COLUMNS)
-        .where(M.conversation_id == conversation_id, M.role == Role.VISITOR.value)
+        .where(M.conversation_id == conversation_id, robots_own)
         .order_by(M.seq.desc())
         .limit(missing)
     ).all()

@@ -21,6 +21,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     StrictInt,
     StrictStr,
     TypeAdapter,
@@ -37,6 +38,7 @@ BAD_FRAMES_BEFORE_CLOSE = 10
 MAX_USER_ID_CHARS = 128
 MAX_USER_HASH_CHARS = 128
 MAX_HISTORY_PAGE = 100
+MAX_CONTACT_CHARS = 200
 
 
 class ErrorCode(StrEnum):
@@ -138,14 +140,35 @@ class HistoryRequest(_ClientFrame):
     limit: Annotated[StrictInt, Field(ge=1, le=MAX_HISTORY_PAGE)] = 50
 
 
-ClientFrame = Annotated[
-    Hello | Message | Close | Rating | HistoryRequest, Field(discriminator="type")
-]
-_client_adapter: TypeAdapter[Hello | Message | Close | Rating | HistoryRequest] = TypeAdapter(
-    ClientFrame
-)
+class HandoffRequest(_ClientFrame):
+    """The end user asks for a person (the widget's button)."""
 
-CLIENT_FRAME_TYPES = frozenset({"hello", "message", "close", "rating", "history"})
+    type: Literal["handoff"]
+    note: Annotated[StrictStr, Field(max_length=MAX_COMMENT_CHARS)] | None = None
+
+
+class Typing(_ClientFrame):
+    type: Literal["typing"]
+    on: StrictBool
+
+
+class LeaveMessage(_ClientFrame):
+    """*(extension)* With nobody there: a contact and the question, for agents to answer later."""
+
+    type: Literal["leave"]
+    contact: Annotated[StrictStr, Field(min_length=1, max_length=MAX_CONTACT_CHARS)]
+    text: Annotated[StrictStr, Field(min_length=1, max_length=MAX_TEXT_CHARS)]
+
+
+AnyClientFrame = (
+    Hello | Message | Close | Rating | HistoryRequest | HandoffRequest | Typing | LeaveMessage
+)
+ClientFrame = Annotated[AnyClientFrame, Field(discriminator="type")]
+_client_adapter: TypeAdapter[AnyClientFrame] = TypeAdapter(ClientFrame)
+
+CLIENT_FRAME_TYPES = frozenset(
+    {"hello", "message", "close", "rating", "history", "handoff", "typing", "leave"}
+)
 
 
 class FrameError(Exception):
@@ -179,7 +202,7 @@ def _has_lone_surrogate(data: object) -> bool:
     return False
 
 
-def parse_client_frame(raw: str) -> Hello | Message | Close | Rating | HistoryRequest:
+def parse_client_frame(raw: str) -> AnyClientFrame:
     """Parse one text frame; raise FrameError(bad_frame | message_too_long) when it is not valid.
 
     Whatever the client sent, the outcome is a frame or a FrameError, never another exception:
@@ -265,6 +288,7 @@ class WidgetConfig(_ServerFrame):
     locale: str
     theme: dict[str, Any]
     test: bool = False  # extension: connected with a test key (the widget shows "test mode")
+    handoff: bool = False  # extension: the licensee has agents (the widget offers a person)
 
 
 class Notice(_ServerFrame):
@@ -273,6 +297,41 @@ class Notice(_ServerFrame):
     text: str
     starts_at: datetime | None = None
     ends_at: datetime | None = None
+
+
+class AgentRef(_ServerFrame):
+    name: str
+
+
+class HandoffStatus(StrEnum):
+    QUEUED = "queued"
+    ASSIGNED = "assigned"
+    UNAVAILABLE = "unavailable"
+    RETURNED = "returned"
+
+
+class Handoff(_ServerFrame):
+    """Where a request for a person stands."""
+
+    type: Literal["handoff"] = "handoff"
+    status: HandoffStatus
+    text: str
+    position: int | None = None
+    agent: AgentRef | None = None
+    wait: int | None = None  # extension: with ``queued``, the estimated wait in seconds
+
+
+class AgentMessage(_ServerFrame):
+    type: Literal["agent.message"] = "agent.message"
+    id: str
+    text: str
+    agent: AgentRef
+    at: datetime
+
+
+class AgentTyping(_ServerFrame):
+    type: Literal["agent.typing"] = "agent.typing"
+    on: bool
 
 
 class Welcome(_ServerFrame):
@@ -284,6 +343,7 @@ class Welcome(_ServerFrame):
     notice: Notice | None = None
     user: str | None = None  # extension: the verified hello.user id, else null
     more_history: bool = False  # extension: earlier messages exist (ask with a history frame)
+    handoff: Handoff | None = None  # extension: the open unit's request for a person, if any
 
 
 class HistoryPage(_ServerFrame):
@@ -330,6 +390,7 @@ class ReplyEnd(_ServerFrame):
     text: str
     ai: AiLabel
     sources: list[SourceRef]
+    handoff: bool = False  # extension: the robot did not know; the widget offers a person
 
 
 class Ended(_ServerFrame):
@@ -357,6 +418,9 @@ ServerFrame = (
     | Notice
     | Error
     | HistoryPage
+    | Handoff
+    | AgentMessage
+    | AgentTyping
 )
 
 SERVER_FRAME_TYPES = frozenset(
@@ -371,6 +435,9 @@ SERVER_FRAME_TYPES = frozenset(
         "notice",
         "error",
         "history",
+        "handoff",
+        "agent.message",
+        "agent.typing",
     }
 )
 

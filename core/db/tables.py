@@ -19,6 +19,7 @@ from sqlalchemy import (
     LargeBinary,
     Table,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlmodel import AutoString, Field, SQLModel
@@ -154,6 +155,9 @@ class Conversation(SQLModel, table=True):
     # The seq of the conversation's last message: the next one is taken with one UPDATE ...
     # RETURNING instead of a SELECT max(seq), on the hot path of every message.
     last_seq: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    # Where a request for a person stands ("queued", "assigned"; None: the robot answers). Read
+    # with the open unit on every message, so the robot's silence costs no extra statement.
+    handoff: str | None = Field(default=None, max_length=10)
 
 
 class EndUser(SQLModel, table=True):
@@ -198,6 +202,9 @@ class Message(SQLModel, table=True):
     sources: list[dict[str, Any]] | None = Field(
         default=None, sa_column=Column(JSON, nullable=True)
     )
+    # A visitor message meant for a person (said while one was asked for or held the
+    # conversation): the robot never answers it, now or after a restart.
+    held: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     # A robot reply: whether the answerer answered (False: it said it did not know, or the
     # server answered for it). None for other roles and for replies stored before it was kept.
     resolved: bool | None = None
@@ -727,3 +734,87 @@ def table_of(model: type[SQLModel]) -> Table:
     """The Core table of a model, for the hot paths that skip the ORM."""
     table: Table = model.__table__  # type: ignore[attr-defined]  # set by SQLModel's metaclass
     return table
+
+
+class HandoffSettings(SQLModel, table=True):
+    """A licensee's rules for hand-off to people; a licensee without a row has the defaults."""
+
+    __tablename__ = "handoff_settings"
+
+    licensee_id: str = Field(foreign_key="licensees.id", primary_key=True, max_length=40)
+    # [{"days": [1..7 ISO weekdays], "start": "HH:MM", "end": "HH:MM"}] in the licensee's time
+    # zone; None: no hours (a request is taken whenever an agent is signed in).
+    hours: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    greeting: str = Field(default="", max_length=500)
+    # None: the protocol's default phrases.
+    phrases: list[str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    offer_on_dont_know: bool = True
+    grace_seconds: int = 60
+    updated_at: datetime = _utc(nullable=False)
+
+
+class Handoff(SQLModel, table=True):
+    """One request for a person, from queued to its outcome; the usage data of hand-off."""
+
+    __tablename__ = "handoffs"
+    __table_args__ = (
+        Index("ix_handoffs_licensee_status", "licensee_id", "status", "requested_at"),
+        Index("ix_handoffs_agent_status", "agent_id", "status"),
+        # At most one live request per conversation, whatever process asks.
+        Index(
+            "uq_handoffs_live_conversation",
+            "conversation_id",
+            unique=True,
+            sqlite_where=text("status IN ('queued', 'assigned')"),
+            postgresql_where=text("status IN ('queued', 'assigned')"),
+        ),
+    )
+
+    id: str = Field(primary_key=True, max_length=40)
+    conversation_id: str = Field(foreign_key="conversations.id", max_length=40)
+    licensee_id: str = Field(foreign_key="licensees.id", max_length=40)
+    visitor_id: str = Field(max_length=40)
+    status: str = Field(max_length=10)  # queued, assigned, released, closed, ended
+    note: str | None = Field(default=None, max_length=500)
+    page: str | None = Field(default=None, max_length=2000)
+    locale: str | None = Field(default=None, max_length=35)
+    requested_at: datetime = _utc(nullable=False)
+    # When it (last) joined the queue: a conversation returned by a lost agent queues again.
+    queued_at: datetime = _utc(nullable=False)
+    assigned_at: datetime | None = _utc(nullable=True)
+    agent_id: str | None = Field(default=None, max_length=40)
+    agent_name: str | None = Field(default=None, max_length=200)
+    first_response_at: datetime | None = _utc(nullable=True)
+    finished_at: datetime | None = _utc(nullable=True)
+
+
+class AgentPresence(SQLModel, table=True):
+    """Whether an agent is signed in to the console, as every process sees it."""
+
+    __tablename__ = "agent_presence"
+    __table_args__ = (Index("ix_agent_presence_licensee", "licensee_id", "last_seen_at"),)
+
+    agent_id: str = Field(primary_key=True, max_length=40)
+    licensee_id: str = Field(foreign_key="licensees.id", max_length=40)
+    name: str = Field(max_length=200)
+    connected: bool = False
+    last_seen_at: datetime = _utc(nullable=False)
+
+
+class LeftMessage(SQLModel, table=True):
+    """A message an end user left when nobody could take the chat, for agents to answer later."""
+
+    __tablename__ = "left_messages"
+    __table_args__ = (Index("ix_left_messages_licensee", "licensee_id", "created_at"),)
+
+    id: str = Field(primary_key=True, max_length=40)
+    licensee_id: str = Field(foreign_key="licensees.id", max_length=40)
+    visitor_id: str = Field(max_length=40)
+    conversation_id: str | None = Field(default=None, max_length=40)
+    contact: str = Field(max_length=200)
+    text: str
+    locale: str | None = Field(default=None, max_length=35)
+    page: str | None = Field(default=None, max_length=2000)
+    created_at: datetime = _utc(nullable=False)
+    done_at: datetime | None = _utc(nullable=True)
+    done_by: str | None = Field(default=None, max_length=40)

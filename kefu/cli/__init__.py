@@ -6,6 +6,7 @@ from __future__ import annotations
 from kefu.cli import (
     accounts,
     archive,
+    handoff,  # noqa: F401  # registers `kefu licensee handoff`
     kb,
     key,
     licensee,

@@ -37,6 +37,7 @@ PROTOCOL_LISTS: dict[str, frozenset[str]] = {
     "END_REASONS": frozenset(frames.EndReason),
     "NOTICE_KINDS": frozenset(frames.NoticeKind),
     "ROLES": frozenset(frames.Role),
+    "HANDOFF_STATUSES": frozenset(frames.HandoffStatus),
 }
 PROTOCOL_NUMBERS = {
     "CLOSE_SUSPENDED": frames.CloseCode.SUSPENDED,

@@ -205,7 +205,7 @@ async def test_a_message_when_the_store_fails_is_unavailable_and_not_answered(
 ) -> None:
     class Broken(DatabaseStore):
         async def record_message(
-            self, who: units.Speaker, client_id: str, text: str, now: datetime
+            self, who: units.Speaker, client_id: str, text: str, now: datetime, hold: bool = False
         ) -> units.Recorded:
             raise OSError("disk full")
 

@@ -5,11 +5,12 @@ var protocol = (function () {
   // Every constant below mirrors one in core/chat/frames.py; the test suite compares each list
   // with the server's, so a value added on one side only fails it. The end reasons, notice kinds
   // and roles are listed for that check: the view names the ones it shows.
-  var FRAME_TYPES = ["hello", "message", "close", "rating", "welcome", "ack", "reply.start", "reply.delta", "reply.restart", "reply.end", "ended", "notice", "error", "history"];
+  var FRAME_TYPES = ["hello", "message", "close", "rating", "welcome", "ack", "reply.start", "reply.delta", "reply.restart", "reply.end", "ended", "notice", "error", "history", "handoff", "typing", "leave", "agent.message", "agent.typing"];
   var ERROR_CODES = ["hello_required", "bad_frame", "message_too_long", "no_conversation", "rate_limited", "unavailable"];
   var END_REASONS = ["closed", "idle", "max_length", "agent", "suspended", "max_messages"];
   var NOTICE_KINDS = ["maintenance", "suspended"];
   var ROLES = ["visitor", "robot", "agent", "system"];
+  var HANDOFF_STATUSES = ["queued", "assigned", "unavailable", "returned"];
   var CLOSE_SUSPENDED = 4403;
   var CLOSE_MAINTENANCE = 4503;
   var MAX_TEXT_CHARS = 2000;

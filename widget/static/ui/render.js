@@ -60,12 +60,17 @@ function render(ctx, texts) {
     headText.appendChild(status);
     var endBtn = part("button", "end-btn", "end");
     endBtn.type = "button";
+    // "Talk to a person": shown when the licensee has agents.
+    var personBtn = part("button", "end-btn", "person");
+    personBtn.type = "button";
+    personBtn.hidden = true;
     var minBtn = part("button", "icon-btn", "minimise");
     minBtn.type = "button";
     minBtn.appendChild(icon("minimise"));
     head.appendChild(avatar);
     head.appendChild(headText);
     head.appendChild(testMark);
+    head.appendChild(personBtn);
     head.appendChild(endBtn);
     head.appendChild(minBtn);
     panel.appendChild(head);
@@ -138,7 +143,7 @@ function render(ctx, texts) {
       bannerClose: bannerClose, list: list, typing: typing, typingLabel: typingLabel, state: state,
       stateIcon: stateIcon, stateTitle: stateTitle, stateText: stateText, stateWhen: stateWhen,
       counter: counter, composer: composer, input: input, sendBtn: sendBtn,
-      attribution: attribution, disclaimer: disclaimer, testMark: testMark
+      attribution: attribution, disclaimer: disclaimer, testMark: testMark, personBtn: personBtn
     };
   }
 
@@ -160,14 +165,15 @@ function render(ctx, texts) {
     row.setAttribute("data-ai-content-id", str(ai.content_id));
   }
 
-  function messageRow(role, text, at) {
+  // `name`: an agent's, shown above their words (plain text, as the visitor's: never Markdown).
+  function messageRow(role, text, at, name) {
     var row = el("div", "row " + role);
     row.setAttribute("data-role", role);
     if (role === "agent") {
-      row.appendChild(el("div", "who", t("agent")));
+      row.appendChild(el("div", "who", name || t("agent")));
     }
     var bubble = el("div", "bubble");
-    if (role === "visitor") {
+    if (role === "visitor" || role === "agent") {
       bubble.textContent = text;
     } else {
       renderMarkdown(bubble, text);

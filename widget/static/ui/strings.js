@@ -49,7 +49,13 @@ function strings(locale) {
       dismiss: "关闭提示",
       messages: "对话消息",
       testMode: "测试模式",
-      earlier: "查看更早的消息"
+      earlier: "查看更早的消息",
+      person: "转人工",
+      leave: "留言",
+      contact: "联系方式（电话或邮箱）",
+      question: "您的问题",
+      left: "留言已收到，我们会尽快联系您。",
+      wait: "预计等待 {n} 分钟"
     },
     "en": {
       title: "Customer service",
@@ -98,7 +104,13 @@ function strings(locale) {
       dismiss: "Dismiss",
       messages: "Conversation messages",
       testMode: "Test mode",
-      earlier: "Earlier messages"
+      earlier: "Earlier messages",
+      person: "Talk to a person",
+      leave: "Leave a message",
+      contact: "Your phone or email",
+      question: "Your question",
+      left: "Thanks, we got your message.",
+      wait: "About {n} min"
     }
   };
 

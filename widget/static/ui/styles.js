@@ -104,6 +104,12 @@ var styles = [
   ".stars button{font-size:24px;line-height:1;color:#c4c9d2;padding:2px;transition:color .1s;}",
   ".stars button.on{color:#f59e0b;}",
   ".stars button:disabled{cursor:default;}",
+  // "Leave a message": a contact and the question, in the rating's card.
+  "form.rating{display:flex;flex-direction:column;gap:6px;align-self:stretch;}",
+  ".rating input,.rating textarea{font:inherit;color:var(--fg);background:var(--bg);",
+  "border:1px solid var(--line);border-radius:8px;padding:6px 10px;}",
+  "form.rating button{align-self:flex-end;background:var(--brand);color:var(--brand-text);",
+  "border-radius:8px;padding:6px 14px;}",
   ".state{position:absolute;inset:0;background:var(--soft);display:flex;flex-direction:column;",
   "align-items:center;justify-content:center;text-align:center;padding:32px;gap:8px;}",
   ".state[hidden]{display:none;}",

@@ -38,6 +38,10 @@ function view(ctx) {
   var earlier = null;         // the "earlier messages" button while more history exists
   var loadingEarlier = false; // a history request is on its way
   var ui = { wrap: ctx.wrap, launcher: ctx.launcher };
+  var person = null;          // the last handoff frame while queued or with an agent, else null
+  var agentTyping = false;
+  var typedAt = 0;            // when the visitor's typing was last told to the agent
+  var leaveBox = null;        // the "leave a message" form, once sent: awaiting its ack
 
   var conn = connection(
     (ctx.scriptUrl.protocol === "https:" ? "wss://" : "ws://") + ctx.scriptUrl.host +
@@ -78,6 +82,7 @@ function view(ctx) {
       closePanel();
     });
     ui.endBtn.addEventListener("click", endConversation);
+    ui.personBtn.addEventListener("click", askPerson);
     ui.bannerClose.addEventListener("click", function () {
       ui.banner.hidden = true;
     });
@@ -139,6 +144,8 @@ function view(ctx) {
     ui.title.textContent = str(cfg.title) || t("title");
     ui.title.title = ui.title.textContent;
     ui.endBtn.textContent = t("endChat");
+    ui.personBtn.textContent = t("person");
+    ui.personBtn.hidden = !cfg.handoff || !!person;
     ui.minBtn.setAttribute("aria-label", t("minimise"));
     ui.minBtn.title = t("minimise");
     ui.bannerClose.setAttribute("aria-label", t("dismiss"));
@@ -238,7 +245,7 @@ function view(ctx) {
       ui.panel.setAttribute("data-status", "unavailable");
     } else if (conn.welcomed()) {
       ui.panel.setAttribute("data-status", "ready");
-      ui.status.textContent = t("online");
+      ui.status.textContent = person ? str(person.agent ? person.agent.name : person.text) : t("online");
       return;
     } else {
       key = conn.everWelcomed() ? "reconnecting" : "connecting";
@@ -298,7 +305,7 @@ function view(ctx) {
     } else {
       ui.list.removeAttribute("aria-busy");
     }
-    var show = waiting && !unavailable;
+    var show = (waiting || agentTyping) && !unavailable;
     if (show) {
       var wasAtEnd = atEnd();
       ui.list.appendChild(ui.typing);
@@ -417,6 +424,9 @@ function view(ctx) {
       case "notice": showNotice(f); break;
       case "error": onError(f); break;
       case "history": onHistory(f); break;
+      case "handoff": onHandoff(f, true); break;
+      case "agent.message": onAgentMessage(f); break;
+      case "agent.typing": agentTyping = f.on === true; refreshTyping(); break;
       default: break; // unknown frame types are ignored
     }
   }
@@ -437,6 +447,7 @@ function view(ctx) {
     applyTheme();
     hideUnavailable();
     applyTexts();
+    onHandoff(f.handoff || {}, false); // first: history rows name the agent
     renderHistory(Array.isArray(f.history) ? f.history : [], f.more_history === true);
     ui.banner.hidden = true;
     if (f.notice) {
@@ -466,7 +477,7 @@ function view(ctx) {
       dom.setAiData(row, item.ai);
       row.appendChild(aiLabelNode(item.ai));
     } else if (role === "agent") {
-      row = dom.messageRow("agent", text, item.at);
+      row = dom.messageRow("agent", text, item.at, person && person.agent && str(person.agent.name));
     } else if (role === "system") {
       row = el("div", "system", text);
       row.setAttribute("data-role", "system");
@@ -557,6 +568,11 @@ function view(ctx) {
 
   function onAck(f) {
     if (f.id === null || f.id === undefined) {
+      if (leaveBox) {
+        leaveBox.textContent = t("left"); // a left message's ack
+        leaveBox = null;
+        return;
+      }
       onRatingAck(); // it names the rated (ended) conversation: not an open one
       return;
     }
@@ -653,6 +669,13 @@ function view(ctx) {
     if (Array.isArray(f.sources)) {
       r.row.setAttribute("data-sources", String(f.sources.length));
     }
+    if (f.handoff === true && config && config.handoff && !person) {
+      // The robot did not know: a button, not text to retype.
+      var offer = dom.part("button", "earlier", "offer", t("person"));
+      offer.type = "button";
+      offer.addEventListener("click", askPerson);
+      r.row.appendChild(offer);
+    }
     r.done = true;
     delete replies[id];
     refreshTyping();
@@ -662,6 +685,7 @@ function view(ctx) {
 
   function onEnded(f) {
     conversation = null;
+    onHandoff({}, false);
     clearTyping();
     var reasons = t("endReason") || {};
     var reason = str(f.reason);
@@ -738,6 +762,67 @@ function view(ctx) {
     meta.appendChild(retry);
   }
 
+  // ------------------------------------------------------------------ a person
+
+  // Where a request for a person stands; `said`: a new frame (shown in the list), not the
+  // state a welcome restores.
+  function onHandoff(f, said) {
+    var status = str(f.status);
+    person = status === "queued" || status === "assigned" ? f : null;
+    agentTyping = false;
+    ui.panel.setAttribute("data-person", status);
+    var text = str(f.text);
+    if (status === "queued" && f.wait > 0) {
+      text += " " + t("wait", { n: Math.ceil(f.wait / 60) });
+    }
+    if (said && text) {
+      systemLine(text).setAttribute("data-kefu", "handoff");
+    }
+    if (status === "unavailable" && said) {
+      showLeave();
+    }
+    applyTexts();
+    refreshTyping();
+  }
+
+  function askPerson() {
+    if (conn.welcomed()) {
+      conn.send({ type: "handoff" });
+    }
+  }
+
+  function onAgentMessage(f) {
+    agentTyping = false;
+    refreshTyping();
+    var row = dom.messageRow("agent", str(f.text), f.at, f.agent && str(f.agent.name));
+    row.setAttribute("data-id", str(f.id));
+    appendToList(row);
+  }
+
+  // Nobody there: a contact and the question, for the licensee's agents to answer later.
+  function showLeave() {
+    var form = dom.part("form", "rating", "leave");
+    var contact = el("input");
+    var question = el("textarea");
+    var send = el("button", "", t("leave"));
+    contact.placeholder = t("contact");
+    question.placeholder = t("question");
+    contact.setAttribute("aria-label", t("contact"));
+    question.setAttribute("aria-label", t("question"));
+    contact.maxLength = 200;
+    form.appendChild(contact);
+    form.appendChild(question);
+    form.appendChild(send);
+    form.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      if (contact.value.trim() && question.value.trim() &&
+          conn.send({ type: "leave", contact: contact.value, text: question.value })) {
+        leaveBox = form;
+      }
+    });
+    appendToList(form);
+  }
+
   // ------------------------------------------------------------------ user actions
 
   function onInput(ev) {
@@ -751,6 +836,10 @@ function view(ctx) {
     ui.counter.textContent = t("counter", { n: n });
     ui.counter.classList.toggle("over", n >= protocol.MAX_TEXT_CHARS);
     ui.sendBtn.disabled = !!unavailable || !ui.input.value.trim();
+    if (ev && person && person.agent && Date.now() - typedAt > 3000) {
+      typedAt = Date.now(); // the agent sees the visitor typing, told at most every 3 s
+      conn.send({ type: "typing", on: true });
+    }
     ui.input.style.height = "auto";
     ui.input.style.height = Math.min(ui.input.scrollHeight + 2, 120) + "px";
   }
