@@ -19,6 +19,11 @@ class NavItem:
 
 NAV: list[NavItem] = [
     NavItem("/admin", "nav.home", frozenset(ALL - {Role.AGENT})),
+    NavItem("/admin/licensees", "nav.licensees", LICENSOR),
+    NavItem("/admin/licensees", "nav.my_licensee", frozenset({Role.ADMIN})),
+    NavItem("/admin/operations", "nav.operations", LICENSOR),
+    NavItem("/admin/audit", "nav.audit", frozenset(LICENSOR | {Role.ADMIN})),
+    NavItem("/admin/tokens", "nav.tokens", frozenset({Role.ADMIN})),
 ]
 
 

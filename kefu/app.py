@@ -163,6 +163,6 @@ def create_app(
     app.include_router(statements.router)
     completions.document(app)
     app.include_router(widget_routes.router)
-    app.include_router(create_admin(settings, database, limiter=services.limiter))
+    app.include_router(create_admin(settings, database, limiter=services.limiter, bus=services.bus))
 
     return app
