@@ -79,7 +79,14 @@ def list_licensees(
         raise InvalidInput(f"status is one of {', '.join(LicenceStatus)}")
     now = utcnow()
     listing = ctx.db.read(lambda s: licensee_page(s, now, q=q[:200], status=status, page=page))
-    return LicenseeList.model_validate(listing.__dict__)
+    return LicenseeList.model_validate(
+        {
+            "licensees": listing.rows,
+            "total": listing.total,
+            "page": listing.page,
+            "pages": listing.pages,
+        }
+    )
 
 
 @router.post("", response_model=LicenseeCreated, status_code=201)
