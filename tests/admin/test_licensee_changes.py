@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI
-from sqlmodel import select
+from sqlmodel import col, select
 from starlette.testclient import TestClient
 
 from core.accounts import Role
@@ -41,7 +41,7 @@ def owner(app: FastAPI, db: Database) -> Iterator[TestClient]:
 
 def actions(db: Database) -> list[str]:
     with db.read_session() as s:
-        return list(s.exec(select(AuditEntry.action).order_by(AuditEntry.id)).all())
+        return list(s.exec(select(AuditEntry.action).order_by(col(AuditEntry.id))).all())
 
 
 def test_every_change_writes_its_audit_entry(db: Database, owner: TestClient) -> None:
@@ -328,3 +328,33 @@ def test_every_licensee_page_shows_the_embed_snippet(
     assert made.status_code == 201
     assert "widget.js?key=pk_live_" in made.text and "sk_live_" in made.text
     assert "New &lt;i&gt;shop&lt;/i&gt;" in made.text
+
+
+def test_the_audit_page_shows_markup_and_chinese_as_text(
+    db: Database, owner: TestClient, make_tenant: MakeTenant
+) -> None:
+    lic = make_tenant().licensee.id
+    name = "<img src=x onerror=alert(1)> 茶馆"
+    assert owner.patch(f"/admin/api/licensees/{lic}", json={"name": name}).status_code == 200
+    page = owner.get("/admin/audit").text
+    assert "<img src=x" not in page
+    assert "&lt;img src=x onerror=alert(1)&gt; 茶馆" in page
+
+
+def test_refusals_on_pages_are_pages_and_on_the_api_json(
+    db: Database, app: FastAPI, owner: TestClient
+) -> None:
+    missing = owner.get("/admin/licensees/lic_nope")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"].startswith("text/html")
+    assert "找不到该页面" in missing.text
+    assert owner.get("/admin/no-such-page?lang=en").text.count("Page not found.") == 1
+    support = make_user(db, Role.SUPPORT)
+    with TestClient(app, follow_redirects=False) as client:
+        sign_in(client, support.email)
+        refused = client.get("/admin/licensees/new?lang=en")
+        assert refused.status_code == 403
+        assert "You are not allowed to do this." in refused.text
+        api = client.get("/admin/api/licensees/lic_nope")
+        assert api.status_code == 404
+        assert api.json() == {"detail": "no licensee 'lic_nope'"}
