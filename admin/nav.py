@@ -23,6 +23,7 @@ NAV: list[NavItem] = [
     NavItem("/admin/licensees", "nav.my_licensee", frozenset({Role.ADMIN})),
     NavItem("/admin/operations", "nav.operations", LICENSOR),
     NavItem("/admin/audit", "nav.audit", frozenset(LICENSOR | {Role.ADMIN})),
+    NavItem("/admin/users", "nav.users", frozenset({Role.OWNER, Role.ADMIN})),
     NavItem("/admin/tokens", "nav.tokens", frozenset({Role.ADMIN})),
 ]
 

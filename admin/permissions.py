@@ -24,6 +24,7 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "operations.write": frozenset({OWNER}),
     "audit.read": frozenset({OWNER, BILLING, SUPPORT, ADMIN}),
     "tokens.manage": frozenset({ADMIN}),
+    "users.manage": frozenset({OWNER, ADMIN}),  # a licensee's admin: its own licensee's users
 }
 
 

@@ -237,3 +237,13 @@ def test_api_tokens_belong_to_one_licensee(db: Database, make_tenant: MakeTenant
         session.commit()
     with db.read_session() as session:
         assert resolve_token(session, issued.token, now) is None
+
+
+def test_the_last_owner_stays(db: Database) -> None:
+    from core.accounts.users import delete_user
+
+    boss = owner(db)
+    with db.session() as session, pytest.raises(InvalidInput, match="last owner"):
+        delete_user(session, boss.id, "usr_cli")
+    with db.session() as session, pytest.raises(InvalidInput, match="yourself"):
+        delete_user(session, boss.id, boss.id)
