@@ -99,6 +99,7 @@ PAGES = {
     "licensee": "/admin/licensees/{lic}",
     "operations": "/admin/operations",
     "audit": "/admin/audit",
+    "users": "/admin/users",
 }
 
 
