@@ -358,3 +358,18 @@ def test_refusals_on_pages_are_pages_and_on_the_api_json(
         api = client.get("/admin/api/licensees/lic_nope")
         assert api.status_code == 404
         assert api.json() == {"detail": "no licensee 'lic_nope'"}
+
+
+def test_a_licensee_admin_lands_on_its_own_overview(
+    db: Database, app: FastAPI, make_tenant: MakeTenant
+) -> None:
+    tenant = make_tenant("鲜花小铺")
+    admin = make_user(db, Role.ADMIN, licensee_id=tenant.licensee.id)
+    with TestClient(app, follow_redirects=False) as client:
+        assert sign_in(client, admin.email).headers["location"] == "/admin"
+        home = client.get("/admin").text
+        assert "鲜花小铺" in home and "本月用量" in home and "服务中" in home
+        assert f'href="/admin/licensees/{tenant.licensee.id}"' in home
+        assert client.get("/admin/licensees").headers["location"] == (
+            f"/admin/licensees/{tenant.licensee.id}"
+        )
