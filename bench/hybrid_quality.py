@@ -143,8 +143,8 @@ def run(
 
 def tune(data: object) -> None:
     """The fusion settings on training/validation data only: crosswoz_zh's ``train`` rows not
-    drawn as shots (seeds 100-102; and its train out-of-scope rows), CLINC150 ``val``/``oos_val``
-    (seed 100). Each knowledge base calibrates its own threshold."""
+    drawn as shots (seeds 100-104; and its train out-of-scope rows), CLINC150 ``val``/``oos_val``
+    (seeds 100-102). Each knowledge base calibrates its own threshold."""
     from answer_quality import SHOTS, make_kb
 
     encoder = CachedEncoder(UseEncoder(), size=200_000, batch=128)
@@ -153,32 +153,46 @@ def tune(data: object) -> None:
     encoder.encode([t for t, _ in cw["train"] + cw.get("oos_train", [])])
     encoder.encode([t for t, _ in clinc["val"] + clinc["oos_val"]])
     print(
-        "| lexical weight | nearest | refusal weight "
+        "| lexical weight | nearest | refusal weight zh / en | bounds "
         "| zh right | zh top-1 | zh oos | clinc right | clinc top-1 | clinc oos |"
     )
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for w, nearest, q in (
-        (0.5, 0.5, 0.3),  # the settings before
-        (0.3, 0.0, 0.3),
-        (0.2, 0.0, 0.3),
-        (0.3, 0.0, 0.2),
+    print("|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|")
+    bounds = DEFAULT_HYBRID.threshold_bounds_by_language
+    wide = (("zh", 0.3, 0.6), ("en", 0.3, 0.6))
+    for w, nearest, q, q_en, b in (
+        (0.5, 0.5, 0.3, 0.2, wide),  # the settings before
+        (0.3, 0.0, 0.3, 0.2, wide),
+        (0.2, 0.0, 0.3, 0.2, wide),
+        (0.3, 0.0, 0.2, 0.2, wide),
+        (0.3, 0.0, 0.3, 0.1, wide),
+        (0.3, 0.0, 0.3, 0.1, (("zh", 0.3, 0.34), ("en", 0.25, 0.6))),
+        (0.3, 0.0, 0.3, 0.1, bounds),  # the defaults
     ):
-        s = dataclasses.replace(DEFAULT_HYBRID, lexical_weight=w, nearest=nearest, refusal_weight=q)
+        s = dataclasses.replace(
+            DEFAULT_HYBRID,
+            lexical_weight=w,
+            nearest=nearest,
+            refusal_weight=q,
+            refusal_weight_by_language=(("en", q_en),),
+            threshold_bounds_by_language=b,
+        )
         zh = [
             evaluate(*_kb_rest(cw["train"], seed), cw.get("oos_train", []), encoder, s)
-            for seed in (100, 101, 102)
+            for seed in (100, 101, 102, 103, 104)
         ]
         cl = [
             evaluate(
-                make_kb(clinc["train"], SHOTS, 100)[0],
+                make_kb(clinc["train"], SHOTS, seed)[0],
                 clinc["val"],
                 clinc["oos_val"],
                 encoder,
                 s,
             )
+            for seed in (100, 101, 102)
         ]
         print(
-            f"| {w} | {nearest} | {q} | {_mean(zh, 0)} | {_mean(zh, 1)} | {_mean(zh, 2)} "
+            f"| {w} | {nearest} | {q} / {q_en} | {b} "
+            f"| {_mean(zh, 0)} | {_mean(zh, 1)} | {_mean(zh, 2)} "
             f"| {_mean(cl, 0)} | {_mean(cl, 1)} | {_mean(cl, 2)} |",
             flush=True,
         )

@@ -61,13 +61,15 @@ def calibrate(
     floor: float = 0.0,
     ceiling: float = 1.0,
     weight_by_language: Mapping[str, float] | None = None,
+    bounds_by_language: Mapping[str, tuple[float, float]] | None = None,
 ) -> Thresholds:
     """Leave-one-out over the entries' similar phrasings: each is asked of an index built without
     it. Its own entry's score, when that entry comes first, is one an answer should clear; the
     best score of any other entry is what a question the knowledge base does not cover would
     get (a near miss). The threshold, per language, is the score that best separates the two,
     counting each near miss let through ``refusal_weight`` times a refused right answer (or the
-    language's own weight in ``weight_by_language``). A
+    language's own weight in ``weight_by_language``), kept within ``floor`` and ``ceiling`` (or
+    the language's own in ``bounds_by_language``). A
     language with fewer than ``min_samples`` phrasings takes the pooled value, or ``default``
     when that has too few.
     """
@@ -91,8 +93,9 @@ def calibrate(
     pooled_answers = [s for values in answers.values() for s in values]
     pooled_misses = [s for values in misses.values() for s in values]
 
-    def bounded(value: float) -> float:
-        return min(ceiling, max(floor, value))
+    def bounded(value: float, language: str | None = None) -> float:
+        low, high = (bounds_by_language or {}).get(language or "", (floor, ceiling))
+        return min(high, max(low, value))
 
     fallback = default
     if len(pooled_misses) >= min_samples:
@@ -101,7 +104,8 @@ def calibrate(
         language: bounded(
             separating(
                 answers[language], values, (weight_by_language or {}).get(language, refusal_weight)
-            )
+            ),
+            language,
         )
         for language, values in misses.items()
         if len(values) >= min_samples

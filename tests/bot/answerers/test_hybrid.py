@@ -260,3 +260,15 @@ def test_each_language_calibrates_with_its_own_refusal_weight() -> None:
     assert lenient.of("en") <= base.of("en") <= strict.of("en")
     assert lenient.of("en") < strict.of("en")
     assert lenient.of("zh") == base.of("zh") == strict.of("zh")
+
+
+def test_each_language_keeps_its_threshold_within_its_own_bounds() -> None:
+    def thresholds(bounds: dict[str, tuple[float, float]]) -> Thresholds:
+        return calibrate(ENTRIES, HybridIndex.build, 0.3, 2, 3, 0.42, bounds_by_language=bounds)
+
+    base = thresholds({})
+    capped = thresholds({"zh": (0.0, 0.01), "en": (0.95, 1.0)})
+    assert capped.of("zh") == 0.01 and capped.of("en") == 0.95
+    assert base.of("zh") > 0.01 and base.of("en") < 0.95
+    # A language without bounds of its own keeps the common floor and ceiling.
+    assert thresholds({"zh": (0.0, 0.01)}).of("en") == base.of("en")
