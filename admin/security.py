@@ -60,7 +60,7 @@ def _same(a: str, b: str) -> bool:
 def _load(ctx: AdminContext, token: str | None) -> Principal | None:
     now = utcnow()
     principal = ctx.db.read(lambda s: resolve_session(s, token, now))
-    if principal is not None and ctx.db.read(lambda s: needs_touch(s, principal.session_id, now)):
+    if principal is not None and needs_touch(principal, now):
         ctx.db.run(lambda s: touch_session(s, principal.session_id, now))
     return principal
 

@@ -9,7 +9,13 @@ from argon2 import PasswordHasher
 from sqlmodel import select
 
 from core.accounts import Principal, Role, create_user, resolve_session, start_session
-from core.accounts.sessions import IDLE_LIFETIME, SESSION_LIFETIME, touch_session
+from core.accounts.sessions import (
+    IDLE_LIFETIME,
+    SESSION_LIFETIME,
+    TOUCH_EVERY,
+    needs_touch,
+    touch_session,
+)
 from core.accounts.users import (
     LOCK_OUT,
     MAX_FAILED_ATTEMPTS,
@@ -143,7 +149,10 @@ def test_sessions_expire_and_idle_out(db: Database) -> None:
         token = start_session(session, user, start)
         session.commit()
     with db.session() as session:
-        assert resolve_session(session, token, start) is not None
+        principal = resolve_session(session, token, start)
+        assert principal is not None
+        assert not needs_touch(principal, start + TOUCH_EVERY / 2)  # not a write per request
+        assert needs_touch(principal, start + TOUCH_EVERY)
         assert resolve_session(session, token + "x", start) is None
         assert resolve_session(session, None, start) is None
         assert resolve_session(session, token, start + IDLE_LIFETIME) is None  # idle
