@@ -17,6 +17,7 @@ from admin.app import create_admin
 from bot import metrics, ops, ws
 from bot.api import completions, conversations, statements
 from bot.api import usage as api
+from bot.chat.hit_test import hit_tester
 from bot.chat.services import ChatServices, build_services
 from bot.chat.signals import Signals
 from bot.handshake import timed_http_protocol
@@ -163,6 +164,15 @@ def create_app(
     app.include_router(statements.router)
     completions.document(app)
     app.include_router(widget_routes.router)
-    app.include_router(create_admin(settings, database, limiter=services.limiter, bus=services.bus))
+    app.include_router(
+        create_admin(
+            settings,
+            database,
+            limiter=services.limiter,
+            bus=services.bus,
+            # The console's hit test asks the chat server's own index and answerer.
+            hit_test=hit_tester(services),
+        )
+    )
 
     return app

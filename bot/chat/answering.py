@@ -185,6 +185,7 @@ class Answering:
             text=full,
             ai=ai.model_dump(),
             sources=[s.model_dump() for s in sources],
+            resolved=final.resolved,
         )
         await attempt("storing a reply", self.s.store.record_reply(stored, self.s.clock()))
         with contextlib.suppress(Exception):  # the end user left: the answer is stored anyway

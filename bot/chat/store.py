@@ -81,6 +81,7 @@ class ReplyRecord:
     text: str
     ai: dict[str, Any]
     sources: list[dict[str, Any]]
+    resolved: bool | None = None  # False: the robot did not know (the unanswered questions)
 
 
 class ChatStore(Protocol):
@@ -230,6 +231,7 @@ class DatabaseStore:
                 ai=reply.ai,
                 sources=reply.sources,
                 now=now,
+                resolved=reply.resolved,
             )
         )
 

@@ -336,8 +336,10 @@ def record_reply(
     sources: list[dict[str, Any]],
     now: datetime,
     role: Role = Role.ROBOT,
+    resolved: bool | None = None,
 ) -> None:
-    """Store a robot (or agent/system) message; it counts as activity while the unit is open."""
+    """Store a robot (or agent/system) message; it counts as activity while the unit is open.
+    ``resolved`` False marks a robot reply that did not answer (the unanswered questions)."""
     session.execute(
         _INSERT_MSG,
         {
@@ -352,6 +354,7 @@ def record_reply(
             "created_at": now,
             "ai": ai,
             "sources": sources,
+            "resolved": resolved,
         },
     )
 

@@ -133,6 +133,12 @@ class Conversation(SQLModel, table=True):
             sqlite_where=text("ended_at IS NULL"),
             postgresql_where=text("ended_at IS NULL"),
         ),
+        # The console's conversation search: newest first, by end reason within a licensee,
+        # and across every licensee (licensor staff), each read as a bounded index range.
+        Index(
+            "ix_conversations_licensee_reason_started", "licensee_id", "end_reason", "started_at"
+        ),
+        Index("ix_conversations_started", "started_at"),
     )
 
     id: str = Field(primary_key=True, max_length=40)
@@ -169,6 +175,14 @@ class Message(SQLModel, table=True):
         # A client message id is unique per visitor: a resend is recognised, never stored twice.
         UniqueConstraint("licensee_id", "visitor_id", "client_id", name="uq_messages_client_id"),
         UniqueConstraint("conversation_id", "seq", name="uq_messages_seq"),
+        # The console's unanswered questions: the few robot replies that said "don't know".
+        Index(
+            "ix_messages_unanswered",
+            "licensee_id",
+            "created_at",
+            sqlite_where=text("resolved = 0"),
+            postgresql_where=text("resolved = false"),
+        ),
     )
 
     id: str = Field(primary_key=True, max_length=40)
@@ -184,10 +198,15 @@ class Message(SQLModel, table=True):
     sources: list[dict[str, Any]] | None = Field(
         default=None, sa_column=Column(JSON, nullable=True)
     )
+    # A robot reply: whether the answerer answered (False: it said it did not know, or the
+    # server answered for it). None for other roles and for replies stored before it was kept.
+    resolved: bool | None = None
 
 
 class Rating(SQLModel, table=True):
     __tablename__ = "ratings"
+    # Low ratings of a licensee (the unanswered questions list, the rating search).
+    __table_args__ = (Index("ix_ratings_licensee_score", "licensee_id", "score", "created_at"),)
 
     id: int | None = Field(default=None, primary_key=True)
     conversation_id: str = Field(foreign_key="conversations.id", index=True, max_length=40)

@@ -183,6 +183,26 @@ def _collect(
     return result
 
 
+def check_row(
+    question: str,
+    answer: str,
+    similar: Iterable[str] = (),
+    tags: Iterable[str] = (),
+    answer_en: str = "",
+) -> KbRow:
+    """One entry written by a person (a form, the API) checked as an imported row is: the
+    cleaned row, or ``InvalidInput`` naming every problem."""
+    row, reasons = _check(_Raw(question, answer, list(similar), list(tags), answer_en))
+    if reasons:
+        raise InvalidInput("; ".join(reasons))
+    return row
+
+
+def match_key(text: str) -> str:
+    """The form of a question two phrasings share when an end user would call them the same."""
+    return _match_key(text)
+
+
 def _check(raw: _Raw) -> tuple[KbRow, list[str]]:
     """The cleaned row and every reason it cannot be imported (none: it can)."""
     question = raw.question.strip()
