@@ -54,7 +54,9 @@ from common import (
     pct,
     questions,
     run_kefu,
+    scrape,
     server_env,
+    stalls,
     start_server,
     stop_server,
 )
@@ -495,12 +497,13 @@ def main() -> int:
                 asyncio.run(warm_up(honest_url, attack_url, proc.pid))
                 asyncio.run(honest_phase(honest_url, 3.0, args.visitors))
                 for which in args.phases.split(","):
-                    cpu0 = thread_cpu(proc.pid)
+                    cpu0, seen0 = thread_cpu(proc.pid), scrape(port)
                     r = asyncio.run(measure(honest_url, args, which, token, attack_url))
                     r["cpu"] = cpu_split(cpu0, thread_cpu(proc.pid), proc.pid)
+                    r["stalls"] = stalls(seen0, scrape(port))
                     print(
                         f"{r['name']}: p50 {r['p50']:.1f} ms, p99 {r['p99']:.1f} ms, server CPU "
-                        f"{r['cpu']} (load average {load_figures()})",
+                        f"{r['cpu']} (load average {load_figures()})\n  {r['stalls']}",
                         flush=True,
                     )
                     results.append(r)

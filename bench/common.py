@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping
 from contextlib import contextmanager
@@ -515,3 +516,41 @@ def first_message_load(db: Any, n: int) -> tuple[list[Any], Callable[[Any], Any]
         )
 
     return speakers, op
+
+
+def scrape(port: int) -> dict[str, float]:
+    """The server's /metrics as {'name{label="v",...}': value} (loopback needs no token)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    out: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            labels = ",".join(f'{k}="{v}"' for k, v in sorted(s.labels.items()))
+            out[f"{s.name}{{{labels}}}"] = s.value
+    return out
+
+
+def stalls(before: dict[str, float], after: dict[str, float]) -> str:
+    """What the event loop and the collector did between two scrapes, in one line: how many
+    probe wake-ups were 50 ms / 100 ms late, and each generation's collections and their time."""
+
+    def delta(key: str) -> float:
+        return after.get(key, 0.0) - before.get(key, 0.0)
+
+    lag = "kefu_event_loop_lag_seconds_bucket"
+    total = delta(f'{lag}{{le="+Inf"}}')
+    over50 = total - delta(f'{lag}{{le="0.025"}}')
+    over100 = total - delta(f'{lag}{{le="0.05"}}')
+    over250 = total - delta(f'{lag}{{le="0.1"}}')
+    gcs = []
+    for gen in ("0", "1", "2"):
+        n = delta(f'kefu_gc_pause_seconds_count{{generation="{gen}"}}')
+        took = delta(f'kefu_gc_pause_seconds_sum{{generation="{gen}"}}')
+        slow = n - delta(f'kefu_gc_pause_seconds_bucket{{generation="{gen}",le="0.025"}}')
+        gcs.append(f"gen{gen} {n:.0f}x {took * 1000:.0f} ms ({slow:.0f} >25 ms)")
+    return (
+        f"loop late >25 ms {over50:.0f}x, >50 ms {over100:.0f}x, >100 ms {over250:.0f}x; "
+        f"gc {', '.join(gcs)}"
+    )

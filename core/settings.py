@@ -44,6 +44,13 @@ class Settings(BaseSettings):
     # How often each process checks it still leads the jobs, or takes the lead from one that
     # died (PostgreSQL): a dead leader is replaced within about this.
     leader_check_seconds: float = Field(1.0, gt=0, le=60)
+    # A process leads only this long after its last check that reached the database, and one
+    # that has just taken the lead waits this long first (core.db.leader): never two leaders at
+    # once, at the price of a takeover this much later. Longer than the check interval.
+    leader_lease_seconds: float = Field(2.0, gt=0, le=600)
+    # `kefu serve --workers N`: a worker that does not answer its supervisor's ping this long is
+    # killed and replaced (a wedged process); a busy machine may take seconds to start one.
+    worker_healthcheck_seconds: int = Field(30, ge=1, le=600)
     # A unit's stored size: the visitor message after this many starts a new unit.
     max_conversation_messages: int = Field(1000, ge=10, le=100_000)
     # Test units (pk_test_ keys) a licensee may start per day of its time zone: PRODUCT.md says
@@ -151,6 +158,9 @@ class Settings(BaseSettings):
     # Prometheus metrics at /metrics (off: no counting, no endpoint). With a token, a scrape must
     # send it as a bearer token; without one, only loopback clients are answered.
     metrics: bool = True
+    # Freeze what lives as long as the process out of the garbage collector's full passes (after
+    # start-up and index builds): they stalled every socket for 0.2-1 s (bot.collector).
+    gc_freeze: bool = True
     metrics_token: SecretStr | None = None
     # /readyz gives each dependency (the database, Redis) this long to answer.
     readiness_timeout_seconds: float = Field(2.0, gt=0, le=30)
@@ -170,6 +180,15 @@ class Settings(BaseSettings):
         if value not in {"builtin", "off", "openai", "ollama"}:
             raise ValueError("must be builtin, off, openai or ollama")
         return value
+
+    @model_validator(mode="after")
+    def _check_lease(self) -> Settings:
+        if self.leader_lease_seconds <= self.leader_check_seconds:
+            raise ValueError(
+                "KEFU_LEADER_LEASE_SECONDS must be longer than KEFU_LEADER_CHECK_SECONDS "
+                "(a leader renews its lease at every check)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_embeddings(self) -> Settings:

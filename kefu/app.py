@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from admin.app import create_admin
-from bot import metrics, ops, ws
+from bot import collector, loop_lag, metrics, ops, ws
 from bot.api import completions, conversations, statements
 from bot.api import usage as api
 from bot.chat.hit_test import hit_tester
@@ -23,6 +23,7 @@ from bot.chat.signals import Signals
 from bot.handshake import timed_http_protocol
 from bot.jobs.billing import run_billing
 from bot.jobs.closer import Closer
+from bot.jobs.licence_changes import LicenceChanges
 from bot.jobs.licence_watcher import LicenceWatcher
 from bot.jobs.runner import run_periodic
 from bot.jobs.sweeper import sweep_once
@@ -48,6 +49,7 @@ def _warm_imports(settings: Settings) -> None:
         from bot.llm.backends import warm_up
 
         warm_up()
+    collector.freeze_long_lived("start-up")  # modules, classes, clients: they live as long
 
 
 def transport_options(settings: Settings) -> dict[str, Any]:
@@ -72,11 +74,22 @@ def create_app(
     database = services.db if services else db or open_database(settings)
     services = services or build_services(settings, database)
     metrics.configure(settings.metrics)
+    collector.configure(settings.gc_freeze)
     metrics.meter_writes(services.db)
     watcher = LicenceWatcher(services)
     closer = Closer(services)
-    leader = Leadership(database.url)
+    leader = Leadership(database.url, lease_seconds=settings.leader_lease_seconds)
     services.bus.subscribe(Signals(services.hub, watcher))
+
+    changes = LicenceChanges(services, watcher)
+
+    async def watch_round() -> None:
+        if leader.is_leader:
+            await changes.round()
+            return
+        changes.forget()
+        if not (settings.redis_url and services.bus.healthy()[0]):
+            await watcher.check_soon()  # nobody may tell this process: its own view
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -84,8 +97,9 @@ def create_app(
         await services.bus.start()
         await asyncio.to_thread(leader.check)
         stop = asyncio.Event()
-        # Jobs that write run in one process (the leader); the watcher runs in every process,
-        # since it tells this process's sockets (and bus signals make it run at once).
+        # Jobs run in one process (the leader). The licence watch too: the leader reads every
+        # licensee and tells the others over the bus, which act for their own sockets; a process
+        # the bus cannot reach (Redis down) watches for its own sockets meanwhile.
         sweeper = run_periodic(
             settings.sweep_interval_seconds,
             lambda: sweep_once(services),
@@ -96,9 +110,7 @@ def create_app(
         lead = run_periodic(
             settings.leader_check_seconds, lambda: asyncio.to_thread(leader.check), "leader", stop
         )
-        watch = run_periodic(
-            settings.licence_watch_interval_seconds, watcher.check_soon, "watcher", stop
-        )
+        watch = run_periodic(settings.licence_watch_interval_seconds, watch_round, "watcher", stop)
         closing = run_periodic(
             settings.closure_interval_seconds,
             closer.run_once,
@@ -127,6 +139,9 @@ def create_app(
             asyncio.create_task(closing),
             asyncio.create_task(asyncio.to_thread(_warm_imports, settings)),
         ]
+        if settings.metrics:  # the loop's stalls and the collector's pauses, at /metrics
+            loop_lag.meter_gc()
+            tasks.append(asyncio.create_task(loop_lag.probe(stop)))
         renew = asyncio.create_task(services.claims.renew_forever())
         try:
             yield

@@ -91,8 +91,8 @@ class Chat:
     async def close_code(self) -> int | None:
         """Read until the server closes the socket; return its close code."""
         with contextlib.suppress(ConnectionClosed):
-            while True:
-                await self.recv()
+            while True:  # callers bound the whole wait; a busy machine may be slow to act
+                await self.recv(wait=60)
         await self.conn.close()
         return self.conn.close_code
 

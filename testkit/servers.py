@@ -22,6 +22,9 @@ def settings_for(url: str, **overrides: Any) -> Settings:
     """Settings for a server on the database at ``url``: a fresh secret, quick background jobs,
     lexical retrieval (answers that do not change when the encoder finishes loading)."""
     overrides.setdefault("retrieval_encoder", "off")
+    # In-process servers share the test process: freezing its heap would keep every earlier
+    # test's garbage cycles for the rest of the run (servers in processes of their own freeze).
+    overrides.setdefault("gc_freeze", False)
     return load_settings(
         database_url=url,
         secret_key=secrets.token_urlsafe(40),

@@ -28,7 +28,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_port(port: int, proc: subprocess.Popen[bytes] | None = None, within: float = 30) -> None:
+def wait_port(port: int, proc: subprocess.Popen[bytes] | None = None, within: float = 60) -> None:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 
 import anyio.to_thread
 
+from bot import collector
 from bot.answerers.contract import KnowledgeIndex
 from core.db.engine import Database
 from core.knowledge.entries import KbEntry
@@ -67,6 +68,7 @@ class IndexCache:
             finally:
                 self._pending.pop(key, None)
             self._ready[licensee_id] = (version, index)
+            collector.freeze_long_lived("an index build")  # it lives until the next version
             pending.set_result(index)
             return index
         return await asyncio.shield(pending)

@@ -92,10 +92,14 @@ async def charge(limiter: RateLimiter, hits: list[tuple[str, Rate]]) -> float | 
 
 
 async def wait_for(
-    limiter: RateLimiter, limits: Limits, sender: Sender, opens: bool
+    limiter: RateLimiter, limits: Limits, sender: Sender, opens: bool, address: str | None = None
 ) -> float | None:
-    """None when the message may pass, else seconds until it may."""
-    return await charge(limiter, buckets(limits, sender, opens))
+    """None when the message may pass, else seconds until it may. With the client's address,
+    its bucket is checked first (charged to this licensee: one address, many sockets)."""
+    hits = buckets(limits, sender, opens)
+    if address is not None:
+        hits.insert(0, (f"am:{sender.licensee_id}:{address}", limits.address_messages))
+    return await charge(limiter, hits)
 
 
 def retry_after(wait: float) -> float:

@@ -177,21 +177,7 @@ class ChatSession:
         except FrameError as exc:
             await self._bad(exc)
             return
-        if isinstance(frame, Message) and not await self._address_allows(frame):
-            return
         await self.receive(frame)
-
-    async def _address_allows(self, frame: Message) -> bool:
-        """Whether the address may send another message to this licensee (one address with many
-        sockets must not spend the key's whole budget); if not, say when to resend."""
-        if self.address is None:
-            return True
-        bucket = f"am:{self.licensee_id}:{self.address}"
-        wait = await self.s.limiter.hit(bucket, self.s.limits.address_messages)
-        if wait is None:
-            return True
-        await self._limited(wait, "too many messages, please wait", frame.id)
-        return False
 
     async def receive(self, frame: ClientFrame) -> None:
         """One well-formed client frame."""
@@ -405,7 +391,9 @@ class ChatSession:
         assert self.visitor_id is not None
         sender = limits.Sender(self.licensee.id, self.visitor_id, self.key_id)
         opens = self.conversation is None
-        wait = await limits.wait_for(self.s.limiter, self.s.limits, sender, opens)
+        # The address's bucket too (one address with many sockets must not spend the key's
+        # whole budget), in the same round trip to Redis as the others.
+        wait = await limits.wait_for(self.s.limiter, self.s.limits, sender, opens, self.address)
         if wait is not None:
             await self._limited(wait, "too many messages, please wait", frame.id)
             return

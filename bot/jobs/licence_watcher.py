@@ -1,6 +1,8 @@
 """The licence watcher: applies licence changes made elsewhere to this process's open sockets.
 
-Changes come from the CLI, the console or another process, through the database: a new
+It runs when told: by a bus signal (the CLI, the console, or the leader's round over every
+licensee, bot.jobs.licence_changes), or by this process's own timer only while the bus cannot
+reach it (Redis down, or no Redis with several processes). Changes come through the database: a new
 maintenance window, a revoked key (site or secret: whichever a socket was opened with), a
 suspended or lapsed licence, a new knowledge-base version.
 The watcher writes nothing: suspending a licensee ends its open units in the same transaction
@@ -21,10 +23,19 @@ from core.licensing import maintenance
 from core.licensing.licensees import licence_availability
 
 
+def verdict(licensee: Licensee, now: datetime) -> str:
+    """What the licence allows now: in term, beyond term, or why it may not serve. It changes
+    without the row changing when a term lapses."""
+    try:
+        return str(licence_availability(licensee, now).value)
+    except LicenceUnavailable as exc:
+        return exc.kind
+
+
 class LicenceWatcher:
     def __init__(self, services: ChatServices) -> None:
         self.s = services
-        self._seen: dict[str, datetime] = {}
+        self._seen: dict[str, tuple[datetime, int, str]] = {}
         self._checking = False
         self._again = False
 
@@ -57,8 +68,9 @@ class LicenceWatcher:
             return
         licensees, revoked = await self.s.store.licences(ids, sorted(hub.key_ids()))
         for licensee in licensees:
-            if self._seen.get(licensee.id) != licensee.updated_at:
-                self._seen[licensee.id] = licensee.updated_at
+            state = (licensee.updated_at, licensee.kb_version, verdict(licensee, now))
+            if self._seen.get(licensee.id) != state:
+                self._seen[licensee.id] = state
                 await self.apply(licensee)
         # A session opened with a secret key is filed under it and its site key: shut once.
         for session in {s for key_id in revoked for s in hub.of_key(key_id)}:

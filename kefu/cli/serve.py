@@ -90,6 +90,9 @@ def run_workers(settings: Settings, host: str | None, port: int | None, workers:
         proxy_headers=True,
         forwarded_allow_ips=settings.forwarded_allow_ips,
         timeout_graceful_shutdown=5,
+        # The supervisor kills a worker that does not answer its ping within this: at the
+        # default 5 s it killed workers still starting on a busy 2-core machine.
+        timeout_worker_healthcheck=settings.worker_healthcheck_seconds,
         log_level="info",
     )
 

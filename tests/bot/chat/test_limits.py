@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import uuid
+from dataclasses import replace
+from typing import Any
+
 import pytest
+from redis.asyncio import Redis
 
 from bot.chat.limits import Limits, Sender, buckets, retry_after, wait_for
-from core.ratelimit import MemoryRateLimiter, Rate
+from core.ratelimit import MemoryRateLimiter, Rate, RedisRateLimiter
 from core.settings import load_settings
 
 pytestmark = pytest.mark.anyio
@@ -19,6 +25,7 @@ LIMITS = Limits(
     address_hellos=Rate(3, 60),
 )
 ALICE = Sender("lic_1", "v_alice", "key_1")
+REDIS_URL = os.environ.get("KEFU_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 def test_every_message_counts_for_its_visitor_and_its_key() -> None:
@@ -81,3 +88,41 @@ async def test_the_first_full_bucket_stops_the_message_and_later_ones_are_not_ch
     # Inside an open unit the visitor may still talk.
     now[0] += wait
     assert await wait_for(limiter, LIMITS, ALICE, opens=False) is None
+
+
+@pytest.mark.redis
+async def test_the_address_bucket_goes_first_in_the_same_redis_round_trip() -> None:
+    prefix = f"t{uuid.uuid4().hex[:10]}:rl:"
+    limiter = RedisRateLimiter(REDIS_URL, prefix=prefix)
+    client = Redis.from_url(REDIS_URL)
+    trips: list[object] = []
+    execute: Any = limiter._redis.execute_command
+
+    async def counted(*args: Any, **options: Any) -> Any:
+        trips.append(args[0])
+        return await execute(*args, **options)
+
+    limiter._redis.execute_command = counted  # type: ignore[method-assign]
+    try:
+        limits = replace(LIMITS, visitor_messages=Rate(100, 10), address_messages=Rate(2, 10))
+        for _ in range(2):
+            assert await wait_for(limiter, limits, ALICE, False, "10.0.0.1") is None
+        # The address is full, the visitor is not: refused, and nothing after it was charged.
+        assert await wait_for(limiter, limits, ALICE, False, "10.0.0.1") is not None
+        assert await wait_for(limiter, limits, ALICE, False, "10.0.0.2") is None  # another one
+        assert len(trips) == 4  # one round trip a message, whatever the buckets
+        keys = await client.keys(f"{prefix}*")
+        used = [(k.decode() if isinstance(k, bytes) else k).removeprefix(prefix) for k in keys]
+        assert sorted(used) == [
+            "am:lic_1:10.0.0.1",
+            "am:lic_1:10.0.0.2",
+            "km:key_1",
+            "vm:lic_1:v_alice",
+        ]
+        assert float(await client.get(f"{prefix}vm:lic_1:v_alice") or 0) > 0
+    finally:
+        keys = await client.keys(f"{prefix}*")
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
+        await limiter.aclose()
