@@ -30,7 +30,11 @@ class AdminContext:
             raise ConfigError(f"KEFU_RATE_ADDRESS_LOGINS: {exc}") from None
 
     async def tell(self, topic: Topic, data: Data) -> None:
-        """Tell the chat servers of a change (other processes via Redis when configured; without
-        it they notice within their licence watch interval)."""
-        if self.bus is not None:
+        """Tell the chat server of a change: the ``changed`` hook acts on this process's own
+        sockets and tells the others over the bus; without it, the bus alone (without Redis,
+        other processes notice within their licence watch interval)."""
+        changed = self.hooks.get("changed")
+        if changed is not None:
+            await changed(topic, data)
+        elif self.bus is not None:
             await self.bus.publish(topic, data)
