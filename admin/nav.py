@@ -23,6 +23,8 @@ NAV: list[NavItem] = [
     NavItem("/admin/licensees", "nav.my_licensee", frozenset({Role.ADMIN})),
     NavItem("/admin/kb", "nav.kb", frozenset(LICENSOR | {Role.ADMIN})),
     NavItem("/admin/conversations", "nav.conversations", frozenset(LICENSOR | {Role.ADMIN})),
+    NavItem("/admin/statements", "nav.statements", frozenset(ALL - {Role.AGENT})),
+    NavItem("/admin/reports", "nav.reports", frozenset(ALL - {Role.AGENT})),
     NavItem("/admin/operations", "nav.operations", LICENSOR),
     NavItem("/admin/audit", "nav.audit", frozenset(LICENSOR | {Role.ADMIN})),
     NavItem("/admin/users", "nav.users", frozenset({Role.OWNER, Role.ADMIN})),

@@ -148,6 +148,8 @@ class Settings(BaseSettings):
     # often the closing job looks for due work (it catches up on whatever is due at once).
     archive_dir: Path | None = None
     closure_interval_seconds: float = Field(300.0, gt=0, le=86_400)
+    # How often the leader refreshes the reports' daily figures (core/reporting/daily.py).
+    reports_refresh_interval_seconds: float = Field(60.0, gt=0, le=3600)
 
     # Content filter: a word list file (one term per line); unset = the built-in list.
     filter_words_file: Path | None = None

@@ -25,6 +25,7 @@ from bot.jobs.billing import run_billing
 from bot.jobs.closer import Closer
 from bot.jobs.licence_changes import LicenceChanges
 from bot.jobs.licence_watcher import LicenceWatcher
+from bot.jobs.reports import refresh_reports
 from bot.jobs.runner import run_periodic
 from bot.jobs.sweeper import sweep_once
 from core.bus import Data, Topic
@@ -138,7 +139,15 @@ def create_app(
             stop,
             only_if=lambda: leader.is_leader,
         )
+        reports = run_periodic(
+            settings.reports_refresh_interval_seconds,
+            lambda: asyncio.to_thread(refresh_reports, database),
+            "reports",
+            stop,
+            only_if=lambda: leader.is_leader,
+        )
         tasks = [
+            asyncio.create_task(reports),
             asyncio.create_task(sweeper),
             asyncio.create_task(lead),
             asyncio.create_task(watch),

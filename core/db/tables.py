@@ -597,6 +597,66 @@ class LicenceClosure(SQLModel, table=True):
     lifted_at: datetime | None = _utc(nullable=True)  # a renewal before the purge
 
 
+class DailyFigures(SQLModel, table=True):
+    """One licensee's figures of one day (its own zone), derived from the rows
+    (core/reporting/daily.py): refreshed by the leader's job, rebuilt by ``kefu report rebuild``.
+    Conversations, replies and ratings count on the day their conversation started."""
+
+    __tablename__ = "daily_figures"
+    # The licensor's pages add up every licensee's days of a range.
+    __table_args__ = (Index("ix_daily_figures_day", "day"),)
+
+    licensee_id: str = Field(foreign_key="licensees.id", primary_key=True, max_length=40)
+    day: date = Field(primary_key=True)
+    conversations: int = 0  # every conversation that started, test ones included
+    billable_units: int = 0  # conversations of live keys
+    replies: int = 0  # robot replies
+    answered: int = 0  # replies that cite a knowledge-base entry
+    dont_know: int = 0  # replies with no source: "don't know", apologies, refusals
+    handoffs: int = 0  # hand-off requests (none are recorded yet)
+    rating_1: int = 0
+    rating_2: int = 0
+    rating_3: int = 0
+    rating_4: int = 0
+    rating_5: int = 0
+
+
+class DailyLatency(SQLModel, table=True):
+    """How many replies of a licensee's day took a time in one bucket of
+    ``core.reporting.latency.BOUNDS_MS``: adding days' histograms keeps p50/p95 of any range."""
+
+    __tablename__ = "daily_latency"
+    __table_args__ = (Index("ix_daily_latency_day", "day"),)
+
+    licensee_id: str = Field(foreign_key="licensees.id", primary_key=True, max_length=40)
+    day: date = Field(primary_key=True)
+    bucket: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    replies: int = 0
+
+
+class DailyCost(SQLModel, table=True):
+    """A licensee's upstream model calls of one day (its zone, by call time), per currency."""
+
+    __tablename__ = "daily_costs"
+    __table_args__ = (Index("ix_daily_costs_day", "day"),)
+
+    licensee_id: str = Field(foreign_key="licensees.id", primary_key=True, max_length=40)
+    day: date = Field(primary_key=True)
+    currency: str = Field(primary_key=True, max_length=3)
+    calls: int = 0
+    # Whole units of 1e-10 (core.ledger.money): exact, and summed by the database itself.
+    cost_units: int = _tokens()
+
+
+class ReportingMark(SQLModel, table=True):
+    """How far the daily figures were last refreshed (one row)."""
+
+    __tablename__ = "reporting_marks"
+
+    name: str = Field(primary_key=True, max_length=40)
+    refreshed_at: datetime = _utc(nullable=False)
+
+
 class User(SQLModel, table=True):
     """A person who signs in to the console: licensor staff (no licensee) or a licensee's admin
     or agent. ``email`` is stored lower-cased, so the unique index is case-insensitive on every

@@ -14,6 +14,7 @@ from kefu.cli import (
     origin,
     outage,
     price,
+    report,
     serve,
     statement,
     tokens,
@@ -45,6 +46,7 @@ app.add_typer(outage.availability_app)
 app.add_typer(archive.app, name="archive")
 app.add_typer(accounts.admin_app, name="admin")
 app.add_typer(accounts.user_app, name="user")
+app.add_typer(report.app, name="report")
 
 
 def main() -> None:

@@ -121,7 +121,7 @@ def seed_november(db: Database, licensee_id: str, count: int) -> None:
             )
         s.commit()
     if importlib.util.find_spec("core.reporting.daily") is not None:
-        from core.reporting.daily import rebuild  # type: ignore[import-not-found,unused-ignore]
+        from core.reporting.daily import rebuild
 
         with db.session() as s:
             rebuild(s, datetime(2026, 12, 2, tzinfo=UTC))

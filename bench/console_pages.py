@@ -1,0 +1,399 @@
+"""Console pages at scale: 1,000 licensees and 10,000,000 conversations in PostgreSQL, then
+every console page (GET under /admin, all areas) requested signed in as the owner; p50/p95 per
+page against the target p95 <= 100 ms.
+
+Rows are generated in the database with generate_series (conversations over a year, a question
+and an answer for one conversation in ``--messages-every``, ratings, model calls), statements are
+drafted for the last month by the real billing code and one is issued; the reports' daily figures
+are built by the real ``rebuild`` (timed). The server is ``kefu serve`` on that schema, one
+process; the client is httpx on one connection, one request at a time.
+
+    python bench/console_pages.py                      # the full size (about 15 minutes)
+    python bench/console_pages.py --conversations 200000
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import secrets
+import subprocess
+import sys
+import time
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import create_engine, text
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import free_port, load_average, pct, start_server, stop_server
+
+from core.billing.issued import issue_month, save_draft
+from core.db.engine import Database
+from core.licensing.licensees import create_licensee
+from core.reporting.daily import refresh
+from testkit.databases import PG_URL, postgres_schema
+from testkit.tenants import ORIGIN
+
+KEFU = Path(sys.executable).parent / "kefu"
+FIRST_DAY = date(2025, 12, 1)  # a year of traffic, up to the end of November 2026
+DAYS = 365
+NOW = datetime(2026, 12, 1, 4, tzinfo=UTC)  # 12:00 on 1 December in Shanghai
+MONTH = "2026-11"
+BATCH = 1_000_000
+OWNER, PASSWORD = "owner@bench.example", "bench-console-pages"
+
+
+def licensees(db: Database, n: int) -> list[str]:
+    ids = []
+    with db.session() as session:
+        for i in range(n):
+            lic, _ = create_licensee(
+                session,
+                name=f"商户 Shop {i:04d}",
+                origins=[ORIGIN],
+                now=datetime(2025, 11, 1, tzinfo=UTC),
+                start=date(2025, 11, 1),
+                end=date(2027, 10, 31),
+                unit_price=Decimal("0.50"),
+                timezone="Asia/Shanghai" if i % 10 else "Europe/Berlin",
+                allow_duplicate_name=True,
+            )
+            ids.append(lic.id)
+        session.commit()
+    return ids
+
+
+def generate(db: Database, conversations: int, every: int) -> None:
+    """Conversations spread evenly over ``DAYS`` days and all licensees, one in 50 a test;
+    for one in ``every`` a question and its answer (one in 7 answers "don't know"), for one in
+    20 a rating, for one in 10 a model call."""
+    start = datetime.combine(FIRST_DAY, datetime.min.time(), UTC) - timedelta(hours=8)
+    step = DAYS * 86400 / conversations
+    with db.write_engine.begin() as conn:
+        conn.execute(
+            text(
+                "CREATE TEMP TABLE bench_lic AS SELECT l.id, k.id AS key,"
+                " row_number() OVER (ORDER BY l.id) - 1 AS n FROM licensees l"
+                " JOIN api_keys k ON k.licensee_id = l.id AND k.kind = 'live'"
+            )
+        )
+        (count,) = conn.execute(text("SELECT count(*) FROM bench_lic")).one()
+        conn.execute(text("CREATE INDEX ON bench_lic (n)"))
+        for lo in range(0, conversations, BATCH):
+            hi = min(lo + BATCH, conversations) - 1
+            began = time.perf_counter()
+            args = {"lo": lo, "hi": hi, "count": count, "start": start, "step": step}
+            conn.execute(
+                text(
+                    "INSERT INTO conversations (id, licensee_id, visitor_id, key_id, test,"
+                    " beyond_term, started_at, last_activity_at, ended_at, end_reason, last_seq)"
+                    " SELECT 'conv_b' || i, l.id, 'vis_b' || (i % 100000), l.key, i % 50 = 0,"
+                    " false, :start + make_interval(secs => i * :step),"
+                    " :start + make_interval(secs => i * :step + 60),"
+                    " :start + make_interval(secs => i * :step + 600), 'idle',"
+                    " CASE WHEN i % :every = 0 THEN 2 ELSE 0 END"
+                    " FROM generate_series(:lo, :hi) AS i JOIN bench_lic l ON l.n = i % :count"
+                ).bindparams(every=every),
+                args,
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO messages (id, conversation_id, licensee_id, visitor_id, seq,"
+                    " role, text, client_id, created_at, ai, sources)"
+                    " SELECT 'msg_q' || i, 'conv_b' || i, l.id, 'vis_b' || (i % 100000), 1,"
+                    " 'visitor', '请问退货要多久？ How long does a refund take?', 'c' || i,"
+                    " :start + make_interval(secs => i * :step), NULL, NULL"
+                    " FROM generate_series(:lo, :hi) AS i JOIN bench_lic l ON l.n = i % :count"
+                    " WHERE i % :every = 0"
+                    " UNION ALL"
+                    " SELECT 'msg_a' || i, 'conv_b' || i, l.id, 'vis_b' || (i % 100000), 2,"
+                    " 'robot', '收到退货后 3 个工作日内退款。Refunds take 3 working days.', NULL,"
+                    " :start + make_interval(secs => i * :step + 0.3 + (i % 40) * 0.05),"
+                    ' \'{"label": "AI", "producer": "kefu", "model": "kefu-kb-1",'
+                    ' "content_id": "x"}\'::json,'
+                    " CASE WHEN i % 7 = 0 THEN '[]'::json"
+                    ' ELSE \'[{"id": "kb_1", "question": "退货"}]\'::json END'
+                    " FROM generate_series(:lo, :hi) AS i JOIN bench_lic l ON l.n = i % :count"
+                    " WHERE i % :every = 0"
+                ).bindparams(every=every),
+                args,
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO ratings (conversation_id, licensee_id, score, comment, created_at)"
+                    " SELECT 'conv_b' || i, l.id, 1 + i % 5, NULL,"
+                    " :start + make_interval(secs => i * :step + 700)"
+                    " FROM generate_series(:lo, :hi) AS i JOIN bench_lic l ON l.n = i % :count"
+                    " WHERE i % 20 = 3"
+                ),
+                args,
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO model_calls (id, licensee_id, conversation_id, reply_id,"
+                    " provider, model, input_tokens, output_tokens, cache_hit_tokens,"
+                    " latency_ms, first_token_ms, outcome, cost, currency, created_at)"
+                    " SELECT 'call_b' || i, l.id, 'conv_b' || i, NULL, 'deepseek',"
+                    " 'deepseek-chat', 800, 120, 0, 900, 300, 'ok', '0.0012', 'CNY',"
+                    " :start + make_interval(secs => i * :step + 1)"
+                    " FROM generate_series(:lo, :hi) AS i JOIN bench_lic l ON l.n = i % :count"
+                    " WHERE i % 10 = 5"
+                ),
+                args,
+            )
+            print(
+                f"  rows {lo:,}..{hi:,}: {time.perf_counter() - began:.1f} s ({load_average()})",
+                flush=True,
+            )
+        conn.execute(text("ANALYZE"))
+
+
+def statements(db: Database, ids: list[str]) -> None:
+    """The month's drafts for every licensee (what the billing job saves), and one issued."""
+    with db.session() as session:
+        for lic in ids:
+            save_draft(session, session.get_one(_licensee_model(), lic), MONTH, NOW)
+        session.commit()
+    with db.session() as session:
+        issue_month(session, ids[0], "2026-10", NOW)
+        session.commit()
+
+
+def _licensee_model() -> Any:
+    from core.db.tables import Licensee
+
+    return Licensee
+
+
+# Sample values for the path parameters of the console's pages, looked up in the data.
+SAMPLES = {
+    "licensee_id": "SELECT id FROM licensees ORDER BY id OFFSET 500 LIMIT 1",
+    "conversation_id": "SELECT id FROM conversations WHERE last_seq > 0 ORDER BY id LIMIT 1",
+    "entry_id": "SELECT id FROM kb_entries ORDER BY id LIMIT 1",
+    "user_id": "SELECT id FROM users ORDER BY id LIMIT 1",
+    "outage_id": "SELECT id FROM outages ORDER BY id LIMIT 1",
+    "window_id": "SELECT id FROM maintenance_windows ORDER BY id LIMIT 1",
+}
+FIXED = {"month": MONTH, "which": MONTH}
+SKIP = re.compile(r"/(download|export)|\.(csv|json|md|xlsx|pdf)$|/logout$|/static/|/assets/")
+
+
+def page_paths(url: str) -> tuple[list[str], list[str]]:
+    """Every GET page of the console (each area's router), its parameters filled in; and the
+    ones left out (files, or a parameter with no sample)."""
+    import importlib
+    import pkgutil
+
+    from fastapi.routing import APIRoute
+
+    import admin.pages
+
+    engine = create_engine(url)
+    values = dict(FIXED)
+    with engine.connect() as conn:
+        for name, query in SAMPLES.items():
+            try:
+                found = conn.execute(text(query)).scalar()
+            except Exception:
+                conn.rollback()
+                found = None
+            if found is not None:
+                values[name] = str(found)
+    engine.dispose()
+    paths, skipped = [], []
+    for info in sorted(pkgutil.iter_modules(admin.pages.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"admin.pages.{info.name}")
+        router = getattr(module, "router", None)
+        for route in getattr(router, "routes", []):
+            if not isinstance(route, APIRoute) or "GET" not in (route.methods or set()):
+                continue
+            if SKIP.search(route.path) or route.path in ("/admin/login",):
+                skipped.append(route.path)
+                continue
+            names = re.findall(r"{(\w+)(?::[^}]*)?}", route.path)
+            if any(n not in values for n in names):
+                skipped.append(route.path)
+                continue
+            paths.append(re.sub(r"{(\w+)(?::[^}]*)?}", lambda m: values[m[1]], route.path))
+    return paths, skipped
+
+
+def sign_in(client: httpx.Client) -> None:
+    form = client.get("/admin/login")
+    token = re.search(r'name="csrf_token" value="([^"]*)"', form.text)
+    assert token, "no sign-in form"
+    done = client.post(
+        "/admin/login",
+        data={"email": OWNER, "password": PASSWORD, "csrf_token": token[1], "next": ""},
+    )
+    assert done.status_code == 303, (done.status_code, done.text[:300])
+
+
+def cache_ab(url: str, rounds: int = 20) -> None:
+    """The licensor's month over every licensee: added up from the daily figures each time (A)
+    or kept until the figures change (B, what the page does), in this process."""
+    from sqlmodel import Session
+
+    from core.reporting.figures import cached_report, report
+
+    engine = create_engine(url)
+    now = datetime.now(UTC)
+    first, last = date(2026, 11, 1), date(2026, 11, 30)
+    with Session(engine) as session:
+        added, cached = [], []
+        for _ in range(rounds):
+            began = time.perf_counter()
+            report(session, first, last, now, availability=False)
+            added.append((time.perf_counter() - began) * 1000)
+            began = time.perf_counter()
+            cached_report(session, first, last, now)
+            cached.append((time.perf_counter() - began) * 1000)
+    engine.dispose()
+    print(
+        f"licensor's month of every licensee: added up each time p50 {pct(added, 0.5):.1f} ms"
+        f" p95 {pct(added, 0.95):.1f} ms; cached p50 {pct(cached, 0.5):.2f} ms"
+        f" p95 {pct(cached, 0.95):.2f} ms ({load_average()})",
+        flush=True,
+    )
+
+
+def measure(url: str, requests: int, only: str = "") -> None:
+    env = dict(os.environ)
+    env.update(
+        {
+            "KEFU_DATABASE_URL": url,
+            "KEFU_SECRET_KEY": secrets.token_urlsafe(40),
+            "KEFU_LOG_LEVEL": "WARNING",
+        }
+    )
+    engine = create_engine(url)
+    with engine.begin() as conn:  # a fresh owner each run (the password is the bench's own)
+        for sql in (
+            "DELETE FROM user_sessions WHERE user_id IN (SELECT id FROM users WHERE email = :e)",
+            "DELETE FROM users WHERE email = :e",
+        ):
+            conn.execute(text(sql), {"e": OWNER})
+    engine.dispose()
+    subprocess.run(
+        [str(KEFU), "admin", "create", "--email", OWNER, "--password", PASSWORD],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    cache_ab(url)
+    paths, skipped = page_paths(url)
+    paths = [p for p in paths if only in p]
+    port = free_port()
+    server = start_server(env, port, kefu=KEFU)
+    results = []
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+            sign_in(client)
+            for path in paths:
+                times, status = [], 0
+                for i in range(requests + 2):
+                    began = time.perf_counter()
+                    got = client.get(path)
+                    spent = (time.perf_counter() - began) * 1000
+                    status = got.status_code
+                    if i >= 2:  # two warm-up requests
+                        times.append(spent)
+                results.append((path, status, pct(times, 0.5), pct(times, 0.95)))
+                print(
+                    f"  {path:<60} {status}  p50 {pct(times, 0.5):7.1f} ms"
+                    f"  p95 {pct(times, 0.95):7.1f} ms",
+                    flush=True,
+                )
+    finally:
+        stop_server(server)
+    worst = max((r[3] for r in results), default=0.0)
+    print(f"pages measured: {len(results)}; left out: {', '.join(skipped) or 'none'}")
+    verdict = "PASS" if worst <= 100 else "FAIL"
+    print(f"slowest page p95 {worst:.1f} ms (target <= 100 ms) {verdict} ({load_average()})")
+
+
+def build(url: str, n_licensees: int, conversations: int, every: int) -> list[str]:
+    db = Database(url)
+    try:
+        db.migrate()
+        began = time.perf_counter()
+        ids = licensees(db, n_licensees)
+        print(f"{n_licensees:,} licensees: {time.perf_counter() - began:.1f} s", flush=True)
+        began = time.perf_counter()
+        generate(db, conversations, every)
+        print(
+            f"{conversations:,} conversations generated: {time.perf_counter() - began:.1f} s"
+            f" ({load_average()})",
+            flush=True,
+        )
+        began = time.perf_counter()
+        statements(db, ids)
+        print(f"drafts of {MONTH} and one issued statement: {time.perf_counter() - began:.1f} s")
+        began = time.perf_counter()
+        with db.session() as session:
+            stored = refresh(session, NOW)  # the first refresh is a whole rebuild
+            session.commit()
+        print(
+            f"daily figures rebuilt from the rows: {stored:,} licensee-days in"
+            f" {time.perf_counter() - began:.1f} s ({load_average()})",
+            flush=True,
+        )
+        return ids
+    finally:
+        db.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--licensees", type=int, default=1000)
+    parser.add_argument("--conversations", type=int, default=10_000_000)
+    parser.add_argument("--messages-every", type=int, default=5)
+    parser.add_argument("--requests", type=int, default=20, help="requests per page")
+    parser.add_argument("--only", default="", help="measure only the pages whose path has this")
+    parser.add_argument(
+        "--schema",
+        help="keep the data in this PostgreSQL schema (built if missing, reused if there)",
+    )
+    args = parser.parse_args()
+    print(f"python {sys.version.split()[0]}, {load_average()}", flush=True)
+    if args.schema:
+        url = kept_schema(args.schema)
+        if not built(url):
+            build(url, args.licensees, args.conversations, args.messages_every)
+        measure(url, args.requests, args.only)
+        return
+    with postgres_schema() as url:
+        build(url, args.licensees, args.conversations, args.messages_every)
+        measure(url, args.requests, args.only)
+
+
+def kept_schema(name: str) -> str:
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,40}", name):
+        raise SystemExit("--schema: lower-case letters, digits and _")
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{name}"'))
+    admin.dispose()
+    return f"{PG_URL}?options=-csearch_path%3D{name}"
+
+
+def built(url: str) -> bool:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return bool(
+                conn.execute(text("SELECT to_regclass('reporting_marks') IS NOT NULL")).scalar()
+                and conn.execute(text("SELECT count(*) FROM reporting_marks")).scalar()
+            )
+    finally:
+        engine.dispose()
+
+
+if __name__ == "__main__":
+    main()
