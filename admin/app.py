@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Request
 from admin import api, pages
 from admin.context import AdminContext
 from admin.security import gate
+from core.bus import Bus
 from core.db.engine import Database
 from core.ratelimit import MemoryRateLimiter, RateLimiter
 from core.settings import Settings
@@ -34,11 +35,12 @@ def create_admin(
     db: Database,
     *,
     limiter: RateLimiter | None = None,
+    bus: Bus | None = None,
     **hooks: Callable[..., Any],
 ) -> APIRouter:
     """The console for one app. ``hooks`` are callables that need the chat server (``bot``),
-    passed in by ``kefu/app.py``: e.g. ``resolve_api_token`` or a hit tester."""
-    ctx = AdminContext(settings, db, limiter or MemoryRateLimiter(), dict(hooks))
+    passed in by ``kefu/app.py`` (a hit tester with the real answerer)."""
+    ctx = AdminContext(settings, db, limiter or MemoryRateLimiter(), dict(hooks), bus)
 
     def attach(request: Request) -> None:
         request.state.kefu_admin = ctx

@@ -19,12 +19,18 @@ class NavItem:
 
 NAV: list[NavItem] = [
     NavItem("/admin", "nav.home", frozenset(ALL - {Role.AGENT})),
+    NavItem("/admin/licensees", "nav.licensees", LICENSOR),
+    NavItem("/admin/licensees", "nav.my_licensee", frozenset({Role.ADMIN})),
     NavItem("/admin/kb", "nav.kb", frozenset(LICENSOR | {Role.ADMIN})),
     NavItem("/admin/conversations", "nav.conversations", frozenset(LICENSOR | {Role.ADMIN})),
     NavItem("/admin/statements", "nav.statements", frozenset(ALL - {Role.AGENT})),
     NavItem("/admin/reports", "nav.reports", frozenset(ALL - {Role.AGENT})),
     NavItem("/agent", "agent.nav", frozenset({Role.AGENT})),
     NavItem("/agent/left", "agent.left", frozenset({Role.AGENT})),
+    NavItem("/admin/operations", "nav.operations", LICENSOR),
+    NavItem("/admin/audit", "nav.audit", frozenset(LICENSOR | {Role.ADMIN})),
+    NavItem("/admin/users", "nav.users", frozenset({Role.OWNER, Role.ADMIN})),
+    NavItem("/admin/tokens", "nav.tokens", frozenset({Role.ADMIN})),
 ]
 
 

@@ -3,6 +3,7 @@ language, and the headers every console page carries."""
 
 from __future__ import annotations
 
+import json
 from functools import cache
 from typing import Any
 from urllib.parse import urlencode
@@ -13,7 +14,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup, escape
 
 from admin import TEMPLATES_DIR
-from admin.i18n import LANG_COOKIE, LANGUAGES, translate
+from admin.i18n import LANG_COOKIE, LANGUAGES, pick_language, translate
 from admin.nav import nav_for
 from admin.security import CSRF_FIELD
 from core.accounts import Principal
@@ -31,15 +32,23 @@ PAGE_HEADERS = {
 }
 
 
+def pretty_json(value: object) -> str:
+    """Readable JSON for a page (Chinese as itself, not ``\\u`` escapes); escaped as text by
+    autoescape like any other value."""
+    return json.dumps(value, ensure_ascii=False, indent=1, sort_keys=True, default=str)
+
+
 @cache
 def environment() -> Environment:
-    return Environment(
+    env = Environment(
         loader=FileSystemLoader(str(TEMPLATES_DIR)),
         autoescape=True,  # every value is text unless a template says otherwise
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.filters["pretty_json"] = pretty_json
+    return env
 
 
 def page_context(request: Request) -> dict[str, Any]:
@@ -93,3 +102,28 @@ def remember_language(request: Request, response: Any) -> None:
         response.set_cookie(
             LANG_COOKIE, chosen, max_age=365 * 86400, samesite="lax", httponly=False, path="/"
         )
+
+
+PAGE_ERRORS = {401: "error.403", 403: "error.403", 404: "error.404"}
+
+
+def wants_page(path: str) -> bool:
+    """Whether an error at ``path`` is for a person reading a console page (HTML), not for a
+    program calling the API (JSON)."""
+    return path.startswith("/admin") and not path.startswith(("/admin/api", "/admin/static"))
+
+
+def error_page(request: Request, status: int, detail: str) -> HTMLResponse:
+    """A console error as a page: the refusal in the reader's language, then the detail."""
+    if not hasattr(request.state, "lang"):  # no route matched: the gate did not run
+        request.state.lang = pick_language(
+            request.query_params.get("lang"),
+            request.cookies.get(LANG_COOKIE),
+            request.headers.get("accept-language", ""),
+        )
+    lang: str = request.state.lang
+    key = PAGE_ERRORS.get(status)
+    message = translate(key, lang) if key else detail
+    return render(
+        request, "error.html", {"status": status, "message": message, "detail": detail}, status
+    )

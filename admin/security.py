@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from datetime import datetime
 
 from fastapi import HTTPException, Request
+from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from admin.context import AdminContext
 from admin.i18n import LANG_COOKIE, pick_language
 from core.accounts import SESSION_COOKIE, Principal, resolve_session
 from core.accounts.sessions import needs_touch, touch_session
+from core.accounts.tokens import needs_touch as token_touch_due
+from core.accounts.tokens import resolve_token, touch_token
+from core.db.tables import AccessToken
 from core.ids import sign
 from core.types import utcnow
 
@@ -55,9 +60,22 @@ def _same(a: str, b: str) -> bool:
 def _load(ctx: AdminContext, token: str | None) -> Principal | None:
     now = utcnow()
     principal = ctx.db.read(lambda s: resolve_session(s, token, now))
-    if principal is not None and ctx.db.read(lambda s: needs_touch(s, principal.session_id, now)):
+    if principal is not None and needs_touch(principal, now):
         ctx.db.run(lambda s: touch_session(s, principal.session_id, now))
     return principal
+
+
+def _load_token(ctx: AdminContext, token: str) -> Principal | None:
+    now = utcnow()
+    principal = ctx.db.read(lambda s: resolve_token(s, token, now))
+    if principal is not None and ctx.db.read(lambda s: token_needs_touch(s, principal, now)):
+        ctx.db.run(lambda s: touch_token(s, principal.user_id, now))
+    return principal
+
+
+def token_needs_touch(session: Session, principal: Principal, now: datetime) -> bool:
+    row = session.get(AccessToken, principal.user_id)
+    return row is not None and token_touch_due(row, now)
 
 
 async def gate(request: Request) -> None:
@@ -72,8 +90,7 @@ async def gate(request: Request) -> None:
     bearer = request.headers.get("authorization", "")
     by_token = bearer[:7].lower() == "bearer "
     if by_token:
-        resolve = ctx.hooks.get("resolve_api_token")
-        principal = await run_in_threadpool(resolve, bearer[7:].strip()) if resolve else None
+        principal = await run_in_threadpool(_load_token, ctx, bearer[7:].strip())
     elif SESSION_COOKIE in request.cookies:
         principal = await run_in_threadpool(_load, ctx, request.cookies[SESSION_COOKIE])
     request.state.principal = principal

@@ -29,6 +29,7 @@ from bot.jobs.licence_watcher import LicenceWatcher
 from bot.jobs.reports import refresh_reports
 from bot.jobs.runner import run_periodic
 from bot.jobs.sweeper import sweep_once
+from core.bus import Data, Topic
 from core.chat.frames import MAX_FRAME_BYTES
 from core.db.engine import Database, open_database
 from core.db.leader import Leadership
@@ -85,6 +86,12 @@ def create_app(
     services.bus.subscribe(services.desk)
 
     changes = LicenceChanges(services, watcher)
+
+    async def console_changed(topic: Topic, data: Data) -> None:
+        # What an operator changes in the console: this process acts on its own sockets (the
+        # bus does not bring a process its own signals), the bus tells the others.
+        await services.bus.publish(topic, data)
+        await watcher.check_soon()
 
     async def watch_round() -> None:
         if leader.is_leader:
@@ -208,6 +215,8 @@ def create_app(
             settings,
             database,
             limiter=services.limiter,
+            bus=services.bus,
+            changed=console_changed,
             # The console's hit test asks the chat server's own index and answerer.
             hit_test=hit_tester(services),
         )

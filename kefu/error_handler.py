@@ -5,17 +5,23 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from admin.render import PAGE_ERRORS, error_page, wants_page
 from core.errors import AuthError, KefuError, RateLimited
 
 log = logging.getLogger("kefu.http")
 
 
-async def error_response(request: Request, exc: Exception) -> JSONResponse:
-    """``{"detail": message}`` with the error's status, the body FastAPI gives its own errors."""
+async def error_response(request: Request, exc: Exception) -> Response:
+    """``{"detail": message}`` with the error's status, the body FastAPI gives its own errors;
+    a console page gets the console's error page instead."""
     assert isinstance(exc, KefuError)  # registered for KefuError only
     status = exc.status
+    if wants_page(request.url.path) and status < 500:
+        return error_page(request, status, str(exc))
     headers: dict[str, str] = {}
     if isinstance(exc, AuthError):
         headers["WWW-Authenticate"] = "Bearer"  # RFC 9110: a 401 names the scheme it wants
@@ -27,5 +33,15 @@ async def error_response(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status, headers)
 
 
+async def http_error(request: Request, exc: Exception) -> Response:
+    """FastAPI's own errors (403 of a role, 404 of a route) as the console's error page when a
+    person reads the console; everything else as FastAPI answers it."""
+    assert isinstance(exc, StarletteHTTPException)
+    if wants_page(request.url.path) and exc.status_code in PAGE_ERRORS:
+        return error_page(request, exc.status_code, str(exc.detail))
+    return await http_exception_handler(request, exc)
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(KefuError, error_response)
+    app.add_exception_handler(StarletteHTTPException, http_error)

@@ -7,11 +7,13 @@ import secrets
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+from argon2 import PasswordHasher
 from fastapi import APIRouter, FastAPI
 from starlette.testclient import TestClient
 
 from admin.app import create_admin
-from core.accounts import Role, create_user
+from core.accounts import Role, create_user, passwords
 from core.db.engine import Database
 from core.db.tables import User
 from core.settings import Settings, load_settings
@@ -88,3 +90,12 @@ def page_csrf(client: TestClient, path: str = "/admin/password") -> str:
     response = client.get(path)
     assert response.status_code == 200, response.text
     return csrf_of(response.text)
+
+
+def cheap_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
+    """argon2 with the smallest cost for tests that sign in many times: the rules under test
+    (lock-out, sessions, CSRF, roles) do not depend on the hash's cost; tests/core/accounts
+    keeps the real parameters."""
+    monkeypatch.setattr(
+        passwords, "HASHER", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    )

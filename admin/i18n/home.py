@@ -9,4 +9,7 @@ MESSAGES = {
     "home.active": ("正常服务", "Active"),
     "home.suspended": ("已暂停", "Suspended"),
     "home.users": ("后台用户", "Console users"),
+    "home.units": ("本月用量（会话）", "Units this month"),
+    "home.service_end": ("服务结束", "Service ends"),
+    "home.status": ("服务状态", "Status"),
 }

@@ -11,6 +11,8 @@ from admin.deps import ContextDep, PrincipalDep
 from admin.render import render
 from core.accounts import Principal, Role
 from core.db.tables import LicenceStatus, Licensee, User
+from core.reporting.units import units_this_month
+from core.types import utcnow
 
 router = APIRouter()
 
@@ -18,7 +20,18 @@ router = APIRouter()
 def _overview(session: Session, principal: Principal) -> dict[str, object]:
     if principal.licensee_id is not None:
         licensee = session.get(Licensee, principal.licensee_id)
-        return {"licensee_name": licensee.name if licensee else "", "figures": []}
+        if licensee is None:
+            return {"licensee_name": "", "figures": []}
+        units = units_this_month(session, [licensee], utcnow())[licensee.id]
+        return {
+            "licensee_name": licensee.name,
+            "figures": [
+                ("home.units", units),
+                ("home.service_end", licensee.service_end.isoformat()),
+                ("home.status", f"status.{licensee.status}"),  # a key: the template words it,
+            ],
+            "licensee_link": f"/admin/licensees/{licensee.id}",
+        }
     by_status = dict(
         session.exec(select(Licensee.status, func.count()).group_by(Licensee.status)).all()
     )
@@ -29,7 +42,7 @@ def _overview(session: Session, principal: Principal) -> dict[str, object]:
         ("home.suspended", by_status.get(LicenceStatus.SUSPENDED.value, 0)),
         ("home.users", users),
     ]
-    return {"licensee_name": "", "figures": figures}
+    return {"licensee_name": "", "figures": figures, "licensee_link": ""}
 
 
 @router.get("/admin")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from core.accounts.roles import BILLING_READERS, LICENSOR_ROLES, Role
 
@@ -18,6 +19,7 @@ class Principal:
     licensee_id: str | None  # None for the licensor's staff
     session_id: str = ""
     csrf_token: str = ""  # the session's CSRF token; empty for API tokens
+    seen_at: datetime | None = None  # the session's last recorded request
 
     @property
     def is_licensor(self) -> bool:

@@ -64,12 +64,13 @@ def resolve_session(session: Session, token: str | None, now: datetime) -> Princ
         licensee_id=user.licensee_id,
         session_id=row.id,
         csrf_token=row.csrf_secret,
+        seen_at=row.last_seen_at,
     )
 
 
-def needs_touch(session: Session, session_id: str, now: datetime) -> bool:
-    row = session.get(UserSession, session_id)
-    return row is not None and now - row.last_seen_at >= TOUCH_EVERY
+def needs_touch(principal: Principal, now: datetime) -> bool:
+    """Whether to record this request as the session's last (at most once a minute)."""
+    return principal.seen_at is not None and now - principal.seen_at >= TOUCH_EVERY
 
 
 def touch_session(session: Session, session_id: str, now: datetime) -> None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from core.accounts.passwords import (
     check_new_password,
@@ -16,7 +16,7 @@ from core.accounts.passwords import (
     verify_password,
 )
 from core.accounts.roles import LICENSEE_ROLES, Role
-from core.db.tables import Licensee, User, UserSession
+from core.db.tables import AccessToken, Licensee, User, UserSession
 from core.errors import Conflict, InvalidInput, NotFound
 from core.ids import new_id
 
@@ -192,3 +192,32 @@ def change_password(
     """A user's own change in one session: every other session ends."""
     new_hash = prepare_password_change(get_user(session, user_id), current, new_password)
     store_password(session, user_id, new_hash, keep_session)
+
+
+def list_users(session: Session, licensee_id: str | None = None) -> list[User]:
+    """Every user (``licensee_id`` None) or one licensee's, licensor staff first, by email."""
+    statement = select(User)
+    if licensee_id is not None:
+        statement = statement.where(User.licensee_id == licensee_id)
+    return list(
+        session.exec(statement.order_by(col(User.licensee_id).nullsfirst(), col(User.email)))
+    )
+
+
+def delete_user(session: Session, user_id: str, by_user_id: str) -> User:
+    """Remove a user: their sessions end and the API tokens they made stop working (the audit
+    log keeps their email). Nobody removes themselves, and the last owner stays."""
+    user = get_user(session, user_id)
+    if user.id == by_user_id:
+        raise InvalidInput("you cannot remove yourself")
+    if user.role == Role.OWNER:
+        owners = session.exec(
+            select(func.count()).select_from(User).where(User.role == Role.OWNER.value)
+        ).one()
+        if int(owners) <= 1:
+            raise InvalidInput("the last owner cannot be removed")
+    session.execute(delete(UserSession).where(UserSession.user_id == user.id))  # type: ignore[arg-type]
+    session.execute(delete(AccessToken).where(AccessToken.created_by == user.id))  # type: ignore[arg-type]
+    session.delete(user)
+    session.flush()
+    return user

@@ -104,6 +104,28 @@ def set_terms(
     return row
 
 
+INVOICE_FIELDS = {"invoice_title": 200, "tax_id": 40, "invoice_address": 300, "invoice_bank": 300}
+
+
+def set_invoice_details(
+    session: Session, licensee_id: str, now: datetime, **values: str | None
+) -> BillingAccount:
+    """Set the invoice title, tax id, address and bank (only the values given, trimmed)."""
+    row = account(session, licensee_id, now)
+    for field, value in values.items():
+        if field not in INVOICE_FIELDS:
+            raise InvalidInput(f"no invoice detail {field!r}")
+        if value is None:
+            continue
+        if len(value.strip()) > INVOICE_FIELDS[field]:
+            raise InvalidInput(f"{field} is at most {INVOICE_FIELDS[field]} characters")
+        setattr(row, field, value.strip())
+    row.updated_at = now
+    session.add(row)
+    session.flush()
+    return row
+
+
 @dataclass(frozen=True, slots=True)
 class Termination:
     termination_date: date

@@ -706,6 +706,23 @@ class UserSession(SQLModel, table=True):
     expires_at: datetime = _utc(nullable=False, index=True)
 
 
+class AccessToken(SQLModel, table=True):
+    """A licensee admin's API token (``kat_…``) for the console's JSON API, scoped to its
+    licensee; only its hash is kept, the token is shown once."""
+
+    __tablename__ = "access_tokens"
+
+    id: str = Field(primary_key=True, max_length=40)
+    licensee_id: str = Field(foreign_key="licensees.id", index=True, max_length=40)
+    created_by: str = Field(foreign_key="users.id", max_length=40)
+    name: str = Field(max_length=100)
+    token_hash: str = Field(unique=True, max_length=64)
+    display: str = Field(max_length=40)  # a recognisable prefix
+    created_at: datetime = _utc(nullable=False)
+    last_used_at: datetime | None = _utc(nullable=True)
+    revoked_at: datetime | None = _utc(nullable=True)
+
+
 class AuditEntry(SQLModel, table=True):
     """One change a person made (who, what, when, before and after), append-only."""
 

@@ -163,6 +163,42 @@ def get_licensee(session: Session, licensee_id: str) -> Licensee:
     return licensee
 
 
+def update_licensee(
+    session: Session,
+    licensee_id: str,
+    now: datetime,
+    *,
+    name: str | None = None,
+    timezone: str | None = None,
+    idle_timeout_minutes: int | None = None,
+) -> Licensee:
+    """Change a licensee's name, time zone or idle timeout (only the values given).
+
+    The time zone decides its months and bills: a change is refused once a statement was
+    issued in the old one, since that month's bounds would move under a frozen bill."""
+    from core.billing.issued import last_issued_month_end  # billing reads licensees
+
+    licensee = get_licensee(session, licensee_id)
+    if name is not None:
+        name = name.strip()
+        if not name or len(name) > 200:
+            raise InvalidInput("a licensee's name has 1 to 200 characters")
+        licensee.name = name
+    if timezone is not None and timezone != licensee.timezone:
+        zone(timezone)
+        if last_issued_month_end(session, licensee_id) is not None:
+            raise InvalidInput(
+                "the time zone cannot change once a statement was issued in the old one"
+            )
+        licensee.timezone = timezone
+    if idle_timeout_minutes is not None:
+        check_idle_timeout(idle_timeout_minutes)
+        licensee.idle_timeout_minutes = idle_timeout_minutes
+    licensee.updated_at = now
+    session.add(licensee)
+    return licensee
+
+
 def set_status(
     session: Session, licensee_id: str, status: LicenceStatus, now: datetime
 ) -> Licensee:

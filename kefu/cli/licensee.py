@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from sqlmodel import Session, col, select
 
-from core.billing.accounts import bill_base_fee, set_terms, terminate
+from core.billing.accounts import bill_base_fee, set_invoice_details, set_terms, terminate
 from core.billing.enforcement import enforce
 from core.billing.money import parse_money, text
 from core.billing.prices import in_force, schedules
@@ -387,17 +387,15 @@ def licensee_billing(
             exception=exception,
             clear_exception=no_exception,
         )
-        for field, value, limit in (
-            ("invoice_title", invoice_title, 200),
-            ("tax_id", tax_id, 40),
-            ("invoice_address", address, 300),
-            ("invoice_bank", bank, 300),
-        ):
-            if value is not None:
-                if len(value.strip()) > limit:
-                    raise InvalidInput(f"{field} is at most {limit} characters")
-                setattr(account, field, value.strip())
-        session.add(account)
+        account = set_invoice_details(
+            session,
+            licensee_id,
+            now,
+            invoice_title=invoice_title,
+            tax_id=tax_id,
+            invoice_address=address,
+            invoice_bank=bank,
+        )
         # Lifting an exception may suspend at once, granting one may resume.
         enforce(session, licensee_id, now)
         session.commit()

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from starlette.testclient import TestClient
 
 from core.db.engine import Database
-from testkit.admin import Browser, admin_app, admin_settings
+from testkit.admin import Browser, admin_app, admin_settings, cheap_passwords
 
 
 @pytest.fixture
@@ -30,3 +30,8 @@ def browser(app: FastAPI) -> Iterator[Browser]:
     yield make
     for client in clients:
         client.close()
+
+
+@pytest.fixture(autouse=True)
+def _cheap_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
+    cheap_passwords(monkeypatch)

@@ -9,7 +9,13 @@ from argon2 import PasswordHasher
 from sqlmodel import select
 
 from core.accounts import Principal, Role, create_user, resolve_session, start_session
-from core.accounts.sessions import IDLE_LIFETIME, SESSION_LIFETIME, touch_session
+from core.accounts.sessions import (
+    IDLE_LIFETIME,
+    SESSION_LIFETIME,
+    TOUCH_EVERY,
+    needs_touch,
+    touch_session,
+)
 from core.accounts.users import (
     LOCK_OUT,
     MAX_FAILED_ATTEMPTS,
@@ -143,7 +149,10 @@ def test_sessions_expire_and_idle_out(db: Database) -> None:
         token = start_session(session, user, start)
         session.commit()
     with db.session() as session:
-        assert resolve_session(session, token, start) is not None
+        principal = resolve_session(session, token, start)
+        assert principal is not None
+        assert not needs_touch(principal, start + TOUCH_EVERY / 2)  # not a write per request
+        assert needs_touch(principal, start + TOUCH_EVERY)
         assert resolve_session(session, token + "x", start) is None
         assert resolve_session(session, None, start) is None
         assert resolve_session(session, token, start + IDLE_LIFETIME) is None  # idle
@@ -199,3 +208,51 @@ def test_audit_entries_say_who_what_when_before_and_after(db: Database) -> None:
     assert entry.before == {"idle_timeout_minutes": 30, "day": now.date().isoformat()}
     assert entry.after == {"idle_timeout_minutes": 45}
     assert entry.at == now
+
+
+def test_api_tokens_belong_to_one_licensee(db: Database, make_tenant: MakeTenant) -> None:
+    from core.accounts.tokens import issue_token, resolve_token, revoke_token
+
+    mine, theirs = make_tenant("Mine").licensee.id, make_tenant("Theirs").licensee.id
+    now = utcnow()
+    with db.session() as session:
+        admin = create_user(
+            session,
+            email="it@mine.example",
+            password=PASSWORD,
+            role=Role.ADMIN,
+            licensee_id=mine,
+            now=now,
+        )
+        me = Principal(admin.id, admin.email, "", Role.ADMIN, mine, session_id="ses_x")
+        staff = Principal("usr_x", "boss@example.com", "", Role.OWNER, None, session_id="ses_y")
+        with pytest.raises(InvalidInput):
+            issue_token(session, staff, "x", now)  # the licensor's staff sign in instead
+        issued = issue_token(session, me, "ERP", now)
+        session.commit()
+    assert issued.token.startswith("kat_") and issued.token not in issued.row.token_hash
+    with db.session() as session:
+        principal = resolve_token(session, issued.token, now)
+        assert principal is not None
+        assert (principal.role, principal.licensee_id, principal.session_id) == (
+            Role.ADMIN,
+            mine,
+            "",
+        )
+        assert resolve_token(session, "sk_live_" + issued.token[4:], now) is None
+        with pytest.raises(NotFound):
+            revoke_token(session, theirs, issued.row.id, now)  # another licensee's: absent
+        revoke_token(session, mine, issued.row.id, now)
+        session.commit()
+    with db.read_session() as session:
+        assert resolve_token(session, issued.token, now) is None
+
+
+def test_the_last_owner_stays(db: Database) -> None:
+    from core.accounts.users import delete_user
+
+    boss = owner(db)
+    with db.session() as session, pytest.raises(InvalidInput, match="last owner"):
+        delete_user(session, boss.id, "usr_cli")
+    with db.session() as session, pytest.raises(InvalidInput, match="yourself"):
+        delete_user(session, boss.id, boss.id)
