@@ -32,6 +32,7 @@ from core.db.tables import (
     DailyCost,
     DailyFigures,
     DailyLatency,
+    Handoff,
     Licensee,
     Message,
     ModelCall,
@@ -48,6 +49,7 @@ _conv, _msg, _rating = table_of(Conversation), table_of(Message), table_of(Ratin
 _calls, _lic = table_of(ModelCall), table_of(Licensee)
 _figures, _latency, _costs = table_of(DailyFigures), table_of(DailyLatency), table_of(DailyCost)
 _marks = table_of(ReportingMark)
+_handoffs = table_of(Handoff)
 C, M, R, K = _conv.c, _msg.c, _rating.c, _calls.c
 
 MAX_CONVERSATION = timedelta(hours=24)
@@ -155,6 +157,14 @@ def compute(
     for lic, at, score in session.execute(rated.where(started)):
         if 1 <= score <= 5:
             days[key(lic, at)].counts[f"rating_{score}"] += 1
+
+    # A conversation whose end user asked for a person (queued at least once), on the day it
+    # started, as ratings are: a request comes within the conversation's 24 hours.
+    asked = select(C.licensee_id, C.started_at).where(
+        started, C.id.in_(select(_handoffs.c.conversation_id))
+    )
+    for lic, at in session.execute(asked):
+        days[key(lic, at)].counts["handoffs"] += 1
 
     calls = select(K.licensee_id, K.created_at, K.currency, K.cost).where(
         *([K.licensee_id == licensee_id] if licensee_id else []),

@@ -12,14 +12,15 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, insert
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, SQLModel
 
 from core.db.engine import Database
+from core.db.tables import Handoff, table_of
 from core.errors import InvalidInput
 from core.licensing.licensees import create_licensee
-from core.reporting.daily import rebuild, refresh
+from core.reporting.daily import COUNTS, rebuild, refresh
 from core.reporting.latency import BOUNDS_MS, bucket_of, percentile
 from testkit.reporting import (
     key_of,
@@ -71,6 +72,41 @@ def test_figures_count_on_the_local_day_the_conversation_started(
     assert (shanghai, nov(3)) not in {(k[0], k[1]) for k in snap.latency}
     assert snap.latency[shanghai, nov(2), bucket_of(45 * 60_000)] == 1
     assert snap.latency[shanghai, nov(2), bucket_of(1000)] == 1
+
+
+def test_a_request_for_a_person_counts_once_on_the_day_its_conversation_started(
+    db: Database, make_tenant: MakeTenant
+) -> None:
+    lic = make_tenant(now=T0).licensee.id
+    handoffs = table_of(Handoff)
+    with db.session() as s:
+        key = key_of(s, lic)
+        asked = start_conversation(s, lic, key, T0)  # Shanghai 11-02 23:30
+        start_conversation(s, lic, key, T0 + timedelta(minutes=5))  # never asks
+        refresh(s, T0 + timedelta(minutes=10))
+        # Asked after midnight, then returned by a lost agent and queued again: one request.
+        for n, status in enumerate(("released", "queued")):
+            s.execute(
+                insert(handoffs).values(
+                    id=f"ho_{n}",
+                    conversation_id=asked,
+                    licensee_id=lic,
+                    visitor_id="v_1",
+                    status=status,
+                    requested_at=T0 + timedelta(hours=1 + n),
+                    queued_at=T0 + timedelta(hours=1 + n),
+                )
+            )
+        refresh(s, T0 + timedelta(hours=3))
+        s.commit()
+        refreshed = snapshot(s)
+        rebuild(s, T0 + timedelta(hours=3))
+        s.commit()
+        rebuilt = snapshot(s)
+    handoff_column = COUNTS.index("handoffs")
+    assert refreshed.figures[lic, date(2026, 11, 2)][handoff_column] == 1
+    assert (lic, date(2026, 11, 3)) not in refreshed.figures
+    assert rebuilt.figures == refreshed.figures
 
 
 def test_rebuild_refuses_a_backwards_range_and_an_unknown_licensee(db: Database) -> None:
