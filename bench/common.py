@@ -399,11 +399,16 @@ def bench_server(
 
 
 def questions() -> list[tuple[str, str]]:
-    """(text, locale) for every standard question and similar phrasing of the demo KB."""
+    """(text, locale) for every standard question and similar phrasing of the demo KB, but the
+    hand-off phrases: those ask for a person (``handoff``), and the robot does not answer them."""
+    from core.chat.handoff_rules import DEFAULT_PHRASES, normalise
+
+    handoff = {normalise(p) for p in DEFAULT_PHRASES}
     out: list[tuple[str, str]] = []
     for entry in json.loads(DEMO_KB.read_text(encoding="utf-8")):
         locale = "en" if entry["question"].isascii() else "zh-CN"
-        out.extend((q, locale) for q in [entry["question"], *entry.get("similar", [])])
+        texts = [entry["question"], *entry.get("similar", [])]
+        out.extend((q, locale) for q in texts if normalise(q) not in handoff)
     return out
 
 
