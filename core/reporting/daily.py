@@ -160,10 +160,10 @@ def compute(
 
     # A conversation whose end user asked for a person (queued at least once), on the day it
     # started, as ratings are: a request comes within the conversation's 24 hours.
-    asked = select(C.licensee_id, C.started_at).where(
+    for_a_person = select(C.licensee_id, C.started_at).where(
         started, C.id.in_(select(_handoffs.c.conversation_id))
     )
-    for lic, at in session.execute(asked):
+    for lic, at in session.execute(for_a_person):
         days[key(lic, at)].counts["handoffs"] += 1
 
     calls = select(K.licensee_id, K.created_at, K.currency, K.cost).where(
