@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from admin.deps import ContextDep
 from admin.kb_access import KbReaderDep, KbWriterDep, licensee_for
+from admin.services import robot as robot_settings
 from core import audit
 from core.accounts import Principal
 from core.chat.unanswered import unanswered_questions
@@ -456,28 +457,7 @@ def set_model(
 @router.delete("/{licensee_id}/robot/models/{slot}", response_model=Robot)
 def clear_model(ctx: ContextDep, principal: KbWriterDep, licensee_id: str, slot: int) -> Robot:
     licensee_for(ctx.db, principal, licensee_id)
-    with ctx.db.session() as session:
-        now = utcnow()
-        before = next(
-            (
-                model_chain.describe(r)
-                for r in model_chain.rows(session, licensee_id)
-                if r.slot == slot
-            ),
-            None,
-        )
-        if model_chain.clear_link(session, licensee_id, slot, now):
-            audit.record(
-                session,
-                actor=principal,
-                action="robot.model.clear",
-                target=f"{licensee_id}/{slot}",
-                before=before,
-                after=None,
-                now=now,
-                licensee_id=licensee_id,
-            )
-        session.commit()
+    robot_settings.clear_model(ctx.db, principal, licensee_id, slot)
     return _robot(ctx, licensee_id)
 
 

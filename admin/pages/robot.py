@@ -12,6 +12,7 @@ from fastapi.responses import RedirectResponse, Response
 from admin.deps import ContextDep
 from admin.kb_access import KbReaderDep, KbWriterDep, licensee_for
 from admin.render import render
+from admin.services import robot as robot_settings
 from core import audit
 from core.chat import branding
 from core.db.tables import Licensee
@@ -147,28 +148,7 @@ def clear_model(ctx: ContextDep, principal: KbWriterDep, licensee_id: str, slot:
     licensee_for(ctx.db, principal, licensee_id)
     if slot not in SLOTS:
         raise HTTPException(404, "no such slot")
-    with ctx.db.session() as session:
-        now = utcnow()
-        before = next(
-            (
-                model_chain.describe(r)
-                for r in model_chain.rows(session, licensee_id)
-                if r.slot == slot
-            ),
-            None,
-        )
-        if model_chain.clear_link(session, licensee_id, slot, now):
-            audit.record(
-                session,
-                actor=principal,
-                action="robot.model.clear",
-                target=f"{licensee_id}/{slot}",
-                before=before,
-                after=None,
-                now=now,
-                licensee_id=licensee_id,
-            )
-        session.commit()
+    robot_settings.clear_model(ctx.db, principal, licensee_id, slot)
     return RedirectResponse(f"{_base(licensee_id)}?done=saved", 303)
 
 
