@@ -104,10 +104,10 @@ def generate(db: Database, conversations: int, every: int) -> None:
             conn.execute(
                 text(
                     "INSERT INTO messages (id, conversation_id, licensee_id, visitor_id, seq,"
-                    " role, text, client_id, created_at, ai, sources)"
+                    " role, text, client_id, created_at, ai, sources, resolved)"
                     " SELECT 'msg_q' || i, 'conv_b' || i, l.id, 'vis_b' || (i % 100000), 1,"
                     " 'visitor', '请问退货要多久？ How long does a refund take?', 'c' || i,"
-                    " :start + make_interval(secs => i * :step), NULL, NULL"
+                    " :start + make_interval(secs => i * :step), NULL, NULL, NULL"
                     " FROM generate_series(:lo, :hi) AS i JOIN bench_lic l ON l.n = i % :count"
                     " WHERE i % :every = 0"
                     " UNION ALL"
@@ -117,7 +117,8 @@ def generate(db: Database, conversations: int, every: int) -> None:
                     ' \'{"label": "AI", "producer": "kefu", "model": "kefu-kb-1",'
                     ' "content_id": "x"}\'::json,'
                     " CASE WHEN i % 7 = 0 THEN '[]'::json"
-                    ' ELSE \'[{"id": "kb_1", "question": "退货"}]\'::json END'
+                    ' ELSE \'[{"id": "kb_1", "question": "退货"}]\'::json END,'
+                    " i % 7 <> 0"
                     " FROM generate_series(:lo, :hi) AS i JOIN bench_lic l ON l.n = i % :count"
                     " WHERE i % :every = 0"
                 ).bindparams(every=every),
@@ -150,7 +151,8 @@ def generate(db: Database, conversations: int, every: int) -> None:
                 f"  rows {lo:,}..{hi:,}: {time.perf_counter() - began:.1f} s ({load_average()})",
                 flush=True,
             )
-        conn.execute(text("ANALYZE"))
+        # This schema's tables only: a database-wide ANALYZE would lock other schemas' tables.
+        conn.execute(text("ANALYZE licensees, conversations, messages, ratings, model_calls"))
 
 
 def statements(db: Database, ids: list[str]) -> None:

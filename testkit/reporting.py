@@ -65,7 +65,11 @@ def message(
     role: str,
     at: datetime,
     sources: list[dict[str, Any]] | None = None,
+    resolved: bool | None = None,
 ) -> None:
+    """A message; a robot reply knew (``resolved``) when it cites an entry, unless told."""
+    if role == "robot" and resolved is None:
+        resolved = bool(sources)
     session.execute(
         insert(_msg).values(
             id=new_id("msg"),
@@ -78,6 +82,7 @@ def message(
             created_at=at,
             ai={"label": "AI"} if role == "robot" else None,
             sources=sources if role == "robot" else None,
+            resolved=resolved if role == "robot" else None,
         )
     )
 

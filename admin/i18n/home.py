@@ -10,6 +10,10 @@ MESSAGES = {
     "home.suspended": ("已暂停", "Suspended"),
     "home.users": ("后台用户", "Console users"),
     "home.units": ("本月用量（会话）", "Units this month"),
+    "home.conversations": ("本月会话（含测试）", "Conversations this month (tests included)"),
+    "home.answered": ("本月已回答", "Answered this month"),
+    "home.dont_know": ("本月无法回答", "Don't know this month"),
+    "home.handoffs": ("本月转人工请求", "Requests for a person this month"),
     "home.service_end": ("服务结束", "Service ends"),
     "home.status": ("服务状态", "Status"),
 }

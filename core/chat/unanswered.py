@@ -1,7 +1,8 @@
 """The questions the robot did not answer well, grouped, for a person to teach it.
 
-A question counts when the robot's reply to it said "don't know" (the reply was stored with
-``resolved`` false) or when its conversation was rated 2 or less. Questions with the same
+A question counts when the robot's reply to it did not know (the one rule of
+``core.chat.dont_know``, which the reports count too) or when its conversation was rated 2 or
+less. Questions with the same
 normalised text form one group, and near-duplicates (character bigrams mostly shared) join the
 group they resemble. A group whose text is already a phrasing of an entry is left out: it has
 been taught.
@@ -17,6 +18,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlmodel import Session
 
+from core.chat.dont_know import dont_know
 from core.chat.frames import Role
 from core.db.tables import Message, Rating, table_of
 from core.knowledge.files import match_key
@@ -79,7 +81,7 @@ def _dont_know(session: Session, licensee_id: str, since: datetime) -> list[Aske
         select(M.conversation_id, M.seq, M.created_at)
         .where(
             M.licensee_id == licensee_id,
-            M.resolved.is_(False),
+            dont_know(M),
             M.created_at >= since,
         )
         .order_by(M.created_at.desc())

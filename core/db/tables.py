@@ -618,8 +618,10 @@ class DailyFigures(SQLModel, table=True):
     conversations: int = 0  # every conversation that started, test ones included
     billable_units: int = 0  # conversations of live keys
     replies: int = 0  # robot replies
-    answered: int = 0  # replies that cite a knowledge-base entry
-    dont_know: int = 0  # replies with no source: "don't know", apologies, refusals
+    # The rule of core.chat.dont_know splits the replies: answered, or "don't know" (the
+    # answerer did not know, an apology after a failure, a refusal).
+    answered: int = 0
+    dont_know: int = 0
     handoffs: int = 0  # conversations whose end user asked for a person
     rating_1: int = 0
     rating_2: int = 0

@@ -19,14 +19,15 @@ Two ways to the same numbers (a property test holds them equal):
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TypeVar
 
-from sqlalchemy import and_, case, delete, func, insert, select
+from sqlalchemy import and_, delete, func, insert, select
 from sqlmodel import Session
 
+from core.chat.dont_know import dont_know
 from core.db.tables import (
     Conversation,
     DailyCost,
@@ -111,16 +112,18 @@ def compute(
     start: datetime | None,
     end: datetime | None,
     licensee_id: str | None = None,
+    licensee_ids: Collection[str] | None = None,
 ) -> dict[Key, Day]:
     """The figures of every conversation started and every call made in [start, end) (open
-    where None), of one licensee or all, keyed by (licensee, its local day)."""
+    where None), of one licensee, several or all, keyed by (licensee, its local day)."""
     days: defaultdict[Key, Day] = defaultdict(Day)
     tzs = {lic: zone(tz) for lic, tz in zones.items()}
 
     def key(lic: str, at: datetime) -> Key:
         return lic, at.astimezone(tzs[lic]).date()
 
-    mine = [] if licensee_id is None else [C.licensee_id == licensee_id]
+    ids = list(licensee_ids or []) + ([] if licensee_id is None else [licensee_id])
+    mine = [C.licensee_id.in_(ids)] if ids else []
     started = and_(*mine, *_between(C.started_at, start, end))  # type: ignore[arg-type]
     for lic, at, test in session.execute(
         select(C.licensee_id, C.started_at, C.test).where(started)
@@ -129,18 +132,16 @@ def compute(
         counts["conversations"] += 1
         counts["billable_units"] += 0 if test else 1
 
-    # Only robot replies carry a sources list (a visitor message's is JSON null, which
-    # PostgreSQL's json_array_length refuses).
-    no_source = case((M.role == "robot", func.json_array_length(M.sources) == 0), else_=False)
+    # "Don't know" is the one rule of core.chat.dont_know (the unanswered list's too).
     replies = (
-        select(C.licensee_id, C.started_at, M.conversation_id, M.role, M.created_at, no_source)
+        select(C.licensee_id, C.started_at, M.conversation_id, M.role, M.created_at, dont_know(M))
         .select_from(_msg)
         .join(_conv, C.id == M.conversation_id)
         .where(started, M.role.in_(("visitor", "robot")))
         .order_by(M.conversation_id, M.seq)
     )
     current, asked = None, list[datetime]()
-    for lic, at, conversation, role, created, unsourced in session.execute(replies):
+    for lic, at, conversation, role, created, not_known in session.execute(replies):
         if conversation != current:
             current, asked = conversation, []
         if role == "visitor":
@@ -148,7 +149,7 @@ def compute(
             continue
         day = days[key(lic, at)]
         day.counts["replies"] += 1
-        day.counts["dont_know" if unsourced else "answered"] += 1
+        day.counts["dont_know" if not_known else "answered"] += 1
         if asked:  # the k-th reply answers the k-th question
             waited = created - asked.pop(0)
             day.latency[bucket_of(waited / timedelta(milliseconds=1))] += 1
@@ -167,7 +168,7 @@ def compute(
         days[key(lic, at)].counts["handoffs"] += 1
 
     calls = select(K.licensee_id, K.created_at, K.currency, K.cost).where(
-        *([K.licensee_id == licensee_id] if licensee_id else []),
+        *([K.licensee_id.in_(ids)] if ids else []),
         *_between(K.created_at, start, end),  # type: ignore[arg-type]
     )
     for lic, at, currency, cost in session.execute(calls):

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from core.db import online_indexes as online
+
 revision: str = "0014"
 down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
@@ -21,32 +23,31 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.add_column(sa.Column("resolved", sa.Boolean(), nullable=True))
-        batch_op.create_index(
-            "ix_messages_unanswered",
-            ["licensee_id", "created_at"],
-            unique=False,
-            sqlite_where=sa.text("resolved = 0"),
-            postgresql_where=sa.text("resolved = false"),
-        )
-    with op.batch_alter_table("conversations", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_conversations_licensee_reason_started",
-            ["licensee_id", "end_reason", "started_at"],
-            unique=False,
-        )
-        batch_op.create_index("ix_conversations_started", ["started_at"], unique=False)
-    with op.batch_alter_table("ratings", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_ratings_licensee_score", ["licensee_id", "score", "created_at"], unique=False
-        )
+    # Concurrently on PostgreSQL: the tables are large and the chat server keeps writing.
+    online.create_index(
+        "ix_messages_unanswered",
+        "messages",
+        ["licensee_id", "created_at"],
+        unique=False,
+        sqlite_where=sa.text("resolved = 0"),
+        postgresql_where=sa.text("resolved = false"),
+    )
+    online.create_index(
+        "ix_conversations_licensee_reason_started",
+        "conversations",
+        ["licensee_id", "end_reason", "started_at"],
+        unique=False,
+    )
+    online.create_index("ix_conversations_started", "conversations", ["started_at"], unique=False)
+    online.create_index(
+        "ix_ratings_licensee_score", "ratings", ["licensee_id", "score", "created_at"], unique=False
+    )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("ratings", schema=None) as batch_op:
-        batch_op.drop_index("ix_ratings_licensee_score")
-    with op.batch_alter_table("conversations", schema=None) as batch_op:
-        batch_op.drop_index("ix_conversations_started")
-        batch_op.drop_index("ix_conversations_licensee_reason_started")
+    online.drop_index("ix_ratings_licensee_score", "ratings")
+    online.drop_index("ix_conversations_started", "conversations")
+    online.drop_index("ix_conversations_licensee_reason_started", "conversations")
+    online.drop_index("ix_messages_unanswered", "messages")
     with op.batch_alter_table("messages", schema=None) as batch_op:
-        batch_op.drop_index("ix_messages_unanswered")
         batch_op.drop_column("resolved")
