@@ -71,7 +71,7 @@ def licensees(db: Database, n: int) -> list[str]:
 def generate(db: Database, conversations: int, every: int) -> None:
     """Conversations spread evenly over ``DAYS`` days and all licensees, one in 50 a test;
     for one in ``every`` a question and its answer (one in 7 answers "don't know"), for one in
-    20 a rating, for one in 10 a model call."""
+    20 a rating (of every licensee, every score), for one in 10 a model call."""
     start = datetime.combine(FIRST_DAY, datetime.min.time(), UTC) - timedelta(hours=8)
     step = DAYS * 86400 / conversations
     with db.write_engine.begin() as conn:
@@ -127,10 +127,10 @@ def generate(db: Database, conversations: int, every: int) -> None:
             conn.execute(
                 text(
                     "INSERT INTO ratings (conversation_id, licensee_id, score, comment, created_at)"
-                    " SELECT 'conv_b' || i, l.id, 1 + i % 5, NULL,"
+                    " SELECT 'conv_b' || i, l.id, 1 + (i / 20000) % 5, NULL,"
                     " :start + make_interval(secs => i * :step + 700)"
                     " FROM generate_series(:lo, :hi) AS i JOIN bench_lic l ON l.n = i % :count"
-                    " WHERE i % 20 = 3"
+                    " WHERE (i / :count) % 20 = 3"
                 ),
                 args,
             )

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, select, true, tuple_
+from sqlalchemy import and_, select, true, tuple_
 from sqlmodel import Session
 
 from core.chat.frames import EndReason, Role
@@ -190,7 +190,14 @@ def search_conversations(session: Session, search: Search) -> ConversationPage:
             rated.append(R.licensee_id == search.licensee_id)
             where.append(C.id.in_(select(R.conversation_id).where(*rated)))
         else:
-            where.append(exists(select(R.id).where(R.conversation_id == C.id, *rated)))
+            # Every licensee: the score kept on the conversation, one range of
+            # ix_conversations_rated_started (started_at, rating; rated ones only), newest
+            # first, instead of probing each conversation's ratings: rating <= 2 at 10,000,000
+            # conversations, p50 399 ms before, 1.7 ms after (docs/benchmarks.md).
+            if search.min_rating is not None:
+                where.append(C.rating >= search.min_rating)
+            if search.max_rating is not None:
+                where.append(C.rating <= search.max_rating)
     if search.after:
         moment, after_id = decode_cursor(search.after)
         where.append(tuple_(C.started_at, C.id) < tuple_(moment, after_id))

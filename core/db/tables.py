@@ -140,6 +140,14 @@ class Conversation(SQLModel, table=True):
             "ix_conversations_licensee_reason_started", "licensee_id", "end_reason", "started_at"
         ),
         Index("ix_conversations_started", "started_at"),
+        # ... and rated conversations across every licensee, newest first, by score.
+        Index(
+            "ix_conversations_rated_started",
+            "started_at",
+            "rating",
+            sqlite_where=text("rating IS NOT NULL"),
+            postgresql_where=text("rating IS NOT NULL"),
+        ),
     )
 
     id: str = Field(primary_key=True, max_length=40)
@@ -158,6 +166,8 @@ class Conversation(SQLModel, table=True):
     # Where a request for a person stands ("queued", "assigned"; None: the robot answers). Read
     # with the open unit on every message, so the robot's silence costs no extra statement.
     handoff: str | None = Field(default=None, max_length=10)
+    # The score of its rating (the latest; the ratings table keeps the row), None if unrated.
+    rating: int | None = None
 
 
 class EndUser(SQLModel, table=True):

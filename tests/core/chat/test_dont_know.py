@@ -26,7 +26,7 @@ def _traffic(db: Database, lic: str) -> None:
     chat(db, lic, T0, [Exchange("能开发票吗", "不知道", resolved=False)])
     # A model's reply that cited entries but said it did not know: "don't know", everywhere
     # (a rule on the sources alone would count it answered in the reports only).
-    chat(db, lic, T0, [Exchange("周末发货吗", "我不确定", resolved=False, sources=SOURCE)])
+    chat(db, lic, T0, [Exchange("周末发货吗？", "我不确定", resolved=False, sources=SOURCE)])
     chat(db, lic, T0, [Exchange("周末发货吗？", "我不确定", resolved=False, sources=SOURCE)])
 
 
