@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from core.chat import conversations as units
 from core.chat import transcripts as tr
 from core.chat.frames import EndReason
 from core.chat.transcript_export import MAX_CONVERSATIONS, export_transcripts
@@ -28,7 +29,7 @@ def search(db: Database, **kw: object) -> tr.ConversationPage:
 
 def test_filters_by_licensee_date_reason_and_rating(db: Database, make_tenant: MakeTenant) -> None:
     a, b = make_tenant("A").licensee.id, make_tenant("B").licensee.id
-    late = chat(db, a, LATE, HELLO, rating=5)
+    late = chat(db, a, LATE, HELLO, rating=5, visitor="vis_late")
     idle = chat(db, a, LATE + timedelta(hours=1), HELLO, end=EndReason.IDLE, rating=1)
     other = chat(db, b, LATE, HELLO)
 
@@ -43,6 +44,11 @@ def test_filters_by_licensee_date_reason_and_rating(db: Database, make_tenant: M
     assert ids(licensee_id=a, end_reason=EndReason.IDLE) == [idle]
     assert ids(licensee_id=a, max_rating=2) == [idle]
     assert ids(licensee_id=a, min_rating=4) == [late]
+    # Every licensee: the score kept on the conversation, the latest rating's.
+    assert ids(max_rating=2) == [idle] and ids(min_rating=4) == [late]
+    again = LATE + timedelta(days=1)
+    db.run(lambda s: units.record_rating(s, a, "vis_late", 2, None, again))  # replaces the 5
+    assert ids(max_rating=2) == [idle, late] and ids(min_rating=3) == []
     row = search(db, licensee_id=a).rows[0]
     assert (row.rating, row.end_reason, row.messages, row.licensee_name) == (1, "idle", 2, "A")
 
