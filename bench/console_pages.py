@@ -175,7 +175,8 @@ def _licensee_model() -> Any:
 # Sample values for the path parameters of the console's pages, looked up in the data.
 SAMPLES = {
     "licensee_id": "SELECT id FROM licensees ORDER BY id OFFSET 500 LIMIT 1",
-    "conversation_id": "SELECT id FROM conversations WHERE last_seq > 0 ORDER BY id LIMIT 1",
+    "conversation_id": "SELECT id FROM conversations WHERE last_seq > 0 AND licensee_id ="
+    " (SELECT id FROM licensees ORDER BY id OFFSET 500 LIMIT 1) ORDER BY started_at DESC LIMIT 1",
     "entry_id": "SELECT id FROM kb_entries ORDER BY id LIMIT 1",
     "user_id": "SELECT id FROM users ORDER BY id LIMIT 1",
     "outage_id": "SELECT id FROM outages ORDER BY id LIMIT 1",
@@ -185,7 +186,7 @@ FIXED = {"month": MONTH, "which": MONTH}
 SKIP = re.compile(r"/(download|export)|\.(csv|json|md|xlsx|pdf)$|/logout$|/static/|/assets/")
 
 
-def page_paths(url: str) -> tuple[list[str], list[str]]:
+def page_paths(url: str) -> tuple[list[str], list[str], dict[str, str]]:
     """Every GET page of the console (each area's router), its parameters filled in; and the
     ones left out (files, or a parameter with no sample)."""
     import importlib
@@ -222,18 +223,89 @@ def page_paths(url: str) -> tuple[list[str], list[str]]:
                 skipped.append(route.path)
                 continue
             paths.append(re.sub(r"{(\w+)(?::[^}]*)?}", lambda m: values[m[1]], route.path))
-    return paths, skipped
+    return paths, skipped, values
 
 
-def sign_in(client: httpx.Client) -> None:
+def sign_in(client: httpx.Client, email: str) -> None:
     form = client.get("/admin/login")
     token = re.search(r'name="csrf_token" value="([^"]*)"', form.text)
     assert token, "no sign-in form"
     done = client.post(
         "/admin/login",
-        data={"email": OWNER, "password": PASSWORD, "csrf_token": token[1], "next": ""},
+        data={"email": email, "password": PASSWORD, "csrf_token": token[1], "next": ""},
     )
     assert done.status_code == 303, (done.status_code, done.text[:300])
+
+
+def searches(values: dict[str, str]) -> list[str]:
+    """The pages again with the searches and filters a person uses (name, id, status; a
+    licensee's conversations by dates, end reason and rating; every licensee's by rating and
+    day; knowledge-base and audit searches; a statement month searched; a year of reports)."""
+    lic = values.get("licensee_id", "")
+    month = "start=2026-06-01&end=2026-06-30"
+    return [
+        "/admin/licensees?q=shop+99",
+        "/admin/licensees?q=%E5%95%86%E6%88%B7+shop+09",
+        f"/admin/licensees?q={lic}",
+        "/admin/licensees?status=suspended",
+        "/admin/licensees?page=20",
+        f"/admin/conversations?licensee={lic}",
+        f"/admin/conversations?licensee={lic}&{month}",
+        f"/admin/conversations?licensee={lic}&reason=idle",
+        f"/admin/conversations?licensee={lic}&rating=low",
+        f"/admin/conversations?licensee={lic}&rating=5&{month}",
+        "/admin/conversations?rating=low",
+        f"/admin/conversations?rating=high&{month}",
+        "/admin/conversations?start=2026-06-01&end=2026-06-01",
+        "/admin/conversations?reason=idle",
+        f"/admin/kb/{lic}?q=%E9%80%80%E8%B4%A7",
+        f"/admin/kb/{lic}?page=3",
+        f"/admin/kb/{lic}/hit-test?q=%E9%80%80%E8%B4%A7%E8%A6%81%E5%A4%9A%E4%B9%85",
+        "/admin/kb?q=shop",
+        "/admin/audit?action=licensee.",
+        f"/admin/audit?licensee={lic}",
+        "/admin/statements?month=2026-11&q=shop+09",
+        "/admin/statements?month=2026-11&page=5",
+        "/admin/reports?from=2025-12-01&to=2026-11-30",
+        f"/admin/reports/{lic}?from=2025-12-01&to=2026-11-30",
+    ]
+
+
+def deep_pages(client: httpx.Client, lic: str, pages: int = 40) -> list[str]:
+    """Conversation search pages ``pages`` deep (the cursor of the page before), one licensee's
+    and every licensee's."""
+    found = []
+    for start in (f"/admin/conversations?licensee={lic}", "/admin/conversations"):
+        path = start
+        for _ in range(pages):
+            link = r'href="(/admin/conversations\?[^"]*after=[^"]+)"'
+            more = re.search(link, client.get(path).text)
+            if more is None:
+                break
+            path = more[1].replace("&amp;", "&")
+        found.append(path)
+    return found
+
+
+def knowledge_base(url: str, entries: int = 300) -> None:
+    """A knowledge base of ``entries`` for the sample licensee (once)."""
+    from sqlmodel import Session
+
+    from core.knowledge.entries import KbRow
+    from core.knowledge.store import import_rows
+
+    engine = create_engine(url)
+    with Session(engine) as session:
+        if session.execute(text("SELECT count(*) FROM kb_entries")).scalar():
+            return
+        licensee_id = str(session.execute(text(SAMPLES["licensee_id"])).scalar())
+        rows = [
+            KbRow(f"问题 {i}：退货要多久？", f"回答 {i}：收到退货后 3 个工作日内退款。")
+            for i in range(entries)
+        ]
+        import_rows(session, licensee_id, rows, NOW)
+        session.commit()
+    engine.dispose()
 
 
 def cache_ab(url: str, rounds: int = 20) -> None:
@@ -264,6 +336,40 @@ def cache_ab(url: str, rounds: int = 20) -> None:
     )
 
 
+# Who requests the pages: the licensor's owner, a licensee's admin (the portal) and one of its
+# agents (the agent console); each measures the pages it may open (status 200).
+PEOPLE = (
+    ("owner", OWNER, ["admin", "create"]),
+    ("licensee admin", "admin@bench.example", ["user", "create", "--role", "admin"]),
+    ("agent", "agent@bench.example", ["user", "create", "--role", "agent", "--name", "Agent"]),
+)
+
+
+def people(url: str, env: dict[str, str], licensee_id: str) -> None:
+    """Fresh users for this run (the password is the bench's own)."""
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        for _, email, _ in PEOPLE:
+            for sql in (
+                "DELETE FROM user_sessions WHERE user_id IN"
+                " (SELECT id FROM users WHERE email = :e)",
+                "DELETE FROM access_tokens WHERE created_by IN"
+                " (SELECT id FROM users WHERE email = :e)",
+                "DELETE FROM users WHERE email = :e",
+            ):
+                conn.execute(text(sql), {"e": email})
+    engine.dispose()
+    for _, email, how in PEOPLE:
+        scope = [] if how[0] == "admin" else ["--licensee", licensee_id]
+        subprocess.run(
+            [str(KEFU), *how, *scope, "--email", email, "--password", PASSWORD],
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+
+
 def measure(url: str, requests: int, only: str = "") -> None:
     env = dict(os.environ)
     env.update(
@@ -273,51 +379,58 @@ def measure(url: str, requests: int, only: str = "") -> None:
             "KEFU_LOG_LEVEL": "WARNING",
         }
     )
-    engine = create_engine(url)
-    with engine.begin() as conn:  # a fresh owner each run (the password is the bench's own)
-        for sql in (
-            "DELETE FROM user_sessions WHERE user_id IN (SELECT id FROM users WHERE email = :e)",
-            "DELETE FROM users WHERE email = :e",
-        ):
-            conn.execute(text(sql), {"e": OWNER})
-    engine.dispose()
-    subprocess.run(
-        [str(KEFU), "admin", "create", "--email", OWNER, "--password", PASSWORD],
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
+    db = Database(url)
+    try:
+        db.migrate()  # a kept schema gets the newest migrations
+        with db.session() as session:  # the figures hold today, as the leader keeps them
+            refresh(session, datetime.now(UTC))
+            session.commit()
+    finally:
+        db.close()
     cache_ab(url)
-    paths, skipped = page_paths(url)
-    paths = [p for p in paths if only in p]
+    knowledge_base(url)
+    paths, skipped, values = page_paths(url)
+    lic = values["licensee_id"]
+    people(url, env, lic)
     port = free_port()
     server = start_server(env, port, kefu=KEFU)
-    results = []
+    results: list[tuple[str, str, float, float]] = []
+    refused: dict[str, list[str]] = {}
     try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
-            sign_in(client)
-            for path in paths:
-                times, status = [], 0
-                for i in range(requests + 2):
-                    began = time.perf_counter()
-                    got = client.get(path)
-                    spent = (time.perf_counter() - began) * 1000
-                    status = got.status_code
-                    if i >= 2:  # two warm-up requests
-                        times.append(spent)
-                results.append((path, status, pct(times, 0.5), pct(times, 0.95)))
-                print(
-                    f"  {path:<60} {status}  p50 {pct(times, 0.5):7.1f} ms"
-                    f"  p95 {pct(times, 0.95):7.1f} ms",
-                    flush=True,
-                )
+        for who, email, _ in PEOPLE:
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+                sign_in(client, email)
+                mine = paths + searches(values) + deep_pages(client, lic)
+                for path in [p for p in mine if only in p]:
+                    first = client.get(path)  # a warm-up, and whether this person may see it
+                    if first.status_code != 200:
+                        refused.setdefault(who, []).append(f"{path} ({first.status_code})")
+                        continue
+                    times = []
+                    for i in range(requests + 1):
+                        began = time.perf_counter()
+                        got = client.get(path)
+                        spent = (time.perf_counter() - began) * 1000
+                        assert got.status_code == 200, (path, got.status_code)
+                        if i >= 1:  # a second warm-up request
+                            times.append(spent)
+                    results.append((who, path, pct(times, 0.5), pct(times, 0.95)))
+                    print(
+                        f"  {who:<15} {path[:90]:<90} p50 {pct(times, 0.5):7.1f} ms"
+                        f"  p95 {pct(times, 0.95):7.1f} ms",
+                        flush=True,
+                    )
     finally:
         stop_server(server)
-    worst = max((r[3] for r in results), default=0.0)
+    for who, pages in refused.items():
+        print(f"not for the {who} (status): {', '.join(pages)}")
     print(f"pages measured: {len(results)}; left out: {', '.join(skipped) or 'none'}")
-    verdict = "PASS" if worst <= 100 else "FAIL"
-    print(f"slowest page p95 {worst:.1f} ms (target <= 100 ms) {verdict} ({load_average()})")
+    worst = max(results, key=lambda r: r[3], default=("", "", 0.0, 0.0))
+    verdict = "PASS" if worst[3] <= 100 else "FAIL"
+    print(
+        f"slowest page p95 {worst[3]:.1f} ms ({worst[0]} {worst[1]}; target <= 100 ms)"
+        f" {verdict} ({load_average()})"
+    )
 
 
 def build(url: str, n_licensees: int, conversations: int, every: int) -> list[str]:
