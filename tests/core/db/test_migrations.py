@@ -124,7 +124,9 @@ def test_0018_marks_replies_stored_before_0014_by_their_sources_and_0014_builds_
         statements.clear()
         command.upgrade(cfg, "head")
         with database.engine.connect() as conn:
-            marks = dict(conn.execute(text("SELECT seq, resolved FROM messages")).all())
+            marks: dict[int, object] = dict(
+                conn.execute(text("SELECT seq, resolved FROM messages")).all()
+            )
         assert marks == {1: None, 2: True, 3: False}
         if database.write_engine.dialect.name == "postgresql":
             online = (  # 0014's indexes of tables with rows (ratings has none: built plainly)
