@@ -370,6 +370,56 @@ def people(url: str, env: dict[str, str], licensee_id: str) -> None:
         )
 
 
+def home_ab(url: str, rounds: int = 20) -> None:
+    """This month's figures at the end of a month of 830,000 conversations (30 November):
+    counted from the conversations (A, what the pages did) or read from the daily figures
+    (B, ``month_to_date``), for every licensee (the licensor's overview) and for one (a
+    licensee's overview), in this process."""
+    from sqlalchemy import func, select
+    from sqlmodel import Session
+
+    from core.db.tables import Conversation, table_of
+    from core.reporting.month_to_date import every_licensee, month_to_date
+
+    c = table_of(Conversation).c
+    engine = create_engine(url)
+    now = datetime(2026, 11, 30, 4, tzinfo=UTC)  # 12:00 on the 30th in Shanghai
+    start = datetime(2026, 10, 31, 16, tzinfo=UTC)
+    with Session(engine) as session:
+        lic = str(session.execute(text(SAMPLES["licensee_id"])).scalar())
+
+        def counted(ids: list[str] | None) -> object:
+            query = select(c.licensee_id, func.count()).where(
+                c.started_at >= start, c.started_at < now, c.test.is_(False)
+            )
+            if ids is not None:
+                query = query.where(c.licensee_id.in_(ids))
+            return session.execute(query.group_by(c.licensee_id)).all()
+
+        for label, ids in (("every licensee", None), ("one licensee", [lic])):
+            timed: dict[str, list[float]] = {"rows": [], "figures": []}
+            for _ in range(rounds):
+                began = time.perf_counter()
+                counted(ids)
+                timed["rows"].append((time.perf_counter() - began) * 1000)
+                began = time.perf_counter()
+                if ids is None:
+                    every_licensee(session, now)  # the licensor's overview: one sum
+                else:
+                    month_to_date(session, now, ids)
+                timed["figures"].append((time.perf_counter() - began) * 1000)
+            print(
+                f"this month's figures of {label} on 30 November:"
+                + "".join(
+                    f" {how} p50 {pct(t, 0.5):.1f} ms p95 {pct(t, 0.95):.1f} ms;"
+                    for how, t in timed.items()
+                )
+                + f" ({load_average()})",
+                flush=True,
+            )
+    engine.dispose()
+
+
 def measure(url: str, requests: int, only: str = "") -> None:
     env = dict(os.environ)
     env.update(
@@ -388,6 +438,7 @@ def measure(url: str, requests: int, only: str = "") -> None:
     finally:
         db.close()
     cache_ab(url)
+    home_ab(url)
     knowledge_base(url)
     paths, skipped, values = page_paths(url)
     lic = values["licensee_id"]

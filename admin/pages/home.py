@@ -16,7 +16,7 @@ from admin.deps import ContextDep, PrincipalDep
 from admin.render import render
 from core.accounts import Principal, Role
 from core.db.tables import LicenceStatus, Licensee, User
-from core.reporting.month_to_date import month_to_date, totals
+from core.reporting.month_to_date import every_licensee, month_to_date
 from core.types import utcnow
 
 router = APIRouter()
@@ -61,7 +61,7 @@ def _overview(session: Session, principal: Principal) -> dict[str, object]:
         ("home.active", by_status.get(LicenceStatus.ACTIVE.value, 0)),
         ("home.suspended", by_status.get(LicenceStatus.SUSPENDED.value, 0)),
         ("home.users", users),
-        *_month(totals(month_to_date(session, now))),
+        *_month(every_licensee(session, now)),
     ]
     return {"licensee_name": "", "figures": figures, "licensee_link": ""}
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from core.db.engine import Database
 from core.reporting.daily import rebuild, refresh
-from core.reporting.month_to_date import month_to_date, totals
+from core.reporting.month_to_date import every_licensee, month_to_date, totals
 from core.reporting.units import units_this_month
 from testkit.reporting import key_of, message, start_conversation
 from testkit.tenants import MakeTenant
@@ -71,18 +71,21 @@ def test_the_months_figures_equal_the_rows_before_and_after_refreshes(
     assert read(NOW) == want  # all from the daily figures
     # The next day, before any refresh: the figures up to the 20th, the 21st from the rows.
     tomorrow = NOW + timedelta(days=1)
+    added: Counter[str] = Counter()  # the 21st's
     for lic in (shanghai, berlin):
-        want[lic] += _traffic(db, lic, NOW + timedelta(hours=20), 8)
+        today = _traffic(db, lic, NOW + timedelta(hours=20), 8)
+        want[lic] += today
+        added += today
     assert read(tomorrow) == want
     # A rebuild that wrote the 21st before the next refresh counts it once.
     with db.session() as s:
         rebuild(s, tomorrow)
         s.commit()
     assert read(tomorrow) == want
-    assert (
-        _nonzero(db.read(lambda s: totals(month_to_date(s, tomorrow))))
-        == want[shanghai] + want[berlin]
-    )
+    both = want[shanghai] + want[berlin]
+    assert _nonzero(db.read(lambda s: totals(month_to_date(s, tomorrow)))) == both
+    assert _nonzero(db.read(lambda s: every_licensee(s, tomorrow))) == both
+    assert _nonzero(db.read(lambda s: every_licensee(s, NOW))) == both - added
     units = db.read(lambda s: units_this_month(s, [s.get_one(_licensee(), shanghai)], tomorrow))
     assert units == {shanghai: want[shanghai]["billable_units"]}
 
