@@ -62,7 +62,7 @@ def _page(
             "lic": licensee,
             "values": values,
             "can_edit": may(principal, "handoff.edit"),
-            "defaults": "、".join(DEFAULT_PHRASES),
+            "defaults": ("、" if request.state.lang == "zh" else ", ").join(DEFAULT_PHRASES),
             "greeting_max": MAX_GREETING_CHARS,
             "error": error,
             "notice": translate("handoff.saved", request.state.lang) if done == "saved" else "",
