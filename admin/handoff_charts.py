@@ -28,7 +28,6 @@ def handoff_charts(found: Report, lang: str) -> list[Markup]:
             t("reports.chart_handoff_rate", overall=_shown(found.handoff_rate)),
             days,
             [Series(t("reports.handoff_rate"), [d.handoff_rate for d in found.days])],
-            unit="%",
         ),
         chart(
             t(

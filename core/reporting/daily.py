@@ -2,8 +2,8 @@
 
 One row per licensee and day (the licensee's zone) in ``daily_figures``, its latency histogram in
 ``daily_latency``, its model costs in ``daily_costs`` and the conversations each agent took in
-``daily_agents``. A conversation, its replies and its
-rating count on the day the conversation started; a model call on the day it was made.
+``daily_agents``. A conversation, its replies, its rating and its requests for a person count on
+the day the conversation started; a model call on the day it was made.
 
 Two ways to the same numbers (a property test holds them equal):
 

@@ -137,14 +137,14 @@ def test_hand_off_charts_per_licensee_from_the_daily_figures(
     admin = signed_in(app, clients, make_user(db, Role.ADMIN, licensee_id=a).email)
     for web, path in ((support, f"/admin/reports/{a}"), (admin, "/admin/reports")):
         html = web.get(f"{path}?month=2026-11&lang=en").text
-        assert "Hand-off rate per day (25.0% over the range)" in html
-        assert "Mean wait and agent first response (60.0 / 5.0 over the range)" in html
+        assert "Hand-off rate per day, % (25.0% over the range)" in html
+        assert "Wait / agent&#39;s first reply (mean 60.0 / 5.0) (s)" in html
         assert "Conversations per agent" in html
         assert "小王 &lt;Wang&gt;: 1" in html and "Agent 1: 1" in html and "<Wang>" not in html
         for svg in html.split("<svg")[1:]:
             ET.fromstring("<svg" + svg.split("</svg>")[0] + "</svg>")
     zh = admin.get("/admin/reports?month=2026-11&lang=zh").text
-    assert "每日转人工率（区间内 25.0%）" in zh and "每位客服接待的会话" in zh
+    assert "每日转人工率 %（区间内 25.0%）" in zh and "每位客服接待的会话" in zh
     # Every licensee added together has no one licensee's agents: no hand-off charts there.
     assert "Conversations per agent" not in support.get("/admin/reports?month=2026-11&lang=en").text
 
