@@ -48,11 +48,11 @@ class HandoffRules(BaseModel):
 class HandoffChange(BaseModel):
     """Only the fields sent change."""
 
-    hours: list[dict[str, Any]] | None = Field(
-        None, description="[{days, start, end}]; null or []: whenever an agent is signed in"
+    hours: list[Span] | None = Field(
+        None, description="Working hours; null or []: whenever an agent is signed in"
     )
     greeting: str | None = Field(None, description=f"At most {MAX_GREETING_CHARS} characters")
-    phrases: list[Any] | None = Field(None, description="null: the protocol's default phrases")
+    phrases: list[str] | None = Field(None, description="null: the protocol's default phrases")
     offer_on_dont_know: bool | None = None
     grace_seconds: int | None = Field(
         None, description=f"{MIN_GRACE_SECONDS} to {MAX_GRACE_SECONDS}"
@@ -87,7 +87,9 @@ async def change_handoff(
     body: HandoffChange,
 ) -> HandoffRules | Response:
     check(principal, "handoff.edit", licensee_id)
-    changes = {name: getattr(body, name) for name in body.model_fields_set}
+    changes: dict[str, Any] = {name: getattr(body, name) for name in body.model_fields_set}
+    if changes.get("hours") is not None:
+        changes["hours"] = [span.model_dump() for span in changes["hours"]]
     if changes.get("greeting") is None:
         changes.pop("greeting", None)
     for name in ("offer_on_dont_know", "grace_seconds"):

@@ -16,11 +16,11 @@ from sqlmodel import col, select
 from bot.chat.services import build_services
 from core.db.engine import Database
 from core.db.tables import Handoff
+from testkit.agent_console import open_console, recv, sign_in_as
 from testkit.answerers import EchoAnswerer, KeywordIndex
 from testkit.chat_client import Chat
 from testkit.servers import LiveServer, run_server, settings_for
 from testkit.tenants import make_tenant
-from tests.bot.test_agent_ws import open_console, recv, sign_in_as
 
 pytestmark = pytest.mark.anyio
 
