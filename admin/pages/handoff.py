@@ -8,12 +8,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
+from admin.context import AdminContext
 from admin.deps import ContextDep, PrincipalDep
 from admin.i18n import translate
 from admin.permissions import check, may
 from admin.render import render
 from admin.services import handoff as handoff_rules
+from core.accounts import Principal
 from core.bus import Topic
 from core.chat.handoff_rules import (
     DEFAULT_PHRASES,
@@ -49,7 +52,7 @@ def _page(
     request: Request,
     licensee: Licensee,
     values: dict[str, Any],
-    principal: Any,
+    principal: Principal,
     *,
     error: str = "",
     status: int = 200,
@@ -71,8 +74,8 @@ def _page(
     )
 
 
-def _licensee(ctx: Any, licensee_id: str) -> Licensee:
-    return ctx.db.read(lambda s: handoff_rules.licensee(s, licensee_id))  # type: ignore[no-any-return]
+def _licensee(ctx: AdminContext, licensee_id: str) -> Licensee:
+    return ctx.db.read(lambda s: handoff_rules.licensee(s, licensee_id))
 
 
 @router.get("/admin/licensees/{licensee_id}/handoff")
@@ -102,7 +105,7 @@ async def handoff_save(
     grace: Text = "",
 ) -> Response:
     check(principal, "handoff.edit", licensee_id)
-    licensee = _licensee(ctx, licensee_id)
+    licensee = await run_in_threadpool(_licensee, ctx, licensee_id)
     values = {
         "hours": hours,
         "greeting": greeting,
@@ -129,6 +132,8 @@ async def handoff_save(
         )
     except BadRules as exc:
         error = error_text(exc, request.state.lang)
-        return _page(request, licensee, values, principal, error=error, status=400)
+        return await run_in_threadpool(
+            _page, request, licensee, values, principal, error=error, status=400
+        )
     await ctx.tell(Topic.LICENCE, {"licensee_id": licensee_id})
     return RedirectResponse(f"/admin/licensees/{licensee_id}/handoff?done=saved", 303)
