@@ -143,6 +143,11 @@ def test_hand_off_charts_per_licensee_from_the_daily_figures(
         assert "小王 &lt;Wang&gt;: 1" in html and "Agent 1: 1" in html and "<Wang>" not in html
         for svg in html.split("<svg")[1:]:
             ET.fromstring("<svg" + svg.split("</svg>")[0] + "</svg>")
+    data = admin.get("/admin/api/reports?month=2026-11").json()["handoff"]
+    assert data["rate"] == "25.0" and data["taken"] == 2
+    assert (data["mean_wait_seconds"], data["mean_first_response_seconds"]) == ("60.0", "5.0")
+    assert [a["conversations"] for a in data["agents"]] == [1, 1]
+    assert {a["name"] for a in data["agents"]} == {"小王 <Wang>", "Agent 1"}
     zh = admin.get("/admin/reports?month=2026-11&lang=zh").text
     assert "每日转人工率 %（区间内 25.0%）" in zh and "每位客服接待的会话" in zh
     # Every licensee added together has no one licensee's agents: no hand-off charts there.
