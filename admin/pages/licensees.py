@@ -45,10 +45,11 @@ def base_url(ctx: AdminContext, request: Request) -> str:
 
 
 def _permissions(principal: Principal) -> dict[str, bool]:
-    return {
+    can = {
         name: may(principal, f"licensee.{name}")
         for name in ("create", "edit", "status", "billing", "access")
     }
+    return can | {"handoff": may(principal, "handoff.read")}
 
 
 @router.get("/admin/licensees")

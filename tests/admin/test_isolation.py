@@ -13,6 +13,7 @@ from sqlmodel import select
 from starlette.testclient import TestClient
 
 from core.accounts import Role
+from core.chat.handoff_rules import rules_for
 from core.db.engine import Database
 from core.db.tables import (
     AllowedOrigin,
@@ -45,6 +46,7 @@ PAGE_WRITES: list[tuple[str, str, dict[str, str]]] = [
     ("POST", "/admin/licensees/{A}/keys", {"kind": "secret"}),
     ("POST", "/admin/licensees/{A}/keys/{KEY}/rotate", {}),
     ("POST", "/admin/licensees/{A}/keys/{KEY}/revoke", {}),
+    ("POST", "/admin/licensees/{A}/handoff", {"phrases": "mine now", "grace": "60"}),
 ]
 API_WRITES: list[tuple[str, str, dict[str, Any]]] = [
     ("PATCH", "/admin/api/licensees/{A}", {"name": "Taken over"}),
@@ -65,8 +67,14 @@ API_WRITES: list[tuple[str, str, dict[str, Any]]] = [
     ("POST", "/admin/api/licensees/{A}/keys", {"kind": "secret"}),
     ("POST", "/admin/api/licensees/{A}/keys/{KEY}/rotate", {}),
     ("DELETE", "/admin/api/licensees/{A}/keys/{KEY}", {}),
+    ("PATCH", "/admin/api/licensees/{A}/handoff", {"phrases": ["mine now"]}),
 ]
-READS = ["/admin/licensees/{A}", "/admin/api/licensees/{A}"]
+READS = [
+    "/admin/licensees/{A}",
+    "/admin/api/licensees/{A}",
+    "/admin/licensees/{A}/handoff",
+    "/admin/api/licensees/{A}/handoff",
+]
 OPERATIONS: list[tuple[str, str, dict[str, Any], bool]] = [
     (
         "POST",
@@ -131,6 +139,7 @@ def state(db: Database, licensee_id: str) -> tuple[Any, ...]:
                     select(PriceSchedule).where(PriceSchedule.licensee_id == licensee_id)
                 )
             ),
+            rules_for(s, licensee_id),
             len(s.exec(select(AuditEntry.id)).all()),
         )
 
