@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from admin.deps import ContextDep
+from admin.i18n.errors import error_text
 from admin.kb_access import KbReaderDep, KbWriterDep, licensee_for
 from admin.services import robot as robot_settings
 from core import audit
@@ -19,7 +20,7 @@ from core.db.tables import Licensee
 from core.errors import InvalidInput
 from core.knowledge import editing
 from core.knowledge.entries import KbEntry
-from core.knowledge.files import check_row, read_kb_bytes, write_kb_bytes
+from core.knowledge.files import check_row, read_kb_bytes, several, write_kb_bytes
 from core.knowledge.hit_test import HitTester
 from core.knowledge.store import import_rows, load_entries
 from core.licensing import appearance, model_chain
@@ -261,7 +262,8 @@ def unanswered(ctx: ContextDep, principal: KbReaderDep, licensee_id: str) -> lis
 
 class Rejected(BaseModel):
     line: int
-    reason: str
+    reason: str  # in the reader's language
+    codes: list[str]  # each problem's stable code (kb.row.missing, kb.row.too_long, …)
 
 
 class ImportOut(BaseModel):
@@ -302,9 +304,21 @@ async def import_file(
     async for chunk in request.stream():
         data += chunk
         if len(data) > MAX_UPLOAD_BYTES:
-            raise InvalidInput(f"the file is larger than {MAX_UPLOAD_BYTES // 1024 // 1024} MB")
+            raise InvalidInput(
+                f"the file is larger than {MAX_UPLOAD_BYTES // 1024 // 1024} MB",
+                code="kb.file_too_large",
+                limit=MAX_UPLOAD_BYTES // 1024 // 1024,
+            )
     parsed = read_kb_bytes(bytes(data), format)
-    rejected = [Rejected(line=r.line, reason=r.reason) for r in parsed.rejected]
+    lang = request.state.lang
+    rejected = [
+        Rejected(
+            line=r.line,
+            reason=error_text(several(r.problems), lang),
+            codes=[p.code for p in r.problems],
+        )
+        for r in parsed.rejected
+    ]
     if rejected and not skip_bad:
         body = ImportOut(imported=False, rejected=rejected)
         return JSONResponse(body.model_dump(), status_code=422)

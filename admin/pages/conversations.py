@@ -13,6 +13,7 @@ from sqlmodel import select
 
 from admin.context import AdminContext
 from admin.deps import ContextDep
+from admin.i18n.errors import error_text
 from admin.kb_access import KbReaderDep
 from admin.render import render
 from core.accounts import Principal
@@ -36,7 +37,9 @@ def _day(value: str, name: str) -> date | None:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise InvalidInput(f"{name} must be YYYY-MM-DD") from None
+        raise InvalidInput(
+            f"{name} must be YYYY-MM-DD", code="form.date", field=name, value=value
+        ) from None
 
 
 def build_search(
@@ -57,9 +60,11 @@ def build_search(
     try:
         end_reason = EndReason(reason) if reason else None
     except ValueError:
-        raise InvalidInput(f"unknown end reason {reason!r}") from None
+        raise InvalidInput(
+            f"unknown end reason {reason!r}", code="conversations.end_reason", value=reason
+        ) from None
     if rating and rating not in RATINGS:
-        raise InvalidInput("rating is 1 to 5, low or high")
+        raise InvalidInput("rating is 1 to 5, low or high", code="conversations.rating_filter")
     low, high = RATINGS.get(rating, (None, None))
     return tr.Search(
         licensee_id=licensee or None,
@@ -68,6 +73,7 @@ def build_search(
         end_reason=end_reason,
         min_rating=low,
         max_rating=high,
+        timezone=principal.timezone,
         after=after or None,
         limit=limit,
     )
@@ -105,7 +111,7 @@ def conversations(
         search = build_search(principal, licensee, start, end, reason, rating, after)
         page = _search(ctx.db, search)
     except InvalidInput as exc:
-        error = str(exc)
+        error = error_text(exc, request.state.lang)
     query = urlencode({k: v for k, v in filters.items() if v})
     return render(
         request,

@@ -13,6 +13,7 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from admin.deps import ContextDep
+from admin.i18n.errors import error_text
 from admin.kb_access import KbReaderDep, KbWriterDep, licensee_for
 from admin.render import render
 from core import audit
@@ -21,7 +22,14 @@ from core.db.tables import KbEntryRecord, Licensee
 from core.errors import Conflict, InvalidInput, KefuError, NotFound
 from core.knowledge import editing
 from core.knowledge.entries import KbRow
-from core.knowledge.files import FORMATS, KbFileError, check_row, read_kb_bytes, write_kb_bytes
+from core.knowledge.files import (
+    FORMATS,
+    KbFileError,
+    check_row,
+    read_kb_bytes,
+    several,
+    write_kb_bytes,
+)
 from core.knowledge.hit_test import HitTester, HitTestResult
 from core.knowledge.store import import_rows, load_entries
 from core.licensing.service_period import zone
@@ -206,7 +214,9 @@ async def create_entry(
 
         _write(ctx, add)
     except (InvalidInput, Conflict) as exc:
-        return _entry_page(request, licensee, _form_values(form), None, str(exc), 400)
+        return _entry_page(
+            request, licensee, _form_values(form), None, error_text(exc, request.state.lang), 400
+        )
     return RedirectResponse(f"{_base(licensee_id)}?done=saved", 303)
 
 
@@ -261,7 +271,14 @@ async def update_entry(
     except NotFound:
         raise HTTPException(404, "no such entry") from None
     except (InvalidInput, Conflict) as exc:
-        return _entry_page(request, licensee, _form_values(form), entry_id, str(exc), 400)
+        return _entry_page(
+            request,
+            licensee,
+            _form_values(form),
+            entry_id,
+            error_text(exc, request.state.lang),
+            400,
+        )
     return RedirectResponse(f"{_base(licensee_id)}/entries/{entry_id}?done=saved", 303)
 
 
@@ -344,8 +361,11 @@ async def import_file(
         suffix = upload.filename.rsplit(".", 1)[-1] if "." in upload.filename else ""
         parsed = read_kb_bytes(data, suffix)
     except KbFileError as exc:
-        return _import_page(request, licensee, file_error=str(exc), status=400)
-    rejected = [(r.line, r.reason) for r in parsed.rejected]
+        return _import_page(
+            request, licensee, file_error=error_text(exc, request.state.lang), status=400
+        )
+    lang = request.state.lang
+    rejected = [(r.line, error_text(several(r.problems), lang)) for r in parsed.rejected]
     if rejected and not skip_bad:
         return _import_page(request, licensee, rejected=rejected, status=400)
     rows = [p.row for p in parsed.rows]
@@ -421,7 +441,7 @@ async def hit_test(
         try:
             result = await tester(licensee_id, q, locale)
         except InvalidInput as exc:
-            error = str(exc)
+            error = error_text(exc, request.state.lang)
     answer_entry = None
     if result is not None and result.answer_entry_id is not None:
         answer_entry = next(
@@ -503,5 +523,5 @@ async def teach(
     except NotFound:
         raise HTTPException(404, "no such entry") from None
     except KefuError as exc:
-        raise HTTPException(400, str(exc)) from None
+        raise InvalidInput(str(exc), code=exc.code, **exc.values) from None
     return RedirectResponse(f"{_base(licensee_id)}/unanswered?done=taught", 303)

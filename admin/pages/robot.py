@@ -10,6 +10,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
 from admin.deps import ContextDep
+from admin.i18n.errors import error_text
 from admin.kb_access import KbReaderDep, KbWriterDep, licensee_for
 from admin.render import render
 from admin.services import robot as robot_settings
@@ -89,7 +90,11 @@ def _seconds(form: Any, name: str, default: float) -> float:
     try:
         return float(raw)
     except ValueError:
-        raise InvalidInput(f"{name.replace('_', ' ')} must be a number of seconds") from None
+        raise InvalidInput(
+            f"{name.replace('_', ' ')} must be a number of seconds",
+            code="model.seconds",
+            field=name,
+        ) from None
 
 
 @router.post("/admin/kb/{licensee_id}/robot/models/{slot}")
@@ -139,7 +144,7 @@ async def set_model(
         with ctx.db.session() as session:
             run(session)
     except InvalidInput as exc:
-        return _page(request, ctx, licensee, error=str(exc), status=400)
+        return _page(request, ctx, licensee, error=error_text(exc, request.state.lang), status=400)
     return RedirectResponse(f"{_base(licensee_id)}?done=saved", 303)
 
 
@@ -186,7 +191,9 @@ async def set_look(
             )
             session.commit()
     except InvalidInput as exc:
-        return _page(request, ctx, licensee, look=look, error=str(exc), status=400)
+        return _page(
+            request, ctx, licensee, look=look, error=error_text(exc, request.state.lang), status=400
+        )
     return RedirectResponse(f"{_base(licensee_id)}?done=saved", 303)
 
 
@@ -222,7 +229,7 @@ def preview(
             appearance.check_color(licensee.theme_color),
             licensee.widget_position,
         )
-        error = str(exc)
+        error = error_text(exc, request.state.lang)
     nonce = secrets.token_urlsafe(16)
     # The config the widget's welcome carries, with the settings being tried.
     config = appearance.widget_config(licensee, lang, ctx.settings.product_name)

@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from admin.context import AdminContext
 from admin.deps import ContextDep, PrincipalDep
+from admin.i18n.errors import error_text
 from admin.permissions import check
 from admin.render import render
 from admin.services import users
@@ -85,7 +86,13 @@ async def user_create(
         await ctx.db.write(write)
     except KefuError as exc:
         return await run_in_threadpool(
-            _page, request, ctx, principal, error=str(exc), values=values, status=exc.status
+            _page,
+            request,
+            ctx,
+            principal,
+            error=error_text(exc, request.state.lang),
+            values=values,
+            status=exc.status,
         )
     return RedirectResponse("/admin/users", 303)
 
@@ -100,6 +107,11 @@ async def user_remove(
         await ctx.db.write(lambda s: users.remove(s, principal, now, user_id))
     except KefuError as exc:
         return await run_in_threadpool(
-            _page, request, ctx, principal, error=str(exc), status=exc.status
+            _page,
+            request,
+            ctx,
+            principal,
+            error=error_text(exc, request.state.lang),
+            status=exc.status,
         )
     return RedirectResponse("/admin/users", 303)
