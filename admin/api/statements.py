@@ -8,8 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
-from admin import billing_actions as billing
 from admin.deps import ContextDep, require
+from admin.services import statements as billing
 from core.accounts import Principal, Role
 from core.billing.money import text
 from core.billing.views import StatementView

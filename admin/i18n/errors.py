@@ -541,6 +541,7 @@ MESSAGES = {
     "error.key.revoked_already": ("密钥 {id} 已被吊销。", "Key {id} is revoked already."),
     "error.licensee.status": ("状态须为以下之一：{choices}", "The status is one of {choices}."),
     "error.key.kind": ("密钥类型须为正式、测试或服务端密钥。", "A key is live, test or secret."),
+    "error.kb.choose_entry": ("请选择一个条目。", "Choose an entry."),
     "error.kb.file_too_large": ("文件超过 {limit} MB。", "The file is larger than {limit} MB."),
     "error.model.seconds": ("{field}须为秒数。", "{field} must be a number of seconds."),
     "error.conversations.end_reason": ("未知的结束原因：{value}", "Unknown end reason: {value}"),

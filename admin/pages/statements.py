@@ -1,6 +1,6 @@
 """Statements: a month's list over every licensee, a licensee's statements, one statement
 (draft or issued) with its lines, payments and downloads, and the forms that issue it, record
-payments and add notes. Everything is done by ``core.billing`` (via ``admin.billing_actions``).
+payments and add notes. Everything is done by ``core.billing`` (via ``admin.services.statements``).
 
 Licensor owner and billing change; support reads; a licensee admin reads and downloads its own;
 agents see no billing (403)."""
@@ -14,10 +14,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
-from admin import billing_actions as billing
 from admin.deps import ContextDep, require
 from admin.i18n.errors import error_text
 from admin.render import render
+from admin.services import statements as billing
 from core.accounts import Principal, Role
 from core.billing.downloads import MEDIA_TYPES, Format, filename, parse_format
 from core.billing.downloads import render as download

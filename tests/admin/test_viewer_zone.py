@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-from fastapi import FastAPI
 from sqlmodel import select
 from starlette.testclient import TestClient
 
@@ -18,7 +16,7 @@ from core import audit
 from core.accounts import Role
 from core.db.engine import Database
 from core.db.tables import AuditEntry, Licensee, MaintenanceWindow, User
-from testkit.admin import admin_app, admin_settings, csrf_of, make_user, sign_in
+from testkit.admin import Browser, csrf_of, make_user, sign_in
 from testkit.tenants import MakeTenant
 
 pytestmark = pytest.mark.postgres
@@ -27,22 +25,8 @@ pytestmark = pytest.mark.postgres
 STORED = datetime(2027, 1, 15, 6, 30, tzinfo=UTC)
 
 
-@pytest.fixture
-def app(db: Database, db_url: str) -> FastAPI:
-    return admin_app(db, admin_settings(db_url))
-
-
-@pytest.fixture
-def clients(app: FastAPI) -> Iterator[list[TestClient]]:
-    made: list[TestClient] = []
-    yield made
-    for client in made:
-        client.close()
-
-
-def _signed_in(app: FastAPI, clients: list[TestClient], user: User) -> TestClient:
-    client = TestClient(app, follow_redirects=False)
-    clients.append(client)
+def _signed_in(browser: Browser, user: User) -> TestClient:
+    client = browser()
     assert sign_in(client, user.email).status_code == 303
     client.headers["X-CSRF-Token"] = csrf_of(client.get("/admin/password").text)
     return client
@@ -70,11 +54,11 @@ def _window(db: Database) -> None:
 
 
 def test_one_stored_instant_reads_in_each_viewers_zone(
-    db: Database, app: FastAPI, clients: list[TestClient], make_tenant: MakeTenant
+    db: Database, browser: Browser, make_tenant: MakeTenant
 ) -> None:
     _window(db)
-    shanghai = _signed_in(app, clients, make_user(db, Role.OWNER))
-    berlin = _signed_in(app, clients, make_user(db, Role.SUPPORT))
+    shanghai = _signed_in(browser, make_user(db, Role.OWNER))
+    berlin = _signed_in(browser, make_user(db, Role.SUPPORT))
     _set_zone(berlin, "Europe/Berlin")
     seen_sh = shanghai.get("/admin/operations").text
     seen_be = berlin.get("/admin/operations").text
@@ -99,7 +83,7 @@ def test_one_stored_instant_reads_in_each_viewers_zone(
             licensee_id=lic.id,
         )
         s.commit()
-    admin = _signed_in(app, clients, make_user(db, Role.ADMIN, licensee_id=lic.id))
+    admin = _signed_in(browser, make_user(db, Role.ADMIN, licensee_id=lic.id))
     seen_ny = admin.get("/admin/audit").text
     assert "2027-01-15 01:30:00" in seen_ny and "America/New_York" in seen_ny
     assert "2027-01-15 07:30:00" in berlin.get(f"/admin/audit?licensee={lic.id}").text
@@ -127,15 +111,14 @@ def test_one_stored_instant_reads_in_each_viewers_zone(
 )
 def test_a_time_typed_in_the_readers_zone_is_stored_as_the_right_instant(
     db: Database,
-    app: FastAPI,
-    clients: list[TestClient],
+    browser: Browser,
     zone: str,
     typed_start: str,
     typed_end: str,
     start_utc: tuple[int, int],
     end_utc: tuple[int, int],
 ) -> None:
-    owner = _signed_in(app, clients, make_user(db, Role.OWNER))
+    owner = _signed_in(browser, make_user(db, Role.OWNER))
     if zone != "Asia/Shanghai":
         _set_zone(owner, zone)
     page = owner.get("/admin/operations").text
@@ -155,11 +138,9 @@ def test_a_time_typed_in_the_readers_zone_is_stored_as_the_right_instant(
     assert "maintenance.announced" in today
 
 
-def test_a_staff_members_zone_is_checked_and_logged(
-    db: Database, app: FastAPI, clients: list[TestClient]
-) -> None:
+def test_a_staff_members_zone_is_checked_and_logged(db: Database, browser: Browser) -> None:
     owner_user = make_user(db, Role.OWNER)
-    owner = _signed_in(app, clients, owner_user)
+    owner = _signed_in(browser, owner_user)
     bad = owner.post("/admin/profile/timezone", data={"timezone": "Mars/Olympus"})
     assert bad.status_code == 400 and "未知时区" in bad.text
     api = owner.patch("/admin/api/me", json={"timezone": "Asia/Tokyo"})
