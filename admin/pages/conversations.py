@@ -146,8 +146,8 @@ def transcript(
             "tx": t,
             "c": t.conversation,
             "formats": FORMATS,
-            "local": lambda m: (
-                m.astimezone(zone(t.timezone)).strftime("%Y-%m-%d %H:%M:%S") if m else ""
+            "local": lambda m: (  # the reader's zone, named beside the start
+                m.astimezone(zone(principal.timezone)).strftime("%Y-%m-%d %H:%M:%S") if m else ""
             ),
         },
     )

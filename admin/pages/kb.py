@@ -411,7 +411,7 @@ def unanswered(
             "groups": groups[:200],
             "choices": choices,
             "days": DAYS,
-            "local": lambda m: _local(m, licensee.timezone),
+            "local": lambda m: _local(m, principal.timezone),
             "done": DONE.get(done, ""),
         },
     )

@@ -29,7 +29,7 @@ C, M, R, L = _conversations.c, _messages.c, _ratings.c, _licensees.c
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
-# Licensor staff searching every licensee read dates in their own zone (by default this one).
+# Dates of a search across every licensee, unless the reader has a zone of their own.
 PLATFORM_ZONE = "Asia/Shanghai"
 
 
@@ -45,7 +45,9 @@ class Search:
     max_rating: int | None = None
     after: str | None = None  # the cursor of the page before
     limit: int = PAGE_SIZE
-    timezone: str = PLATFORM_ZONE  # the days of a search across every licensee: the reader's
+    # The zone the days are read in: the reader's (the console); None: the licensee's, and
+    # across every licensee the platform's.
+    timezone: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,13 +122,13 @@ def _check(search: Search) -> None:
         )
 
 
-def _zone_of(session: Session, licensee_id: str | None, everyone: str = PLATFORM_ZONE) -> str:
+def _zone_of(session: Session, licensee_id: str | None, chosen: str | None = None) -> str:
     if licensee_id is None:
-        return everyone
+        return chosen or PLATFORM_ZONE
     tz = session.execute(select(L.timezone).where(L.id == licensee_id)).scalar()
     if tz is None:
         raise NotFound(f"no licensee {licensee_id!r}", code="licensee.not_found", id=licensee_id)
-    return str(tz)
+    return chosen or str(tz)
 
 
 def _latest_rating() -> Any:

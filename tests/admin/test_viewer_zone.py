@@ -17,6 +17,7 @@ from core.accounts import Role
 from core.db.engine import Database
 from core.db.tables import AuditEntry, Licensee, MaintenanceWindow, User
 from testkit.admin import Browser, csrf_of, make_user, sign_in
+from testkit.conversations import Exchange, chat
 from testkit.tenants import MakeTenant
 
 pytestmark = pytest.mark.postgres
@@ -151,3 +152,26 @@ def test_a_staff_members_zone_is_checked_and_logged(db: Database, browser: Brows
     assert entry.before == {"timezone": "Asia/Shanghai"}
     assert entry.after == {"timezone": "Asia/Tokyo"}
     assert entry.target == owner_user.id
+
+
+def test_conversations_read_in_the_readers_zone(
+    db: Database, browser: Browser, make_tenant: MakeTenant
+) -> None:
+    lic = make_tenant().licensee.id  # its zone: Asia/Shanghai
+    # 2027-01-15 23:30 in Berlin, already 2027-01-16 06:30 in Shanghai.
+    started = datetime(2027, 1, 15, 22, 30, tzinfo=UTC)
+    conversation = chat(db, lic, started, [Exchange("几点发货？", "下午四点前下单当天发。")])
+    shanghai = _signed_in(browser, make_user(db, Role.OWNER))
+    berlin = _signed_in(browser, make_user(db, Role.SUPPORT))
+    _set_zone(berlin, "Europe/Berlin")
+    assert "2027-01-16 06:30:00" in shanghai.get(f"/admin/conversations/{conversation}").text
+    seen = berlin.get(f"/admin/conversations/{conversation}").text
+    assert "2027-01-15 23:30:00" in seen and "Europe/Berlin" in seen
+    # The days of a search are the reader's: the 15th in Berlin, the 16th in Shanghai.
+    day = "/admin/api/conversations?licensee={lic}&start={d}&end={d}"
+    found = berlin.get(day.format(lic=lic, d="2027-01-15")).json()
+    assert [c["id"] for c in found["conversations"]] == [conversation]
+    assert found["timezone"] == "Europe/Berlin"
+    assert berlin.get(day.format(lic=lic, d="2027-01-16")).json()["conversations"] == []
+    found = shanghai.get(day.format(lic=lic, d="2027-01-16")).json()
+    assert [c["id"] for c in found["conversations"]] == [conversation]
