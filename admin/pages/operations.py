@@ -37,10 +37,12 @@ def _page(
     ctx: AdminContext,
     principal: Principal,
     *,
-    error: str = "",
+    refused: KefuError | None = None,
     values: dict[str, str] | None = None,
-    status: int = 200,
 ) -> Response:
+    """The page; after a refusal, with its words in the reader's language and its status."""
+    error = error_text(refused, request.state.lang) if refused else ""
+    status = refused.status if refused else 200
     check(principal, "operations.read")
     now = utcnow()
 
@@ -110,15 +112,7 @@ async def maintenance_announce(
     try:
         await ctx.db.write(write)
     except KefuError as exc:
-        return await run_in_threadpool(
-            _page,
-            request,
-            ctx,
-            principal,
-            error=error_text(exc, request.state.lang),
-            values=values,
-            status=exc.status,
-        )
+        return await run_in_threadpool(_page, request, ctx, principal, refused=exc, values=values)
     await ctx.tell(Topic.MAINTENANCE, {})
     return RedirectResponse("/admin/operations?done=announced", 303)
 
@@ -157,15 +151,7 @@ async def outage_record(
     try:
         await ctx.db.write(write)
     except KefuError as exc:
-        return await run_in_threadpool(
-            _page,
-            request,
-            ctx,
-            principal,
-            error=error_text(exc, request.state.lang),
-            values=values,
-            status=exc.status,
-        )
+        return await run_in_threadpool(_page, request, ctx, principal, refused=exc, values=values)
     await ctx.tell(Topic.LICENCE, {})
     return RedirectResponse("/admin/operations?done=outage", 303)
 

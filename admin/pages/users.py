@@ -30,10 +30,12 @@ def _page(
     ctx: AdminContext,
     principal: Principal,
     *,
-    error: str = "",
+    refused: KefuError | None = None,
     values: dict[str, str] | None = None,
-    status: int = 200,
 ) -> Response:
+    """The page; after a refusal, with its words in the reader's language and its status."""
+    error = error_text(refused, request.state.lang) if refused else ""
+    status = refused.status if refused else 200
     check(principal, "users.manage")
     scope = principal.licensee_id
     rows = ctx.db.read(lambda s: list_users(s, scope))
@@ -85,15 +87,7 @@ async def user_create(
     try:
         await ctx.db.write(write)
     except KefuError as exc:
-        return await run_in_threadpool(
-            _page,
-            request,
-            ctx,
-            principal,
-            error=error_text(exc, request.state.lang),
-            values=values,
-            status=exc.status,
-        )
+        return await run_in_threadpool(_page, request, ctx, principal, refused=exc, values=values)
     return RedirectResponse("/admin/users", 303)
 
 
@@ -106,12 +100,5 @@ async def user_remove(
     try:
         await ctx.db.write(lambda s: users.remove(s, principal, now, user_id))
     except KefuError as exc:
-        return await run_in_threadpool(
-            _page,
-            request,
-            ctx,
-            principal,
-            error=error_text(exc, request.state.lang),
-            status=exc.status,
-        )
+        return await run_in_threadpool(_page, request, ctx, principal, refused=exc)
     return RedirectResponse("/admin/users", 303)
