@@ -17,6 +17,7 @@ from core.db.tables import AuditEntry
 from core.licensing.licensees import get_licensee
 from core.licensing.maintenance import Window, announce
 from core.licensing.outages import Affected, record_outage
+from core.licensing.service_period import DEFAULT_TIMEZONE, zone
 from core.spreadsheet import csv_bytes
 
 
@@ -144,14 +145,16 @@ def entries(session: Session, query: AuditQuery) -> list[AuditEntry]:
 AUDIT_COLUMNS = ("at", "actor", "role", "action", "target", "licensee", "before", "after")
 
 
-def audit_csv(session: Session, query: AuditQuery) -> bytes:
-    """The entries as CSV (oldest first), cells neutralised against formula injection."""
+def audit_csv(session: Session, query: AuditQuery, timezone: str = DEFAULT_TIMEZONE) -> bytes:
+    """The entries as CSV (oldest first), cells neutralised against formula injection; each
+    time in ISO 8601 with its offset, in the reader's ``timezone``."""
+    tz = zone(timezone)
     rows = sorted(entries(session, query), key=lambda e: (e.at, e.id or 0))
     return csv_bytes(
         AUDIT_COLUMNS,
         (
             (
-                e.at,
+                e.at.astimezone(tz),
                 e.actor_email,
                 e.actor_role,
                 e.action,

@@ -710,6 +710,9 @@ class User(SQLModel, table=True):
         default=None, foreign_key="licensees.id", index=True, max_length=40
     )
     password_hash: str = Field(max_length=200)
+    # The licensor's staff read and type the console's times in their own zone; a licensee's
+    # users read their licensee's (``Licensee.timezone``), whatever this says.
+    timezone: str = Field(default="Asia/Shanghai", max_length=64)
     failed_attempts: int = 0
     locked_until: datetime | None = _utc(nullable=True)
     created_at: datetime = _utc(nullable=False)

@@ -210,9 +210,16 @@ def cached_report(
 
 def check_range(first: date, last: date) -> None:
     if first > last:
-        raise InvalidInput(f"the range starts {first}, after its end {last}")
+        raise InvalidInput(
+            f"the range starts {first}, after its end {last}",
+            code="range.reversed",
+            first=first,
+            last=last,
+        )
     if (last - first).days >= MAX_DAYS:
-        raise InvalidInput(f"a report covers at most {MAX_DAYS} days")
+        raise InvalidInput(
+            f"a report covers at most {MAX_DAYS} days", code="range.too_long", limit=MAX_DAYS
+        )
 
 
 def report(
