@@ -99,6 +99,11 @@ def record(
     return outage.id, affected
 
 
+# Past the last entry either way; what a 64-bit OFFSET (PostgreSQL's bigint, SQLite's integer)
+# holds with room to spare, so an absurd ``?offset=`` reads an empty page, never a server error.
+MAX_OFFSET = 2**62
+
+
 @dataclass(frozen=True)
 class AuditQuery:
     licensee_id: str | None = None
@@ -136,7 +141,7 @@ def entries(session: Session, query: AuditQuery) -> list[AuditEntry]:
     return list(
         session.exec(
             statement.order_by(col(AuditEntry.at).desc(), col(AuditEntry.id).desc())
-            .offset(query.offset)
+            .offset(min(max(query.offset, 0), MAX_OFFSET))
             .limit(query.limit)
         )
     )
