@@ -157,3 +157,53 @@ def chart(
 def _width(text: str) -> int:
     """Rough width in half-em units: CJK characters count twice."""
     return sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)
+
+
+def ranked(
+    title: str, rows: Sequence[tuple[str, Number]], *, unit: str = "", most: int = 10
+) -> Markup:
+    """Horizontal bars, one per named row (an agent, …), largest first; the first ``most``
+    rows, the rest added up in a last bar named "…"."""
+    ordered = sorted(rows, key=lambda r: -float(r[1]))
+    if len(ordered) > most:
+        rest = sum(float(v) for _, v in ordered[most - 1 :])
+        ordered = [*ordered[: most - 1], ("…", rest)]
+    bar_h, gap, label_w = 22, 8, 140
+    height = TOP + max(len(ordered), 1) * (bar_h + gap) + 8
+    plot_w = WIDTH - label_w - RIGHT - 48
+    top = max((float(v) for _, v in ordered), default=0) or 1.0
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" role="img" '
+        f'class="chart" aria-label="{escape(title)}">',
+        f"<title>{escape(title)}</title>",
+        f'<text x="{LEFT}" y="16" class="chart-title">{escape(title)}'
+        f"{escape(f' ({unit})') if unit else ''}</text>",
+    ]
+    for i, (name, value) in enumerate(ordered):
+        y = TOP + i * (bar_h + gap)
+        width = plot_w * float(value) / top
+        shown = _clip(name, label_w // 7)
+        parts.append(
+            f'<text x="{label_w - 6}" y="{y + bar_h / 2 + 4:.1f}" text-anchor="end" '
+            f'class="tick">{escape(shown)}</text>'
+            f'<rect x="{label_w}" y="{y}" width="{max(width, 0.5):.1f}" height="{bar_h}" '
+            f'fill="{PALETTE[0]}"><title>{escape(name)}: {_number(float(value))}</title></rect>'
+            f'<text x="{label_w + width + 6:.1f}" y="{y + bar_h / 2 + 4:.1f}" '
+            f'class="tick">{_number(float(value))}</text>'
+        )
+    parts.append(
+        f'<line x1="{label_w}" x2="{label_w}" y1="{TOP - 4}" y2="{height - 8}" class="axis"/></svg>'
+    )
+    return Markup("".join(parts))  # noqa: S704 - every text above went through escape()
+
+
+def _clip(text: str, room: int) -> str:
+    """``text`` cut to about ``room`` half-em units, with "…" when cut."""
+    if _width(text) <= room:
+        return text
+    out = ""
+    for ch in text:
+        if _width(out + ch) > room - 1:
+            break
+        out += ch
+    return out + "…"

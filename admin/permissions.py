@@ -20,6 +20,8 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
         {OWNER, BILLING}
     ),  # prices, base fee, billing terms, invoice details
     "licensee.access": frozenset({OWNER, ADMIN}),  # origins and keys
+    "handoff.read": frozenset({OWNER, BILLING, SUPPORT, ADMIN}),  # hours, greeting, phrases
+    "handoff.edit": frozenset({OWNER, ADMIN}),
     "operations.read": frozenset({OWNER, BILLING, SUPPORT}),
     "operations.write": frozenset({OWNER}),
     "audit.read": frozenset({OWNER, BILLING, SUPPORT, ADMIN}),

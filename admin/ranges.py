@@ -36,7 +36,9 @@ def _day(value: str, name: str) -> date:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise InvalidInput(f"{name} must be YYYY-MM-DD, got {value!r}") from None
+        raise InvalidInput(
+            f"{name} must be YYYY-MM-DD, got {value!r}", code="form.date", field=name, value=value
+        ) from None
 
 
 def parse_range(

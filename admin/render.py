@@ -4,6 +4,7 @@ language, and the headers every console page carries."""
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from functools import cache
 from typing import Any
 from urllib.parse import urlencode
@@ -14,10 +15,12 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup, escape
 
 from admin import TEMPLATES_DIR
+from admin.forms import TIME_ZONES
 from admin.i18n import LANG_COOKIE, LANGUAGES, pick_language, translate
 from admin.nav import nav_for
 from admin.security import CSRF_FIELD
 from core.accounts import Principal
+from core.licensing.service_period import DEFAULT_TIMEZONE, zone
 
 # No script, style or frame from anywhere else, and no page of ours inside another site's frame.
 PAGE_HEADERS = {
@@ -67,6 +70,15 @@ def page_context(request: Request) -> dict[str, Any]:
         query["lang"] = target
         return f"{request.url.path}?{urlencode(query)}"
 
+    viewer_zone = principal.timezone if principal is not None else DEFAULT_TIMEZONE
+
+    def when(moment: datetime | None, seconds: bool = False) -> str:
+        """A stored instant as the reader's wall clock (the zone is named beside it)."""
+        if moment is None:
+            return "—"
+        shown = moment.astimezone(zone(viewer_zone))
+        return shown.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+
     other = next(code for code in LANGUAGES if code != lang)
     return {
         "request": request,
@@ -80,6 +92,9 @@ def page_context(request: Request) -> dict[str, Any]:
         "path": request.url.path,
         "other_lang": other,
         "lang_url": lang_url,
+        "viewer_zone": viewer_zone,
+        "when": when,
+        "time_zones": TIME_ZONES,
     }
 
 
@@ -113,15 +128,22 @@ def wants_page(path: str) -> bool:
     return path.startswith("/admin") and not path.startswith(("/admin/api", "/admin/static"))
 
 
-def error_page(request: Request, status: int, detail: str) -> HTMLResponse:
-    """A console error as a page: the refusal in the reader's language, then the detail."""
-    if not hasattr(request.state, "lang"):  # no route matched: the gate did not run
+def request_language(request: Request) -> str:
+    """The reader's language, also for a request the gate did not see (no route matched)."""
+    if not hasattr(request.state, "lang"):
         request.state.lang = pick_language(
             request.query_params.get("lang"),
             request.cookies.get(LANG_COOKIE),
             request.headers.get("accept-language", ""),
         )
     lang: str = request.state.lang
+    return lang
+
+
+def error_page(request: Request, status: int, detail: str = "") -> HTMLResponse:
+    """A console error as a page, in the reader's language: the refusal its status means, then
+    ``detail`` (already in that language), or ``detail`` alone for another status."""
+    lang = request_language(request)
     key = PAGE_ERRORS.get(status)
     message = translate(key, lang) if key else detail
     return render(

@@ -18,6 +18,11 @@ KefuError                  anything Kefu refuses on purpose             HTTP 500
 └── RateLimited            too many messages or conversations          HTTP 429   exit 5
 
 Exit code 2 is also what the command line's parser returns for a malformed command.
+
+Each error may also carry a stable ``code`` (``"licensee.not_found"``) and the ``values`` its
+text is made of: the message stays plain English for the command line and the logs, and an edge
+that speaks another language (the console) words the error from its code and values. An error
+raised without a code is worded by its class alone (``"invalid"``, ``"not_found"``, …).
 """
 
 from __future__ import annotations
@@ -45,6 +50,12 @@ class KefuError(Exception):
 
     http_status: ClassVar[int] = 500
     exit_code: ClassVar[ExitCode] = ExitCode.FAILED
+    kind_code: ClassVar[str] = "failed"  # the code of an error of this class raised without one
+
+    def __init__(self, message: str = "", /, *, code: str = "", **values: object) -> None:
+        super().__init__(message)
+        self.code = code or self.kind_code
+        self.values = values
 
     @property
     def status(self) -> int:
@@ -58,30 +69,36 @@ class KefuError(Exception):
 
 
 class ConfigError(KefuError):
+    kind_code = "config"
     exit_code = ExitCode.CONFIG
 
 
 class InvalidInput(KefuError):
+    kind_code = "invalid"
     http_status = 400
     exit_code = ExitCode.INVALID
 
 
 class NotFound(KefuError):
+    kind_code = "not_found"
     http_status = 404
     exit_code = ExitCode.NOT_FOUND
 
 
 class Conflict(KefuError):
+    kind_code = "conflict"
     http_status = 409
     exit_code = ExitCode.CONFLICT
 
 
 class AuthError(KefuError):
+    kind_code = "auth"
     http_status = 401
     exit_code = ExitCode.REFUSED
 
 
 class OriginRefused(KefuError):
+    kind_code = "origin_refused"
     http_status = 403
     exit_code = ExitCode.REFUSED
 
@@ -91,7 +108,7 @@ class LicenceUnavailable(KefuError):
     exit_code = ExitCode.REFUSED
 
     def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
+        super().__init__(message, code=f"licence.{kind}")
         self.kind = kind  # "suspended" | "revoked" | "maintenance"
 
     @property
@@ -105,5 +122,9 @@ class RateLimited(KefuError):
     exit_code = ExitCode.REFUSED
 
     def __init__(self, retry_after: float) -> None:
-        super().__init__(f"rate limited, retry after {retry_after:.1f}s")
+        super().__init__(
+            f"rate limited, retry after {retry_after:.1f}s",
+            code="rate_limited",
+            seconds=round(retry_after, 1),
+        )
         self.retry_after = retry_after

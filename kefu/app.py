@@ -91,6 +91,8 @@ def create_app(
         # What an operator changes in the console: this process acts on its own sockets (the
         # bus does not bring a process its own signals), the bus tells the others.
         await services.bus.publish(topic, data)
+        if topic == Topic.LICENCE and data.get("licensee_id"):
+            services.desk.forget_rules(str(data["licensee_id"]))  # its hand-off rules
         await watcher.check_soon()
 
     async def watch_round() -> None:

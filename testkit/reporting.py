@@ -14,6 +14,7 @@ from sqlmodel import Session
 from core.db.tables import (
     ApiKey,
     Conversation,
+    DailyAgent,
     DailyCost,
     DailyFigures,
     DailyLatency,
@@ -123,6 +124,7 @@ class Snapshot:
     figures: dict[tuple[str, date], tuple[int, ...]]
     latency: dict[tuple[str, date, int], int]
     costs: dict[tuple[str, date, str], tuple[int, int]]
+    agents: dict[tuple[str, date, str], int]
 
 
 def snapshot(session: Session) -> Snapshot:
@@ -134,10 +136,13 @@ def snapshot(session: Session) -> Snapshot:
     costs = session.execute(
         select(c.c.licensee_id, c.c.day, c.c.currency, c.c.calls, c.c.cost_units)
     )
+    a = table_of(DailyAgent).c
+    agents = session.execute(select(a.licensee_id, a.day, a.agent_id, a.conversations))
     return Snapshot(
         {(r[0], r[1]): tuple(r[2:]) for r in figures},
         {(r[0], r[1], r[2]): r[3] for r in latency},
         {(r[0], r[1], r[2]): (r[3], r[4]) for r in costs},
+        {(r[0], r[1], r[2]): r[3] for r in agents},
     )
 
 

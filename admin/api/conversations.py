@@ -5,14 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter
 from pydantic import BaseModel
 
 from admin.deps import ContextDep
 from admin.kb_access import KbReaderDep
-from admin.pages.conversations import build_search
+from admin.services import conversations
 from core.chat import transcripts as tr
-from core.errors import NotFound
 
 router = APIRouter(prefix="/admin/api/conversations")
 
@@ -76,11 +75,10 @@ def search(
     limit: int = tr.PAGE_SIZE,
 ) -> ConversationPageOut:
     """Newest first; pass ``next`` back as ``after`` for the following page."""
-    query = build_search(principal, licensee, start, end, reason, rating, after, limit)
-    try:
-        page = ctx.db.read(lambda s: tr.search_conversations(s, query))
-    except NotFound:
-        raise HTTPException(404, "no such licensee") from None
+    query = conversations.build_search(
+        principal, licensee, start, end, reason, rating, after, limit
+    )
+    page = conversations.search(ctx.db, query)
     return ConversationPageOut(
         conversations=[_conv(r) for r in page.rows], next=page.next, timezone=page.timezone
     )
@@ -88,10 +86,7 @@ def search(
 
 @router.get("/{conversation_id}", response_model=TranscriptOut)
 def transcript(ctx: ContextDep, principal: KbReaderDep, conversation_id: str) -> TranscriptOut:
-    try:
-        t = ctx.db.read(lambda s: tr.transcript(s, conversation_id, principal.licensee_id))
-    except NotFound:
-        raise HTTPException(404, "no such conversation") from None
+    t = conversations.transcript(ctx.db, principal, conversation_id)
     return TranscriptOut(
         conversation=_conv(t.conversation),
         timezone=t.timezone,

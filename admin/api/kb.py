@@ -10,19 +10,19 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from admin.deps import ContextDep
+from admin.i18n.errors import error_text
 from admin.kb_access import KbReaderDep, KbWriterDep, licensee_for
+from admin.services import kb
 from admin.services import robot as robot_settings
-from core import audit
-from core.accounts import Principal
 from core.chat.unanswered import unanswered_questions
 from core.db.tables import Licensee
 from core.errors import InvalidInput
 from core.knowledge import editing
 from core.knowledge.entries import KbEntry
-from core.knowledge.files import check_row, read_kb_bytes, write_kb_bytes
+from core.knowledge.files import check_row, read_kb_bytes, several, write_kb_bytes
 from core.knowledge.hit_test import HitTester
-from core.knowledge.store import import_rows, load_entries
-from core.licensing import appearance, model_chain
+from core.knowledge.store import load_entries
+from core.licensing import model_chain
 from core.types import utcnow
 
 router = APIRouter(prefix="/admin/api/kb")
@@ -91,34 +91,6 @@ def _out(entry: KbEntry) -> Entry:
     return Entry(**editing.entry_dict(entry))
 
 
-def _change(
-    ctx: Any,
-    principal: Principal,
-    licensee_id: str,
-    action: str,
-    target: str,
-    change: Any,
-) -> KbEntry:
-    """Run ``change(session, now) -> (before, after)`` with its audit entry, in one commit."""
-    with ctx.db.session() as session:
-        now = utcnow()
-        before, after = change(session, now)
-        if before != after:
-            audit.record(
-                session,
-                actor=principal,
-                action=action,
-                target=target or (after or before).id,
-                before=editing.entry_dict(before) if before else None,
-                after=editing.entry_dict(after) if after else None,
-                now=now,
-                licensee_id=licensee_id,
-            )
-        session.commit()
-    result: KbEntry = after or before
-    return result
-
-
 @router.get("/{licensee_id}/entries", response_model=EntryPage)
 def list_entries(
     ctx: ContextDep,
@@ -142,15 +114,7 @@ def list_entries(
 def add_entry(ctx: ContextDep, principal: KbWriterDep, licensee_id: str, body: EntryIn) -> Entry:
     licensee_for(ctx.db, principal, licensee_id)
     row = check_row(body.question, body.answer, body.similar, body.tags, body.answer_en)
-    entry = _change(
-        ctx,
-        principal,
-        licensee_id,
-        "kb.entry.add",
-        "",
-        lambda s, now: (None, editing.add_entry(s, licensee_id, row, now)),
-    )
-    return _out(entry)
+    return _out(kb.add_entry(ctx.db, principal, licensee_id, row))
 
 
 @router.get("/{licensee_id}/entries/{entry_id}", response_model=Entry)
@@ -165,30 +129,14 @@ def update_entry(
 ) -> Entry:
     licensee_for(ctx.db, principal, licensee_id)
     row = check_row(body.question, body.answer, body.similar, body.tags, body.answer_en)
-    entry = _change(
-        ctx,
-        principal,
-        licensee_id,
-        "kb.entry.edit",
-        entry_id,
-        lambda s, now: editing.update_entry(s, licensee_id, entry_id, row, now),
-    )
-    return _out(entry)
+    return _out(kb.update_entry(ctx.db, principal, licensee_id, entry_id, row))
 
 
 @router.delete("/{licensee_id}/entries/{entry_id}", response_model=Entry)
 def delete_entry(ctx: ContextDep, principal: KbWriterDep, licensee_id: str, entry_id: str) -> Entry:
     """Delete the entry; the deleted entry."""
     licensee_for(ctx.db, principal, licensee_id)
-    entry = _change(
-        ctx,
-        principal,
-        licensee_id,
-        "kb.entry.delete",
-        entry_id,
-        lambda s, now: (editing.delete_entry(s, licensee_id, entry_id, now), None),
-    )
-    return _out(entry)
+    return _out(kb.delete_entry(ctx.db, principal, licensee_id, entry_id))
 
 
 @router.post("/{licensee_id}/entries/{entry_id}/similar", response_model=Entry)
@@ -197,15 +145,7 @@ def add_similar(
 ) -> Entry:
     """Teach the entry one more phrasing (an unanswered question)."""
     licensee_for(ctx.db, principal, licensee_id)
-    entry = _change(
-        ctx,
-        principal,
-        licensee_id,
-        "kb.entry.teach",
-        entry_id,
-        lambda s, now: editing.add_similar(s, licensee_id, entry_id, body.phrasing, now),
-    )
-    return _out(entry)
+    return _out(kb.teach(ctx.db, principal, licensee_id, entry_id, body.phrasing))
 
 
 @router.post("/{licensee_id}/hit-test", response_model=HitTestOut)
@@ -261,7 +201,8 @@ def unanswered(ctx: ContextDep, principal: KbReaderDep, licensee_id: str) -> lis
 
 class Rejected(BaseModel):
     line: int
-    reason: str
+    reason: str  # in the reader's language
+    codes: list[str]  # each problem's stable code (kb.row.missing, kb.row.too_long, …)
 
 
 class ImportOut(BaseModel):
@@ -302,33 +243,33 @@ async def import_file(
     async for chunk in request.stream():
         data += chunk
         if len(data) > MAX_UPLOAD_BYTES:
-            raise InvalidInput(f"the file is larger than {MAX_UPLOAD_BYTES // 1024 // 1024} MB")
+            raise InvalidInput(
+                f"the file is larger than {MAX_UPLOAD_BYTES // 1024 // 1024} MB",
+                code="kb.file_too_large",
+                limit=MAX_UPLOAD_BYTES // 1024 // 1024,
+            )
     parsed = read_kb_bytes(bytes(data), format)
-    rejected = [Rejected(line=r.line, reason=r.reason) for r in parsed.rejected]
+    lang = request.state.lang
+    rejected = [
+        Rejected(
+            line=r.line,
+            reason=error_text(several(r.problems), lang),
+            codes=[p.code for p in r.problems],
+        )
+        for r in parsed.rejected
+    ]
     if rejected and not skip_bad:
         body = ImportOut(imported=False, rejected=rejected)
         return JSONResponse(body.model_dump(), status_code=422)
-    rows = [p.row for p in parsed.rows]
-    with ctx.db.session() as session:
-        now = utcnow()
-        if replace:
-            r = editing.replace_all(session, licensee_id, rows, now)
-            counts = {"added": r.added, "updated": r.updated, "unchanged": r.unchanged}
-            counts["deleted"] = r.deleted
-        else:
-            c = import_rows(session, licensee_id, rows, now)
-            counts = {"added": c.added, "updated": c.updated, "unchanged": c.unchanged}
-        audit.record(
-            session,
-            actor=principal,
-            action="kb.replace" if replace else "kb.import",
-            target=licensee_id,
-            before=None,
-            after={"format": format, **counts, "rejected": len(rejected)},
-            now=now,
-            licensee_id=licensee_id,
-        )
-        session.commit()
+    counts = kb.import_file(
+        ctx.db,
+        principal,
+        licensee_id,
+        [p.row for p in parsed.rows],
+        replace=replace,
+        rejected=len(rejected),
+        source={"format": format},
+    )
     return JSONResponse(ImportOut(imported=True, rejected=rejected, **counts).model_dump())
 
 
@@ -393,13 +334,7 @@ def _robot(ctx: Any, licensee_id: str) -> Robot:
         models = [
             ModelOut(**model_chain.describe(r)) for r in model_chain.rows(session, licensee_id)
         ]
-        look = Look(
-            title=lic.title,
-            greeting=lic.greeting,
-            color=lic.theme_color,
-            position=lic.widget_position,
-        )
-        return Robot(models=models, look=look)
+        return Robot(models=models, look=Look(**robot_settings.look_of(lic)))
 
     result: Robot = ctx.db.read(read)
     return result
@@ -417,40 +352,19 @@ def set_model(
     ctx: ContextDep, principal: KbWriterDep, licensee_id: str, slot: int, body: ModelIn
 ) -> Robot:
     licensee_for(ctx.db, principal, licensee_id)
-    with ctx.db.session() as session:
-        now = utcnow()
-        before = next(
-            (
-                model_chain.describe(r)
-                for r in model_chain.rows(session, licensee_id)
-                if r.slot == slot
-            ),
-            None,
-        )
-        row = model_chain.set_link(
-            session,
-            ctx.settings,
-            licensee_id,
-            slot=slot,
-            provider=body.provider,
-            base_url=body.base_url,
-            model=body.model,
-            api_key=body.api_key,
-            first_token_timeout=body.first_token_timeout,
-            total_timeout=body.total_timeout,
-            now=now,
-        )
-        audit.record(
-            session,
-            actor=principal,
-            action="robot.model.set",
-            target=f"{licensee_id}/{slot}",
-            before=before,
-            after=model_chain.describe(row),
-            now=now,
-            licensee_id=licensee_id,
-        )
-        session.commit()
+    robot_settings.set_model(
+        ctx.db,
+        ctx.settings,
+        principal,
+        licensee_id,
+        slot,
+        provider=body.provider,
+        base_url=body.base_url,
+        model=body.model,
+        api_key=body.api_key,
+        first_token_timeout=body.first_token_timeout,
+        total_timeout=body.total_timeout,
+    )
     return _robot(ctx, licensee_id)
 
 
@@ -464,33 +378,5 @@ def clear_model(ctx: ContextDep, principal: KbWriterDep, licensee_id: str, slot:
 @router.put("/{licensee_id}/robot/look", response_model=Robot)
 def set_look(ctx: ContextDep, principal: KbWriterDep, licensee_id: str, body: Look) -> Robot:
     licensee_for(ctx.db, principal, licensee_id)
-    with ctx.db.session() as session:
-        now = utcnow()
-        before = _robot(ctx, licensee_id).look.model_dump()
-        changed = appearance.configure(
-            session,
-            licensee_id,
-            now,
-            title=body.title,
-            greeting=body.greeting,
-            color=body.color,
-            position=body.position,
-        )
-        after = {
-            "title": changed.title,
-            "greeting": changed.greeting,
-            "color": changed.theme_color,
-            "position": changed.widget_position,
-        }
-        audit.record(
-            session,
-            actor=principal,
-            action="robot.look",
-            target=licensee_id,
-            before=before,
-            after=after,
-            now=now,
-            licensee_id=licensee_id,
-        )
-        session.commit()
+    robot_settings.set_look(ctx.db, principal, licensee_id, body.model_dump())
     return _robot(ctx, licensee_id)

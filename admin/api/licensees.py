@@ -76,7 +76,11 @@ def list_licensees(
 ) -> LicenseeList:
     check(principal, "licensee.list")
     if status and status not in set(LicenceStatus):
-        raise InvalidInput(f"status is one of {', '.join(LicenceStatus)}")
+        raise InvalidInput(
+            f"status is one of {', '.join(LicenceStatus)}",
+            code="licensee.status",
+            choices=", ".join(LicenceStatus),
+        )
     now = utcnow()
     listing = ctx.db.read(lambda s: licensee_page(s, now, q=q[:200], status=status, page=page))
     return LicenseeList.model_validate(
@@ -256,7 +260,7 @@ async def bill_base_fee(
     def write(s: Session) -> str:
         amount = money(body.amount, "base fee")
         if amount is None:
-            raise InvalidInput("base fee is required")
+            raise InvalidInput("base fee is required", code="form.required", field="base fee")
         return change.base_fee(s, principal, now, licensee_id, amount, body.signed_on)
 
     number = await _write(ctx, principal, "licensee.billing", licensee_id, write, None)

@@ -30,6 +30,10 @@ class DayOut(BaseModel):
     p50_ms: int | None
     p95_ms: int | None
     model_cost: str | None  # CNY; licensor staff only
+    handoff_rate: str | None = None  # percent of the day's conversations; None: none
+    handoffs_taken: int = 0
+    mean_wait_seconds: str | None = None  # queued -> accepted, of the requests taken
+    mean_first_response_seconds: str | None = None  # accepted -> the agent's first message
 
 
 class LicenseeOut(BaseModel):
@@ -56,6 +60,20 @@ class PackageOut(BaseModel):
     status: str
 
 
+class AgentOut(BaseModel):
+    agent_id: str
+    name: str
+    conversations: int  # taken in the range (by the day each conversation started)
+
+
+class HandoffOut(BaseModel):
+    rate: str | None  # percent of the range's conversations that asked for a person
+    taken: int
+    mean_wait_seconds: str | None
+    mean_first_response_seconds: str | None
+    agents: list[AgentOut]  # most conversations first
+
+
 class ReportOut(BaseModel):
     licensee_id: str | None
     first: date
@@ -72,6 +90,11 @@ class ReportOut(BaseModel):
     days: list[DayOut]
     licensees: list[LicenseeOut]
     packages: list[PackageOut]
+    handoff: HandoffOut | None = None
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
 
 
 def exact(amount: Decimal) -> str:
@@ -108,6 +131,10 @@ def _out(
                 p50_ms=d.p50_ms,
                 p95_ms=d.p95_ms,
                 model_cost=exact(d.cost) if money else None,
+                handoff_rate=_text(d.handoff_rate),
+                handoffs_taken=d.handoffs_taken,
+                mean_wait_seconds=_text(d.mean_wait_seconds),
+                mean_first_response_seconds=_text(d.mean_first_response_seconds),
             )
             for d in found.days
         ],
@@ -146,6 +173,16 @@ def _out(
             )
             for p in packages
         ],
+        handoff=HandoffOut(
+            rate=_text(found.handoff_rate),
+            taken=found.total("handoffs_taken"),
+            mean_wait_seconds=_text(found.mean_wait_seconds),
+            mean_first_response_seconds=_text(found.mean_first_response_seconds),
+            agents=[
+                AgentOut(agent_id=a.agent_id, name=a.name, conversations=a.conversations)
+                for a in found.agents
+            ],
+        ),
     )
 
 

@@ -5,15 +5,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
-from admin import billing_actions as billing
 from admin.deps import ContextDep, require
+from admin.services import statements as billing
 from core.accounts import Principal, Role
 from core.billing.money import text
 from core.billing.views import StatementView
-from core.errors import KefuError
 from core.types import utcnow
 
 router = APIRouter()
@@ -94,10 +93,6 @@ def _statement(view: StatementView) -> StatementOut:
     return StatementOut(licensee_id=view.licensee_id, **data)
 
 
-def _refused(exc: KefuError) -> HTTPException:
-    return HTTPException(exc.status, str(exc))
-
-
 @router.get("/admin/api/statements", response_model=MonthOut)
 def month(
     ctx: ContextDep,
@@ -141,12 +136,9 @@ def of_licensee(ctx: ContextDep, principal: ReaderDep, licensee_id: str) -> list
 def one(ctx: ContextDep, principal: ReaderDep, licensee_id: str, which: str) -> StatementOut:
     """A month (YYYY-MM: issued, or the draft computed now) or a statement number."""
     now = utcnow()
-    try:
-        _lic, view = ctx.db.read(
-            lambda s: billing.statement_view(s, principal, licensee_id, which, now)
-        )
-    except KefuError as exc:
-        raise _refused(exc) from None
+    _lic, view = ctx.db.read(
+        lambda s: billing.statement_view(s, principal, licensee_id, which, now)
+    )
     return _statement(view)
 
 
@@ -154,13 +146,10 @@ def one(ctx: ContextDep, principal: ReaderDep, licensee_id: str, which: str) -> 
 def issue(ctx: ContextDep, principal: WriterDep, licensee_id: str, which: str) -> StatementOut:
     """Issue a month's statement: numbered and frozen. 409 if it is issued already."""
     now = utcnow()
-    try:
-        billing.issue(ctx.db, principal, licensee_id, which, now)
-        _lic, view = ctx.db.read(
-            lambda s: billing.statement_view(s, principal, licensee_id, which, now)
-        )
-    except KefuError as exc:
-        raise _refused(exc) from None
+    billing.issue(ctx.db, principal, licensee_id, which, now)
+    _lic, view = ctx.db.read(
+        lambda s: billing.statement_view(s, principal, licensee_id, which, now)
+    )
     return _statement(view)
 
 
@@ -170,24 +159,18 @@ def pay(
 ) -> Done:
     """Money received for an issued statement (at most what is unpaid)."""
     now = utcnow()
-    try:
-        made = billing.pay(
-            ctx.db, principal, licensee_id, which, body.amount, body.paid_on, body.reference, now
-        )
-    except KefuError as exc:
-        raise _refused(exc) from None
+    made = billing.pay(
+        ctx.db, principal, licensee_id, which, body.amount, body.paid_on, body.reference, now
+    )
     return Done(id=made)
 
 
 @router.post("/admin/api/statements/{licensee_id}/prepayments", response_model=Done)
 def prepay(ctx: ContextDep, principal: WriterDep, licensee_id: str, body: PaymentIn) -> Done:
     now = utcnow()
-    try:
-        made = billing.prepayment(
-            ctx.db, principal, licensee_id, body.amount, body.paid_on, body.reference, now
-        )
-    except KefuError as exc:
-        raise _refused(exc) from None
+    made = billing.prepayment(
+        ctx.db, principal, licensee_id, body.amount, body.paid_on, body.reference, now
+    )
     return Done(id=made)
 
 
@@ -195,10 +178,7 @@ def prepay(ctx: ContextDep, principal: WriterDep, licensee_id: str, body: Paymen
 def note(ctx: ContextDep, principal: WriterDep, licensee_id: str, body: NoteIn) -> Done:
     """A credit or debit note; it lands on the next statement issued."""
     now = utcnow()
-    try:
-        made = billing.note(
-            ctx.db, principal, licensee_id, body.amount, body.reason, body.corrects, now
-        )
-    except KefuError as exc:
-        raise _refused(exc) from None
+    made = billing.note(
+        ctx.db, principal, licensee_id, body.amount, body.reason, body.corrects, now
+    )
     return Done(id=made)

@@ -21,15 +21,17 @@ MESSAGES = {
     "auth.new": ("新密码（至少 10 个字符）", "New password (at least 10 characters)"),
     "auth.confirm": ("再次输入新密码", "New password again"),
     "auth.mismatch": ("两次输入的新密码不一致。", "The two new passwords differ."),
-    "auth.wrong_current": ("当前密码错误。", "The current password is wrong."),
-    "auth.same": (
-        "新密码不能与当前密码相同。",
-        "The new password must differ from the current one.",
+    "auth.zone_title": ("时区", "Time zone"),
+    "auth.zone": ("我的时区", "My time zone"),
+    "auth.zone_hint": (
+        "后台的时间（维护、故障、操作日志等）按此时区显示和填写。",
+        "The console shows and reads times (maintenance, outages, the audit log…) in this zone.",
     ),
-    "auth.too_short": (
-        "新密码至少需要 10 个字符，且首尾不能是空格。",
-        "The new password needs at least 10 characters and no spaces at either end.",
+    "auth.zone_licensee": (
+        "时间按贵方客户的时区 {zone} 显示和填写（在客户设置中修改）。",
+        "Times are shown and typed in your licensee's time zone, {zone} (set on its page).",
     ),
+    "auth.zone_saved": ("时区已保存。", "Time zone saved."),
     "auth.changed": (
         "密码已修改，其他设备上的登录已全部退出。",
         "Password changed; every other session has been signed out.",

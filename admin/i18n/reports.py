@@ -48,6 +48,19 @@ MESSAGES = {
     "reports.chart_ratings": ("每日评价（按分数）", "Ratings per day (by score)"),
     "reports.chart_latency": ("回答耗时 p50 / p95", "Answer latency p50 / p95"),
     "reports.chart_cost": ("每日模型成本", "Model cost per day"),
+    "reports.chart_handoff_rate": (
+        "每日转人工率 %（区间内 {overall}%）",
+        "Hand-off rate per day, % ({overall}% over the range)",
+    ),
+    "reports.chart_handoff_times": (
+        "排队与客服首次回复（区间均值 {wait} / {first}）",
+        "Wait / agent's first reply (mean {wait} / {first})",
+    ),
+    "reports.chart_agents": ("每位客服接待的会话", "Conversations per agent"),
+    "reports.handoff_rate": ("转人工率", "Hand-off rate"),
+    "reports.wait": ("排队", "Wait"),
+    "reports.first_response": ("首次回复", "First reply"),
+    "reports.seconds": ("秒", "s"),
     "reports.score": ("{n} 分", "{n}★"),
     "reports.page": (
         "第 {page} / {pages} 页，共 {total} 个有数据的客户（按计费单元排序）",

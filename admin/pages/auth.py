@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from admin.deps import ContextDep, PrincipalDep
 from admin.i18n import translate
+from admin.i18n.errors import error_text
 from admin.render import render
 from admin.security import PRE_SESSION_COOKIE, new_pre_session_cookie, pre_session_token
 from core import audit
@@ -184,13 +185,9 @@ async def logout(request: Request, ctx: ContextDep) -> Response:
 
 @router.get("/admin/password")
 def password_form(request: Request, principal: PrincipalDep) -> Response:
-    return render(request, "password.html", {"error": "", "notice": ""})
-
-
-_PASSWORD_ERRORS = {
-    "the current password is wrong": "auth.wrong_current",
-    "the new password must differ from the current one": "auth.same",
-}
+    done = request.query_params.get("done")
+    notice = translate("auth.zone_saved", request.state.lang) if done == "timezone" else ""
+    return render(request, "password.html", {"error": "", "notice": notice})
 
 
 @router.post("/admin/password")
@@ -210,7 +207,7 @@ async def change_password(
     try:
         new_hash = await run_in_threadpool(prepare_password_change, user, current, new)
     except InvalidInput as exc:
-        error = translate(_PASSWORD_ERRORS.get(str(exc), "auth.too_short"), lang)
+        error = error_text(exc, lang)
         return render(request, "password.html", {"error": error, "notice": ""}, 400)
     now = utcnow()
 

@@ -3,7 +3,6 @@ labels and sources, and labelled exports (CSV, JSON, Markdown) of one or of a se
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 from urllib.parse import urlencode
 
@@ -11,73 +10,22 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 from sqlmodel import col, select
 
-from admin.context import AdminContext
 from admin.deps import ContextDep
+from admin.i18n.errors import error_text
 from admin.kb_access import KbReaderDep
 from admin.render import render
+from admin.services import conversations as chats
 from core.accounts import Principal
 from core.chat import transcripts as tr
 from core.chat.frames import EndReason
 from core.chat.transcript_export import FORMATS, MAX_CONVERSATIONS, export_transcripts
 from core.db.engine import Database
 from core.db.tables import Licensee
-from core.errors import InvalidInput, NotFound
+from core.errors import InvalidInput
 from core.ids import new_id
 from core.licensing.service_period import zone
 
 router = APIRouter()
-
-RATINGS = {"low": (None, 2), "high": (4, None), **{str(n): (n, n) for n in range(1, 6)}}
-
-
-def _day(value: str, name: str) -> date | None:
-    if not value:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise InvalidInput(f"{name} must be YYYY-MM-DD") from None
-
-
-def build_search(
-    principal: Principal,
-    licensee: str = "",
-    start: str = "",
-    end: str = "",
-    reason: str = "",
-    rating: str = "",
-    after: str = "",
-    limit: int = tr.PAGE_SIZE,
-) -> tr.Search:
-    """The search a principal may make: a licensee's user only ever searches its own."""
-    if principal.licensee_id is not None:
-        if licensee and licensee != principal.licensee_id:
-            raise HTTPException(404, f"no licensee {licensee}")
-        licensee = principal.licensee_id
-    try:
-        end_reason = EndReason(reason) if reason else None
-    except ValueError:
-        raise InvalidInput(f"unknown end reason {reason!r}") from None
-    if rating and rating not in RATINGS:
-        raise InvalidInput("rating is 1 to 5, low or high")
-    low, high = RATINGS.get(rating, (None, None))
-    return tr.Search(
-        licensee_id=licensee or None,
-        start=_day(start, "from"),
-        end=_day(end, "to"),
-        end_reason=end_reason,
-        min_rating=low,
-        max_rating=high,
-        after=after or None,
-        limit=limit,
-    )
-
-
-def _search(db: Database, search: tr.Search) -> tr.ConversationPage:
-    try:
-        return db.read(lambda s: tr.search_conversations(s, search))
-    except NotFound:
-        raise HTTPException(404, "no such licensee") from None
 
 
 def _licensees(db: Database, principal: Principal) -> list[Any]:
@@ -105,10 +53,10 @@ def conversations(
     error = ""
     page = None
     try:
-        search = build_search(principal, licensee, start, end, reason, rating, after)
-        page = _search(ctx.db, search)
+        search = chats.build_search(principal, licensee, start, end, reason, rating, after)
+        page = chats.search(ctx.db, search)
     except InvalidInput as exc:
-        error = str(exc)
+        error = error_text(exc, request.state.lang)
     query = urlencode({k: v for k, v in filters.items() if v})
     return render(
         request,
@@ -117,7 +65,7 @@ def conversations(
             "filters": filters,
             "licensees": _licensees(ctx.db, principal),
             "reasons": [r.value for r in EndReason],
-            "ratings": list(RATINGS),
+            "ratings": list(chats.RATINGS),
             "page": page,
             "query": query,
             "after": after,
@@ -162,7 +110,7 @@ def export_search(
     ids: list[str] = []
     after = ""
     while len(ids) < MAX_CONVERSATIONS:
-        search = build_search(
+        search = chats.build_search(
             principal,
             licensee,
             start,
@@ -172,7 +120,7 @@ def export_search(
             after,
             limit=min(tr.MAX_PAGE_SIZE, MAX_CONVERSATIONS - len(ids)),
         )
-        page = _search(ctx.db, search)
+        page = chats.search(ctx.db, search)
         ids += [row.id for row in page.rows]
         if page.next is None:
             break
@@ -189,18 +137,11 @@ def export_search(
     return _download(export)
 
 
-def _transcript(ctx: AdminContext, principal: Principal, conversation_id: str) -> tr.Transcript:
-    try:
-        return ctx.db.read(lambda s: tr.transcript(s, conversation_id, principal.licensee_id))
-    except NotFound:
-        raise HTTPException(404, "no such conversation") from None
-
-
 @router.get("/admin/conversations/{conversation_id}")
 def transcript(
     request: Request, ctx: ContextDep, principal: KbReaderDep, conversation_id: str
 ) -> Response:
-    t = _transcript(ctx, principal, conversation_id)
+    t = chats.transcript(ctx.db, principal, conversation_id)
     return render(
         request,
         "transcript.html",
@@ -208,8 +149,8 @@ def transcript(
             "tx": t,
             "c": t.conversation,
             "formats": FORMATS,
-            "local": lambda m: (
-                m.astimezone(zone(t.timezone)).strftime("%Y-%m-%d %H:%M:%S") if m else ""
+            "local": lambda m: (  # the reader's zone, named beside the start
+                m.astimezone(zone(principal.timezone)).strftime("%Y-%m-%d %H:%M:%S") if m else ""
             ),
         },
     )
@@ -221,7 +162,7 @@ def export_one(
 ) -> Response:
     if fmt not in FORMATS:
         raise HTTPException(404, "no such format")
-    t = _transcript(ctx, principal, conversation_id)
+    t = chats.transcript(ctx.db, principal, conversation_id)
     export = export_transcripts(
         [t],
         fmt,

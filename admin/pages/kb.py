@@ -13,17 +13,25 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from admin.deps import ContextDep
+from admin.i18n.errors import error_text
 from admin.kb_access import KbReaderDep, KbWriterDep, licensee_for
 from admin.render import render
-from core import audit
+from admin.services import kb
 from core.chat.unanswered import DAYS, unanswered_questions
 from core.db.tables import KbEntryRecord, Licensee
 from core.errors import Conflict, InvalidInput, KefuError, NotFound
 from core.knowledge import editing
 from core.knowledge.entries import KbRow
-from core.knowledge.files import FORMATS, KbFileError, check_row, read_kb_bytes, write_kb_bytes
+from core.knowledge.files import (
+    FORMATS,
+    KbFileError,
+    check_row,
+    read_kb_bytes,
+    several,
+    write_kb_bytes,
+)
 from core.knowledge.hit_test import HitTester, HitTestResult
-from core.knowledge.store import import_rows, load_entries
+from core.knowledge.store import load_entries
 from core.licensing.service_period import zone
 from core.types import utcnow
 
@@ -187,32 +195,12 @@ async def create_entry(
     licensee = licensee_for(ctx.db, principal, licensee_id)
     form = await request.form()
     try:
-        row = _form_row(form)
-
-        def add(session: Any) -> None:
-            now = utcnow()
-            entry = editing.add_entry(session, licensee_id, row, now)
-            audit.record(
-                session,
-                actor=principal,
-                action="kb.entry.add",
-                target=entry.id,
-                before=None,
-                after=editing.entry_dict(entry),
-                now=now,
-                licensee_id=licensee_id,
-            )
-            session.commit()
-
-        _write(ctx, add)
+        kb.add_entry(ctx.db, principal, licensee_id, _form_row(form))
     except (InvalidInput, Conflict) as exc:
-        return _entry_page(request, licensee, _form_values(form), None, str(exc), 400)
+        return _entry_page(
+            request, licensee, _form_values(form), None, error_text(exc, request.state.lang), 400
+        )
     return RedirectResponse(f"{_base(licensee_id)}?done=saved", 303)
-
-
-def _write(ctx: Any, fn: Any) -> None:
-    with ctx.db.session() as session:
-        fn(session)
 
 
 @router.get("/admin/kb/{licensee_id}/entries/{entry_id}")
@@ -239,29 +227,18 @@ async def update_entry(
     licensee = licensee_for(ctx.db, principal, licensee_id)
     form = await request.form()
     try:
-        row = _form_row(form)
-
-        def update(session: Any) -> None:
-            now = utcnow()
-            before, after = editing.update_entry(session, licensee_id, entry_id, row, now)
-            if before != after:
-                audit.record(
-                    session,
-                    actor=principal,
-                    action="kb.entry.edit",
-                    target=entry_id,
-                    before=editing.entry_dict(before),
-                    after=editing.entry_dict(after),
-                    now=now,
-                    licensee_id=licensee_id,
-                )
-            session.commit()
-
-        _write(ctx, update)
+        kb.update_entry(ctx.db, principal, licensee_id, entry_id, _form_row(form))
     except NotFound:
         raise HTTPException(404, "no such entry") from None
     except (InvalidInput, Conflict) as exc:
-        return _entry_page(request, licensee, _form_values(form), entry_id, str(exc), 400)
+        return _entry_page(
+            request,
+            licensee,
+            _form_values(form),
+            entry_id,
+            error_text(exc, request.state.lang),
+            400,
+        )
     return RedirectResponse(f"{_base(licensee_id)}/entries/{entry_id}?done=saved", 303)
 
 
@@ -270,24 +247,8 @@ def delete_entry(
     ctx: ContextDep, principal: KbWriterDep, licensee_id: str, entry_id: str
 ) -> Response:
     licensee_for(ctx.db, principal, licensee_id)
-
-    def delete(session: Any) -> None:
-        now = utcnow()
-        gone = editing.delete_entry(session, licensee_id, entry_id, now)
-        audit.record(
-            session,
-            actor=principal,
-            action="kb.entry.delete",
-            target=entry_id,
-            before=editing.entry_dict(gone),
-            after=None,
-            now=now,
-            licensee_id=licensee_id,
-        )
-        session.commit()
-
     try:
-        _write(ctx, delete)
+        kb.delete_entry(ctx.db, principal, licensee_id, entry_id)
     except NotFound:
         raise HTTPException(404, "no such entry") from None
     return RedirectResponse(f"{_base(licensee_id)}?done=deleted", 303)
@@ -340,45 +301,30 @@ async def import_file(
     data = await upload.read(MAX_UPLOAD_BYTES + 1)
     try:
         if len(data) > MAX_UPLOAD_BYTES:
-            raise KbFileError(f"The file is larger than {MAX_UPLOAD_BYTES // 1024 // 1024} MB.")
+            raise KbFileError(
+                f"The file is larger than {MAX_UPLOAD_BYTES // 1024 // 1024} MB.",
+                code="kb.file_too_large",
+                limit=MAX_UPLOAD_BYTES // 1024 // 1024,
+            )
         suffix = upload.filename.rsplit(".", 1)[-1] if "." in upload.filename else ""
         parsed = read_kb_bytes(data, suffix)
     except KbFileError as exc:
-        return _import_page(request, licensee, file_error=str(exc), status=400)
-    rejected = [(r.line, r.reason) for r in parsed.rejected]
+        return _import_page(
+            request, licensee, file_error=error_text(exc, request.state.lang), status=400
+        )
+    lang = request.state.lang
+    rejected = [(r.line, error_text(several(r.problems), lang)) for r in parsed.rejected]
     if rejected and not skip_bad:
         return _import_page(request, licensee, rejected=rejected, status=400)
-    rows = [p.row for p in parsed.rows]
-
-    def run(session: Any) -> dict[str, int]:
-        now = utcnow()
-        if replace:
-            r = editing.replace_all(session, licensee_id, rows, now)
-            counts = {
-                "added": r.added,
-                "updated": r.updated,
-                "unchanged": r.unchanged,
-                "deleted": r.deleted,
-            }
-        else:
-            c = import_rows(session, licensee_id, rows, now)
-            counts = {"added": c.added, "updated": c.updated, "unchanged": c.unchanged}
-            counts["deleted"] = 0
-        audit.record(
-            session,
-            actor=principal,
-            action="kb.replace" if replace else "kb.import",
-            target=licensee_id,
-            before=None,
-            after={"file": upload.filename, **counts, "rejected": len(rejected)},
-            now=now,
-            licensee_id=licensee_id,
-        )
-        session.commit()
-        return counts
-
-    with ctx.db.session() as session:
-        counts = run(session)
+    counts = kb.import_file(
+        ctx.db,
+        principal,
+        licensee_id,
+        [p.row for p in parsed.rows],
+        replace=replace,
+        rejected=len(rejected),
+        source={"file": upload.filename},
+    )
     return _import_page(request, licensee, result=counts, rejected=rejected)
 
 
@@ -421,7 +367,7 @@ async def hit_test(
         try:
             result = await tester(licensee_id, q, locale)
         except InvalidInput as exc:
-            error = str(exc)
+            error = error_text(exc, request.state.lang)
     answer_entry = None
     if result is not None and result.answer_entry_id is not None:
         answer_entry = next(
@@ -465,7 +411,7 @@ def unanswered(
             "groups": groups[:200],
             "choices": choices,
             "days": DAYS,
-            "local": lambda m: _local(m, licensee.timezone),
+            "local": lambda m: _local(m, principal.timezone),
             "done": DONE.get(done, ""),
         },
     )
@@ -480,28 +426,11 @@ async def teach(
     form = await request.form()
     phrasing, entry_id = form.get("phrasing", ""), form.get("entry_id", "")
     if not isinstance(phrasing, str) or not isinstance(entry_id, str) or not entry_id:
-        raise HTTPException(400, "choose an entry")
-
-    def run(session: Any) -> None:
-        now = utcnow()
-        before, after = editing.add_similar(session, licensee_id, entry_id, phrasing, now)
-        if before != after:
-            audit.record(
-                session,
-                actor=principal,
-                action="kb.entry.teach",
-                target=entry_id,
-                before=editing.entry_dict(before),
-                after=editing.entry_dict(after),
-                now=now,
-                licensee_id=licensee_id,
-            )
-        session.commit()
-
+        raise InvalidInput("choose an entry", code="kb.choose_entry")
     try:
-        _write(ctx, run)
+        kb.teach(ctx.db, principal, licensee_id, entry_id, phrasing)
     except NotFound:
         raise HTTPException(404, "no such entry") from None
     except KefuError as exc:
-        raise HTTPException(400, str(exc)) from None
+        raise InvalidInput(str(exc), code=exc.code, **exc.values) from None
     return RedirectResponse(f"{_base(licensee_id)}/unanswered?done=taught", 303)

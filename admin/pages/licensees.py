@@ -13,7 +13,9 @@ from starlette.concurrency import run_in_threadpool
 from admin import forms
 from admin.context import AdminContext
 from admin.deps import ContextDep, PrincipalDep
+from admin.forms import TIME_ZONES
 from admin.i18n import translate
+from admin.i18n.errors import error_text
 from admin.permissions import check, may
 from admin.render import render
 from admin.services import licensees as change
@@ -26,18 +28,6 @@ from core.types import utcnow
 
 router = APIRouter()
 Text = Annotated[str, Form(max_length=2000)]
-TIME_ZONES = (
-    "Asia/Shanghai",
-    "Asia/Hong_Kong",
-    "Asia/Taipei",
-    "Asia/Tokyo",
-    "Asia/Singapore",
-    "Europe/London",
-    "Europe/Berlin",
-    "America/New_York",
-    "America/Los_Angeles",
-    "UTC",
-)
 
 
 def base_url(ctx: AdminContext, request: Request) -> str:
@@ -45,10 +35,11 @@ def base_url(ctx: AdminContext, request: Request) -> str:
 
 
 def _permissions(principal: Principal) -> dict[str, bool]:
-    return {
+    can = {
         name: may(principal, f"licensee.{name}")
         for name in ("create", "edit", "status", "billing", "access")
     }
+    return can | {"handoff": may(principal, "handoff.read")}
 
 
 @router.get("/admin/licensees")
@@ -151,7 +142,7 @@ async def licensee_create(
 
         made = await ctx.db.write(write)
     except KefuError as exc:
-        return _new_form(request, values, str(exc), exc.status)
+        return _new_form(request, values, error_text(exc, request.state.lang), exc.status)
     base = base_url(ctx, request)
     return render(
         request,
@@ -225,7 +216,13 @@ async def _act(
         result = await ctx.db.write(write)
     except KefuError as exc:
         return await run_in_threadpool(
-            _detail, request, ctx, principal, licensee_id, error=str(exc), status=exc.status
+            _detail,
+            request,
+            ctx,
+            principal,
+            licensee_id,
+            error=error_text(exc, request.state.lang),
+            status=exc.status,
         )
     if tell is not None:
         await ctx.tell(tell, {"licensee_id": licensee_id})
@@ -396,7 +393,7 @@ async def licensee_base_fee(
     def write(s: Session) -> object:
         fee = forms.money(amount, "base fee")
         if fee is None:
-            raise InvalidInput("base fee is required")
+            raise InvalidInput("base fee is required", code="form.required", field="base fee")
         change.base_fee(
             s, principal, now, licensee_id, fee, forms.required_day(signed_on, "signing date")
         )
@@ -484,7 +481,7 @@ async def key_create(
         try:
             parsed = KeyKind(kind)
         except ValueError:
-            raise InvalidInput("a key is live, test or secret") from None
+            raise InvalidInput("a key is live, test or secret", code="key.kind") from None
         return change.key_create(s, principal, now, licensee_id, parsed)
 
     return await _act(request, ctx, principal, licensee_id, "licensee.access", write, "key", None)

@@ -15,6 +15,7 @@ from admin import forms
 from admin.context import AdminContext
 from admin.deps import ContextDep, PrincipalDep
 from admin.i18n import translate
+from admin.i18n.errors import error_text
 from admin.permissions import check, may
 from admin.render import render
 from admin.services import operations
@@ -29,7 +30,6 @@ from core.types import utcnow
 
 router = APIRouter()
 Text = Annotated[str, Form(max_length=2000)]
-ZONE = "Asia/Shanghai"  # how the operator reads and types times on this page
 
 
 def _page(
@@ -37,10 +37,12 @@ def _page(
     ctx: AdminContext,
     principal: Principal,
     *,
-    error: str = "",
+    refused: KefuError | None = None,
     values: dict[str, str] | None = None,
-    status: int = 200,
 ) -> Response:
+    """The page; after a refusal, with its words in the reader's language and its status."""
+    error = error_text(refused, request.state.lang) if refused else ""
+    status = refused.status if refused else 200
     check(principal, "operations.read")
     now = utcnow()
 
@@ -50,14 +52,12 @@ def _page(
 
     data = ctx.db.read(read)
     done = request.query_params.get("done", "")
-    tz = zone(ZONE)
+    tz = zone(principal.timezone)  # the reader's own zone: times are shown and typed in it
     return render(
         request,
         "operations.html",
         {
             **data,
-            "tz": tz,
-            "zone_name": ZONE,
             "can_write": may(principal, "operations.write"),
             "error": error,
             "notice": translate(f"ops.done.{done}", request.state.lang) if done.isalnum() else "",
@@ -102,8 +102,8 @@ async def maintenance_announce(
             s,
             principal,
             now,
-            starts_at=forms.local_moment(starts_at, ZONE, "start"),
-            ends_at=forms.local_moment(ends_at, ZONE, "end"),
+            starts_at=forms.local_moment(starts_at, principal.timezone, "start"),
+            ends_at=forms.local_moment(ends_at, principal.timezone, "end"),
             text=text,
             licensee_id=forms.text_or_none(licensee_id),
             forced_reason=(force_reason.strip() or "") if force else None,
@@ -112,9 +112,7 @@ async def maintenance_announce(
     try:
         await ctx.db.write(write)
     except KefuError as exc:
-        return await run_in_threadpool(
-            _page, request, ctx, principal, error=str(exc), values=values, status=exc.status
-        )
+        return await run_in_threadpool(_page, request, ctx, principal, refused=exc, values=values)
     await ctx.tell(Topic.MAINTENANCE, {})
     return RedirectResponse("/admin/operations?done=announced", 303)
 
@@ -144,8 +142,8 @@ async def outage_record(
             s,
             principal,
             now,
-            starts_at=forms.local_moment(starts_at, ZONE, "start"),
-            ends_at=forms.local_moment(ends_at, ZONE, "end"),
+            starts_at=forms.local_moment(starts_at, principal.timezone, "start"),
+            ends_at=forms.local_moment(ends_at, principal.timezone, "end"),
             reason=reason,
             licensee_ids=ids or None,
         )
@@ -153,21 +151,20 @@ async def outage_record(
     try:
         await ctx.db.write(write)
     except KefuError as exc:
-        return await run_in_threadpool(
-            _page, request, ctx, principal, error=str(exc), values=values, status=exc.status
-        )
+        return await run_in_threadpool(_page, request, ctx, principal, refused=exc, values=values)
     await ctx.tell(Topic.LICENCE, {})
     return RedirectResponse("/admin/operations?done=outage", 303)
 
 
 def audit_query(principal: Principal, params: dict[str, str]) -> AuditQuery:
-    """The filters of the audit page; a licensee's admin sees its own licensee's entries."""
+    """The filters of the audit page; a licensee's admin sees its own licensee's entries. Days
+    are the reader's own, in their time zone."""
 
     def moment(name: str) -> datetime | None:
         day = forms.day(params.get(name), name)
         if day is None:
             return None
-        start = datetime(day.year, day.month, day.day, tzinfo=zone(ZONE))
+        start = datetime(day.year, day.month, day.day, tzinfo=zone(principal.timezone))
         return start + timedelta(days=1) if name == "until" else start
 
     licensee = principal.licensee_id or forms.text_or_none(params.get("licensee"))
@@ -191,7 +188,11 @@ def audit_page(request: Request, ctx: ContextDep, principal: PrincipalDep) -> Re
         rows = ctx.db.read(lambda s: operations.entries(s, query))
         error = ""
     except KefuError as exc:
-        query, rows, error = AuditQuery(licensee_id=principal.licensee_id), [], str(exc)
+        query, rows, error = (
+            AuditQuery(licensee_id=principal.licensee_id),
+            [],
+            error_text(exc, request.state.lang),
+        )
     export = request.url.query
     return render(
         request,
@@ -202,8 +203,6 @@ def audit_page(request: Request, ctx: ContextDep, principal: PrincipalDep) -> Re
             "query": query,
             "error": error,
             "export": export,
-            "tz": zone(ZONE),
-            "zone_name": ZONE,
         },
     )
 
@@ -214,7 +213,9 @@ def audit_export(request: Request, ctx: ContextDep, principal: PrincipalDep) -> 
     query = audit_query(principal, dict(request.query_params))
     body = ctx.db.read(
         lambda s: operations.audit_csv(
-            s, AuditQuery(**{**query.__dict__, "limit": 100_000, "offset": 0})
+            s,
+            AuditQuery(**{**query.__dict__, "limit": 100_000, "offset": 0}),
+            principal.timezone,
         )
     )
     return Response(

@@ -12,6 +12,7 @@ from sqlmodel import Session
 
 from admin.charts import Series, chart
 from admin.deps import ContextDep
+from admin.handoff_charts import handoff_charts
 from admin.i18n import translate
 from admin.render import render
 from admin.report_access import FromQ, MonthQ, ReaderDep, ToQ, load
@@ -117,7 +118,8 @@ def _page(
         "span": span,
         "report": found,
         "packages": packages,
-        "charts": charts(found, lang, principal.is_licensor),
+        "charts": charts(found, lang, principal.is_licensor)
+        + (handoff_charts(found, lang) if licensee else []),
         "base": base,
         "prev": span.shifted(-1),
         "next": span.shifted(1),

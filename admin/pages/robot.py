@@ -10,16 +10,15 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
 from admin.deps import ContextDep
+from admin.i18n.errors import error_text
 from admin.kb_access import KbReaderDep, KbWriterDep, licensee_for
 from admin.render import render
 from admin.services import robot as robot_settings
-from core import audit
 from core.chat import branding
 from core.db.tables import Licensee
 from core.errors import InvalidInput
 from core.licensing import appearance, model_chain
 from core.licensing.model_chain import SLOTS, ModelProvider
-from core.types import utcnow
 
 router = APIRouter()
 DONE = {"saved": "kb.saved"}
@@ -27,15 +26,6 @@ DONE = {"saved": "kb.saved"}
 
 def _base(licensee_id: str) -> str:
     return f"/admin/kb/{licensee_id}/robot"
-
-
-def _look(licensee: Licensee) -> dict[str, str]:
-    return {
-        "title": licensee.title,
-        "greeting": licensee.greeting,
-        "color": licensee.theme_color,
-        "position": licensee.widget_position,
-    }
 
 
 def _page(
@@ -62,7 +52,7 @@ def _page(
             "slots": [(slot, by_slot.get(slot)) for slot in SLOTS],
             "providers": [p.value for p in ModelProvider],
             "has_own": bool(links),
-            "look": look or _look(licensee),
+            "look": look or robot_settings.look_of(licensee),
             "error": error,
             "done": DONE.get(done, ""),
         },
@@ -89,7 +79,11 @@ def _seconds(form: Any, name: str, default: float) -> float:
     try:
         return float(raw)
     except ValueError:
-        raise InvalidInput(f"{name.replace('_', ' ')} must be a number of seconds") from None
+        raise InvalidInput(
+            f"{name.replace('_', ' ')} must be a number of seconds",
+            code="model.seconds",
+            field=name,
+        ) from None
 
 
 @router.post("/admin/kb/{licensee_id}/robot/models/{slot}")
@@ -100,46 +94,21 @@ async def set_model(
     form = await request.form()
     key = form.get("api_key", "")
     try:
-
-        def run(session: Any) -> None:
-            now = utcnow()
-            before = next(
-                (
-                    model_chain.describe(r)
-                    for r in model_chain.rows(session, licensee_id)
-                    if r.slot == slot
-                ),
-                None,
-            )
-            row = model_chain.set_link(
-                session,
-                ctx.settings,
-                licensee_id,
-                slot=slot,
-                provider=_text(form, "provider"),
-                base_url=_text(form, "base_url"),
-                model=_text(form, "model"),
-                api_key=key if isinstance(key, str) and key else None,
-                first_token_timeout=_seconds(form, "first_token_timeout", 10.0),
-                total_timeout=_seconds(form, "total_timeout", 60.0),
-                now=now,
-            )
-            audit.record(
-                session,
-                actor=principal,
-                action="robot.model.set",
-                target=f"{licensee_id}/{slot}",
-                before=before,
-                after=model_chain.describe(row),
-                now=now,
-                licensee_id=licensee_id,
-            )
-            session.commit()
-
-        with ctx.db.session() as session:
-            run(session)
+        robot_settings.set_model(
+            ctx.db,
+            ctx.settings,
+            principal,
+            licensee_id,
+            slot,
+            provider=_text(form, "provider"),
+            base_url=_text(form, "base_url"),
+            model=_text(form, "model"),
+            api_key=key if isinstance(key, str) and key else None,
+            first_token_timeout=_seconds(form, "first_token_timeout", 10.0),
+            total_timeout=_seconds(form, "total_timeout", 60.0),
+        )
     except InvalidInput as exc:
-        return _page(request, ctx, licensee, error=str(exc), status=400)
+        return _page(request, ctx, licensee, error=error_text(exc, request.state.lang), status=400)
     return RedirectResponse(f"{_base(licensee_id)}?done=saved", 303)
 
 
@@ -160,33 +129,11 @@ async def set_look(
     form = await request.form()
     look = {name: _text(form, name) for name in ("title", "greeting", "color", "position")}
     try:
-        with ctx.db.session() as session:
-            now = utcnow()
-            current = session.get(Licensee, licensee_id)
-            assert current is not None
-            before = _look(current)
-            changed = appearance.configure(
-                session,
-                licensee_id,
-                now,
-                title=look["title"],
-                greeting=look["greeting"],
-                color=look["color"],
-                position=look["position"],
-            )
-            audit.record(
-                session,
-                actor=principal,
-                action="robot.look",
-                target=licensee_id,
-                before=before,
-                after=_look(changed),
-                now=now,
-                licensee_id=licensee_id,
-            )
-            session.commit()
+        robot_settings.set_look(ctx.db, principal, licensee_id, look)
     except InvalidInput as exc:
-        return _page(request, ctx, licensee, look=look, error=str(exc), status=400)
+        return _page(
+            request, ctx, licensee, look=look, error=error_text(exc, request.state.lang), status=400
+        )
     return RedirectResponse(f"{_base(licensee_id)}?done=saved", 303)
 
 
@@ -222,7 +169,7 @@ def preview(
             appearance.check_color(licensee.theme_color),
             licensee.widget_position,
         )
-        error = str(exc)
+        error = error_text(exc, request.state.lang)
     nonce = secrets.token_urlsafe(16)
     # The config the widget's welcome carries, with the settings being tried.
     config = appearance.widget_config(licensee, lang, ctx.settings.product_name)

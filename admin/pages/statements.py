@@ -1,6 +1,6 @@
 """Statements: a month's list over every licensee, a licensee's statements, one statement
 (draft or issued) with its lines, payments and downloads, and the forms that issue it, record
-payments and add notes. Everything is done by ``core.billing`` (via ``admin.billing_actions``).
+payments and add notes. Everything is done by ``core.billing`` (via ``admin.services.statements``).
 
 Licensor owner and billing change; support reads; a licensee admin reads and downloads its own;
 agents see no billing (403)."""
@@ -11,18 +11,19 @@ import asyncio
 from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
-from admin import billing_actions as billing
 from admin.deps import ContextDep, require
+from admin.i18n.errors import error_text
 from admin.render import render
+from admin.services import statements as billing
 from core.accounts import Principal, Role
 from core.billing.downloads import MEDIA_TYPES, Format, filename, parse_format
 from core.billing.downloads import render as download
 from core.billing.labels import line_label, status_label
 from core.billing.money import text
-from core.errors import KefuError
+from core.errors import InvalidInput, KefuError, NotFound
 from core.ledger.money import LEDGER_ZONE
 from core.licensing.service_period import add_months, local_date
 from core.types import utcnow
@@ -63,7 +64,7 @@ def statements_month(
     try:
         listing = ctx.db.read(lambda s: billing.month_list(s, principal, chosen, q.strip(), page))
     except KefuError as exc:
-        raise HTTPException(400, str(exc)) from None
+        raise InvalidInput(str(exc), code=exc.code, **exc.values) from None
     return render(
         request,
         "statements_month.html",
@@ -110,12 +111,9 @@ def _statement_page(
     status: int = 200,
 ) -> Response:
     now = utcnow()
-    try:
-        licensee, view = ctx.db.read(
-            lambda s: billing.statement_view(s, principal, licensee_id, which, now)
-        )
-    except KefuError as exc:
-        raise HTTPException(exc.status, str(exc)) from None
+    licensee, view = ctx.db.read(
+        lambda s: billing.statement_view(s, principal, licensee_id, which, now)
+    )
     return render(
         request,
         "statement.html",
@@ -157,9 +155,15 @@ def _act(
     except KefuError as exc:
         if which:
             return _statement_page(
-                request, ctx, principal, licensee_id, which, str(exc), exc.status
+                request,
+                ctx,
+                principal,
+                licensee_id,
+                which,
+                error_text(exc, request.state.lang),
+                exc.status,
             )
-        raise HTTPException(exc.status, str(exc)) from None
+        raise
     target = f"/admin/statements/{licensee_id}" + (f"/{which}" if which else "")
     return RedirectResponse(f"{target}?done={done}", 303)
 
@@ -255,7 +259,7 @@ async def statement_download(
     try:
         kind = parse_format(fmt)
     except KefuError as exc:
-        raise HTTPException(404, str(exc)) from None
+        raise NotFound(str(exc), code=exc.code, **exc.values) from None
     now = utcnow()
     licensee, view = await asyncio.to_thread(
         ctx.db.read, lambda s: billing.statement_view(s, principal, licensee_id, which, now)

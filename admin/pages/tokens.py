@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from admin.context import AdminContext
 from admin.deps import ContextDep, PrincipalDep
+from admin.i18n.errors import error_text
 from admin.permissions import check
 from admin.render import render
 from admin.services import tokens
@@ -67,7 +68,12 @@ async def token_create(
         issued = await ctx.db.write(write)
     except KefuError as exc:
         return await run_in_threadpool(
-            _page, request, ctx, principal, error=str(exc), status=exc.status
+            _page,
+            request,
+            ctx,
+            principal,
+            error=error_text(exc, request.state.lang),
+            status=exc.status,
         )
     return await run_in_threadpool(_page, request, ctx, principal, shown=issued.token)
 

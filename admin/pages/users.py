@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from admin.context import AdminContext
 from admin.deps import ContextDep, PrincipalDep
+from admin.i18n.errors import error_text
 from admin.permissions import check
 from admin.render import render
 from admin.services import users
@@ -29,10 +30,12 @@ def _page(
     ctx: AdminContext,
     principal: Principal,
     *,
-    error: str = "",
+    refused: KefuError | None = None,
     values: dict[str, str] | None = None,
-    status: int = 200,
 ) -> Response:
+    """The page; after a refusal, with its words in the reader's language and its status."""
+    error = error_text(refused, request.state.lang) if refused else ""
+    status = refused.status if refused else 200
     check(principal, "users.manage")
     scope = principal.licensee_id
     rows = ctx.db.read(lambda s: list_users(s, scope))
@@ -84,9 +87,7 @@ async def user_create(
     try:
         await ctx.db.write(write)
     except KefuError as exc:
-        return await run_in_threadpool(
-            _page, request, ctx, principal, error=str(exc), values=values, status=exc.status
-        )
+        return await run_in_threadpool(_page, request, ctx, principal, refused=exc, values=values)
     return RedirectResponse("/admin/users", 303)
 
 
@@ -99,7 +100,5 @@ async def user_remove(
     try:
         await ctx.db.write(lambda s: users.remove(s, principal, now, user_id))
     except KefuError as exc:
-        return await run_in_threadpool(
-            _page, request, ctx, principal, error=str(exc), status=exc.status
-        )
+        return await run_in_threadpool(_page, request, ctx, principal, refused=exc)
     return RedirectResponse("/admin/users", 303)

@@ -334,7 +334,7 @@ def own_key(session: Session, licensee_id: str, key_id: str) -> ApiKey:
     """The licensee's key ``key_id``; another licensee's key is as if it did not exist."""
     key = session.get(ApiKey, key_id)
     if key is None or key.licensee_id != licensee_id:
-        raise NotFound(f"no key {key_id}")
+        raise NotFound(f"no key {key_id}", code="key.not_found")
     return key
 
 
@@ -373,7 +373,7 @@ def key_rotate(
     """A new key of the same kind, and the old one revoked (its sockets close)."""
     old = own_key(session, licensee_id, key_id)
     if old.revoked_at is not None:
-        raise NotFound(f"key {key_id} is revoked already")
+        raise NotFound(f"key {key_id} is revoked already", code="key.revoked_already", id=key_id)
     token = issue_key(session, licensee_id, KeyKind(old.kind), now)
     revoke_key(session, old.id, now)
     session.flush()

@@ -17,6 +17,7 @@ from core.db.tables import AuditEntry
 from core.licensing.licensees import get_licensee
 from core.licensing.maintenance import Window, announce
 from core.licensing.outages import Affected, record_outage
+from core.licensing.service_period import DEFAULT_TIMEZONE, zone
 from core.spreadsheet import csv_bytes
 
 
@@ -98,6 +99,11 @@ def record(
     return outage.id, affected
 
 
+# Past the last entry either way; what a 64-bit OFFSET (PostgreSQL's bigint, SQLite's integer)
+# holds with room to spare, so an absurd ``?offset=`` reads an empty page, never a server error.
+MAX_OFFSET = 2**62
+
+
 @dataclass(frozen=True)
 class AuditQuery:
     licensee_id: str | None = None
@@ -135,7 +141,7 @@ def entries(session: Session, query: AuditQuery) -> list[AuditEntry]:
     return list(
         session.exec(
             statement.order_by(col(AuditEntry.at).desc(), col(AuditEntry.id).desc())
-            .offset(query.offset)
+            .offset(min(max(query.offset, 0), MAX_OFFSET))
             .limit(query.limit)
         )
     )
@@ -144,14 +150,16 @@ def entries(session: Session, query: AuditQuery) -> list[AuditEntry]:
 AUDIT_COLUMNS = ("at", "actor", "role", "action", "target", "licensee", "before", "after")
 
 
-def audit_csv(session: Session, query: AuditQuery) -> bytes:
-    """The entries as CSV (oldest first), cells neutralised against formula injection."""
+def audit_csv(session: Session, query: AuditQuery, timezone: str = DEFAULT_TIMEZONE) -> bytes:
+    """The entries as CSV (oldest first), cells neutralised against formula injection; each
+    time in ISO 8601 with its offset, in the reader's ``timezone``."""
+    tz = zone(timezone)
     rows = sorted(entries(session, query), key=lambda e: (e.at, e.id or 0))
     return csv_bytes(
         AUDIT_COLUMNS,
         (
             (
-                e.at,
+                e.at.astimezone(tz),
                 e.actor_email,
                 e.actor_role,
                 e.action,

@@ -10,7 +10,7 @@ from sqlmodel import Session
 
 from core import audit
 from core.accounts import Principal, Role, create_user
-from core.accounts.users import delete_user, get_user
+from core.accounts.users import delete_user, get_user, set_timezone
 from core.db.tables import User
 
 
@@ -73,5 +73,21 @@ def remove(session: Session, actor: Principal, now: datetime, user_id: str) -> U
         after=None,
         now=now,
         licensee_id=licensee_id,
+    )
+    return user
+
+
+def set_own_timezone(session: Session, actor: Principal, now: datetime, timezone: str) -> User:
+    """A licensor's staff member's own time zone, the console's times are shown and typed in."""
+    before = get_user(session, actor.user_id).timezone
+    user = set_timezone(session, actor.user_id, timezone)
+    audit.record(
+        session,
+        actor=actor,
+        action="user.timezone_changed",
+        target=actor.user_id,
+        before={"timezone": before},
+        after={"timezone": user.timezone},
+        now=now,
     )
     return user

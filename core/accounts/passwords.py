@@ -19,11 +19,19 @@ _DUMMY_HASH = HASHER.hash("kefu-no-such-user-password")
 
 def check_new_password(password: str) -> None:
     if len(password) < MIN_PASSWORD_CHARS:
-        raise InvalidInput(f"the password must have at least {MIN_PASSWORD_CHARS} characters")
+        raise InvalidInput(
+            f"the password must have at least {MIN_PASSWORD_CHARS} characters",
+            code="password.too_short",
+            min=MIN_PASSWORD_CHARS,
+        )
     if len(password) > MAX_PASSWORD_CHARS:
-        raise InvalidInput(f"the password must have at most {MAX_PASSWORD_CHARS} characters")
+        raise InvalidInput(
+            f"the password must have at most {MAX_PASSWORD_CHARS} characters",
+            code="password.too_long",
+            max=MAX_PASSWORD_CHARS,
+        )
     if password.strip() != password or not password.strip():
-        raise InvalidInput("the password must not start or end with spaces")
+        raise InvalidInput("the password must not start or end with spaces", code="password.spaces")
 
 
 def hash_password(password: str) -> str:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from core.accounts.roles import BILLING_READERS, LICENSOR_ROLES, Role
+from core.licensing.service_period import DEFAULT_TIMEZONE
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,9 @@ class Principal:
     session_id: str = ""
     csrf_token: str = ""  # the session's CSRF token; empty for API tokens
     seen_at: datetime | None = None  # the session's last recorded request
+    # The zone the console shows and reads this principal's times in: its licensee's for a
+    # licensee's user or token, the user's own for the licensor's staff.
+    timezone: str = DEFAULT_TIMEZONE
 
     @property
     def is_licensor(self) -> bool:

@@ -10,7 +10,7 @@ from sqlmodel import Session, select
 
 from core.accounts.principal import Principal
 from core.accounts.roles import Role
-from core.db.tables import User, UserSession
+from core.db.tables import Licensee, User, UserSession
 from core.ids import new_id, token_hash
 
 SESSION_COOKIE = "kefu_session"
@@ -47,13 +47,14 @@ def resolve_session(session: Session, token: str | None, now: datetime) -> Princ
     if not token or len(token) > 200:
         return None
     found = session.exec(
-        select(UserSession, User)
+        select(UserSession, User, Licensee.timezone)
         .join(User, User.id == UserSession.user_id)  # type: ignore[arg-type]
+        .outerjoin(Licensee, Licensee.id == User.licensee_id)  # type: ignore[arg-type]
         .where(UserSession.token_hash == token_hash(token))
     ).first()
     if found is None:
         return None
-    row, user = found
+    row, user, licensee_zone = found
     if not _live(row, now):
         return None
     return Principal(
@@ -65,6 +66,7 @@ def resolve_session(session: Session, token: str | None, now: datetime) -> Princ
         session_id=row.id,
         csrf_token=row.csrf_secret,
         seen_at=row.last_seen_at,
+        timezone=licensee_zone or user.timezone,
     )
 
 

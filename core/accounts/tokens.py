@@ -27,10 +27,10 @@ class IssuedToken:
 def issue_token(session: Session, creator: Principal, name: str, now: datetime) -> IssuedToken:
     """A new token for the creator's licensee (licensee admins only: licensor staff sign in)."""
     if creator.role != Role.ADMIN or creator.licensee_id is None:
-        raise InvalidInput("API tokens belong to a licensee's admin")
+        raise InvalidInput("API tokens belong to a licensee's admin", code="token.admin_only")
     name = name.strip()
     if not 0 < len(name) <= 100:
-        raise InvalidInput("a token needs a name of 1 to 100 characters")
+        raise InvalidInput("a token needs a name of 1 to 100 characters", code="token.name_length")
     token = new_token(PREFIX, 32)
     row = AccessToken(
         id=new_id("tok"),
@@ -59,7 +59,7 @@ def list_tokens(session: Session, licensee_id: str) -> list[AccessToken]:
 def revoke_token(session: Session, licensee_id: str, token_id: str, now: datetime) -> AccessToken:
     row = session.get(AccessToken, token_id)
     if row is None or row.licensee_id != licensee_id:  # another licensee's: as if absent
-        raise NotFound(f"no token {token_id}")
+        raise NotFound(f"no token {token_id}", code="token.not_found", id=token_id)
     if row.revoked_at is None:
         row.revoked_at = now
         session.add(row)
@@ -84,6 +84,7 @@ def resolve_token(session: Session, token: str, now: datetime) -> Principal | No
         name=row.name,
         role=Role.ADMIN,
         licensee_id=row.licensee_id,
+        timezone=licensee.timezone,
     )
 
 

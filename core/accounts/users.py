@@ -19,6 +19,7 @@ from core.accounts.roles import LICENSEE_ROLES, Role
 from core.db.tables import AccessToken, Licensee, User, UserSession
 from core.errors import Conflict, InvalidInput, NotFound
 from core.ids import new_id
+from core.licensing.service_period import DEFAULT_TIMEZONE, zone
 
 MAX_FAILED_ATTEMPTS = 5
 LOCK_OUT = timedelta(minutes=15)
@@ -28,7 +29,7 @@ _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 def normalise_email(email: str) -> str:
     value = email.strip().lower()
     if len(value) > 254 or not _EMAIL.fullmatch(value):
-        raise InvalidInput(f"not an email address: {email!r}")
+        raise InvalidInput(f"not an email address: {email!r}", code="user.email", email=email)
     return value
 
 
@@ -37,7 +38,12 @@ def parse_role(value: str) -> Role:
         return Role(value.strip().lower())
     except ValueError:
         names = ", ".join(r.value for r in Role)
-        raise InvalidInput(f"unknown role {value!r}: use one of {names}") from None
+        raise InvalidInput(
+            f"unknown role {value!r}: use one of {names}",
+            code="user.role",
+            role=value,
+            choices=names,
+        ) from None
 
 
 def create_user(
@@ -49,21 +55,37 @@ def create_user(
     now: datetime,
     licensee_id: str | None = None,
     name: str = "",
+    timezone: str | None = None,
 ) -> User:
-    """A new user; a licensee's roles need its licensee, the licensor's staff have none."""
+    """A new user; a licensee's roles need its licensee, the licensor's staff have none (and
+    may have a time zone of their own, default Asia/Shanghai)."""
     address = normalise_email(email)
     check_new_password(password)
     if len(name) > 100:
-        raise InvalidInput("the name must have at most 100 characters")
+        raise InvalidInput("the name must have at most 100 characters", code="user.name_length")
     if role in LICENSEE_ROLES:
         if not licensee_id:
-            raise InvalidInput(f"a user with the {role.value} role needs --licensee")
+            raise InvalidInput(
+                f"a user with the {role.value} role needs --licensee",
+                code="user.needs_licensee",
+                role=role.value,
+            )
         if session.get(Licensee, licensee_id) is None:
-            raise NotFound(f"no licensee {licensee_id}")
+            raise NotFound(f"no licensee {licensee_id}", code="licensee.not_found", id=licensee_id)
     elif licensee_id:
-        raise InvalidInput(f"the {role.value} role belongs to the licensor, not to a licensee")
+        raise InvalidInput(
+            f"the {role.value} role belongs to the licensor, not to a licensee",
+            code="user.licensor_role",
+            role=role.value,
+        )
+    if timezone is not None:
+        _check_own_zone(role, timezone)
     if find_user(session, address) is not None:
-        raise Conflict(f"a user with the email {address} exists already")
+        raise Conflict(
+            f"a user with the email {address} exists already",
+            code="user.email_taken",
+            email=address,
+        )
     user = User(
         id=new_id("usr"),
         email=address,
@@ -71,6 +93,7 @@ def create_user(
         role=role.value,
         licensee_id=licensee_id if role in LICENSEE_ROLES else None,
         password_hash=hash_password(password),
+        timezone=timezone or DEFAULT_TIMEZONE,
         created_at=now,
     )
     session.add(user)
@@ -85,7 +108,7 @@ def find_user(session: Session, email: str) -> User | None:
 def get_user(session: Session, user_id: str) -> User:
     user = session.get(User, user_id)
     if user is None:
-        raise NotFound(f"no user {user_id}")
+        raise NotFound(f"no user {user_id}", code="user.not_found", id=user_id)
     return user
 
 
@@ -166,9 +189,11 @@ def prepare_password_change(user: User, current: str, new_password: str) -> str:
     """The new hash for a user's own change, after checking the current password (argon2 work,
     done outside any write transaction)."""
     if not verify_password(user.password_hash, current):
-        raise InvalidInput("the current password is wrong")
+        raise InvalidInput("the current password is wrong", code="password.current_wrong")
     if new_password == current:
-        raise InvalidInput("the new password must differ from the current one")
+        raise InvalidInput(
+            "the new password must differ from the current one", code="password.unchanged"
+        )
     check_new_password(new_password)
     return hash_password(new_password)
 
@@ -209,15 +234,35 @@ def delete_user(session: Session, user_id: str, by_user_id: str) -> User:
     log keeps their email). Nobody removes themselves, and the last owner stays."""
     user = get_user(session, user_id)
     if user.id == by_user_id:
-        raise InvalidInput("you cannot remove yourself")
+        raise InvalidInput("you cannot remove yourself", code="user.remove_self")
     if user.role == Role.OWNER:
         owners = session.exec(
             select(func.count()).select_from(User).where(User.role == Role.OWNER.value)
         ).one()
         if int(owners) <= 1:
-            raise InvalidInput("the last owner cannot be removed")
+            raise InvalidInput("the last owner cannot be removed", code="user.last_owner")
     session.execute(delete(UserSession).where(UserSession.user_id == user.id))  # type: ignore[arg-type]
     session.execute(delete(AccessToken).where(AccessToken.created_by == user.id))  # type: ignore[arg-type]
     session.delete(user)
+    session.flush()
+    return user
+
+
+def _check_own_zone(role: Role, timezone: str) -> None:
+    if role in LICENSEE_ROLES:
+        raise InvalidInput(
+            "a licensee's users read their licensee's time zone",
+            code="user.zone_is_licensees",
+        )
+    zone(timezone)  # InvalidInput if unknown
+
+
+def set_timezone(session: Session, user_id: str, timezone: str) -> User:
+    """The zone a licensor's staff member reads and types the console's times in."""
+    user = get_user(session, user_id)
+    timezone = timezone.strip()
+    _check_own_zone(Role(user.role), timezone)
+    user.timezone = timezone
+    session.add(user)
     session.flush()
     return user

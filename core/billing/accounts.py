@@ -69,10 +69,17 @@ def bill_base_fee(
     the operator gives ``due`` (for a year the calendar does not know)."""
     row = account(session, licensee_id, now)
     if row.signed_on is not None:
-        raise Conflict(f"{licensee_id} has a base fee bill already (signed {row.signed_on})")
+        raise Conflict(
+            f"{licensee_id} has a base fee bill already (signed {row.signed_on})",
+            code="billing.base_fee_exists",
+            id=licensee_id,
+            signed=row.signed_on,
+        )
     due = due or base_fee_due(signed_on)
     if due < signed_on:
-        raise InvalidInput("the base fee's due date is before the signing date")
+        raise InvalidInput(
+            "the base fee's due date is before the signing date", code="billing.base_fee_due"
+        )
     row.base_fee, row.signed_on, row.updated_at = amount, signed_on, now
     session.add(row)
     line = Line(kind=LineKind.BASE_FEE, amount=amount)
@@ -94,7 +101,10 @@ def set_terms(
     if exception is not None:
         reason = exception.strip()
         if not reason or len(reason) > 500:
-            raise InvalidInput("an exception needs a reason of 1 to 500 characters")
+            raise InvalidInput(
+                "an exception needs a reason of 1 to 500 characters",
+                code="billing.exception_reason",
+            )
         row.suspension_exception = reason
     if clear_exception:
         row.suspension_exception = None
@@ -114,11 +124,18 @@ def set_invoice_details(
     row = account(session, licensee_id, now)
     for field, value in values.items():
         if field not in INVOICE_FIELDS:
-            raise InvalidInput(f"no invoice detail {field!r}")
+            raise InvalidInput(
+                f"no invoice detail {field!r}", code="billing.invoice_field", field=field
+            )
         if value is None:
             continue
         if len(value.strip()) > INVOICE_FIELDS[field]:
-            raise InvalidInput(f"{field} is at most {INVOICE_FIELDS[field]} characters")
+            raise InvalidInput(
+                f"{field} is at most {INVOICE_FIELDS[field]} characters",
+                code="billing.invoice_too_long",
+                field=field,
+                limit=INVOICE_FIELDS[field],
+            )
         setattr(row, field, value.strip())
     row.updated_at = now
     session.add(row)
@@ -148,10 +165,19 @@ def terminate(
     licensee = get_licensee(session, licensee_id)
     row = account(session, licensee_id, now)
     if row.notice_date is not None:
-        raise Conflict(f"{licensee_id} gave notice already on {row.notice_date}")
+        raise Conflict(
+            f"{licensee_id} gave notice already on {row.notice_date}",
+            code="billing.notice_given",
+            id=licensee_id,
+            on=row.notice_date,
+        )
     today = local_date(now, licensee.timezone)
     if notice_date > today:
-        raise InvalidInput(f"the notice date {notice_date} is in the future")
+        raise InvalidInput(
+            f"the notice date {notice_date} is in the future",
+            code="billing.notice_future",
+            on=notice_date,
+        )
     end = notice_date + timedelta(days=NOTICE_DAYS)
     row.notice_date, row.termination_date, row.updated_at = notice_date, end, now
     session.add(row)

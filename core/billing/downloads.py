@@ -37,7 +37,12 @@ def parse_format(value: str) -> Format:
         return Format(value.lower())
     except ValueError:
         allowed = ", ".join(f.value for f in Format)
-        raise InvalidInput(f"unknown format {value!r}: one of {allowed}") from None
+        raise InvalidInput(
+            f"unknown format {value!r}: one of {allowed}",
+            code="download.format",
+            value=value,
+            choices=allowed,
+        ) from None
 
 
 def payee(settings: Settings) -> Party:

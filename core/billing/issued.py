@@ -148,7 +148,12 @@ def issue_month(session: Session, licensee_id: str, month: str, now: datetime) -
     licensee = get_licensee(session, licensee_id)
     _, end = month_bounds(month, licensee.timezone)
     if now < end:
-        raise Conflict(f"{month} is not over yet in {licensee.timezone}: only a draft exists")
+        raise Conflict(
+            f"{month} is not over yet in {licensee.timezone}: only a draft exists",
+            code="statement.month_open",
+            month=month,
+            zone=licensee.timezone,
+        )
     probe = Computed(licensee.id, StatementKind.USAGE, month, date.min, [])
     row = _locked_row(session, probe, now)
     if row.status == StatementStatus.ISSUED:
@@ -299,7 +304,9 @@ def get_statement(session: Session, licensee_id: str, number_or_month: str) -> S
     match = _WHICH.fullmatch(number_or_month)
     if match is None:
         raise InvalidInput(
-            f"give a month (YYYY-MM) or a statement number (YYYY-NNNNNN), not {number_or_month!r}"
+            f"give a month (YYYY-MM) or a statement number (YYYY-NNNNNN), not {number_or_month!r}",
+            code="statement.reference",
+            value=number_or_month,
         )
     if match["seq"] is None:
         row = find(session, licensee_id, StatementKind.USAGE, number_or_month)
@@ -312,7 +319,12 @@ def get_statement(session: Session, licensee_id: str, number_or_month: str) -> S
             )
         ).first()
     if row is None:
-        raise NotFound(f"no statement {number_or_month!r} of {licensee_id}")
+        raise NotFound(
+            f"no statement {number_or_month!r} of {licensee_id}",
+            code="statement.not_found",
+            value=number_or_month,
+            id=licensee_id,
+        )
     return row
 
 

@@ -25,22 +25,43 @@ def parse_money(value: str | Decimal, what: str = "an amount", *, positive: bool
     raw = str(value).strip()
     # Plain ASCII digits only: Decimal() also takes "1e3", "NaN" and full-width digits.
     if not isinstance(value, Decimal) and _PLAIN.fullmatch(raw) is None:
-        raise InvalidInput(f"{what} is not a plain number like 12.50: {value!r}")
+        raise InvalidInput(
+            f"{what} is not a plain number like 12.50: {value!r}",
+            code="money.not_plain",
+            field=what,
+            value=value,
+        )
     try:
         amount = Decimal(raw)
     except (InvalidOperation, TypeError, ValueError):
-        raise InvalidInput(f"{what} is not a number: {value!r}") from None
+        raise InvalidInput(
+            f"{what} is not a number: {value!r}", code="money.not_number", field=what, value=value
+        ) from None
     exponent = amount.as_tuple().exponent
     if not amount.is_finite() or not isinstance(exponent, int):
-        raise InvalidInput(f"{what} is not a number: {value!r}")
+        raise InvalidInput(
+            f"{what} is not a number: {value!r}", code="money.not_number", field=what, value=value
+        )
     if exponent < -2:
-        raise InvalidInput(f"{what} has at most 2 decimals (whole fen): {value}")
+        raise InvalidInput(
+            f"{what} has at most 2 decimals (whole fen): {value}",
+            code="money.decimals",
+            field=what,
+            value=value,
+        )
     if positive and amount <= 0:
-        raise InvalidInput(f"{what} must be more than 0: {value}")
+        raise InvalidInput(
+            f"{what} must be more than 0: {value}",
+            code="money.not_positive",
+            field=what,
+            value=value,
+        )
     if not positive and amount == 0:
-        raise InvalidInput(f"{what} must not be 0")
+        raise InvalidInput(f"{what} must not be 0", code="money.zero", field=what)
     if abs(amount) >= MAX_AMOUNT:
-        raise InvalidInput(f"{what} is too large: {value}")
+        raise InvalidInput(
+            f"{what} is too large: {value}", code="money.too_large", field=what, value=value
+        )
     return amount.quantize(FEN)
 
 

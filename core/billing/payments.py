@@ -77,19 +77,29 @@ def record_payment(
 
     More than what is unpaid is refused: the rest belongs on the balance (``prepay``)."""
     if statement.status != StatementStatus.ISSUED:
-        raise Conflict("a draft cannot be paid: issue it first")
+        raise Conflict("a draft cannot be paid: issue it first", code="payment.draft")
     licensee = get_licensee(session, statement.licensee_id)
     if paid_on > local_date(now, licensee.timezone):
-        raise InvalidInput(f"the payment date {paid_on} is in the future")
+        raise InvalidInput(
+            f"the payment date {paid_on} is in the future", code="payment.future", on=paid_on
+        )
     if statement.issued_at is not None and paid_on < local_date(
         statement.issued_at, licensee.timezone
     ):
-        raise InvalidInput(f"the payment date {paid_on} is before the statement was issued")
+        raise InvalidInput(
+            f"the payment date {paid_on} is before the statement was issued",
+            code="payment.before_issue",
+            on=paid_on,
+        )
     unpaid = statement.total - paid_total(session, statement.id)
     if amount > unpaid:
         raise InvalidInput(
             f"{amount} is more than the {max(unpaid, ZERO)} unpaid on"
-            f" {statement_number(statement)}; record the rest as a prepayment (--prepay)"
+            f" {statement_number(statement)}; record the rest as a prepayment (--prepay)",
+            code="payment.too_much",
+            amount=amount,
+            unpaid=max(unpaid, ZERO),
+            number=statement_number(statement),
         )
     payment = Payment(
         id=new_id("pay"),
@@ -118,7 +128,9 @@ def prepay(
     refunded when the licence ends early."""
     licensee = get_licensee(session, licensee_id)
     if paid_on > local_date(now, licensee.timezone):
-        raise InvalidInput(f"the payment date {paid_on} is in the future")
+        raise InvalidInput(
+            f"the payment date {paid_on} is in the future", code="payment.future", on=paid_on
+        )
     payment = Payment(
         id=new_id("pay"),
         licensee_id=licensee_id,
@@ -145,7 +157,7 @@ def add_note(
     get_licensee(session, licensee_id)
     reason = _short(reason, "reason", MAX_REASON)
     if not reason:
-        raise InvalidInput("a note needs a reason")
+        raise InvalidInput("a note needs a reason", code="note.reason")
     if corrects is not None:
         from core.billing.issued import get_statement
 
@@ -176,5 +188,10 @@ def pending_notes(session: Session, licensee_id: str) -> list[BillingNote]:
 def _short(value: str, what: str, limit: int) -> str:
     value = value.strip()
     if len(value) > limit:
-        raise InvalidInput(f"the {what} is at most {limit} characters")
+        raise InvalidInput(
+            f"the {what} is at most {limit} characters",
+            code="text.too_long",
+            field=what,
+            limit=limit,
+        )
     return value

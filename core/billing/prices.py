@@ -39,7 +39,7 @@ def unit_price_on(session: Session, licensee_id: str, day: date) -> Decimal:
     """The unit price in force on ``day``; NotFound before any price was in force."""
     schedule = in_force(schedules(session, licensee_id), day)
     if schedule is None:
-        raise NotFound("no unit price in force")
+        raise NotFound("no unit price in force", code="price.none_in_force")
     return schedule.unit_price
 
 
@@ -86,7 +86,10 @@ def set_price(
     if frozen_until is not None and effective_from <= frozen_until:
         raise InvalidInput(
             f"{effective_from} falls in a month whose statement is issued (up to {frozen_until});"
-            " a correction goes on a credit or debit note (kefu statement note)"
+            " a correction goes on a credit or debit note (kefu statement note)",
+            code="price.frozen",
+            day=effective_from,
+            until=frozen_until,
         )
     row = session.exec(
         select(PriceSchedule).where(

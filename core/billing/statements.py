@@ -147,7 +147,9 @@ def ranges_of(
     if unpriced is not None and _count(session, _billable(licensee.id, start, unpriced)):
         raise InvalidInput(
             f"units of {licensee.id} started before its first unit price: set one"
-            " (kefu price set) from the date of the first unit"
+            " (kefu price set) from the date of the first unit",
+            code="statement.no_price",
+            id=licensee.id,
         )
     return ranges
 

@@ -157,7 +157,11 @@ def check_month(licensee: Licensee, month: str, now: datetime) -> None:
     start, end = month_bounds(month, licensee.timezone)
     first = month_bounds(f"{licensee.service_start:%Y-%m}", licensee.timezone)[0]
     if start > now or end <= first:
-        raise NotFound(f"no statement for {month}: outside the licence's months so far")
+        raise NotFound(
+            f"no statement for {month}: outside the licence's months so far",
+            code="statement.outside_term",
+            month=month,
+        )
 
 
 def month_view(session: Session, licensee: Licensee, month: str, now: datetime) -> StatementView:

@@ -24,7 +24,9 @@ def is_working_day(day: date) -> bool:
     except NotImplementedError:
         raise InvalidInput(
             f"the Chinese holiday calendar does not cover {day.year} yet: update the"
-            " chinese-calendar package, or give the due date by hand"
+            " chinese-calendar package, or give the due date by hand",
+            code="billing.holidays_unknown",
+            year=day.year,
         ) from None
 
 

@@ -11,7 +11,7 @@ same rows give the same count everywhere.
 It is a fact about the reply as it was made. Teaching the robot the question afterwards (a
 similar phrasing, a new entry) does not change it: a past month's report is history and keeps
 its "don't know" figures, while the unanswered list, a to-do list, leaves the taught question
-out. Replies stored before ``resolved`` was kept were marked by migration 0018 from their sources
+out. Replies stored before ``resolved`` was kept were marked by migration 0020 from their sources
 (no entry cited: did not know), which is what the reports had counted for them.
 """
 

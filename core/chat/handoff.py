@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, func, insert, or_, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
 from core.chat import conversations as units
@@ -38,6 +40,8 @@ H, P, C, M = _h.c, _p.c, _c.c, _m.c
 U = table_of(User).c
 
 LIVE = ("queued", "assigned")
+# The predicate of the unique index ``uq_handoffs_live_conversation`` (core/db/tables.py).
+_LIVE_WHERE = text("status IN ('queued', 'assigned')")
 AGENT_ID_PREFIX = "agent:"  # agents' message ids share the visitor's unique client-id space
 DEFAULT_WAIT = timedelta(minutes=1)  # the estimate per place before any request was taken
 
@@ -259,21 +263,31 @@ def request(
     rules = rules_for(session, licensee_id)
     if not available(session, licensee_id, rules, now, ttl):
         return None
-    session.execute(
-        insert(_h).values(
-            id=new_id("ho"),
-            conversation_id=conversation_id,
-            licensee_id=licensee_id,
-            visitor_id=visitor_id,
-            status=State.QUEUED.value,
-            note=note,
-            page=page[:2000] if page else None,
-            locale=locale[:35] if locale else None,
-            requested_at=now,
-            queued_at=now,
+    values = {
+        "id": new_id("ho"),
+        "conversation_id": conversation_id,
+        "licensee_id": licensee_id,
+        "visitor_id": visitor_id,
+        "status": State.QUEUED.value,
+        "note": note,
+        "page": page[:2000] if page else None,
+        "locale": locale[:35] if locale else None,
+        "requested_at": now,
+        "queued_at": now,
+    }
+    # Another tab (or process) of the end user may be asking in a transaction of its own right
+    # now: the one live request per conversation is whichever insert lands first, and the other
+    # waits for it (PostgreSQL) and then joins it instead of failing on the unique index.
+    maker = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    added = session.execute(
+        maker(_h)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=[H.conversation_id], index_where=_LIVE_WHERE)
+    ).rowcount  # type: ignore[attr-defined]
+    if added:
+        session.execute(
+            update(_c).where(C.id == conversation_id).values(handoff=State.QUEUED.value)
         )
-    )
-    session.execute(update(_c).where(C.id == conversation_id).values(handoff=State.QUEUED.value))
     return live(session, conversation_id)
 
 

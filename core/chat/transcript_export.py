@@ -229,9 +229,17 @@ def export_transcripts(
 ) -> ExportFile:
     """``ts`` as one file of format ``fmt`` (``csv``, ``json`` or ``md``)."""
     if fmt not in FORMATS:
-        raise InvalidInput(f"export format must be one of {', '.join(FORMATS)}")
+        raise InvalidInput(
+            f"export format must be one of {', '.join(FORMATS)}",
+            code="export.format",
+            choices=", ".join(FORMATS),
+        )
     if len(ts) > MAX_CONVERSATIONS:
-        raise InvalidInput(f"an export holds at most {MAX_CONVERSATIONS} conversations")
+        raise InvalidInput(
+            f"an export holds at most {MAX_CONVERSATIONS} conversations",
+            code="export.too_many",
+            limit=MAX_CONVERSATIONS,
+        )
     lang = "zh" if lang == "zh" else "en"
     meta = aigc_metadata(export_id, propagator)
     writer = {"csv": _csv, "json": _json, "md": _markdown}[fmt]

@@ -29,7 +29,7 @@ C, M, R, L = _conversations.c, _messages.c, _ratings.c, _licensees.c
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
-# Licensor staff searching every licensee read dates in the platform's zone.
+# Dates of a search across every licensee, unless the reader has a zone of their own.
 PLATFORM_ZONE = "Asia/Shanghai"
 
 
@@ -45,6 +45,9 @@ class Search:
     max_rating: int | None = None
     after: str | None = None  # the cursor of the page before
     limit: int = PAGE_SIZE
+    # The zone the days are read in: the reader's (the console); None: the licensee's, and
+    # across every licensee the platform's.
+    timezone: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,29 +102,33 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         stamp, conversation_id = raw.split("|", 1)
         moment = datetime.fromisoformat(stamp)
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise InvalidInput("the page cursor is malformed") from None
+        raise InvalidInput("the page cursor is malformed", code="conversations.cursor") from None
     if moment.tzinfo is None or not conversation_id:
-        raise InvalidInput("the page cursor is malformed")
+        raise InvalidInput("the page cursor is malformed", code="conversations.cursor")
     return moment, conversation_id
 
 
 def _check(search: Search) -> None:
     for bound in (search.min_rating, search.max_rating):
         if bound is not None and not 1 <= bound <= 5:
-            raise InvalidInput("a rating is between 1 and 5")
+            raise InvalidInput("a rating is between 1 and 5", code="conversations.rating")
     if search.start and search.end and search.start > search.end:
-        raise InvalidInput("the first day is after the last day")
+        raise InvalidInput("the first day is after the last day", code="range.reversed_days")
     if not 1 <= search.limit <= MAX_PAGE_SIZE:
-        raise InvalidInput(f"a page holds 1 to {MAX_PAGE_SIZE} conversations")
+        raise InvalidInput(
+            f"a page holds 1 to {MAX_PAGE_SIZE} conversations",
+            code="conversations.page",
+            limit=MAX_PAGE_SIZE,
+        )
 
 
-def _zone_of(session: Session, licensee_id: str | None) -> str:
+def _zone_of(session: Session, licensee_id: str | None, chosen: str | None = None) -> str:
     if licensee_id is None:
-        return PLATFORM_ZONE
+        return chosen or PLATFORM_ZONE
     tz = session.execute(select(L.timezone).where(L.id == licensee_id)).scalar()
     if tz is None:
-        raise NotFound(f"no licensee {licensee_id!r}")
-    return str(tz)
+        raise NotFound(f"no licensee {licensee_id!r}", code="licensee.not_found", id=licensee_id)
+    return chosen or str(tz)
 
 
 def _latest_rating() -> Any:
@@ -165,7 +172,7 @@ def _row(r: Any) -> ConversationRow:
 def search_conversations(session: Session, search: Search) -> ConversationPage:
     """One page of the conversations matching ``search``, newest first."""
     _check(search)
-    tz = _zone_of(session, search.licensee_id)
+    tz = _zone_of(session, search.licensee_id, search.timezone)
     where: list[Any] = []
     if search.licensee_id is not None:
         where.append(C.licensee_id == search.licensee_id)
@@ -226,7 +233,11 @@ def get_conversation(
     )
     row = session.execute(query).first()
     if row is None or (licensee_id is not None and row.licensee_id != licensee_id):
-        raise NotFound(f"no conversation {conversation_id!r}")
+        raise NotFound(
+            f"no conversation {conversation_id!r}",
+            code="conversation.not_found",
+            id=conversation_id,
+        )
     return _row(row)
 
 

@@ -638,6 +638,30 @@ class DailyFigures(SQLModel, table=True):
     rating_3: int = 0
     rating_4: int = 0
     rating_5: int = 0
+    # Of the requests for a person of the day's conversations: how many an agent took, their
+    # waits (queued -> accepted) added up in whole milliseconds, and how many of them had an
+    # agent's first message and those times (accepted -> first message) added up: means of any
+    # range are sums over counts, exact.
+    handoffs_taken: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    wait_ms: int = Field(
+        default=0, sa_column=Column(BigInteger(), nullable=False, server_default="0")
+    )
+    first_responses: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    first_response_ms: int = Field(
+        default=0, sa_column=Column(BigInteger(), nullable=False, server_default="0")
+    )
+
+
+class DailyAgent(SQLModel, table=True):
+    """How many of a licensee's day's conversations (by the day they started) one agent took."""
+
+    __tablename__ = "daily_agents"
+    __table_args__ = (Index("ix_daily_agents_day", "day"),)
+
+    licensee_id: str = Field(foreign_key="licensees.id", primary_key=True, max_length=40)
+    day: date = Field(primary_key=True)
+    agent_id: str = Field(primary_key=True, max_length=40)
+    conversations: int = 0
 
 
 class DailyLatency(SQLModel, table=True):
@@ -698,6 +722,9 @@ class User(SQLModel, table=True):
         default=None, foreign_key="licensees.id", index=True, max_length=40
     )
     password_hash: str = Field(max_length=200)
+    # The licensor's staff read and type the console's times in their own zone; a licensee's
+    # users read their licensee's (``Licensee.timezone``), whatever this says.
+    timezone: str = Field(default="Asia/Shanghai", max_length=64)
     failed_attempts: int = 0
     locked_until: datetime | None = _utc(nullable=True)
     created_at: datetime = _utc(nullable=False)

@@ -65,7 +65,9 @@ def _record(session: Session, licensee_id: str, entry_id: str) -> KbEntryRecord:
     record = session.get(KbEntryRecord, entry_id)
     # Another licensee's entry is "no such entry": its existence is not shown either.
     if record is None or record.licensee_id != licensee_id:
-        raise NotFound(f"no knowledge-base entry {entry_id!r}")
+        raise NotFound(
+            f"no knowledge-base entry {entry_id!r}", code="kb.entry_not_found", id=entry_id
+        )
     return record
 
 
@@ -93,7 +95,11 @@ def find_by_question(session: Session, licensee_id: str, question: str) -> KbEnt
 def _same_question(session: Session, licensee_id: str, question: str, but: str | None) -> None:
     other = find_by_question(session, licensee_id, question)
     if other is not None and other.id != but:
-        raise Conflict(f"an entry with the question {other.question!r} exists already")
+        raise Conflict(
+            f"an entry with the question {other.question!r} exists already",
+            code="kb.question_taken",
+            question=other.question,
+        )
 
 
 def add_entry(session: Session, licensee_id: str, row: KbRow, now: datetime) -> KbEntry:
@@ -142,15 +148,23 @@ def add_similar(
     the entry already has changes nothing."""
     text = phrasing.strip()
     if not text:
-        raise InvalidInput("the phrasing is empty")
+        raise InvalidInput("the phrasing is empty", code="kb.phrasing_empty")
     if len(text) > MAX_SIMILAR_CHARS:
-        raise InvalidInput(f"the phrasing is longer than {MAX_SIMILAR_CHARS:,} characters")
+        raise InvalidInput(
+            f"the phrasing is longer than {MAX_SIMILAR_CHARS:,} characters",
+            code="kb.phrasing_too_long",
+            limit=MAX_SIMILAR_CHARS,
+        )
     record = _record(session, licensee_id, entry_id)
     before = entry_of(record)
     if match_key(text) in {match_key(p) for p in before.phrasings}:
         return before, before
     if len(before.similar) >= MAX_SIMILAR_COUNT:
-        raise InvalidInput(f"the entry has {MAX_SIMILAR_COUNT} similar phrasings already")
+        raise InvalidInput(
+            f"the entry has {MAX_SIMILAR_COUNT} similar phrasings already",
+            code="kb.too_many_phrasings",
+            limit=MAX_SIMILAR_COUNT,
+        )
     record.similar = [*record.similar, text]
     record.updated_at = now
     session.add(record)
@@ -220,7 +234,9 @@ def search_entries(
     first. A knowledge base is read whole, as the index is built: thousands of entries, not
     millions, and the similar phrasings are matched as written."""
     if not 1 <= limit <= MAX_PAGE or offset < 0:
-        raise InvalidInput(f"a page holds 1 to {MAX_PAGE} entries from offset 0")
+        raise InvalidInput(
+            f"a page holds 1 to {MAX_PAGE} entries from offset 0", code="kb.page", limit=MAX_PAGE
+        )
     needle = match_key(query)
     entries = load_entries(session, licensee_id)
     if needle:

@@ -78,10 +78,25 @@ class ParsedRow:
 
 @dataclass(frozen=True, slots=True)
 class Rejection:
-    """A row that cannot be imported and why, in plain English (``line`` as in ParsedRow)."""
+    """A row that cannot be imported and why: in plain English (``reason``) and as errors
+    with a stable code each (``problems``) for an edge that words them in another language
+    (``line`` as in ParsedRow)."""
 
     line: int
     reason: str
+    problems: tuple[InvalidInput, ...] = ()
+
+
+def _problem(text: str, code: str, **values: object) -> InvalidInput:
+    """One reason a row cannot be imported (``kb.row.<code>``)."""
+    return InvalidInput(text, code=f"kb.row.{code}", **values)
+
+
+def several(problems: Sequence[InvalidInput]) -> InvalidInput:
+    """Every problem of a row as one error: the only one, or ``kb.row.several`` carrying them."""
+    if len(problems) == 1:
+        return problems[0]
+    return InvalidInput("; ".join(map(str, problems)), code="kb.row.several", parts=tuple(problems))
 
 
 @dataclass(slots=True)
@@ -117,7 +132,11 @@ def read_kb_file(path: Path, *, on_progress: ProgressCallback | None = None) -> 
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise KbFileError(f"Cannot read {path.name}: {exc.strerror or exc}.") from exc
+        raise KbFileError(
+            f"Cannot read {path.name}: {exc.strerror or exc}.",
+            code="kb.file.unreadable",
+            name=path.name,
+        ) from exc
     return read_kb_bytes(data, fmt, on_progress=on_progress)
 
 
@@ -127,7 +146,7 @@ def read_kb_bytes(
     """Parse an uploaded knowledge-base file; ``fmt`` is ``csv``, ``xlsx`` or ``json``."""
     fmt = _normalise_format(fmt)
     if not data.removeprefix(codecs.BOM_UTF8).strip():
-        raise KbFileError("The file is empty.")
+        raise KbFileError("The file is empty.", code="kb.file.empty")
     if fmt == "csv":
         records = _table_records(_csv_table(data), check_width=True)
     elif fmt == "xlsx":
@@ -139,7 +158,11 @@ def read_kb_bytes(
 
 def _format_of(path: Path) -> str:
     if not path.suffix:
-        raise KbFileError(f"{path.name} has no extension; name it .csv, .xlsx or .json.")
+        raise KbFileError(
+            f"{path.name} has no extension; name it .csv, .xlsx or .json.",
+            code="kb.file.no_extension",
+            name=path.name,
+        )
     return _normalise_format(path.suffix)
 
 
@@ -149,12 +172,14 @@ def _normalise_format(fmt: str) -> str:
         return name
     hint = " (save it from Excel as .xlsx)" if name == "xls" else ""
     raise KbFileError(
-        f"Unsupported knowledge-base file type {fmt!r}{hint}; use .csv, .xlsx or .json."
+        f"Unsupported knowledge-base file type {fmt!r}{hint}; use .csv, .xlsx or .json.",
+        code="kb.file.type",
+        type=fmt,
     )
 
 
 def _collect(
-    records: Iterable[tuple[int, _Raw | str]], on_progress: ProgressCallback | None
+    records: Iterable[tuple[int, _Raw | list[InvalidInput]]], on_progress: ProgressCallback | None
 ) -> KbParseResult:
     result = KbParseResult()
     first_line_of: dict[str, int] = {}
@@ -163,21 +188,22 @@ def _collect(
         count += 1
         if on_progress is not None and count % PROGRESS_EVERY == 0:
             on_progress(count)
-        if isinstance(record, str):
-            result.rejected.append(Rejection(line, record))
+        if isinstance(record, list):
+            result.rejected.append(Rejection(line, "; ".join(map(str, record)), tuple(record)))
             continue
         row, reasons = _check(record)
         key = _match_key(row.question)
         if row.question and key in first_line_of:
-            reasons.append(f"duplicate of line {first_line_of[key]}")
+            first = first_line_of[key]
+            reasons.append(_problem(f"duplicate of line {first}", "duplicate", line=first))
         if reasons:
-            result.rejected.append(Rejection(line, "; ".join(reasons)))
+            result.rejected.append(Rejection(line, "; ".join(map(str, reasons)), tuple(reasons)))
         else:
             # Only accepted rows count as "first": with --skip-bad a later copy still imports.
             first_line_of[key] = line
             result.rows.append(ParsedRow(line, row))
     if count == 0:
-        raise KbFileError("The file contains no entries.")
+        raise KbFileError("The file contains no entries.", code="kb.file.no_entries")
     if on_progress is not None and count % PROGRESS_EVERY != 0:
         on_progress(count)
     return result
@@ -194,7 +220,7 @@ def check_row(
     cleaned row, or ``InvalidInput`` naming every problem."""
     row, reasons = _check(_Raw(question, answer, list(similar), list(tags), answer_en))
     if reasons:
-        raise InvalidInput("; ".join(reasons))
+        raise several(reasons)
     return row
 
 
@@ -203,7 +229,7 @@ def match_key(text: str) -> str:
     return _match_key(text)
 
 
-def _check(raw: _Raw) -> tuple[KbRow, list[str]]:
+def _check(raw: _Raw) -> tuple[KbRow, list[InvalidInput]]:
     """The cleaned row and every reason it cannot be imported (none: it can)."""
     question = raw.question.strip()
     answer = raw.answer.strip()
@@ -216,26 +242,58 @@ def _check(raw: _Raw) -> tuple[KbRow, list[str]]:
     for number, phrasing in enumerate(similar, start=1):
         if len(phrasing) > MAX_SIMILAR_CHARS:
             reasons.append(
-                f"similar phrasing {number} is longer than {MAX_SIMILAR_CHARS:,} characters "
-                f"({len(phrasing):,})"
+                _problem(
+                    f"similar phrasing {number} is longer than {MAX_SIMILAR_CHARS:,} characters "
+                    f"({len(phrasing):,})",
+                    "similar_too_long",
+                    number=number,
+                    limit=MAX_SIMILAR_CHARS,
+                    length=len(phrasing),
+                )
             )
             break
     if len(similar) > MAX_SIMILAR_COUNT:
-        reasons.append(f"more than {MAX_SIMILAR_COUNT} similar phrasings ({len(similar):,})")
+        reasons.append(
+            _problem(
+                f"more than {MAX_SIMILAR_COUNT} similar phrasings ({len(similar):,})",
+                "too_many_similar",
+                limit=MAX_SIMILAR_COUNT,
+                count=len(similar),
+            )
+        )
     tags = _unique(raw.tags)
     if any(_UNSTORABLE.search(text) for text in (*similar, *tags)):
-        reasons.append("similar phrasings or tags contain a NUL or unpaired surrogate character")
+        reasons.append(
+            _problem(
+                "similar phrasings or tags contain a NUL or unpaired surrogate character",
+                "similar_unstorable",
+            )
+        )
     return KbRow(question, answer, tuple(similar), tuple(tags), answer_en), reasons
 
 
-def _text_problems(name: str, text: str, limit: int) -> list[str]:
+def _text_problems(name: str, text: str, limit: int) -> list[InvalidInput]:
     if not text:
-        return [f"missing {name}"]
+        return [_problem(f"missing {name}", "missing", column=name)]
     problems = []
     if len(text) > limit:
-        problems.append(f"{name} is longer than {limit:,} characters ({len(text):,})")
+        problems.append(
+            _problem(
+                f"{name} is longer than {limit:,} characters ({len(text):,})",
+                "too_long",
+                column=name,
+                limit=limit,
+                length=len(text),
+            )
+        )
     if _UNSTORABLE.search(text):
-        problems.append(f"{name} contains a NUL or unpaired surrogate character")
+        problems.append(
+            _problem(
+                f"{name} contains a NUL or unpaired surrogate character",
+                "unstorable",
+                column=name,
+            )
+        )
     return problems
 
 
@@ -271,7 +329,7 @@ def _split_tags(cell: str) -> list[str]:
 
 def _table_records(
     table: Iterable[tuple[int, list[str]]], *, check_width: bool
-) -> Iterator[tuple[int, _Raw | str]]:
+) -> Iterator[tuple[int, _Raw | list[InvalidInput]]]:
     columns: dict[str, int] | None = None
     width = 0
     for line, raw_cells in table:
@@ -282,18 +340,21 @@ def _table_records(
             columns, width = _header_columns(cells), len(cells)
             continue
         if check_width and any(cell.strip() for cell in cells[width:]):
-            yield line, _too_wide(len(cells), width)
+            yield line, [_too_wide(len(cells), width)]
         else:
             yield line, _table_raw(cells, columns)
     if columns is None:
-        raise KbFileError("The file is empty.")
+        raise KbFileError("The file is empty.", code="kb.file.empty")
 
 
-def _too_wide(cells: int, width: int) -> str:
+def _too_wide(cells: int, width: int) -> InvalidInput:
     # Almost always an unquoted comma inside an answer: importing would cut the answer short.
-    return (
+    return _problem(
         f"row has {cells} cells but the header has {width}; "
-        "put cells that contain commas in double quotes"
+        "put cells that contain commas in double quotes",
+        "too_wide",
+        cells=cells,
+        width=width,
     )
 
 
@@ -306,13 +367,19 @@ def _header_columns(cells: Sequence[str]) -> dict[str, int]:
         if name in columns:
             raise KbFileError(
                 f"The header row has two {name} columns (columns {columns[name] + 1} "
-                f"and {index + 1})."
+                f"and {index + 1}).",
+                code="kb.file.header_twice",
+                column=name,
+                first=columns[name] + 1,
+                second=index + 1,
             )
         columns[name] = index
     missing = [name for name in _REQUIRED_COLUMNS if name not in columns]
     if missing:
         raise KbFileError(
-            f"The header row has no {_or_list(missing)} column; expected {_EXPECTED_HEADERS}."
+            f"The header row has no {_or_list(missing)} column; expected {_EXPECTED_HEADERS}.",
+            code="kb.file.header_missing",
+            columns=", ".join(missing),
         )
     return columns
 
@@ -353,18 +420,26 @@ def _csv_table(data: bytes) -> Iterator[tuple[int, list[str]]]:
             yield line, cells
             line = reader.line_num + 1
     except csv.Error as exc:
-        raise KbFileError(f"The CSV file is malformed at line {line}: {exc}.") from exc
+        raise KbFileError(
+            f"The CSV file is malformed at line {line}: {exc}.",
+            code="kb.file.csv_malformed",
+            line=line,
+        ) from exc
 
 
 def _decode_csv(data: bytes) -> str:
     if b"\x00" in data:
-        raise KbFileError("The file is not a CSV text file (it contains binary data).")
+        raise KbFileError(
+            "The file is not a CSV text file (it contains binary data).", code="kb.file.binary"
+        )
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         text = _decode_gb18030(data)
     if _looks_binary(text):
-        raise KbFileError("The file is not a CSV text file (it contains binary data).")
+        raise KbFileError(
+            "The file is not a CSV text file (it contains binary data).", code="kb.file.binary"
+        )
     return text
 
 
@@ -374,7 +449,8 @@ def _decode_gb18030(data: bytes) -> str:
         return data.decode("gb18030")
     except UnicodeDecodeError:
         raise KbFileError(
-            'The CSV file is neither UTF-8 nor GB18030 text; save it as "CSV UTF-8".'
+            'The CSV file is neither UTF-8 nor GB18030 text; save it as "CSV UTF-8".',
+            code="kb.file.encoding",
         ) from None
 
 
@@ -401,10 +477,12 @@ def _xlsx_table(data: bytes) -> Iterator[tuple[int, list[str]]]:
             warnings.simplefilter("ignore")
             workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:
-        raise KbFileError("The file is not a valid Excel workbook (.xlsx).") from exc
+        raise KbFileError(
+            "The file is not a valid Excel workbook (.xlsx).", code="kb.file.not_xlsx"
+        ) from exc
     try:
         if not workbook.worksheets:
-            raise KbFileError("The Excel workbook has no worksheet.")
+            raise KbFileError("The Excel workbook has no worksheet.", code="kb.file.no_sheet")
         sheet = workbook.worksheets[0]
         # Some exporters write a wrong <dimension>; trusting it would drop rows silently.
         sheet.reset_dimensions()
@@ -421,7 +499,9 @@ def _xlsx_table(data: bytes) -> Iterator[tuple[int, list[str]]]:
     except KbFileError:
         raise
     except Exception as exc:
-        raise KbFileError("The Excel workbook is damaged and cannot be read.") from exc
+        raise KbFileError(
+            "The Excel workbook is damaged and cannot be read.", code="kb.file.damaged"
+        ) from exc
     finally:
         workbook.close()
 
@@ -451,42 +531,55 @@ def _cell_text(value: object) -> str:
 # JSON: a list of objects with the English keys
 
 
-def _json_records(data: bytes) -> Iterator[tuple[int, _Raw | str]]:
+def _json_records(data: bytes) -> Iterator[tuple[int, _Raw | list[InvalidInput]]]:
     try:
         document = json.loads(data.decode("utf-8-sig"))
     except UnicodeDecodeError:
-        raise KbFileError("The JSON file is not UTF-8 text.") from None
+        raise KbFileError(
+            "The JSON file is not UTF-8 text.", code="kb.file.json_encoding"
+        ) from None
     except json.JSONDecodeError as exc:
         raise KbFileError(
-            f"The file is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})."
+            f"The file is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}).",
+            code="kb.file.json_invalid",
+            line=exc.lineno,
+            column=exc.colno,
         ) from None
     except RecursionError:
-        raise KbFileError("The JSON file is nested too deeply to be a knowledge base.") from None
+        raise KbFileError(
+            "The JSON file is nested too deeply to be a knowledge base.", code="kb.file.json_deep"
+        ) from None
     if not isinstance(document, list):
-        raise KbFileError(f"The JSON file must be a list of entries, not {_json_type(document)}.")
+        raise KbFileError(
+            f"The JSON file must be a list of entries, not {_json_type(document)}.",
+            code="kb.file.json_not_list",
+            kind=_json_type(document),
+        )
     for position, item in enumerate(document, start=1):
         yield position, _json_raw(item)
 
 
-def _json_raw(item: object) -> _Raw | str:
+def _json_raw(item: object) -> _Raw | list[InvalidInput]:
     if not isinstance(item, dict):
-        return f"entry is {_json_type(item)}, not an object"
-    problems: list[str] = []
+        kind = _json_type(item)
+        return [_problem(f"entry is {kind}, not an object", "not_object", kind=kind)]
+    problems: list[InvalidInput] = []
     question = _json_text(item, "question", problems)
     answer = _json_text(item, "answer", problems)
     similar = _json_list(item, "similar", _split_similar, problems)
     tags = _json_list(item, "tags", _split_tags, problems)
     answer_en = _json_text(item, "answer_en", problems)
     if problems:
-        return "; ".join(problems)
+        return problems
     return _Raw(question, answer, similar, tags, answer_en)
 
 
-def _json_text(item: dict[str, object], key: str, problems: list[str]) -> str:
+def _json_text(item: dict[str, object], key: str, problems: list[InvalidInput]) -> str:
     value = item.get(key)
     if value is None or isinstance(value, str):
         return value or ""
-    problems.append(f"{key} must be text, not {_json_type(value)}")
+    kind = _json_type(value)
+    problems.append(_problem(f"{key} must be text, not {kind}", "not_text", column=key, kind=kind))
     return ""
 
 
@@ -494,7 +587,7 @@ def _json_list(
     item: dict[str, object],
     key: str,
     split: Callable[[str], list[str]],
-    problems: list[str],
+    problems: list[InvalidInput],
 ) -> list[str]:
     value = item.get(key)
     if value is None:
@@ -504,10 +597,22 @@ def _json_list(
     if isinstance(value, list):
         for position, element in enumerate(value, start=1):
             if not isinstance(element, str):
-                problems.append(f"{key} item {position} must be text, not {_json_type(element)}")
+                kind = _json_type(element)
+                problems.append(
+                    _problem(
+                        f"{key} item {position} must be text, not {kind}",
+                        "item_not_text",
+                        column=key,
+                        number=position,
+                        kind=kind,
+                    )
+                )
                 return []
         return value
-    problems.append(f"{key} must be a list of text, not {_json_type(value)}")
+    kind = _json_type(value)
+    problems.append(
+        _problem(f"{key} must be a list of text, not {kind}", "not_list", column=key, kind=kind)
+    )
     return []
 
 

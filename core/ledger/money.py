@@ -30,7 +30,7 @@ def provider_name(provider: str) -> str:
     """Providers are matched case-insensitively: ``DeepSeek`` and ``deepseek`` are one."""
     name = provider.strip().lower()
     if not name or len(name) > 40:
-        raise InvalidInput("a provider name is 1 to 40 characters")
+        raise InvalidInput("a provider name is 1 to 40 characters", code="ledger.provider_name")
     return name
 
 
@@ -39,18 +39,32 @@ def parse_amount(value: str | Decimal, what: str = "a price") -> Decimal:
     try:
         amount = Decimal(value)
     except (InvalidOperation, TypeError, ValueError):
-        raise InvalidInput(f"{what} is not a number: {value!r}") from None
+        raise InvalidInput(
+            f"{what} is not a number: {value!r}", code="money.not_number", field=what, value=value
+        ) from None
     exponent = amount.as_tuple().exponent
     if not amount.is_finite() or amount < 0 or not isinstance(exponent, int):
-        raise InvalidInput(f"{what} must be a number >= 0: {value}")
+        raise InvalidInput(
+            f"{what} must be a number >= 0: {value}", code="money.negative", field=what, value=value
+        )
     if exponent < -PRICE_PLACES:
-        raise InvalidInput(f"{what} has at most {PRICE_PLACES} decimals: {value}")
+        raise InvalidInput(
+            f"{what} has at most {PRICE_PLACES} decimals: {value}",
+            code="money.price_decimals",
+            field=what,
+            value=value,
+            places=PRICE_PLACES,
+        )
     return amount
 
 
 def check_currency(currency: str) -> str:
     if _CURRENCY.fullmatch(currency) is None:
-        raise InvalidInput(f"a currency is three capital letters (ISO 4217), got {currency!r}")
+        raise InvalidInput(
+            f"a currency is three capital letters (ISO 4217), got {currency!r}",
+            code="money.currency",
+            value=currency,
+        )
     return currency
 
 

@@ -23,16 +23,27 @@ def check_text(value: str, name: str, limit: int) -> str:
     """Trimmed ``value``: at most ``limit`` characters and no control characters."""
     value = value.strip()
     if len(value) > limit:
-        raise InvalidInput(f"the {name} is at most {limit} characters, got {len(value)}")
+        raise InvalidInput(
+            f"the {name} is at most {limit} characters, got {len(value)}",
+            code="look.too_long",
+            field=name,
+            limit=limit,
+        )
     if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in value):
-        raise InvalidInput(f"the {name} must not contain control characters")
+        raise InvalidInput(
+            f"the {name} must not contain control characters",
+            code="look.control_characters",
+            field=name,
+        )
     return value
 
 
 def check_color(value: str) -> str:
     """A ``#rgb`` or ``#rrggbb`` hex colour, in lower case; nothing else reaches the page's CSS."""
     if not _HEX_COLOR.fullmatch(value):
-        raise InvalidInput(f"a colour is #rgb or #rrggbb in hex, got {value!r}")
+        raise InvalidInput(
+            f"a colour is #rgb or #rrggbb in hex, got {value!r}", code="look.colour", value=value
+        )
     return value.lower()
 
 
@@ -40,7 +51,9 @@ def check_position(value: str) -> WidgetPosition:
     try:
         return WidgetPosition(value)
     except ValueError:
-        raise InvalidInput(f"the position is left or right, got {value!r}") from None
+        raise InvalidInput(
+            f"the position is left or right, got {value!r}", code="look.position", value=value
+        ) from None
 
 
 def configure(

@@ -57,9 +57,15 @@ def parse_price(value: str | Decimal) -> Decimal:
     try:
         price = Decimal(value)
     except (InvalidOperation, TypeError):
-        raise InvalidInput(f"not a price: {value!r}") from None
+        raise InvalidInput(
+            f"not a price: {value!r}", code="price.not_a_price", value=value
+        ) from None
     if not price.is_finite() or price < 0 or price.as_tuple().exponent < -4:  # type: ignore[operator]
-        raise InvalidInput(f"a unit price is >= 0 with at most 4 decimals: {value}")
+        raise InvalidInput(
+            f"a unit price is >= 0 with at most 4 decimals: {value}",
+            code="price.bad_unit_price",
+            value=value,
+        )
     return price
 
 
@@ -100,11 +106,14 @@ def create_licensee(
     than a second business of that name."""
     name = name.strip()
     if not name:
-        raise InvalidInput("a licensee needs a name")
+        raise InvalidInput("a licensee needs a name", code="licensee.name_missing")
     if not allow_duplicate_name and (twin := named(session, name)) is not None:
         raise Conflict(
             f"licensee {twin.id} is already named {twin.name!r} (names are compared ignoring"
-            " case); ask for a duplicate name explicitly if this is another business"
+            " case); ask for a duplicate name explicitly if this is another business",
+            code="licensee.name_taken",
+            id=twin.id,
+            name=twin.name,
         )
     zone(timezone)
     check_idle_timeout(idle_timeout_minutes)
@@ -113,7 +122,9 @@ def create_licensee(
     start = start or first
     end = end or (last if start == first else default_period(start)[1])
     if end < start:
-        raise InvalidInput("the service end date is before its start date")
+        raise InvalidInput(
+            "the service end date is before its start date", code="licensee.end_before_start"
+        )
     licensee = Licensee(
         id=new_id("lic"),
         name=name,
@@ -153,13 +164,15 @@ def named(session: Session, name: str) -> Licensee | None:
 
 def check_idle_timeout(minutes: int) -> None:
     if not MIN_IDLE_MINUTES <= minutes <= MAX_IDLE_MINUTES:
-        raise InvalidInput("the idle timeout is between 5 minutes and 24 hours")
+        raise InvalidInput(
+            "the idle timeout is between 5 minutes and 24 hours", code="licensee.idle_timeout"
+        )
 
 
 def get_licensee(session: Session, licensee_id: str) -> Licensee:
     licensee = session.get(Licensee, licensee_id)
     if licensee is None:
-        raise NotFound(f"no licensee {licensee_id!r}")
+        raise NotFound(f"no licensee {licensee_id!r}", code="licensee.not_found", id=licensee_id)
     return licensee
 
 
@@ -182,13 +195,16 @@ def update_licensee(
     if name is not None:
         name = name.strip()
         if not name or len(name) > 200:
-            raise InvalidInput("a licensee's name has 1 to 200 characters")
+            raise InvalidInput(
+                "a licensee's name has 1 to 200 characters", code="licensee.name_length"
+            )
         licensee.name = name
     if timezone is not None and timezone != licensee.timezone:
         zone(timezone)
         if last_issued_month_end(session, licensee_id) is not None:
             raise InvalidInput(
-                "the time zone cannot change once a statement was issued in the old one"
+                "the time zone cannot change once a statement was issued in the old one",
+                code="licensee.zone_frozen",
             )
         licensee.timezone = timezone
     if idle_timeout_minutes is not None:
@@ -216,7 +232,7 @@ def revoke_key(session: Session, key_or_id: str, now: datetime) -> ApiKey:
         )
     ).first()
     if key is None:
-        raise NotFound("no such key")
+        raise NotFound("no such key", code="key.not_found")
     if key.revoked_at is None:
         key.revoked_at = now
         session.add(key)
@@ -251,7 +267,12 @@ def remove_origin(session: Session, licensee_id: str, origin: str) -> str:
         )
     ).first()
     if row is None:
-        raise NotFound(f"{pattern} is not an allowed origin of {licensee_id}")
+        raise NotFound(
+            f"{pattern} is not an allowed origin of {licensee_id}",
+            code="origin.not_allowed_of",
+            origin=pattern,
+            id=licensee_id,
+        )
     session.delete(row)
     return pattern
 

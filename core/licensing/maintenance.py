@@ -44,18 +44,27 @@ def announce(
     """Record a window; the licence promises at least one day's notice, so later is refused
     unless forced with a reason (urgent work: the reason goes to the audit log)."""
     if starts_at.tzinfo is None or ends_at.tzinfo is None:
-        raise InvalidInput("maintenance times need a time zone offset")
+        raise InvalidInput(
+            "maintenance times need a time zone offset", code="maintenance.naive_time"
+        )
     if forced_reason is not None and not 0 < len(forced_reason.strip()) <= 500:
-        raise InvalidInput("forcing short notice needs a reason of 1 to 500 characters")
+        raise InvalidInput(
+            "forcing short notice needs a reason of 1 to 500 characters",
+            code="maintenance.force_reason",
+        )
     if starts_at - now < MIN_NOTICE and forced_reason is None:
         raise InvalidInput(
             "maintenance must be announced at least 1 day before it starts"
-            " (or forced, with a reason)"
+            " (or forced, with a reason)",
+            code="maintenance.short_notice",
         )
     if ends_at <= now:
-        raise InvalidInput("this maintenance window is over already")
+        raise InvalidInput("this maintenance window is over already", code="maintenance.over")
     if not timedelta(0) < ends_at - starts_at <= MAX_LENGTH:
-        raise InvalidInput("a maintenance window ends after it starts and lasts at most 2 days")
+        raise InvalidInput(
+            "a maintenance window ends after it starts and lasts at most 2 days",
+            code="maintenance.length",
+        )
     row = MaintenanceWindow(
         id=new_id("mw"),
         licensee_id=licensee_id,

@@ -47,20 +47,31 @@ def _check(provider: str, base_url: str, model: str, first: float, total: float)
     try:
         kind = ModelProvider(provider.lower())
     except ValueError:
-        raise InvalidInput(f"provider must be one of {[p.value for p in ModelProvider]}") from None
+        raise InvalidInput(
+            f"provider must be one of {[p.value for p in ModelProvider]}",
+            code="model.provider",
+            choices=", ".join(p.value for p in ModelProvider),
+        ) from None
     try:
         url = urlsplit(base_url)
         host, _port = url.hostname, url.port  # .port raises on a port that is not a number
     except ValueError:  # "http://[::1" and the like
-        raise InvalidInput("base URL must be an http:// or https:// URL") from None
+        raise InvalidInput(
+            "base URL must be an http:// or https:// URL", code="model.base_url"
+        ) from None
     if url.scheme not in ("http", "https") or not host:
-        raise InvalidInput("base URL must be an http:// or https:// URL")
+        raise InvalidInput("base URL must be an http:// or https:// URL", code="model.base_url")
     if url.username or url.password:
-        raise InvalidInput("base URL must not carry credentials: give the API key instead")
+        raise InvalidInput(
+            "base URL must not carry credentials: give the API key instead",
+            code="model.base_url_credentials",
+        )
     if not model.strip() or len(model) > 100:
-        raise InvalidInput("model name must be 1-100 characters")
+        raise InvalidInput("model name must be 1-100 characters", code="model.name_length")
     if not 0 < first <= total <= 600:
-        raise InvalidInput("timeouts must satisfy 0 < first token <= total <= 600 seconds")
+        raise InvalidInput(
+            "timeouts must satisfy 0 < first token <= total <= 600 seconds", code="model.timeouts"
+        )
     return kind
 
 
@@ -154,7 +165,7 @@ def set_link(
     now: datetime,
 ) -> LicenseeModel:
     if slot not in SLOTS:
-        raise InvalidInput("slot must be 1 (primary) or 2 (secondary)")
+        raise InvalidInput("slot must be 1 (primary) or 2 (secondary)", code="model.slot")
     kind = _check(provider, base_url, model, first_token_timeout, total_timeout)
     licensee = get_licensee(session, licensee_id)
     row = _row(session, licensee_id, slot)

@@ -15,25 +15,43 @@ def _split(value: str, *, allow_wildcard: bool) -> tuple[str, str, int]:
         parts = urlsplit(raw)
         port = parts.port
     except ValueError:
-        raise InvalidInput(f"not an origin: {value!r}") from None
+        raise InvalidInput(
+            f"not an origin: {value!r}", code="origin.malformed", value=value
+        ) from None
     scheme = parts.scheme.lower()
     if scheme not in _DEFAULT_PORTS:
-        raise InvalidInput(f"origin must be http:// or https://, got {value!r}")
+        raise InvalidInput(
+            f"origin must be http:// or https://, got {value!r}", code="origin.scheme", value=value
+        )
     if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
-        raise InvalidInput(f"an origin is scheme://host[:port] only, got {value!r}")
+        raise InvalidInput(
+            f"an origin is scheme://host[:port] only, got {value!r}",
+            code="origin.extra_parts",
+            value=value,
+        )
     host = (parts.hostname or "").rstrip(".")
     if not host:
-        raise InvalidInput(f"origin has no host: {value!r}")
+        raise InvalidInput(f"origin has no host: {value!r}", code="origin.no_host", value=value)
     wildcard = host.startswith("*.")
     if "*" in host and not (allow_wildcard and wildcard and "*" not in host[2:]):
-        raise InvalidInput(f"only a leading '*.' wildcard is allowed: {value!r}")
+        raise InvalidInput(
+            f"only a leading '*.' wildcard is allowed: {value!r}",
+            code="origin.wildcard",
+            value=value,
+        )
     labels = host[2:] if wildcard else host
     try:
         labels = labels.encode("idna").decode("ascii").lower()
     except UnicodeError:
-        raise InvalidInput(f"bad host name in {value!r}") from None
+        raise InvalidInput(
+            f"bad host name in {value!r}", code="origin.bad_host", value=value
+        ) from None
     if wildcard and "." not in labels:
-        raise InvalidInput(f"a wildcard needs a domain below it: {value!r}")
+        raise InvalidInput(
+            f"a wildcard needs a domain below it: {value!r}",
+            code="origin.wildcard_domain",
+            value=value,
+        )
     return scheme, ("*." if wildcard else "") + labels, port or _DEFAULT_PORTS[scheme]
 
 

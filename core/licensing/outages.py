@@ -92,17 +92,22 @@ def record_outage(
     """Record an outage of the listed licensees (``None``: every licensee not revoked) and move
     each one's service end by the whole days its total outage time grew by."""
     if starts_at.tzinfo is None or ends_at.tzinfo is None:
-        raise InvalidInput("an outage's times need a time zone offset")
+        raise InvalidInput("an outage's times need a time zone offset", code="outage.naive_time")
     if ends_at <= starts_at:
-        raise InvalidInput("an outage ends after it starts")
+        raise InvalidInput("an outage ends after it starts", code="outage.ends_before_start")
     if ends_at > now:
         raise InvalidInput(
             "an outage is recorded once it is over (--to is in the future); planned work is"
-            " announced with kefu maintenance announce"
+            " announced with kefu maintenance announce",
+            code="outage.not_over",
         )
     reason = reason.strip()
     if not reason or len(reason) > MAX_REASON_CHARS:
-        raise InvalidInput(f"an outage needs a reason of 1 to {MAX_REASON_CHARS} characters")
+        raise InvalidInput(
+            f"an outage needs a reason of 1 to {MAX_REASON_CHARS} characters",
+            code="outage.reason_length",
+            limit=MAX_REASON_CHARS,
+        )
     if licensee_ids is None:
         licensees = list(
             session.exec(
@@ -113,13 +118,23 @@ def record_outage(
         )
     else:
         if not licensee_ids:
-            raise InvalidInput("name the affected licensees (--licensee ID) or --all")
+            raise InvalidInput(
+                "name the affected licensees (--licensee ID) or --all", code="outage.no_licensees"
+            )
         licensees = [get_licensee(session, i) for i in dict.fromkeys(licensee_ids)]
         for licensee in licensees:
             if licensee.status == LicenceStatus.REVOKED:
-                raise InvalidInput(f"{licensee.id} is revoked: an outage cannot extend it")
+                raise InvalidInput(
+                    f"{licensee.id} is revoked: an outage cannot extend it",
+                    code="outage.revoked",
+                    id=licensee.id,
+                )
             if ends_at <= _served_from(licensee):
-                raise InvalidInput(f"the outage ended before {licensee.id}'s service started")
+                raise InvalidInput(
+                    f"the outage ended before {licensee.id}'s service started",
+                    code="outage.before_service",
+                    id=licensee.id,
+                )
     outage = Outage(
         id=new_id("out"),
         starts_at=starts_at,

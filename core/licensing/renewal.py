@@ -47,23 +47,38 @@ def renew(session: Session, licensee_id: str, new_end: date, now: datetime) -> R
     if new_end <= previous:
         raise InvalidInput(
             f"the new end {new_end.isoformat()} must be after the current end"
-            f" {previous.isoformat()}"
+            f" {previous.isoformat()}",
+            code="renewal.not_later",
+            new_end=new_end,
+            current_end=previous,
         )
     today = local_date(now, licensee.timezone)
     if term_state(new_end, today) == TermState.LAPSED:
         raise InvalidInput(
             f"an end of {new_end.isoformat()} is more than a month before today"
-            f" ({today.isoformat()}, {licensee.timezone}): the licence would stay revoked"
+            f" ({today.isoformat()}, {licensee.timezone}): the licence would stay revoked",
+            code="renewal.too_early",
+            new_end=new_end,
+            today=today,
+            zone=licensee.timezone,
         )
     closure = pending_closure(session, licensee_id)
     lifted = False
     if licensee.status == LicenceStatus.REVOKED:
         if closure is None:
-            raise Conflict(f"{licensee_id} was revoked, not by its term: a renewal cannot lift it")
+            raise Conflict(
+                f"{licensee_id} was revoked, not by its term: a renewal cannot lift it",
+                code="renewal.revoked_not_by_term",
+                id=licensee_id,
+            )
         if closure.purged_at is not None:
             raise Conflict(
                 f"{licensee_id}'s data was purged on {closure.purged_at.isoformat()} after its"
-                f" term ended on {closure.service_end.isoformat()}: create a new licensee"
+                f" term ended on {closure.service_end.isoformat()}: create a new licensee",
+                code="renewal.purged",
+                id=licensee_id,
+                purged=closure.purged_at.date(),
+                ended=closure.service_end,
             )
         closure.lifted_at = now
         closure.claimed_by, closure.claimed_until = None, None
@@ -83,13 +98,21 @@ def open_late(session: Session, licensee_id: str, on: date, now: datetime) -> Li
     unit started before ``on``: a licensee that was served had opened."""
     licensee = get_licensee(session, licensee_id)
     if licensee.opened_on is not None:
-        raise Conflict(f"{licensee_id} was already opened late, on {licensee.opened_on}")
+        raise Conflict(
+            f"{licensee_id} was already opened late, on {licensee.opened_on}",
+            code="renewal.opened_late_already",
+            id=licensee_id,
+            on=licensee.opened_on,
+        )
     if licensee.status == LicenceStatus.REVOKED:
-        raise Conflict(f"{licensee_id} is revoked")
+        raise Conflict(f"{licensee_id} is revoked", code="licensee.revoked", id=licensee_id)
     if on < licensee.service_start:
         raise InvalidInput(
             f"--on {on.isoformat()} is before the service start"
-            f" {licensee.service_start.isoformat()}: opening late only moves dates later"
+            f" {licensee.service_start.isoformat()}: opening late only moves dates later",
+            code="renewal.late_before_start",
+            on=on,
+            start=licensee.service_start,
         )
     served = session.exec(
         select(func.count())
@@ -103,7 +126,11 @@ def open_late(session: Session, licensee_id: str, on: date, now: datetime) -> Li
     if served:
         raise Conflict(
             f"{licensee_id} served {served} billed conversation(s) before {on.isoformat()}:"
-            " it opened on time"
+            " it opened on time",
+            code="renewal.served_before",
+            id=licensee_id,
+            served=served,
+            on=on,
         )
     delay = on - licensee.service_start
     licensee.service_start = on

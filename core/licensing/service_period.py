@@ -25,7 +25,7 @@ def zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidInput(f"unknown time zone: {name!r}") from None
+        raise InvalidInput(f"unknown time zone: {name!r}", code="zone.unknown", name=name) from None
 
 
 def local_date(moment: datetime, tz: str) -> date:
@@ -84,7 +84,9 @@ def month_bounds(month: str, tz: str) -> tuple[datetime, datetime]:
     # A strict pattern, not int(): int() also takes "+1", "2_26", spaces and full-width digits.
     match = _MONTH.fullmatch(month)
     if match is None:
-        raise InvalidInput(f"month must be YYYY-MM, got {month!r}")
+        raise InvalidInput(
+            f"month must be YYYY-MM, got {month!r}", code="month.malformed", month=month
+        )
     first = date(int(match[1]), int(match[2]), 1)
     tzinfo = zone(tz)
     start = datetime.combine(first, time(0), tzinfo)

@@ -31,5 +31,9 @@ def resume(session: Session, licensee_id: str, now: datetime) -> Licensee:
     A revoked licence is not resumed: a renewal lifts a revocation by term (core.licensing.
     renewal), and only before its data is purged."""
     if get_licensee(session, licensee_id).status == LicenceStatus.REVOKED:
-        raise Conflict(f"{licensee_id} is revoked, not suspended: renew it instead")
+        raise Conflict(
+            f"{licensee_id} is revoked, not suspended: renew it instead",
+            code="licensee.revoked_not_suspended",
+            id=licensee_id,
+        )
     return set_status(session, licensee_id, LicenceStatus.ACTIVE, now)

@@ -1,8 +1,9 @@
 """The daily figures of the reports, derived from the rows and kept exact.
 
 One row per licensee and day (the licensee's zone) in ``daily_figures``, its latency histogram in
-``daily_latency`` and its model costs in ``daily_costs``. A conversation, its replies and its
-rating count on the day the conversation started; a model call on the day it was made.
+``daily_latency``, its model costs in ``daily_costs`` and the conversations each agent took in
+``daily_agents``. A conversation, its replies, its rating and its requests for a person count on
+the day the conversation started; a model call on the day it was made.
 
 Two ways to the same numbers (a property test holds them equal):
 
@@ -30,6 +31,7 @@ from sqlmodel import Session
 from core.chat.dont_know import dont_know
 from core.db.tables import (
     Conversation,
+    DailyAgent,
     DailyCost,
     DailyFigures,
     DailyLatency,
@@ -50,7 +52,7 @@ _conv, _msg, _rating = table_of(Conversation), table_of(Message), table_of(Ratin
 _calls, _lic = table_of(ModelCall), table_of(Licensee)
 _figures, _latency, _costs = table_of(DailyFigures), table_of(DailyLatency), table_of(DailyCost)
 _marks = table_of(ReportingMark)
-_handoffs = table_of(Handoff)
+_handoffs, _agents = table_of(Handoff), table_of(DailyAgent)
 C, M, R, K = _conv.c, _msg.c, _rating.c, _calls.c
 
 MAX_CONVERSATION = timedelta(hours=24)
@@ -70,6 +72,10 @@ COUNTS = (
     "rating_3",
     "rating_4",
     "rating_5",
+    "handoffs_taken",
+    "wait_ms",
+    "first_responses",
+    "first_response_ms",
 )
 
 
@@ -81,6 +87,7 @@ class Day:
     latency: Counter[int] = field(default_factory=Counter)
     calls: Counter[str] = field(default_factory=Counter)  # per currency
     cost_units: Counter[str] = field(default_factory=Counter)  # per currency, units of 1e-10
+    agents: Counter[str] = field(default_factory=Counter)  # conversations each agent took
 
 
 Key = tuple[str, date]
@@ -166,6 +173,28 @@ def compute(
     )
     for lic, at in session.execute(for_a_person):
         days[key(lic, at)].counts["handoffs"] += 1
+    # The requests an agent took: each one's wait and first response, in whole milliseconds
+    # (hand-off happens within its conversation, so on rows the same days hold).
+    H = _handoffs.c
+    taken = (
+        select(C.licensee_id, C.started_at, H.conversation_id, H.agent_id)
+        .add_columns(H.queued_at, H.assigned_at, H.first_response_at)
+        .join(_conv, C.id == H.conversation_id)
+        .where(started, H.assigned_at.is_not(None))
+    )
+    agents_of: defaultdict[Key, set[tuple[str, str]]] = defaultdict(set)
+    for lic, at, conversation, agent, queued, assigned, first in session.execute(taken):
+        day_key = key(lic, at)
+        counts = days[day_key].counts
+        counts["handoffs_taken"] += 1
+        counts["wait_ms"] += _ms(assigned - queued)
+        if first is not None:
+            counts["first_responses"] += 1
+            counts["first_response_ms"] += _ms(first - assigned)
+        if agent:
+            agents_of[day_key].add((agent, conversation))
+    for day_key, pairs in agents_of.items():
+        days[day_key].agents.update(agent for agent, _ in pairs)
 
     calls = select(K.licensee_id, K.created_at, K.currency, K.cost).where(
         *([K.licensee_id.in_(ids)] if ids else []),
@@ -178,6 +207,11 @@ def compute(
     return dict(days)
 
 
+def _ms(span: timedelta) -> int:
+    """A span in whole milliseconds (never negative: clocks of two servers may disagree)."""
+    return max(0, span // timedelta(milliseconds=1))
+
+
 def _replace(
     session: Session, spans: Mapping[str, tuple[date, date]], found: Mapping[Key, Day]
 ) -> int:
@@ -186,7 +220,7 @@ def _replace(
     for lic, span in spans.items():
         by_span[span].append(lic)
     for (first, last), lics in by_span.items():
-        for table in (_figures, _latency, _costs):
+        for table in (_figures, _latency, _costs, _agents):
             for chunk in _chunks(lics, 500):
                 session.execute(
                     delete(table).where(
@@ -196,6 +230,7 @@ def _replace(
     figures: list[dict[str, object]] = []
     latency: list[dict[str, object]] = []
     costs: list[dict[str, object]] = []
+    agents: list[dict[str, object]] = []
     for (lic, day), got in found.items():
         first, last = spans.get(lic, (date.max, date.min))
         if not first <= day <= last:
@@ -215,7 +250,16 @@ def _replace(
             }
             for cur in got.calls
         ]
-    for table, rows in ((_figures, figures), (_latency, latency), (_costs, costs)):
+        agents += [
+            {"licensee_id": lic, "day": day, "agent_id": agent, "conversations": n}
+            for agent, n in got.agents.items()
+        ]
+    for table, rows in (
+        (_figures, figures),
+        (_latency, latency),
+        (_costs, costs),
+        (_agents, agents),
+    ):
         for batch in _chunks(rows, 1000):
             session.execute(insert(table), batch)
     return len(figures)

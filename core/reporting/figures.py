@@ -18,13 +18,16 @@ from sqlalchemy import and_, func, or_, select
 from sqlmodel import Session
 
 from core.db.tables import (
+    DailyAgent,
     DailyCost,
     DailyFigures,
     DailyLatency,
+    Handoff,
     Licensee,
     Outage,
     OutageLicensee,
     PriceSchedule,
+    User,
     table_of,
 )
 from core.errors import InvalidInput
@@ -36,6 +39,7 @@ from core.reporting.latency import percentile
 
 _f, _lat, _cost = table_of(DailyFigures), table_of(DailyLatency), table_of(DailyCost)
 _lic, _price = table_of(Licensee), table_of(PriceSchedule)
+_agents, _handoffs, _users = table_of(DailyAgent), table_of(Handoff), table_of(User)
 MAX_DAYS = 366
 
 
@@ -52,10 +56,44 @@ class DayLine:
     p50_ms: int | None
     p95_ms: int | None
     cost: Decimal  # model cost in the report's currency
+    handoffs_taken: int = 0  # requests for a person an agent took
+    wait_ms: int = 0  # their waits, added up
+    first_responses: int = 0  # of them, those the agent wrote in
+    first_response_ms: int = 0  # accepted -> the agent's first message, added up
 
     @property
     def rated(self) -> int:
         return sum(self.ratings)
+
+    @property
+    def handoff_rate(self) -> Decimal | None:
+        """Percent of the day's conversations whose end user asked for a person."""
+        return _percent(self.handoffs, self.conversations)
+
+    @property
+    def mean_wait_seconds(self) -> Decimal | None:
+        return _seconds(self.wait_ms, self.handoffs_taken)
+
+    @property
+    def mean_first_response_seconds(self) -> Decimal | None:
+        return _seconds(self.first_response_ms, self.first_responses)
+
+
+def _percent(part: int, whole: int) -> Decimal | None:
+    return (Decimal(100 * part) / whole).quantize(Decimal("0.1")) if whole else None
+
+
+def _seconds(total_ms: int, count: int) -> Decimal | None:
+    return (Decimal(total_ms) / 1000 / count).quantize(Decimal("0.1")) if count else None
+
+
+@dataclass(frozen=True, slots=True)
+class AgentLine:
+    """One agent's conversations taken in the range (by the day each conversation started)."""
+
+    agent_id: str
+    name: str
+    conversations: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,9 +131,22 @@ class Report:
     days: list[DayLine]
     licensees: list[LicenseeLine]
     latency: Counter[int] = field(default_factory=Counter)
+    agents: list[AgentLine] = field(default_factory=list)  # most conversations first
 
     def total(self, name: str) -> int:
         return sum(int(getattr(d, name)) for d in self.days)
+
+    @property
+    def handoff_rate(self) -> Decimal | None:
+        return _percent(self.total("handoffs"), self.total("conversations"))
+
+    @property
+    def mean_wait_seconds(self) -> Decimal | None:
+        return _seconds(self.total("wait_ms"), self.total("handoffs_taken"))
+
+    @property
+    def mean_first_response_seconds(self) -> Decimal | None:
+        return _seconds(self.total("first_response_ms"), self.total("first_responses"))
 
     @property
     def ratings(self) -> tuple[int, ...]:
@@ -159,9 +210,16 @@ def cached_report(
 
 def check_range(first: date, last: date) -> None:
     if first > last:
-        raise InvalidInput(f"the range starts {first}, after its end {last}")
+        raise InvalidInput(
+            f"the range starts {first}, after its end {last}",
+            code="range.reversed",
+            first=first,
+            last=last,
+        )
     if (last - first).days >= MAX_DAYS:
-        raise InvalidInput(f"a report covers at most {MAX_DAYS} days")
+        raise InvalidInput(
+            f"a report covers at most {MAX_DAYS} days", code="range.too_long", limit=MAX_DAYS
+        )
 
 
 def report(
@@ -242,12 +300,46 @@ def report(
                 p50_ms=percentile(hist, 0.5),
                 p95_ms=percentile(hist, 0.95),
                 cost=units_to_money(day_cost[day]),
+                handoffs_taken=counts[11],
+                wait_ms=counts[12],
+                first_responses=counts[13],
+                first_response_ms=counts[14],
             )
         )
     lines = _licensee_lines(session, first, last, licensee_id, lic_cost, lic_calls)
     if availability:
         lines = with_availability(session, lines, first, last, now)
-    return Report(first, last, days, lines, latency)
+    agents = _agent_lines(session, first, last, licensee_id)
+    return Report(first, last, days, lines, latency, agents)
+
+
+def _agent_lines(
+    session: Session, first: date, last: date, licensee_id: str | None
+) -> list[AgentLine]:
+    mine = [] if licensee_id is None else [_agents.c.licensee_id == licensee_id]
+    taken = {
+        agent: int(n)
+        for agent, n in session.execute(
+            select(_agents.c.agent_id, func.sum(_agents.c.conversations))
+            .where(_agents.c.day >= first, _agents.c.day <= last, *mine)
+            .group_by(_agents.c.agent_id)
+        )
+    }
+    if not taken:
+        return []
+    names: dict[str, str] = {}
+    for agent, name in session.execute(  # a removed user: the name the requests kept
+        select(_handoffs.c.agent_id, _handoffs.c.agent_name).where(
+            _handoffs.c.agent_id.in_(list(taken)), _handoffs.c.agent_name.is_not(None)
+        )
+    ):
+        names[agent] = name
+    for user_id, name, email in session.execute(
+        select(_users.c.id, _users.c.name, _users.c.email).where(_users.c.id.in_(list(taken)))
+    ):
+        names[user_id] = name or email
+    lines = [AgentLine(a, names.get(a, a), n) for a, n in taken.items()]
+    return sorted(lines, key=lambda ln: (-ln.conversations, ln.name, ln.agent_id))
 
 
 def _licensee_lines(

@@ -28,7 +28,14 @@ NameOpt = Annotated[str, typer.Option("--name", metavar="N", help="The name show
 
 
 def _create(
-    *, email: str, password: str, role: Role, licensee: str | None, name: str, as_json: bool
+    *,
+    email: str,
+    password: str,
+    role: Role,
+    licensee: str | None,
+    name: str,
+    as_json: bool,
+    timezone: str | None = None,
 ) -> None:
     now = utcnow()
     with database() as (_s, db), db.session() as session:
@@ -40,6 +47,7 @@ def _create(
             licensee_id=licensee,
             name=name,
             now=now,
+            timezone=timezone,
         )
         audit.record(
             session,
@@ -47,7 +55,12 @@ def _create(
             action="user.created",
             target=user.id,
             before=None,
-            after={"email": user.email, "role": user.role, "licensee_id": user.licensee_id},
+            after={
+                "email": user.email,
+                "role": user.role,
+                "licensee_id": user.licensee_id,
+                **({"timezone": user.timezone} if timezone else {}),
+            },
             now=now,
             licensee_id=user.licensee_id,
         )
@@ -61,11 +74,28 @@ def _create(
     epilog=examples("kefu admin create --email owner@example.com --password '…' --json"),
 )
 def admin_create(
-    email: EmailOpt, password: PasswordOpt, name: NameOpt = "", as_json: JsonOpt = False
+    email: EmailOpt,
+    password: PasswordOpt,
+    name: NameOpt = "",
+    timezone: Annotated[
+        str,
+        typer.Option(
+            "--timezone",
+            metavar="ZONE",
+            help="The time zone the console shows this owner's times in (IANA name).",
+        ),
+    ] = "Asia/Shanghai",
+    as_json: JsonOpt = False,
 ) -> None:
     """Create an owner account for the console at /admin."""
     _create(
-        email=email, password=password, role=Role.OWNER, licensee=None, name=name, as_json=as_json
+        email=email,
+        password=password,
+        role=Role.OWNER,
+        licensee=None,
+        name=name,
+        as_json=as_json,
+        timezone=timezone,
     )
 
 

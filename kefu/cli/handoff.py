@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
 import typer
 
+from admin.services import handoff as handoff_rules
 from core.bus import Topic
-from core.chat.handoff_rules import Rules, rules_for, save_rules
-from core.errors import InvalidInput
-from core.licensing.licensees import get_licensee
+from core.chat.handoff_rules import Rules, parse_span
+from core.chat.handoff_rules import described as shown
 from core.types import utcnow
 from kefu.cli.command import examples
 from kefu.cli.database import database, tell_servers
@@ -18,31 +17,9 @@ from kefu.cli.licensee import app
 from kefu.cli.options import JsonOpt, LicenseeArg
 from kefu.cli.output import emit
 
-_SPAN = re.compile(r"^\s*([1-7])(?:-([1-7]))?\s+(\d\d:\d\d)-(\d\d:\d\d)\s*$")
-
-
-def parse_span(text: str) -> dict[str, Any]:
-    """``"1-5 09:00-18:00"`` (ISO weekdays, 1 = Monday) as a stored span."""
-    match = _SPAN.match(text)
-    if match is None:
-        raise InvalidInput(f"hours {text!r}: write DAYS HH:MM-HH:MM, e.g. '1-5 09:00-18:00'")
-    first, last, start, end = match.groups()
-    days = list(range(int(first), int(last or first) + 1))
-    if not days:
-        raise InvalidInput(f"hours {text!r}: the first day comes before the last")
-    return {"days": days, "start": start, "end": end}
-
 
 def described(licensee_id: str, rules: Rules) -> dict[str, Any]:
-    return {
-        "id": licensee_id,
-        "hours": [{"days": list(s.days), "start": s.start, "end": s.end} for s in rules.hours or ()]
-        or None,
-        "greeting": rules.greeting,
-        "phrases": list(rules.phrases),
-        "offer_on_dont_know": rules.offer_on_dont_know,
-        "grace_seconds": rules.grace_seconds,
-    }
+    return {"id": licensee_id, **shown(rules)}
 
 
 @app.command(
@@ -88,25 +65,25 @@ def licensee_handoff(
 
     Only the options given change."""
     with database() as (settings, db), db.session() as session:
-        get_licensee(session, licensee_id)
-        now = described(licensee_id, rules_for(session, licensee_id))
-        changed = any(
-            v is not None and v is not False
-            for v in (hours, any_time, greeting, phrase, default_phrases, offer, grace)
-        )
+        now = described(licensee_id, handoff_rules.current(session, licensee_id))
+        changes: dict[str, Any] = {}
+        if hours:
+            changes["hours"] = [parse_span(h) for h in hours]
+        if any_time:
+            changes["hours"] = None
+        if greeting is not None:
+            changes["greeting"] = greeting
+        if phrase:
+            changes["phrases"] = phrase
+        if default_phrases:
+            changes["phrases"] = None
+        if offer is not None:
+            changes["offer_on_dont_know"] = offer
+        if grace is not None:
+            changes["grace_seconds"] = grace
+        changed = bool(changes)
         if changed:
-            span_list = [parse_span(h) for h in hours] if hours else now["hours"]
-            phrases = None if default_phrases else (phrase or now["phrases"])
-            rules = save_rules(
-                session,
-                licensee_id,
-                hours=None if any_time else span_list,
-                greeting=now["greeting"] if greeting is None else greeting,
-                phrases=phrases,
-                offer_on_dont_know=now["offer_on_dont_know"] if offer is None else offer,
-                grace_seconds=now["grace_seconds"] if grace is None else grace,
-                now=utcnow(),
-            )
+            rules = handoff_rules.change(session, None, utcnow(), licensee_id, **changes)
             session.commit()
             now = described(licensee_id, rules)
     if changed:

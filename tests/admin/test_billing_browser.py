@@ -10,11 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlmodel import col, select
 
 from core.accounts import Role
 from core.billing.issued import issue_month, save_draft
 from core.billing.payments import record_payment
 from core.db.engine import Database
+from core.db.tables import Conversation, Handoff
 from core.licensing.licensees import get_licensee
 from core.reporting.daily import rebuild
 from testkit.admin import PASSWORD, make_user
@@ -69,6 +71,34 @@ def month_of_traffic(db: Database, make_tenant: MakeTenant) -> list[str]:
     return made
 
 
+def hand_offs(db: Database, lic: str) -> None:
+    """Every fifth conversation of the shop asks for a person; three agents take them, after a
+    wait and a first reply that vary by day."""
+    agents = [
+        make_user(db, Role.AGENT, licensee_id=lic, name=name).id
+        for name in ("小王 Wang", "小李 Li", "Anna")
+    ]
+    with db.session() as s:
+        rows = s.exec(
+            select(col(Conversation.id), col(Conversation.started_at))
+            .where(col(Conversation.licensee_id) == lic)
+            .order_by(col(Conversation.started_at))
+        ).all()
+        for n, (conv, at) in enumerate(rows[::5]):
+            queued = at + timedelta(minutes=1)
+            assigned = queued + timedelta(seconds=20 + (n * 37) % 100)
+            s.add(
+                Handoff(
+                    id=f"ho_{n}", conversation_id=conv, licensee_id=lic, visitor_id=f"v_{n}",
+                    status="closed", requested_at=queued, queued_at=queued,
+                    assigned_at=assigned, agent_id=agents[n % 5 % 3],
+                    first_response_at=assigned + timedelta(seconds=3 + (n * 13) % 20),
+                )
+            )  # fmt: skip
+        rebuild(s, datetime(2026, 12, 2, tzinfo=UTC))
+        s.commit()
+
+
 def sign_in(page: Any, base: str, email: str) -> None:
     page.goto(f"{base}/admin/login")
     page.fill("input[name=email]", email)
@@ -81,6 +111,7 @@ def test_issue_a_statement_download_its_pdf_and_read_a_chart(
     chromium: Any, live: LiveServer, db: Database, make_tenant: MakeTenant
 ) -> None:
     shops = month_of_traffic(db, make_tenant)
+    hand_offs(db, shops[0])
     owner = make_user(db, Role.OWNER, name="店主 Owner")
     context = chromium.new_context(
         locale="zh-CN", viewport={"width": 1280, "height": 900}, accept_downloads=True
@@ -141,6 +172,7 @@ def test_screenshots(
         issued = issue_month(s, shops[2], MONTH, now).statement
         record_payment(s, issued, Decimal("10.00"), date(2026, 12, 4), now, "BANK-0042")
         s.commit()
+    hand_offs(db, shops[0])
     owner = make_user(db, Role.OWNER, name="店主 Owner")
     context = chromium.new_context(
         locale="zh-CN" if lang == "zh" else "en",
@@ -169,6 +201,19 @@ def test_screenshots(
             page.screenshot(
                 path=str(ARTIFACTS / f"console-{name}-{width}-{lang}.png"), full_page=True
             )
+        # The one licensee's hand-off charts (the report's last three), on their own.
+        boxes = [page.locator("figure.chart-box").nth(-k).bounding_box() for k in (3, 1)]
+        assert boxes[0] is not None and boxes[1] is not None
+        page.screenshot(
+            path=str(ARTIFACTS / f"console-report-handoff-{width}-{lang}.png"),
+            full_page=True,
+            clip={
+                "x": 0,
+                "y": boxes[0]["y"] - 8,
+                "width": width,
+                "height": boxes[1]["y"] + boxes[1]["height"] - boxes[0]["y"] + 16,
+            },
+        )
         assert watch.errors == [] and watch.dialogs == []
     finally:
         context.close()

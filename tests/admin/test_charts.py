@@ -7,7 +7,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from admin.charts import Series, axis, chart
+from admin.charts import Series, axis, chart, ranked
 
 DAYS = [date(2026, 11, 1) + timedelta(days=i) for i in range(30)]
 NS = "{http://www.w3.org/2000/svg}"
@@ -47,3 +47,23 @@ def test_a_line_chart_skips_missing_days() -> None:
 def test_an_empty_range_still_draws_axes() -> None:
     root = ET.fromstring(str(chart("x", [], [Series("a", [])])))
     assert len(list(root.iter(f"{NS}line"))) >= 2
+
+
+def test_a_ranked_chart_escapes_names_orders_bars_and_folds_the_rest() -> None:
+    rows = [(f"客服{i}", i) for i in range(1, 14)] + [('<img src=x onerror="1">', 20)]
+    svg = ranked("每位客服接待 <b>", rows, most=5)
+    root = ET.fromstring(str(svg))  # well-formed: every name went through escape()
+    assert "<img" not in svg and "<b>" not in svg
+    bars = [r.find(f"{NS}title").text for r in root.iter(f"{NS}rect")]  # type: ignore[union-attr]
+    # The largest four, then the other ten added up.
+    assert bars == [
+        '<img src=x onerror="1">: 20',
+        "客服13: 13",
+        "客服12: 12",
+        "客服11: 11",
+        "…: 55",
+    ]
+    widths = [float(r.get("width", 0)) for r in root.iter(f"{NS}rect")]
+    assert widths[4] > widths[0] > widths[1] > widths[2] > widths[3] > 0  # to scale
+    assert widths[0] / widths[4] == pytest.approx(20 / 55, abs=0.01)
+    assert ranked("empty", []).startswith("<svg")

@@ -92,11 +92,44 @@ def test_the_operator_sets_up_a_licensee_in_the_browser(
     assert watch.errors == [] and watch.dialogs == []
 
 
+def test_the_operator_sets_the_hand_off_rules_in_the_browser(
+    browser: Any, console: tuple[str, str, str]
+) -> None:
+    base, email, lic = console
+    context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    watch = Watch(page)
+    try:
+        sign_in(page, base, email)
+        page.goto(f"{base}/admin/licensees/{lic}")
+        page.get_by_role("link", name="转人工规则").click()
+        page.wait_for_url(f"{base}/admin/licensees/{lic}/handoff")
+        page.fill('textarea[name="hours"]', "1-5 09:00-18:00\n6 10:00-16:00")
+        page.fill('textarea[name="phrases"]', "转人工\n人工客服\n找客服\nhuman")
+        page.fill('textarea[name="greeting"]', "您好，我是客服小王，请问有什么可以帮您？")
+        page.fill('input[name="grace"]', "5")
+        page.click('#handoff button[type="submit"]')
+        assert page.get_by_role("alert").inner_text().startswith("掉线保留时间应为 10 到 3600 秒")
+        assert page.input_value('textarea[name="phrases"]').endswith("human")  # kept as typed
+        page.fill('input[name="grace"]', "120")
+        page.click('#handoff button[type="submit"]')
+        page.wait_for_url("**done=saved")
+        assert page.get_by_role("status").is_visible()
+        assert page.input_value('textarea[name="hours"]') == "1-5 09:00-18:00\n6 10:00-16:00"
+        page.goto(f"{base}/admin/audit")
+        assert page.get_by_text("licensee.handoff").first.is_visible()
+    finally:
+        context.close()
+    assert watch.errors == [] and watch.dialogs == []
+
+
 PAGES = {
     "login": "/admin/login",
     "home": "/admin",
     "licensees": "/admin/licensees",
     "licensee": "/admin/licensees/{lic}",
+    "handoff": "/admin/licensees/{lic}/handoff",
     "operations": "/admin/operations",
     "audit": "/admin/audit",
     "users": "/admin/users",

@@ -74,3 +74,28 @@ async def test_maintenance_and_suspension_from_the_console_reach_open_widgets(
         assert await chat.close_code() == 4403
     finally:
         await console.aclose()
+
+
+async def test_hand_off_rules_saved_in_the_console_reach_a_running_server(
+    live: LiveServer, make_tenant: MakeTenant
+) -> None:
+    t = make_tenant()
+    admin = make_user(live.services.db, Role.ADMIN, licensee_id=t.licensee.id)
+    console = await signed_in(live, admin.email)
+    chat = await Chat.start(live.ws_url, t.keys.site_key, locale="en")
+    try:
+        # Before: not a hand-off phrase, so the robot answers it (and the rules are cached).
+        _ack, frames = await chat.ask("m1", "找客服")
+        assert frames[-1]["type"] == "reply.end"
+        saved = await console.post(
+            f"/admin/licensees/{t.licensee.id}/handoff",
+            data={"phrases": "找客服", "grace": "60"},
+        )
+        assert saved.status_code == 303, saved.text
+        await chat.send({"type": "message", "id": "m2", "text": "找客服！"})
+        assert (await chat.expect("ack"))["id"] == "m2"
+        told = await chat.expect("handoff")  # no agent signed in: a message can be left
+        assert told["status"] == "unavailable"
+    finally:
+        await chat.close()
+        await console.aclose()

@@ -220,11 +220,11 @@ def test_the_licensee_admin_works_on_its_own_knowledge_base(world: World) -> Non
     again = client.post(
         f"{base}/new", data={"csrf_token": csrf, "question": "怎么开发票?", "answer": "x"}
     )
-    assert again.status_code == 400 and "exists already" in again.text
+    assert again.status_code == 400 and "已存在" in again.text
     bad = client.post(
         f"{base}/entries/{new.id}", data={"csrf_token": csrf, "question": "", "answer": ""}
     )
-    assert bad.status_code == 400 and "missing question" in bad.text
+    assert bad.status_code == 400 and "缺少标准问题；缺少答案" in bad.text
     edited = client.post(
         f"{base}/entries/{new.id}",
         data={"csrf_token": csrf, "question": "怎么开发票？", "answer": "联系客服开票。"},
@@ -335,7 +335,7 @@ def test_robot_models_and_look(world: World) -> None:
         f"{base}/models/1",
         data={"csrf_token": csrf, "provider": "openai", "base_url": "ftp://x", "model": "m"},
     )
-    assert bad.status_code == 400 and "base URL" in bad.text
+    assert bad.status_code == 400 and "接口地址" in bad.text
     good = client.post(
         f"{base}/models/1",
         data={
@@ -468,7 +468,8 @@ def test_the_api_imports_exports_and_sets_the_robot(world: World) -> None:
     writes = {"X-CSRF-Token": csrf}
     before = snapshot(world.db)
     broken = client.post(f"{api}/import?format=json", content=b"[{", headers=writes)
-    assert broken.status_code == 400 and "not valid JSON" in broken.json()["detail"]
+    assert broken.status_code == 400 and broken.json()["code"] == "kb.file.json_invalid"
+    assert "不是有效的 JSON" in broken.json()["detail"]
     bad = client.post(
         f"{api}/import?format=json",
         content=json.dumps([{"question": "Q1", "answer": "A1"}, {"question": "Q2"}]).encode(),
@@ -481,7 +482,7 @@ def test_the_api_imports_exports_and_sets_the_robot(world: World) -> None:
         "updated": 0,
         "unchanged": 0,
         "deleted": 0,
-        "rejected": [{"line": 2, "reason": "missing answer"}],
+        "rejected": [{"line": 2, "reason": "缺少答案", "codes": ["kb.row.missing"]}],
     }
     assert snapshot(world.db) == before
     done = client.post(

@@ -162,7 +162,8 @@ def test_maintenance_under_a_day_ahead_needs_a_reason(db: Database, owner: TestC
     }
     refused = owner.post("/admin/api/maintenance", json=window)
     assert refused.status_code == 400
-    assert "1 day" in refused.json()["detail"]
+    assert refused.json()["code"] == "maintenance.short_notice"
+    assert "1 天" in refused.json()["detail"]  # in the reader's language (Chinese by default)
     assert (
         owner.post("/admin/api/maintenance", json={**window, "forced_reason": " "}).status_code
         == 400
@@ -357,7 +358,8 @@ def test_refusals_on_pages_are_pages_and_on_the_api_json(
         assert "You are not allowed to do this." in refused.text
         api = client.get("/admin/api/licensees/lic_nope")
         assert api.status_code == 404
-        assert api.json() == {"detail": "no licensee 'lic_nope'"}
+        # the reader chose English above (the kefu_lang cookie): a stable code and English words
+        assert api.json() == {"detail": "No licensee lic_nope.", "code": "licensee.not_found"}
 
 
 def test_a_licensee_admin_lands_on_its_own_overview(

@@ -10,10 +10,12 @@ from decimal import Decimal
 
 import pytest
 from fastapi import FastAPI
+from sqlmodel import col, select
 from starlette.testclient import TestClient
 
 from core.accounts import Role
 from core.db.engine import Database
+from core.db.tables import Conversation, Handoff
 from core.reporting.daily import rebuild
 from core.reporting.latency import BOUNDS_MS, bucket_of
 from testkit.admin import make_user, sign_in
@@ -94,7 +96,7 @@ def test_a_licensee_admin_sees_its_own_figures_without_money(
     assert data["packages"] == [] and all(d["model_cost"] is None for d in data["days"])
     assert all(x["revenue"] is None and x["cost"] is None for x in data["licensees"])
     page = web.get("/admin/reports?month=2026-11&lang=en").text
-    assert "Model cost" not in page and "Margin" not in page and page.count("<svg") == 5
+    assert "Model cost" not in page and "Margin" not in page and page.count("<svg") == 8
     assert web.get(f"/admin/reports/{b}").status_code == 404
     assert web.get(f"/admin/api/reports/{b}").status_code == 404
     assert web.get("/admin/reports/lic_none").status_code == 404
@@ -103,6 +105,53 @@ def test_a_licensee_admin_sees_its_own_figures_without_money(
     agent = signed_in(app, clients, make_user(db, Role.AGENT, licensee_id=a).email)
     assert agent.get("/admin/reports").status_code == 403
     assert agent.get("/admin/api/reports").status_code == 403
+
+
+def test_hand_off_charts_per_licensee_from_the_daily_figures(
+    db: Database, app: FastAPI, clients: list[TestClient], make_tenant: MakeTenant
+) -> None:
+    a = traffic(db, make_tenant, "Shop A", 8)
+    agent = make_user(db, Role.AGENT, licensee_id=a, name="小王 <Wang>")
+    with db.session() as s:
+        convs = s.exec(
+            select(col(Conversation.id), col(Conversation.started_at))
+            .where(col(Conversation.licensee_id) == a)
+            .order_by(col(Conversation.started_at))
+        ).all()
+        # Two of the eight asked for a person: 30 s and 90 s waits, first replies after 4 s and
+        # 6 s (then 5.0 s on average); one by the agent, one by a user since removed.
+        for n, ((conv, at), who) in enumerate(zip(convs[:2], (agent.id, "u_gone"), strict=True)):
+            queued = at + timedelta(minutes=1)
+            assigned = queued + timedelta(seconds=30 + 60 * n)
+            s.add(
+                Handoff(
+                    id=f"ho_{n}", conversation_id=conv, licensee_id=a, visitor_id=f"v_{n}",
+                    status="closed", requested_at=queued, queued_at=queued,
+                    assigned_at=assigned, agent_id=who, agent_name=f"Agent {n}",
+                    first_response_at=assigned + timedelta(seconds=4 + 2 * n),
+                )
+            )  # fmt: skip
+        rebuild(s, datetime(2026, 12, 1, tzinfo=UTC))
+        s.commit()
+    support = signed_in(app, clients, make_user(db, Role.SUPPORT).email)
+    admin = signed_in(app, clients, make_user(db, Role.ADMIN, licensee_id=a).email)
+    for web, path in ((support, f"/admin/reports/{a}"), (admin, "/admin/reports")):
+        html = web.get(f"{path}?month=2026-11&lang=en").text
+        assert "Hand-off rate per day, % (25.0% over the range)" in html
+        assert "Wait / agent&#39;s first reply (mean 60.0 / 5.0) (s)" in html
+        assert "Conversations per agent" in html
+        assert "小王 &lt;Wang&gt;: 1" in html and "Agent 1: 1" in html and "<Wang>" not in html
+        for svg in html.split("<svg")[1:]:
+            ET.fromstring("<svg" + svg.split("</svg>")[0] + "</svg>")
+    data = admin.get("/admin/api/reports?month=2026-11").json()["handoff"]
+    assert data["rate"] == "25.0" and data["taken"] == 2
+    assert (data["mean_wait_seconds"], data["mean_first_response_seconds"]) == ("60.0", "5.0")
+    assert [a["conversations"] for a in data["agents"]] == [1, 1]
+    assert {a["name"] for a in data["agents"]} == {"小王 <Wang>", "Agent 1"}
+    zh = admin.get("/admin/reports?month=2026-11&lang=zh").text
+    assert "每日转人工率 %（区间内 25.0%）" in zh and "每位客服接待的会话" in zh
+    # Every licensee added together has no one licensee's agents: no hand-off charts there.
+    assert "Conversations per agent" not in support.get("/admin/reports?month=2026-11&lang=en").text
 
 
 def test_bad_ranges_are_refused_clearly(

@@ -118,10 +118,10 @@ def test_a_password_change_signs_out_every_other_session(
 @pytest.mark.parametrize(
     ("current", "new", "confirm", "message"),
     [
-        ("wrong password!", "a brand new password", "a brand new password", "当前密码错误"),
-        (PASSWORD, "short", "short", "至少需要 10 个字符"),
+        ("wrong password!", "a brand new password", "a brand new password", "当前密码不正确"),
+        (PASSWORD, "short", "short", "密码至少 10 个字符"),
         (PASSWORD, "a brand new password", "another new password", "不一致"),
-        (PASSWORD, PASSWORD, PASSWORD, "不能与当前密码相同"),
+        (PASSWORD, PASSWORD, PASSWORD, "须与当前密码不同"),
     ],
 )
 def test_a_bad_password_change_is_explained(

@@ -75,14 +75,14 @@ def test_owner_issues_pays_notes_and_downloads(
     [issued] = statements(db, lic)
     assert issued.status == "issued" and issued.total == Decimal("1.50")
     again = web.post(f"/admin/statements/{lic}/{MONTH}/issue", data={"csrf_token": csrf})
-    assert again.status_code == 409 and "issued already" in again.text
+    assert again.status_code == 409 and "已出具" in again.text
 
     number = web.get(f"/admin/api/statements/{lic}/{MONTH}").json()["number"]
     too_much = web.post(
         f"/admin/statements/{lic}/{number}/payments",
         data={"csrf_token": csrf, "amount": "99.00"},
     )
-    assert too_much.status_code == 400 and "more than" in too_much.text
+    assert too_much.status_code == 400 and "超过账单" in too_much.text
     paid = web.post(
         f"/admin/statements/{lic}/{number}/payments",
         data={"csrf_token": csrf, "amount": "1.00", "reference": "BANK-1"},

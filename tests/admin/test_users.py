@@ -120,7 +120,7 @@ def test_nobody_removes_themselves_or_the_last_owner(
     console = browser(app, clients, owner.email)
     refused = console.post(f"/admin/users/{owner.id}/remove")
     assert refused.status_code == 400
-    assert "yourself" in refused.text
+    assert "不能删除自己" in refused.text
     second = make_user(db, Role.OWNER)
     other = browser(app, clients, second.email)
     assert other.delete(f"/admin/api/users/{owner.id}").status_code == 200

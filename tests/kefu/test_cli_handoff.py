@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from sqlmodel import col, select
+
+from core.db.engine import Database
+from core.db.tables import AuditEntry
 from testkit.cli import Kefu, assert_clean_error, one_json
 
 
-def test_show_set_and_refuse(kefu: Kefu) -> None:
+def test_show_set_and_refuse(kefu: Kefu, cli_url: str) -> None:
     lic = one_json(
         kefu("licensee", "create", "--name", "Shop", "--origin", "https://a.example.com", "--json")
     )["id"]
@@ -51,4 +55,16 @@ def test_show_set_and_refuse(kefu: Kefu) -> None:
     ):
         assert_clean_error(kefu("licensee", "handoff", lic, *bad, ok=False))
     assert one_json(kefu("licensee", "handoff", lic, "--json"))["grace_seconds"] == 30
+    # The console's audited change: one entry per change that changed something, by "cli".
+    db = Database(cli_url)
+    try:
+        with db.read_session() as s:
+            rows = s.exec(
+                select(AuditEntry).where(col(AuditEntry.action) == "licensee.handoff")
+            ).all()
+    finally:
+        db.close()
+    assert len(rows) == 3 and {r.actor_email for r in rows} == {"cli"}
+    assert rows[0].before is not None and rows[0].before["grace_seconds"] == 60
+    assert rows[-1].after is not None and rows[-1].after["hours"] is None
     assert_clean_error(kefu("licensee", "handoff", "lic_nope", ok=False))

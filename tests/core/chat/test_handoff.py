@@ -3,6 +3,7 @@ messages, the robot's silence, grace, the end of a unit, hours and phrases, and 
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -127,6 +128,61 @@ def test_two_agents_accepting_at_once_one_wins(db: Database, make_tenant: MakeTe
     assert won[0].state == handoff.State.ASSIGNED
     holder = db.read(lambda s: s.execute(select(col(Handoff.agent_id))).scalar_one())
     assert holder == won[0].agent_id
+
+
+def test_two_tabs_asking_at_once_share_one_request(
+    db: Database, make_tenant: MakeTenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both transactions have looked for a live request and found none before either inserts
+    (as two tabs on two connections can): the later one joins the earlier one's request, it does
+    not fail on the unique index (nor rely on its caller to retry it)."""
+    lic = make_tenant().licensee.id
+    sign_in(db, agent(lic))
+    rec = said(db, lic, "v1", "m1", "hello", T0)
+    conv = rec.conversation.id
+    both_looked = threading.Barrier(2, timeout=3)  # SQLite: the second waits for the write lock
+    checked = handoff.available
+
+    def then_wait(*args: object, **kw: object) -> bool:
+        found = checked(*args, **kw)  # type: ignore[arg-type]
+        with contextlib.suppress(threading.BrokenBarrierError):
+            both_looked.wait()
+        return found
+
+    monkeypatch.setattr(handoff, "available", then_wait)
+    results: list[object] = []
+
+    def tab() -> None:
+        try:
+            with db.session() as s:
+                results.append(
+                    handoff.request(
+                        s,
+                        conversation_id=conv,
+                        licensee_id=lic,
+                        visitor_id="v1",
+                        note=None,
+                        page=None,
+                        locale="en",
+                        now=T0,
+                        ttl=TTL,
+                    )
+                )
+                s.commit()
+        except Exception as exc:  # what today's failure looked like: IntegrityError
+            results.append(exc)
+
+    threads = [threading.Thread(target=tab) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(isinstance(r, handoff.Live) for r in results), results
+    lives = [r for r in results if isinstance(r, handoff.Live)]
+    assert len(lives) == 2 and lives[0].id == lives[1].id
+    assert lives[0].state == handoff.State.QUEUED and lives[0].position == 1
+    count = db.read(lambda s: s.execute(select(func.count()).select_from(Handoff)).scalar_one())
+    assert count == 1
 
 
 def test_another_licensees_agent_can_do_nothing(db: Database, make_tenant: MakeTenant) -> None:

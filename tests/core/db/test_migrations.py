@@ -73,7 +73,7 @@ def own_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield url
 
 
-def test_0018_marks_replies_stored_before_0014_by_their_sources_and_0014_builds_online(
+def test_0020_marks_replies_stored_before_0014_by_their_sources_and_0014_builds_online(
     own_database: str,
 ) -> None:
     """Robot replies without ``resolved`` get it from their sources (none cited: did not know,

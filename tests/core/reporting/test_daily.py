@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import create_engine, insert
+from sqlalchemy import create_engine, insert, update
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, SQLModel
 
@@ -63,12 +63,13 @@ def test_figures_count_on_the_local_day_the_conversation_started(
         return date(2026, 11, d)
 
     # Shanghai: the conversation on the 2nd, the test one (00:30 local) and the calls on the 3rd.
-    assert snap.figures[shanghai, nov(2)] == (1, 1, 2, 1, 1, 0, 0, 0, 0, 1, 0)
-    assert snap.figures[shanghai, nov(3)] == (1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+    none = (0, 0, 0, 0)  # nobody asked for a person
+    assert snap.figures[shanghai, nov(2)] == (1, 1, 2, 1, 1, 0, 0, 0, 0, 1, 0, *none)
+    assert snap.figures[shanghai, nov(3)] == (1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, *none)
     assert snap.costs[shanghai, nov(3), "CNY"] == (1, 1)  # units of 1e-10
     assert snap.costs[shanghai, nov(3), "USD"] == (1, 15_000_000_000)
     # London: everything on the 2nd.
-    assert snap.figures[london, nov(2)] == (2, 1, 2, 1, 1, 0, 0, 0, 0, 1, 0)
+    assert snap.figures[london, nov(2)] == (2, 1, 2, 1, 1, 0, 0, 0, 0, 1, 0, *none)
     assert (shanghai, nov(3)) not in {(k[0], k[1]) for k in snap.latency}
     assert snap.latency[shanghai, nov(2), bucket_of(45 * 60_000)] == 1
     assert snap.latency[shanghai, nov(2), bucket_of(1000)] == 1
@@ -109,6 +110,48 @@ def test_a_request_for_a_person_counts_once_on_the_day_its_conversation_started(
     assert rebuilt.figures == refreshed.figures
 
 
+def test_taken_requests_add_their_waits_first_responses_and_agents_exactly(
+    db: Database, make_tenant: MakeTenant
+) -> None:
+    lic = make_tenant(now=T0).licensee.id
+    handoffs = table_of(Handoff)
+    second = timedelta(seconds=1)
+    with db.session() as s:
+        key = key_of(s, lic)
+        convs = [start_conversation(s, lic, key, T0 + n * second) for n in range(4)]
+        # (queued after, waited, first response after, agent): one never taken, one taken and
+        # silent, two answered by one agent; waits in milliseconds, truncated per request.
+        for n, (waited, first, agent) in enumerate(
+            [(None, None, None), (timedelta(seconds=30), None, "u_a"),
+             (timedelta(seconds=10, microseconds=500_999), 4 * second, "u_b"),
+             (timedelta(seconds=20), timedelta(milliseconds=2001), "u_b")]
+        ):  # fmt: skip
+            queued = T0 + timedelta(minutes=1)
+            s.execute(
+                insert(handoffs).values(
+                    id=f"ho_{n}",
+                    conversation_id=convs[n],
+                    licensee_id=lic,
+                    visitor_id=f"v_{n}",
+                    status="assigned" if agent else "queued",
+                    requested_at=queued,
+                    queued_at=queued,
+                    assigned_at=queued + waited if waited else None,
+                    agent_id=agent,
+                    agent_name=agent,
+                    first_response_at=queued + waited + first if waited and first else None,
+                )
+            )
+        refresh(s, T0 + timedelta(hours=1))
+        s.commit()
+        got = snapshot(s)
+    row = dict(zip(COUNTS, got.figures[lic, date(2026, 11, 2)], strict=True))
+    assert row["conversations"] == 4 and row["handoffs"] == 4
+    assert row["handoffs_taken"] == 3 and row["wait_ms"] == 30_000 + 10_500 + 20_000
+    assert row["first_responses"] == 2 and row["first_response_ms"] == 4_000 + 2_001
+    assert got.agents == {(lic, date(2026, 11, 2), "u_a"): 1, (lic, date(2026, 11, 2), "u_b"): 2}
+
+
 def test_rebuild_refuses_a_backwards_range_and_an_unknown_licensee(db: Database) -> None:
     with db.session() as s, pytest.raises(InvalidInput, match="after"):
         rebuild(s, T0, first=date(2026, 2, 1), last=date(2026, 1, 1))
@@ -127,7 +170,7 @@ def test_a_late_rating_of_an_old_conversation_reaches_its_day(
         rate(s, conv, lic, 5, T0 + timedelta(days=10))
         refresh(s, T0 + timedelta(days=10, minutes=1))
         s.commit()
-        assert snapshot(s).figures[lic, date(2026, 11, 2)][-1] == 1
+        assert snapshot(s).figures[lic, date(2026, 11, 2)][COUNTS.index("rating_5")] == 1
 
 
 def test_percentiles_read_off_the_histogram() -> None:
@@ -151,6 +194,10 @@ class Conv:
     # (minutes to the question, seconds to its answer, sourced); within the 24-hour cap
     turns: tuple[tuple[int, int, bool], ...]
     ratings: tuple[tuple[int, int], ...]  # (minutes after the start, score)
+    # A request for a person: (minutes after the start, seconds until an agent takes it or
+    # None, seconds from then to the agent's first message or None, which agent); within the
+    # conversation's 24 hours.
+    handoff: tuple[int, int | None, int | None, int] | None = None
 
 
 conversations = st.builds(
@@ -163,6 +210,13 @@ conversations = st.builds(
     ).map(tuple),
     ratings=st.lists(st.tuples(st.integers(0, 12 * 24 * 60), st.integers(1, 5)), max_size=2).map(
         tuple
+    ),
+    handoff=st.none()
+    | st.tuples(
+        st.integers(0, 20 * 60),
+        st.none() | st.integers(0, 2 * 3600),
+        st.none() | st.integers(0, 3600),
+        st.integers(0, 2),
     ),
 )
 calls = st.tuples(st.integers(0, 2), st.integers(0, 8 * 24 * 60), st.integers(0, 10**6))
@@ -219,6 +273,17 @@ def test_refreshing_as_events_happen_equals_rebuilding(
             events.append((when, n, "msg", (seq := seq + 1, "visitor", when, None)))
             answered = when + a * timedelta(seconds=1)
             events.append((answered, n, "msg", (seq := seq + 1, "robot", answered, sourced)))
+        if c.handoff is not None:
+            # Each step of the request is written when it happens, as the hand-off code does.
+            asked, waited, answered_in, agent = c.handoff
+            at = base + (c.start + asked) * minute
+            events.append((at, n, "ask", None))
+            if waited is not None:
+                taken = at + waited * timedelta(seconds=1)
+                events.append((taken, n, "take", (taken, f"u_agent_{agent}")))
+                if answered_in is not None:
+                    first = taken + answered_in * timedelta(seconds=1)
+                    events.append((first, n, "first", first))
         for after, score in c.ratings:
             # A rating is for an ended conversation, so it comes after its last message.
             events.append((when + timedelta(minutes=11 + after), n, "rate", score))
@@ -226,7 +291,8 @@ def test_refreshing_as_events_happen_equals_rebuilding(
         events.append((base + offset * minute, -1, "call", (which, Decimal(cost).scaleb(-6))))
     for offset in refreshes:
         events.append((base + offset * minute + timedelta(seconds=30), -2, "refresh", None))
-    events.sort(key=lambda e: (e[0], e[1], e[2] != "conv"))
+    steps = {"conv": 0, "ask": 1, "take": 2, "first": 3}
+    events.sort(key=lambda e: (e[0], e[1], steps.get(e[2], 4)))
     made: dict[int, tuple[str, str]] = {}
     for at, n, kind, what in events:
         if kind == "conv":
@@ -237,6 +303,32 @@ def test_refreshing_as_events_happen_equals_rebuilding(
             conv, lic = made[n]
             seq, role, when, sourced = what
             message(s, conv, lic, seq, role, when, SOURCE if sourced else [])
+        elif kind == "ask":
+            conv, lic = made[n]
+            s.execute(
+                insert(table_of(Handoff)).values(
+                    id=f"ho_{n}",
+                    conversation_id=conv,
+                    licensee_id=lic,
+                    visitor_id="v_1",
+                    status="queued",
+                    requested_at=at,
+                    queued_at=at,
+                )
+            )
+        elif kind == "take":
+            when, agent = what
+            s.execute(
+                update(table_of(Handoff))
+                .where(table_of(Handoff).c.id == f"ho_{n}")
+                .values(status="assigned", assigned_at=when, agent_id=agent, agent_name=agent)
+            )
+        elif kind == "first":
+            s.execute(
+                update(table_of(Handoff))
+                .where(table_of(Handoff).c.id == f"ho_{n}")
+                .values(first_response_at=what)
+            )
         elif kind == "rate":
             conv, lic = made[n]
             rate(s, conv, lic, int(what), at)

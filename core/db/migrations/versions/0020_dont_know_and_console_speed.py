@@ -1,8 +1,8 @@
 """one "don't know" rule: robot replies stored before messages.resolved are marked from their
 sources; a conversation's rating on the conversation, for the search by rating
 
-Revision ID: 0018
-Revises: 0017
+Revision ID: 0020
+Revises: 0019
 Create Date: 2026-12-06
 """
 
@@ -15,8 +15,8 @@ from alembic import op
 
 from core.db import online_indexes as online
 
-revision: str = "0018"
-down_revision: str | None = "0017"
+revision: str = "0020"
+down_revision: str | None = "0019"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

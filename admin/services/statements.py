@@ -94,7 +94,9 @@ def month_list(
     """Every licensee the principal may see (matching ``query``) with its statement of
     ``month`` as stored: the billing job saves drafts from the 1st; opening one recomputes it."""
     if not MONTH.fullmatch(month):
-        raise InvalidInput(f"month must be YYYY-MM, got {month!r}")
+        raise InvalidInput(
+            f"month must be YYYY-MM, got {month!r}", code="month.malformed", month=month
+        )
     lic = select(Licensee)
     if principal.licensee_id is not None:
         lic = lic.where(Licensee.id == principal.licensee_id)
@@ -149,11 +151,18 @@ def issue(db: Database, principal: Principal, licensee_id: str, month: str, now:
     with db.session() as session:
         licensee_for(session, principal, licensee_id)
         if not MONTH.fullmatch(month):
-            raise InvalidInput(f"month must be YYYY-MM, got {month!r}")
+            raise InvalidInput(
+                f"month must be YYYY-MM, got {month!r}", code="month.malformed", month=month
+            )
         result = issuing.issue_month(session, licensee_id, month, now)
         number = statement_number(result.statement)
         if not result.created:
-            raise Conflict(f"{month} is issued already, as {number}")
+            raise Conflict(
+                f"{month} is issued already, as {number}",
+                code="statement.issued_already",
+                month=month,
+                number=number,
+            )
         audit.record(
             session,
             actor=principal,
@@ -179,7 +188,12 @@ def _paid_on(value: str | None, licensee: Licensee, now: datetime) -> date:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise InvalidInput(f"the payment date must be YYYY-MM-DD, got {value!r}") from None
+        raise InvalidInput(
+            f"the payment date must be YYYY-MM-DD, got {value!r}",
+            code="form.date",
+            field="payment date",
+            value=value,
+        ) from None
 
 
 def pay(
