@@ -191,8 +191,9 @@ class Conv:
     licensee: int
     start: int  # minutes after the scenario's start
     test: bool
-    # (minutes to the question, seconds to its answer, sourced); within the 24-hour cap
-    turns: tuple[tuple[int, int, bool], ...]
+    # (minutes to the question, seconds to its answer, sourced, knew: core.chat.dont_know's
+    # mark, which a model's reply citing entries may still lack); within the 24-hour cap
+    turns: tuple[tuple[int, int, bool, bool], ...]
     ratings: tuple[tuple[int, int], ...]  # (minutes after the start, score)
     # A request for a person: (minutes after the start, seconds until an agent takes it or
     # None, seconds from then to the agent's first message or None, which agent); within the
@@ -206,7 +207,8 @@ conversations = st.builds(
     start=st.integers(0, 6 * 24 * 60),
     test=st.booleans(),
     turns=st.lists(
-        st.tuples(st.integers(0, 470), st.integers(0, 120), st.booleans()), max_size=3
+        st.tuples(st.integers(0, 470), st.integers(0, 120), st.booleans(), st.booleans()),
+        max_size=3,
     ).map(tuple),
     ratings=st.lists(st.tuples(st.integers(0, 12 * 24 * 60), st.integers(1, 5)), max_size=2).map(
         tuple
@@ -267,12 +269,13 @@ def test_refreshing_as_events_happen_equals_rebuilding(
     for n, c in enumerate(convs):
         events.append((base + c.start * minute, n, "conv", c))
         when, seq = base + c.start * minute, 0
-        for q, a, sourced in c.turns:
+        for q, a, sourced, knew in c.turns:
             # Each message is written when it is said: a refresh sees only what came before.
             when += q * minute
             events.append((when, n, "msg", (seq := seq + 1, "visitor", when, None)))
             answered = when + a * timedelta(seconds=1)
-            events.append((answered, n, "msg", (seq := seq + 1, "robot", answered, sourced)))
+            reply = (seq := seq + 1, "robot", answered, (sourced, knew))
+            events.append((answered, n, "msg", reply))
         if c.handoff is not None:
             # Each step of the request is written when it happens, as the hand-off code does.
             asked, waited, answered_in, agent = c.handoff
@@ -301,8 +304,9 @@ def test_refreshing_as_events_happen_equals_rebuilding(
             made[n] = (start_conversation(s, lic, key, at, test=what.test), lic)
         elif kind == "msg":
             conv, lic = made[n]
-            seq, role, when, sourced = what
-            message(s, conv, lic, seq, role, when, SOURCE if sourced else [])
+            seq, role, when, marks = what
+            sourced, knew = marks if marks is not None else (False, False)  # a visitor
+            message(s, conv, lic, seq, role, when, SOURCE if sourced else [], knew)
         elif kind == "ask":
             conv, lic = made[n]
             s.execute(
