@@ -13,7 +13,12 @@ from bot.chat.services import build_services
 from bot.llm import aclose_clients, warm_up
 from core.db.engine import Database
 from testkit.answerers import EchoAnswerer, KeywordIndex
-from testkit.databases import postgres_database, postgres_schema, sqlite_copy, sqlite_template
+from testkit.databases import (
+    migrated_postgres_schema,
+    postgres_schema,
+    sqlite_copy,
+    sqlite_template,
+)
 from testkit.providers import FakeOllama, FakeOpenAI
 from testkit.servers import LiveServer, run_server, settings_for
 from testkit.tenants import MakeTenant, Tenant
@@ -34,12 +39,12 @@ def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(params=["sqlite", "postgres"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path, migrated_sqlite: Path) -> Iterator[str]:
     """A fresh database of each kind, empty and migrated to the newest revision: SQLite in a temp
-    dir, PostgreSQL a database of its own (each a copy of a template the real migrations built
-    once), dropped afterwards."""
+    dir, PostgreSQL in its own schema, dropped afterwards. Each is a copy of what the real
+    migrations built once per run (testkit.databases)."""
     if request.param == "sqlite":
         yield sqlite_copy(migrated_sqlite, tmp_path / "kefu.db")
         return
-    with postgres_database() as url:
+    with migrated_postgres_schema() as url:
         yield url
 
 

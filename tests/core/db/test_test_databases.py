@@ -1,47 +1,111 @@
-"""The tests' own databases (testkit.databases): copies of a template the real migrations built,
-keyed on the migration files, each dropped after its test even when the test fails."""
+"""The tests' own migrated databases (testkit.databases): a replayed PostgreSQL schema is exactly
+what the real migrations build, a SQLite copy is migrated and private, and each is dropped after
+its test even when the test fails."""
 
 from __future__ import annotations
 
 import stat
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-import psycopg
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Connection, create_engine, text
 from sqlalchemy.pool import NullPool
 
-from core.db.engine import MIGRATIONS_DIR, Database, at_head
+from core.db.engine import Database, at_head
 from testkit import databases
 
 
-def _databases_named(name: str) -> int:
-    admin = create_engine(databases.PG_URL, poolclass=NullPool)
-    try:
-        with admin.connect() as conn:
-            query = text("SELECT count(*) FROM pg_database WHERE datname = :n")
-            return int(conn.execute(query, {"n": name}).scalar_one())
-    finally:
-        admin.dispose()
+def _schema_of(url: str) -> str:
+    return url.rsplit("%3D", 1)[1]
 
 
-def test_a_postgres_copy_is_its_own_migrated_database_and_is_dropped_even_on_failure() -> None:
-    names, forgotten = [], []
-    with pytest.raises(RuntimeError), databases.postgres_database() as url:
-        name = make_url(url).database
-        assert name is not None and name != make_url(databases.PG_URL).database
-        names.append(name)
+def _describe(conn: Connection, schema: str) -> dict[str, Any]:
+    """The schema's columns, indexes, constraints, sequences and rows, with its name left out."""
+    queries = {
+        "columns": "SELECT table_name, column_name, ordinal_position, data_type, is_nullable,"
+        " column_default, character_maximum_length, numeric_precision, numeric_scale"
+        " FROM information_schema.columns WHERE table_schema = :s",
+        "indexes": "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = :s",
+        "constraints": "SELECT c.relname, k.conname, k.contype, pg_get_constraintdef(k.oid)"
+        " FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid"
+        " JOIN pg_namespace n ON n.oid = k.connamespace WHERE n.nspname = :s",
+        "sequences": "SELECT sequence_name, data_type, start_value, increment"
+        " FROM information_schema.sequences WHERE sequence_schema = :s",
+    }
+
+    def unnamed(value: Any) -> Any:  # the catalog names other schemas' objects in full
+        return value.replace(f"{schema}.", "") if isinstance(value, str) else value
+
+    found: dict[str, Any] = {
+        name: sorted(tuple(map(unnamed, row)) for row in conn.execute(text(sql), {"s": schema}))
+        for name, sql in queries.items()
+    }
+    tables = sorted({row[0] for row in found["columns"]})
+    found["rows"] = {
+        table: conn.execute(text(f'SELECT * FROM "{schema}"."{table}"')).all() for table in tables
+    }
+    return found
+
+
+@pytest.fixture
+def admin() -> Iterator[Connection]:
+    # Autocommit: a transaction left open would hold locks that the schemas' drops wait for.
+    engine = create_engine(databases.PG_URL, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        yield conn
+    engine.dispose()
+
+
+@pytest.mark.postgres
+def test_a_replayed_schema_is_exactly_what_the_migrations_build(admin: Connection) -> None:
+    with databases.postgres_schema() as real_url, databases.migrated_postgres_schema() as copy_url:
+        database = Database(real_url)
+        try:
+            database.migrate()  # the real migrations, from nothing
+        finally:
+            database.close()
+        real = _describe(admin, _schema_of(real_url))
+        copy = _describe(admin, _schema_of(copy_url))
+    assert len(real["columns"]) > 100 and len(real["indexes"]) > 20
+    assert real["rows"]["alembic_version"]
+    assert copy == real
+
+
+def _schemas_named(admin: Connection, schema: str) -> int:
+    query = text("SELECT count(*) FROM pg_namespace WHERE nspname = :s")
+    return int(admin.execute(query, {"s": schema}).scalar_one())
+
+
+@pytest.mark.postgres
+def test_the_schema_made_ahead_is_fresh_and_dropped_if_unused(admin: Connection) -> None:
+    with databases.migrated_postgres_schema() as url:
+        first = _schema_of(url)
+    ahead = _schema_of(databases._ahead[databases.PG_URL].result())
+    databases.settle()
+    assert ahead != first and _schemas_named(admin, ahead) == 1
+    assert _schemas_named(admin, first) == 0
+    databases.drop_unused_schemas()
+    assert _schemas_named(admin, ahead) == 0
+    with databases.migrated_postgres_schema() as url:  # a new one, not the dropped one
+        assert _schema_of(url) not in (first, ahead)
+        assert _schemas_named(admin, _schema_of(url)) == 1
+
+
+@pytest.mark.postgres
+def test_a_replayed_schema_is_dropped_even_when_its_test_fails(admin: Connection) -> None:
+    schemas = []
+    with pytest.raises(RuntimeError), databases.migrated_postgres_schema() as url:
+        schemas.append(_schema_of(url))
         database = Database(url)
-        assert at_head(database.engine)
-        database.close()
-        # A connection the test forgot to close does not keep its database.
-        libpq_url = make_url(url).set(drivername="postgresql").render_as_string(False)
-        forgotten.append(psycopg.connect(libpq_url))
+        try:
+            assert at_head(database.engine)
+        finally:
+            database.close()
         raise RuntimeError("the test failed")
-    forgotten[0].close()
-    assert _databases_named(names[0]) == 0
-    assert _databases_named(databases.postgres_template()) == 1
+    databases.settle()
+    assert _schemas_named(admin, schemas[0]) == 0
 
 
 def test_a_sqlite_copy_is_migrated_and_private(tmp_path: Path) -> None:
@@ -54,28 +118,3 @@ def test_a_sqlite_copy_is_migrated_and_private(tmp_path: Path) -> None:
         assert at_head(database.engine)
     finally:
         database.close()
-
-
-def test_the_template_follows_the_migration_files(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A changed, added or renamed migration file gives another template, never a stale one."""
-    for path in sorted(MIGRATIONS_DIR.rglob("*.py")):
-        copy = tmp_path / path.relative_to(MIGRATIONS_DIR)
-        copy.parent.mkdir(parents=True, exist_ok=True)
-        copy.write_bytes(path.read_bytes())
-    assert databases.migrations_digest() == _digest_of(tmp_path, monkeypatch)
-    seen = {_digest_of(tmp_path, monkeypatch)}
-    newest = sorted((tmp_path / "versions").glob("0*.py"))[-1]
-    newest.write_text(newest.read_text() + "\n# changed\n")
-    seen.add(_digest_of(tmp_path, monkeypatch))
-    (tmp_path / "versions" / "9999_new.py").write_text("")
-    seen.add(_digest_of(tmp_path, monkeypatch))
-    newest.rename(newest.with_name("0999_renamed.py"))
-    seen.add(_digest_of(tmp_path, monkeypatch))
-    assert len(seen) == 4
-
-
-def _digest_of(directory: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setattr(databases, "MIGRATIONS_DIR", directory)
-    return databases.migrations_digest()
