@@ -91,7 +91,7 @@ def _batches(script: tuple[Statement, ...]) -> Iterator[Statement]:
         yield ";\n".join(plain), None
 
 
-def _new_migrated_schema(server_url: str) -> str:
+def new_migrated_schema(server_url: str) -> str:
     """A new schema with the migrations' SQL replayed in it in one transaction; its URL."""
     script = migration_script(server_url)
     schema = f"t_{secrets.token_hex(6)}"
@@ -107,7 +107,7 @@ def _new_migrated_schema(server_url: str) -> str:
     return url
 
 
-def _drop_schema_of(url: str) -> None:
+def drop_schema_of(url: str) -> None:
     admin = create_engine(url.split("?", 1)[0], isolation_level="AUTOCOMMIT", poolclass=NullPool)
     try:
         with admin.connect() as conn:
@@ -133,7 +133,7 @@ def drop_unused_schemas() -> None:
         _ahead.clear()
     for made in unused:
         if made.exception() is None:
-            _drop_schema_of(made.result())
+            drop_schema_of(made.result())
 
 
 @contextmanager
@@ -142,13 +142,13 @@ def migrated_postgres_schema(server_url: str = PG_URL) -> Iterator[str]:
     migrations' SQL (``migration_script``) replayed in it, made while the previous test ran.
     Dropped on exit, failed or not, in the background (``settle`` waits for that)."""
     with _ahead_lock:
-        made = _ahead.pop(server_url, None) or _maker.submit(_new_migrated_schema, server_url)
-        _ahead[server_url] = _maker.submit(_new_migrated_schema, server_url)
+        made = _ahead.pop(server_url, None) or _maker.submit(new_migrated_schema, server_url)
+        _ahead[server_url] = _maker.submit(new_migrated_schema, server_url)
     url = made.result()
     try:
         yield url
     finally:
-        _dropper.submit(_drop_schema_of, url)
+        _dropper.submit(drop_schema_of, url)
 
 
 def settle() -> None:
