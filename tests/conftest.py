@@ -13,7 +13,12 @@ from bot.chat.services import build_services
 from bot.llm import aclose_clients, warm_up
 from core.db.engine import Database
 from testkit.answerers import EchoAnswerer, KeywordIndex
-from testkit.databases import postgres_schema
+from testkit.databases import (
+    migrated_postgres_schema,
+    postgres_schema,
+    sqlite_copy,
+    sqlite_template,
+)
 from testkit.providers import FakeOllama, FakeOpenAI
 from testkit.servers import LiveServer, run_server, settings_for
 from testkit.tenants import MakeTenant, Tenant
@@ -25,9 +30,28 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated once per run, which ``db_url`` copies for each test."""
+    return sqlite_template(tmp_path_factory.mktemp("template"))
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty database of each kind: SQLite in a temp dir, PostgreSQL in its own schema."""
+def db_url(request: pytest.FixtureRequest, tmp_path: Path, migrated_sqlite: Path) -> Iterator[str]:
+    """A fresh database of each kind, empty and migrated to the newest revision: SQLite in a temp
+    dir, PostgreSQL in its own schema, dropped afterwards. Each is a copy of what the real
+    migrations built once per run (testkit.databases)."""
+    if request.param == "sqlite":
+        yield sqlite_copy(migrated_sqlite, tmp_path / "kefu.db")
+        return
+    with migrated_postgres_schema() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh database of each kind with no tables at all, for the tests of the migrations
+    themselves: SQLite in a temp dir, PostgreSQL in a schema of its own."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path}/kefu.db"
         return
@@ -43,7 +67,7 @@ def sqlite_url(tmp_path: Path) -> str:
 @pytest.fixture
 def db(db_url: str) -> Iterator[Database]:
     database = Database(db_url, sqlite_synchronous="NORMAL")
-    database.migrate()
+    database.migrate()  # already at the newest revision: one query
     yield database
     database.close()
 

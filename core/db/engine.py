@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -210,6 +213,22 @@ def alembic_config(engine: Engine) -> Config:
     return cfg
 
 
+@cache
+def migration_heads() -> frozenset[str]:
+    """The newest revisions of the migrations this code ships (read once per process)."""
+    return frozenset(ScriptDirectory(str(MIGRATIONS_DIR)).get_heads())
+
+
+def at_head(engine: Engine) -> bool:
+    """Whether the database's schema is already at the newest migration (one small query)."""
+    with engine.connect() as conn:
+        return frozenset(MigrationContext.configure(conn).get_current_heads()) == migration_heads()
+
+
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest migration (idempotent; ``kefu serve`` calls it on start)."""
+    """Bring the schema to the newest migration (idempotent; ``kefu serve`` and every CLI command
+    call it on start). A database already there costs one query, not Alembic's start-up; one
+    behind, or at a revision this code does not know, goes through Alembic as before."""
+    if at_head(engine):
+        return
     command.upgrade(alembic_config(engine), "head")

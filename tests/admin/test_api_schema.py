@@ -12,9 +12,11 @@ from typing import Any
 import pytest
 import schemathesis
 
-# Imported here, not lazily inside a Hypothesis draw: on Python 3.11 an import that deep in the
-# stack can fail with "AST constructor recursion depth mismatch" (a SystemError).
+# Imported here, not lazily inside a Hypothesis draw or ``from_asgi``: on Python 3.11 an import
+# that deep in the stack can fail with "AST constructor recursion depth mismatch" (a SystemError
+# while pytest rewrites the plugin's modules).
 import schemathesis.generation.dictionaries
+import schemathesis.specs.openapi.schemas
 from fastapi import FastAPI
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error, response_schema_conformance

@@ -136,11 +136,10 @@ def test_readyz_gives_up_on_a_redis_that_never_answers(db: Database, db_url: str
 
 @pytest.mark.postgres
 def test_readyz_is_503_when_the_database_stops_answering(tmp_path: Any) -> None:
-    from testkit.databases import postgres_schema
+    from testkit.databases import migrated_postgres_schema
 
-    with postgres_schema() as pg_url:
+    with migrated_postgres_schema() as pg_url:
         db = Database(pg_url)
-        db.migrate()
         try:
             for url, services in serve(db, pg_url, readiness_timeout_seconds=1.0):
                 assert httpx.get(f"{url}/readyz").status_code == 200

@@ -26,7 +26,7 @@ from websockets.exceptions import InvalidStatus
 from core.db.engine import Database
 from core.types import utcnow
 from testkit.chat_client import Chat
-from testkit.databases import postgres_schema
+from testkit.databases import migrated_postgres_schema
 from testkit.providers import FakeOpenAI, Script
 from testkit.tenants import Tenant, make_tenant
 from testkit.workers import (
@@ -107,7 +107,7 @@ def make_cluster(
 @pytest.fixture
 def cluster(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Cluster]:
     settings = getattr(request, "param", {})
-    with postgres_schema() as url:
+    with migrated_postgres_schema() as url:
         yield from make_cluster(tmp_path, url, REDIS_URL, **SLOW_WATCH, **settings)
 
 
@@ -127,7 +127,7 @@ def per_conversation(c: Cluster) -> dict[str, Counter[str]]:
 async def test_reload_onto_another_worker_mid_answer_answers_once(
     tmp_path: Path,
 ) -> None:
-    with FakeOpenAI(Script(first_token_delay=1.5)) as fake, postgres_schema() as url:
+    with FakeOpenAI(Script(first_token_delay=1.5)) as fake, migrated_postgres_schema() as url:
         settings = {
             **SLOW_WATCH,
             "model_base_url": fake.base_url,
@@ -212,7 +212,7 @@ async def test_a_change_nobody_announces_goes_from_the_leader_to_every_worker(
     """A suspension written straight into the database (no CLI, so no signal): the leader's round
     notices it and publishes it; the other worker, which does not poll while the bus works,
     closes its sockets on that signal."""
-    with postgres_schema() as url:
+    with migrated_postgres_schema() as url:
         for c in make_cluster(tmp_path, url, REDIS_URL, **QUICK_WATCH):
             workers = [c.workers.start(), c.workers.start()]
             leader = await wait_leader(workers)
@@ -250,7 +250,7 @@ async def test_a_change_nobody_announces_goes_from_the_leader_to_every_worker(
 async def test_with_redis_down_a_worker_that_does_not_lead_still_learns_of_a_suspension(
     tmp_path: Path,
 ) -> None:
-    with private_redis() as redis, postgres_schema() as url:
+    with private_redis() as redis, migrated_postgres_schema() as url:
         for c in make_cluster(tmp_path, url, redis.url, **QUICK_WATCH):
             workers = [c.workers.start(), c.workers.start()]
             leader = await wait_leader(workers)
@@ -426,7 +426,7 @@ async def test_rate_limits_hold_across_workers(cluster: Cluster) -> None:
 
 
 async def test_redis_stopped_and_started_during_a_chat(tmp_path: Path) -> None:
-    with private_redis() as redis, postgres_schema() as url:
+    with private_redis() as redis, migrated_postgres_schema() as url:
         settings = {**SLOW_WATCH, "rate_visitor_messages": "4/min"}
         for c in make_cluster(tmp_path, url, redis.url, **settings):
             a, b = c.workers.start(), c.workers.start()
@@ -538,7 +538,7 @@ def test_serve_refuses_several_workers_on_sqlite(tmp_path: Path) -> None:
 
 
 def test_serve_refuses_several_workers_without_redis(tmp_path: Path) -> None:
-    with postgres_schema() as url:
+    with migrated_postgres_schema() as url:
         out = subprocess.run(
             [str(KEFU), "serve", "--workers", "2", "--port", "1"],
             env=worker_env(url, None),
