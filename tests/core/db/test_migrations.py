@@ -182,12 +182,12 @@ def test_0020_marks_replies_stored_before_0014_by_their_sources_and_0014_builds_
         database.close()
 
 
-def test_a_new_postgres_database_builds_its_indexes_in_the_migration(db_url: str) -> None:
+def test_a_new_postgres_database_builds_its_indexes_in_the_migration(empty_db_url: str) -> None:
     """No table has rows yet: no concurrent build (it would wait for every transaction of the
     database), and the schema is the same."""
     from sqlalchemy import event
 
-    database = Database(db_url, sqlite_synchronous="NORMAL")
+    database = Database(empty_db_url, sqlite_synchronous="NORMAL")
     statements: list[str] = []
     event.listen(
         database.write_engine,
