@@ -22,6 +22,7 @@ from core.db.tables import Conversation, Message
 from core.licensing.licensees import create_licensee
 from core.types import utcnow
 from testkit.chat_client import Chat
+from testkit.polling import until
 from testkit.tenants import ORIGIN
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
@@ -96,7 +97,7 @@ async def test_kill_9_loses_no_acknowledged_unit_and_doubles_none(
             await chat.close()
 
     tasks = [asyncio.create_task(visitor(n)) for n in range(20)]
-    await asyncio.sleep(1.5)
+    await until(lambda: sum(len(m) for m in acked.values()) >= 20, "the load never got going")
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     stop.set()
