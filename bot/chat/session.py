@@ -260,6 +260,17 @@ class ChatSession:
         config = appearance.widget_config(self.licensee, self.lang, self.s.settings.product_name)
         return config.model_copy(update={"test": True}) if self.ctx.test else config
 
+    async def _charged(self) -> bool:
+        """Charge a request that is not a message (history, a left message) to the sender's
+        buckets; False, with ``rate_limited`` sent, when they are spent."""
+        assert self.visitor_id is not None
+        sender = limits.Sender(self.licensee.id, self.visitor_id, self.key_id)
+        wait = await limits.charge(self.s.limiter, limits.buckets(self.s.limits, sender, False))
+        if wait is None:
+            return True
+        await self._limited(wait, "too many requests, please wait")
+        return False
+
     async def _limited(
         self, wait: float, message: str, client_id: str | None = None, strike: bool = True
     ) -> None:
@@ -576,10 +587,7 @@ class ChatSession:
     async def _history(self, frame: HistoryRequest) -> None:
         """A page of earlier messages (the welcome carries only the latest)."""
         assert self.visitor_id is not None
-        sender = limits.Sender(self.licensee.id, self.visitor_id, self.key_id)
-        wait = await limits.charge(self.s.limiter, limits.buckets(self.s.limits, sender, False))
-        if wait is not None:
-            await self._limited(wait, "too many requests, please wait")
+        if not await self._charged():
             return
         page = await self.s.store.history_before(
             self.licensee.id, self.visitor_id, frame.before, frame.limit
@@ -661,10 +669,7 @@ class ChatSession:
     async def _leave(self, frame: LeaveMessage) -> None:
         """A message left for agents to answer later (nobody could take the chat)."""
         assert self.visitor_id is not None
-        sender = limits.Sender(self.licensee.id, self.visitor_id, self.key_id)
-        wait = await limits.charge(self.s.limiter, limits.buckets(self.s.limits, sender, False))
-        if wait is not None:
-            await self._limited(wait, "too many requests, please wait")
+        if not await self._charged():
             return
         visitor_id, now, conv = self.visitor_id, self.s.clock(), self.conversation
 

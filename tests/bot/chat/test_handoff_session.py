@@ -9,6 +9,7 @@ import pytest
 from sqlmodel import col, select
 
 from bot.chat.agent_session import AgentSession
+from bot.chat.limits import Limits
 from bot.chat.session import ChatSession
 from core.chat import handoff
 from core.chat.agent_frames import (
@@ -40,6 +41,7 @@ from core.chat.frames import (
 from core.chat.handoff_rules import save_rules
 from core.db.tables import Conversation, LeftMessage, Message
 from core.licensing import visitor_tokens
+from core.ratelimit import MemoryRateLimiter, Rate
 from testkit.sessions import ChatKit, Outbox
 
 pytestmark = pytest.mark.anyio
@@ -114,6 +116,33 @@ async def test_nobody_there_offers_a_message_and_the_robot_stays_quiet(chat_kit:
     errors = outbox.take()
     assert [e.code for e in errors if isinstance(e, Error)] == [ErrorCode.BAD_FRAME] * 2
     assert chat_kit.count(LeftMessage) == 1
+
+
+async def test_left_messages_and_history_pages_spend_the_end_users_rate(
+    chat_kit: ChatKit,
+) -> None:
+    """Requests that are not chat messages are charged to the same buckets: past the rate,
+    ``rate_limited`` with a retry time, and nothing is stored."""
+    chat_kit.services.limiter = MemoryRateLimiter(clock=lambda: 100.0)
+    chat_kit.services.limits = Limits(
+        visitor_messages=Rate(2, 10),
+        key_messages=Rate(100, 1),
+        visitor_conversations=Rate(100, 1),
+        key_conversations=Rate(100, 1),
+        visitor_hellos=Rate(100, 1),
+        address_hellos=Rate(100, 1),
+    )
+    session, outbox = await greet(chat_kit, locale="en")
+    await chat_kit.say(session, {"type": "history", "before": "msg_none", "limit": 5})
+    for n in range(2):
+        await chat_kit.say(
+            session, {"type": "leave", "contact": "ann@example.com", "text": f"q{n}"}
+        )
+    errors = [f for f in outbox.take() if isinstance(f, Error)]
+    assert [(e.code, e.retry_after) for e in errors] == [(ErrorCode.RATE_LIMITED, 5.0)]
+    assert chat_kit.count(LeftMessage) == 1
+    await chat_kit.say(session, {"type": "history", "before": "msg_none", "limit": 5})
+    assert [f.code for f in outbox.take() if isinstance(f, Error)] == [ErrorCode.RATE_LIMITED]
 
 
 async def test_a_whole_hand_off_both_ways(chat_kit: ChatKit) -> None:
