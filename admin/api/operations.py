@@ -122,7 +122,7 @@ def audit_log(
         since=since,
         until=until,
         limit=max(1, min(limit, 1000)),
-        offset=max(0, offset),
+        offset=offset,  # the service clamps it
     )
     rows = ctx.db.read(lambda s: operations.entries(s, query))
     return [AuditRow.model_validate(row, from_attributes=True) for row in rows]
